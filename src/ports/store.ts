@@ -1,0 +1,33 @@
+/**
+ * Store: a node's durable state (DESIGN.md §6). Production is one LMDB environment with named
+ * databases (objects, hints, meta, merkle); the simulator keeps the same shape in memory.
+ *
+ * Contract:
+ * - Reads are synchronous and see every update whose promise has been created, committed or not:
+ *   a replica's later read must never go back in time behind its own earlier write.
+ * - `update` is an atomic read-modify-write of one object. Its promise resolves only after the
+ *   transaction that holds the write has committed; only then may anyone be told "stored".
+ *   If `mutate` throws, nothing is written and the promise rejects with that error.
+ * - Updates of one key apply in the order they were issued.
+ * - After a crash, every update whose promise resolved is still there; others may or may not be.
+ */
+import type { DvvSet } from '../core/dvv.js';
+
+/** What `mutate` decides: the new state to write (or null to leave the object alone) and a result. */
+export interface Mutation<T> {
+  next: DvvSet | null;
+  result: T;
+}
+
+export interface Store {
+  /** The current state of one object, or undefined when the key was never stored here. */
+  get(partition: number, key: Uint8Array): DvvSet | undefined;
+  /** Atomic read-modify-write of one object; resolves after commit. */
+  update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>): Promise<T>;
+  /** Node metadata (node id, epoch, membership): small values, read at start. */
+  getMeta<T>(name: string): T | undefined;
+  putMeta(name: string, value: unknown): Promise<void>;
+  /** Every key held for one partition, in key order (anti-entropy and ownership transfer). */
+  keys(partition: number): Iterable<Uint8Array>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,36 @@
+/**
+ * Transport: how a node's envelopes travel (DESIGN.md §5). Production is NATS core; the simulator a
+ * SimNetwork. Both carry opaque bytes: the codec runs above the transport, so the simulator exercises
+ * the real encoding too.
+ *
+ * Contract:
+ * - Delivery is at most once and may be silently lost, delayed, duplicated or reordered. Every
+ *   internal request therefore has its own ack and deadline in the protocol.
+ * - `send` never throws on a dead or unknown peer; it may report `false` when the transport knows at
+ *   once that nobody listens (NATS "no responders"), which is a hint, never proof.
+ * - Inbound messages are handed to the handler one at a time, in arrival order.
+ */
+export type Role = 'api' | 'replica' | 'handoff' | 'aae' | 'gossip' | 'inspect';
+
+export const roles: readonly Role[] = ['api', 'replica', 'handoff', 'aae', 'gossip', 'inspect'];
+
+export interface Inbound {
+  /** The role the message was addressed to (from its subject). */
+  role: Role;
+  bytes: Uint8Array;
+  /** Where a reply goes, for client requests (a NATS inbox, or a simulated client address). */
+  replyTo?: string;
+}
+
+export interface Transport {
+  /** Send an envelope to one role of one node. */
+  send(nodeId: string, role: Role, bytes: Uint8Array): void;
+  /** Send a client request on to another node's api role, keeping the client's reply address. */
+  forward(nodeId: string, bytes: Uint8Array, replyTo: string): void;
+  /** Answer a client request. */
+  reply(replyTo: string, bytes: Uint8Array): void;
+  /** Start receiving this node's messages (its directed roles and the shared api queue group). */
+  listen(handler: (msg: Inbound) => void): Promise<void>;
+  /** Stop receiving and flush what was sent. */
+  close(): Promise<void>;
+}
