@@ -1,0 +1,139 @@
+/**
+ * NatsTransport: the production Transport over core NATS (DESIGN.md §5). Directed messages go to
+ * `ringkv.<cluster>.node.<nodeId>.<role>`; client requests arrive on `ringkv.<cluster>.api.*` in one
+ * queue group, so each request reaches exactly one node, which answers or forwards it.
+ *
+ * Contract (src/ports/transport.ts): at-most-once; `send`, `forward` and `reply` never throw. A
+ * publish that fails (connection closed, payload over the server's max_payload, bad subject) is
+ * dropped and counted in `droppedSends`: the protocol's acks and deadlines already cover lost
+ * messages, and a throw here would crash the actor that sent it. Inbound messages reach the handler
+ * synchronously from the NATS parser, one at a time and in arrival order (callback subscriptions:
+ * no async iterator, no extra promise per message).
+ *
+ * The connection belongs to whoever made it: `close()` drains this transport's subscriptions and
+ * flushes, and leaves the connection open.
+ */
+import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { roles, type Inbound, type Role, type Transport } from '../../ports/transport.js';
+import { apiQueueGroup, apiWildcard, nodeSubject, nodeWildcard, roleOfSubject } from '../../protocol/subjects.js';
+
+/** Connect options for a node's long-lived connection: reconnect forever, quickly. */
+const reconnectTimeWaitMs = 250;
+const reconnectJitterMs = 100;
+/** A server that misses this many pings in a row is treated as gone (about 15 s). */
+const pingIntervalMs = 5000;
+const pingsOutstandingMax = 3;
+
+/**
+ * Connect to NATS. `servers` is one URL or a comma-separated list. The first connect fails fast when
+ * no server answers (a supervisor restarts the process); once connected, the client reconnects
+ * forever, retrying every quarter second.
+ */
+export async function connectNats(servers: string, name: string): Promise<NatsConnection> {
+  return connect({
+    servers: servers
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+    name,
+    reconnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: reconnectTimeWaitMs,
+    reconnectJitter: reconnectJitterMs,
+    pingInterval: pingIntervalMs,
+    maxPingOut: pingsOutstandingMax,
+  });
+}
+
+export interface NatsTransportOptions {
+  nc: NatsConnection;
+  cluster: string;
+  nodeId: string;
+}
+
+const roleSet: ReadonlySet<string> = new Set(roles);
+
+export class NatsTransport implements Transport {
+  /** Publishes that failed and were dropped. */
+  droppedSends = 0;
+  /** Inbound messages ignored: unknown role, or a handler that threw. */
+  droppedReceives = 0;
+
+  private readonly nc: NatsConnection;
+  private readonly cluster: string;
+  private readonly nodeId: string;
+  private subs: Subscription[] = [];
+
+  constructor(opts: NatsTransportOptions) {
+    this.nc = opts.nc;
+    this.cluster = opts.cluster;
+    this.nodeId = opts.nodeId;
+  }
+
+  send(nodeId: string, role: Role, bytes: Uint8Array): void {
+    this.publish(nodeSubject(this.cluster, nodeId, role), bytes);
+  }
+
+  forward(nodeId: string, bytes: Uint8Array, replyTo: string): void {
+    this.publish(nodeSubject(this.cluster, nodeId, 'api'), bytes, replyTo);
+  }
+
+  reply(replyTo: string, bytes: Uint8Array): void {
+    this.publish(replyTo, bytes);
+  }
+
+  async listen(handler: (msg: Inbound) => void): Promise<void> {
+    if (this.subs.length > 0) throw new Error('NatsTransport is already listening');
+    const deliver = (role: Role, msg: Msg) => {
+      // msg.reply is '' when the publisher gave no reply subject.
+      const replyTo = msg.reply || undefined;
+      try {
+        handler(replyTo === undefined ? { role, bytes: msg.data } : { role, bytes: msg.data, replyTo });
+      } catch {
+        // A throw here would unwind into the NATS protocol parser and break the connection.
+        this.droppedReceives++;
+      }
+    };
+    this.subs.push(
+      this.nc.subscribe(nodeWildcard(this.cluster, this.nodeId), {
+        callback: (err, msg) => {
+          if (err) return;
+          const role = roleOfSubject(msg.subject);
+          if (role === undefined || !roleSet.has(role)) {
+            this.droppedReceives++;
+            return;
+          }
+          deliver(role as Role, msg);
+        },
+      }),
+      this.nc.subscribe(apiWildcard(this.cluster), {
+        queue: apiQueueGroup,
+        callback: (err, msg) => {
+          if (!err) deliver('api', msg);
+        },
+      }),
+    );
+    // Once the server has seen the subscriptions, messages published after listen() resolves
+    // reach this node.
+    await this.nc.flush();
+  }
+
+  async close(): Promise<void> {
+    const subs = this.subs;
+    this.subs = [];
+    if (this.nc.isClosed()) return;
+    // Drain delivers what the server already sent us, then unsubscribes; errors mean the connection
+    // went away meanwhile, and then there is nothing left to drain or flush.
+    await Promise.all(subs.map((s) => s.drain().catch(() => undefined)));
+    await this.nc.flush().catch(() => undefined);
+  }
+
+  private publish(subject: string, bytes: Uint8Array, reply?: string): void {
+    try {
+      if (reply === undefined) this.nc.publish(subject, bytes);
+      else this.nc.publish(subject, bytes, { reply });
+    } catch {
+      this.droppedSends++;
+    }
+  }
+}

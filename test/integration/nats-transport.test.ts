@@ -1,0 +1,208 @@
+/**
+ * NatsTransport against a real nats-server: directed messages, the api queue group, forwarding
+ * with the client's reply address, and sends that must never throw.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectNats, NatsTransport } from '../../src/adapters/nats/nats-transport.js';
+import type { Inbound } from '../../src/ports/transport.js';
+import { apiSubject, nodeSubject } from '../../src/protocol/subjects.js';
+import { startNatsServer, type NatsServerHandle } from '../support/nats-server.js';
+
+const te = new TextEncoder();
+const td = new TextDecoder();
+
+let server: NatsServerHandle;
+const connections: NatsConnection[] = [];
+let clusterSeq = 0;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+});
+
+afterAll(async () => {
+  for (const nc of connections) await nc.close();
+  await server?.stop();
+});
+
+async function conn(name: string): Promise<NatsConnection> {
+  const nc = await connectNats(server.url, name);
+  connections.push(nc);
+  return nc;
+}
+
+/** A fresh cluster name per test, so tests never see each other's messages. */
+function cluster(): string {
+  return `t${++clusterSeq}`;
+}
+
+/** Resolves once `count` messages have arrived, with what arrived. */
+function collector(count: number) {
+  const got: Inbound[] = [];
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  return {
+    got,
+    all,
+    handler: (msg: Inbound) => {
+      got.push(msg);
+      if (got.length === count) done();
+    },
+  };
+}
+
+function within<T>(p: Promise<T>, ms = 5000): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no result within ${ms} ms`)), ms))]);
+}
+
+describe('NatsTransport', () => {
+  it('delivers directed messages to the addressed node and role, in order', async () => {
+    const c = cluster();
+    const a = new NatsTransport({ nc: await conn('a'), cluster: c, nodeId: 'a' });
+    const b = new NatsTransport({ nc: await conn('b'), cluster: c, nodeId: 'b' });
+    const atA = collector(1);
+    const atB = collector(3);
+    await a.listen(atA.handler);
+    await b.listen(atB.handler);
+
+    a.send('b', 'replica', te.encode('one'));
+    a.send('b', 'gossip', te.encode('two'));
+    a.send('b', 'replica', te.encode('three'));
+    b.send('a', 'handoff', te.encode('back'));
+    await within(Promise.all([atA.all, atB.all]));
+
+    expect(atB.got.map((m) => [m.role, td.decode(m.bytes), m.replyTo])).toEqual([
+      ['replica', 'one', undefined],
+      ['gossip', 'two', undefined],
+      ['replica', 'three', undefined],
+    ]);
+    expect(atA.got.map((m) => [m.role, td.decode(m.bytes)])).toEqual([['handoff', 'back']]);
+    await a.close();
+    await b.close();
+  });
+
+  it('ignores directed subjects whose last token is not a role', async () => {
+    const c = cluster();
+    const nc = await conn('a');
+    const a = new NatsTransport({ nc, cluster: c, nodeId: 'a' });
+    const atA = collector(1);
+    await a.listen(atA.handler);
+    nc.publish(`ringkv.${c}.node.a.bogus`, te.encode('x'));
+    a.send('a', 'inspect', te.encode('y'));
+    await within(atA.all);
+    expect(atA.got.map((m) => [m.role, td.decode(m.bytes)])).toEqual([['inspect', 'y']]);
+    expect(a.droppedReceives).toBe(1);
+    await a.close();
+  });
+
+  it('delivers each api request to exactly one node of the queue group', async () => {
+    const c = cluster();
+    const requests = 200;
+    const a = new NatsTransport({ nc: await conn('a'), cluster: c, nodeId: 'a' });
+    const b = new NatsTransport({ nc: await conn('b'), cluster: c, nodeId: 'b' });
+    const got: string[] = [];
+    const atA: string[] = [];
+    const atB: string[] = [];
+    let done!: () => void;
+    const all = new Promise<void>((resolve) => (done = resolve));
+    const roles = new Set<string>();
+    const on = (mine: string[]) => (msg: Inbound) => {
+      roles.add(msg.role);
+      mine.push(td.decode(msg.bytes));
+      got.push(td.decode(msg.bytes));
+      if (got.length === requests) done();
+    };
+    await a.listen(on(atA));
+    await b.listen(on(atB));
+
+    const client = await conn('client');
+    for (let i = 0; i < requests; i++) client.publish(apiSubject(c, i % 2 ? 'put' : 'get'), te.encode(`r${i}`));
+    await within(all);
+    await client.flush();
+    // Give a duplicate delivery, if there were one, the time to show up.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    expect(got.length).toBe(requests);
+    expect([...roles]).toEqual(['api']);
+    expect(new Set(got).size).toBe(requests);
+    expect(atA.length).toBeGreaterThan(0);
+    expect(atB.length).toBeGreaterThan(0);
+    await a.close();
+    await b.close();
+  });
+
+  it('forwards a client request with its reply address, and the other node answers', async () => {
+    const c = cluster();
+    const nodes: Record<string, NatsTransport> = {};
+    const seen: Inbound[] = [];
+    for (const id of ['a', 'b']) {
+      const t = new NatsTransport({ nc: await conn(id), cluster: c, nodeId: id });
+      const other = id === 'a' ? 'b' : 'a';
+      // First byte 0: fresh from the client, so forward it; 1: forwarded, so answer it.
+      await t.listen((msg) => {
+        seen.push(msg);
+        if (msg.bytes[0] === 0) t.forward(other, Uint8Array.of(1, ...te.encode(id)), msg.replyTo!);
+        else t.reply(msg.replyTo!, te.encode(`${td.decode(msg.bytes.subarray(1))}->${id}`));
+      });
+      nodes[id] = t;
+    }
+    const client = await conn('client');
+    for (let i = 0; i < 10; i++) {
+      const answer = td.decode((await client.request(apiSubject(c, 'get'), Uint8Array.of(0), { timeout: 2000 })).data);
+      expect(['a->b', 'b->a']).toContain(answer);
+    }
+    // Each request arrived twice: once from the client, once forwarded; both with the client's inbox.
+    expect(seen.length).toBe(20);
+    expect(seen.every((m) => m.role === 'api' && m.replyTo?.startsWith('_INBOX.'))).toBe(true);
+    for (const t of Object.values(nodes)) await t.close();
+  });
+
+  it('never throws from send, forward or reply', async () => {
+    const c = cluster();
+    const nc = await conn('a');
+    const a = new NatsTransport({ nc, cluster: c, nodeId: 'a' });
+    expect(() => a.send('nobody', 'replica', te.encode('x'))).not.toThrow();
+    expect(() => a.forward('nobody', te.encode('x'), '_INBOX.nobody')).not.toThrow();
+    expect(() => a.reply('_INBOX.nobody', te.encode('x'))).not.toThrow();
+    expect(a.droppedSends).toBe(0);
+
+    // Over the server's max_payload (8MB): the client refuses it; we count it instead of throwing.
+    expect(() => a.send('nobody', 'replica', new Uint8Array(9 * 1024 * 1024))).not.toThrow();
+    expect(a.droppedSends).toBe(1);
+    // A bad reply subject is a drop too.
+    expect(() => a.reply('', te.encode('x'))).not.toThrow();
+    expect(a.droppedSends).toBe(2);
+
+    const closed = await connectNats(server.url, 'closed');
+    const z = new NatsTransport({ nc: closed, cluster: c, nodeId: 'z' });
+    await closed.close();
+    expect(() => z.send('a', 'gossip', te.encode('x'))).not.toThrow();
+    expect(() => z.forward('a', te.encode('x'), '_INBOX.x')).not.toThrow();
+    expect(() => z.reply('_INBOX.x', te.encode('x'))).not.toThrow();
+    expect(z.droppedSends).toBe(3);
+    await expect(z.close()).resolves.toBeUndefined();
+  });
+
+  it('stops receiving on close() and leaves the connection open', async () => {
+    const c = cluster();
+    const nc = await conn('a');
+    const a = new NatsTransport({ nc, cluster: c, nodeId: 'a' });
+    const got: Inbound[] = [];
+    await a.listen((m) => got.push(m));
+    const sender = await conn('sender');
+    sender.publish(nodeSubject(c, 'a', 'replica'), te.encode('before'));
+    await sender.flush();
+    await within(
+      (async () => {
+        while (got.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      })(),
+    );
+    await a.close();
+    expect(nc.isClosed()).toBe(false);
+    sender.publish(nodeSubject(c, 'a', 'replica'), te.encode('after'));
+    await sender.flush();
+    await nc.flush();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(got.map((m) => td.decode(m.bytes))).toEqual(['before']);
+  });
+});

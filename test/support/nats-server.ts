@@ -1,0 +1,107 @@
+/**
+ * Test support: a real nats-server on a free loopback port, and temporary directories.
+ *
+ * The server gets its own port (never 4222, so a developer's server is never touched) and a max
+ * payload of 8MB through a temporary config file, since nats-server 2.9 has no flag for it.
+ * `startNatsServer` resolves once the port accepts TCP connections; `stop` kills the process and
+ * removes its config.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface NatsServerHandle {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const host = '127.0.0.1';
+const reservedPort = 4222;
+const startTimeoutMs = 10_000;
+const stopTimeoutMs = 5_000;
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function startNatsServer(opts: { args?: string[] } = {}): Promise<NatsServerHandle> {
+  const port = await freePort();
+  const dir = tempDir('ringkv-nats-');
+  const config = path.join(dir, 'nats.conf');
+  writeFileSync(config, 'max_payload: 8MB\n');
+  const child = spawn(natsServerBinary(), ['-c', config, '-a', host, '-p', String(port), ...(opts.args ?? [])], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let exitedEarly = false;
+  void exited.then(() => {
+    exitedEarly = true;
+  });
+
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await Promise.race([exited, sleep(stopTimeoutMs)]);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + startTimeoutMs;
+  while (!(await accepts(port))) {
+    if (exitedEarly || Date.now() > deadline) {
+      await stop();
+      throw new Error(`nats-server did not start on port ${port}: ${stderr}`);
+    }
+    await sleep(20);
+  }
+  return { url: `nats://${host}:${port}`, port, stop };
+}
+
+function natsServerBinary(): string {
+  if (existsSync('/usr/sbin/nats-server')) return '/usr/sbin/nats-server';
+  const found = spawnSync('which', ['nats-server'], { encoding: 'utf8' });
+  const bin = found.stdout.trim();
+  if (found.status !== 0 || bin === '') throw new Error('nats-server is neither at /usr/sbin nor on PATH');
+  return bin;
+}
+
+/** A port the OS just handed out for loopback; a tiny race with other processes is accepted. */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once('error', reject);
+      srv.listen(0, host, () => {
+        const addr = srv.address();
+        srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+      });
+    });
+    if (port !== 0 && port !== reservedPort) return port;
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
