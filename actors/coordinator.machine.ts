@@ -1,0 +1,268 @@
+/**
+ * Coordinator: one per client request (Dynamo §4.5, §5), spawned by the node. It runs on a node of
+ * the key's preference list.
+ *
+ * put/del: the local replica makes the new dot and commits (replica.coordinate), then the resulting
+ * state goes to the other replicas (replica.put); with W acks, the local one included, the client
+ * gets its new context. get: replica.get to the preference list; with R answers their DVV sets
+ * are merged and the client gets every sibling plus one context; answers that come in a little later
+ * are still awaited, and every replica that answered with less than the merge gets read repair.
+ *
+ * Takes: replica.*.ok, replica.error, deadline, repairWaitOver. Sends: replica.coordinate,
+ * replica.put, replica.get; one answer to the client.
+ *
+ * Invariants: the client is answered exactly once: with the result on quorum, UNAVAILABLE
+ * {needed, alive} before any replica is asked when too few are believed alive, an error a replica
+ * reported, or TIMEOUT (indeterminate: the write may have been stored) at the deadline. Each replica
+ * counts once however often its answer is duplicated.
+ */
+import { assign, raise, setup } from 'xstate';
+import { type DvvSet, type Sibling, type VersionVector, equal, isDeleted, join, sync, values } from '../src/core/dvv.js';
+import type { Quorum } from '../src/core/quorum.js';
+import { encode } from '../src/protocol/codec.js';
+import type { ErrorBody } from '../src/protocol/errors.js';
+import type { CoordinatorEvent } from './coordinator.events.js';
+import type { SendParams } from './replica.machine.js';
+
+export interface ClientAddress {
+  /** Where the answer goes (a NATS inbox). */
+  replyTo: string;
+  /** The client's name and its request id, echoed in the answer's envelope. */
+  from: string;
+  reqId: string;
+  /** The request kind; the answer is `${kind}.ok` or `error`. */
+  kind: string;
+}
+
+export interface CoordinatorInput {
+  op: 'put' | 'get';
+  /** This coordinator's id: the reqId of every replica message it sends. */
+  id: string;
+  nodeId: string;
+  client: ClientAddress;
+  partition: number;
+  key: Uint8Array;
+  /** The N nodes that should hold the key, in order. */
+  preferenceList: string[];
+  /** The nodes of the preference list believed alive, in order; for put the first is this node. */
+  alive: string[];
+  quorum: Quorum;
+  timeoutMs: number;
+  /** How long a get waits for answers beyond R before it sends read repair. */
+  readRepairWaitMs: number;
+  /** put only: what the client saw, and the new value (null: a delete). */
+  context: VersionVector;
+  value: Sibling;
+}
+
+export interface CoordinatorContext extends CoordinatorInput {
+  /** Replicas that acknowledged the write, local one included. */
+  acked: string[];
+  /** The state the local replica committed (put), or the merge of all answers (get). */
+  state: DvvSet;
+  /** get: each answering replica's state (null: it has nothing). */
+  answers: Record<string, DvvSet | null>;
+}
+
+export interface AnswerParams {
+  replyTo: string;
+  to: string;
+  reqId: string;
+  kind: string;
+  body: unknown;
+}
+
+function answer(ctx: CoordinatorContext, body: unknown): AnswerParams {
+  return { replyTo: ctx.client.replyTo, to: ctx.client.from, reqId: ctx.client.reqId, kind: `${ctx.client.kind}.ok`, body };
+}
+
+function answerError(ctx: CoordinatorContext, body: ErrorBody): AnswerParams {
+  return { replyTo: ctx.client.replyTo, to: ctx.client.from, reqId: ctx.client.reqId, kind: 'error', body };
+}
+
+function needed(ctx: CoordinatorContext): number {
+  return ctx.op === 'put' ? ctx.quorum.w : ctx.quorum.r;
+}
+
+/** The read repair a finished get sends: the merged state to every replica that lacked part of it. */
+const readRepair = {
+  type: 'sendAll' as const,
+  params: ({ context }: { context: CoordinatorContext }): SendParams[] =>
+    repairTargets(context.answers, context.state).map((to) => ({
+      to,
+      kind: 'replica.put',
+      reqId: context.id,
+      body: { p: context.partition, key: context.key, state: context.state },
+    })),
+};
+
+export const coordinatorMachine = setup({
+  types: {
+    context: {} as CoordinatorContext,
+    events: {} as CoordinatorEvent,
+    input: {} as CoordinatorInput,
+  },
+  actions: {
+    // I/O, provided by the runtime.
+    send: (_, _params: SendParams) => {},
+    sendAll: (_, _params: SendParams[]) => {},
+    answerClient: (_, _params: AnswerParams) => {},
+    recordAnswer: assign(({ context, event }) => {
+      if (event.type !== 'replica.get.ok') return {};
+      const state = event.body.state;
+      return {
+        answers: { ...context.answers, [event.from]: state },
+        state: state === null ? context.state : sync(context.state, state),
+      };
+    }),
+  },
+  guards: {
+    lacksLiveQuorum: ({ context }) => context.alive.length < needed(context),
+    isGet: ({ context }) => context.op === 'get',
+  },
+}).createMachine({
+  id: 'coordinator',
+  context: ({ input }) => ({ ...input, acked: [], state: [], answers: {} }),
+  entry: raise({ type: 'deadline' }, { id: 'deadline', delay: ({ context }) => context.timeoutMs }),
+  initial: 'checking',
+  states: {
+    checking: {
+      always: [
+        {
+          guard: 'lacksLiveQuorum',
+          target: 'done',
+          actions: {
+            type: 'answerClient',
+            params: ({ context }) =>
+              answerError(context, {
+                code: 'UNAVAILABLE',
+                message: `${needed(context)} replicas must answer but only ${context.alive.length} of the preference list (${context.preferenceList.join(', ')}) are up`,
+                needed: needed(context),
+                alive: context.alive.length,
+              }),
+          },
+        },
+        { guard: 'isGet', target: 'collecting' },
+        { target: 'coordinating' },
+      ],
+    },
+
+    // put: wait for the local replica to make the dot and commit.
+    coordinating: {
+      entry: {
+        type: 'send',
+        params: ({ context }) => ({
+          to: context.nodeId,
+          kind: 'replica.coordinate',
+          reqId: context.id,
+          body: { p: context.partition, key: context.key, context: context.context, value: context.value },
+        }),
+      },
+      on: {
+        'replica.coordinate.ok': {
+          target: 'replicating',
+          actions: assign({ state: ({ event }) => event.body.state, acked: ({ event }) => [event.from] }),
+        },
+        'replica.error': {
+          target: 'done',
+          actions: {
+            type: 'answerClient',
+            params: ({ context, event }) => answerError(context, event.body as ErrorBody),
+          },
+        },
+        deadline: { target: 'done', actions: { type: 'answerClient', params: ({ context }) => timeoutAnswer(context) } },
+      },
+    },
+
+    // put: the other replicas sync the new state; W acks answer the client.
+    replicating: {
+      entry: {
+        type: 'sendAll',
+        params: ({ context }) =>
+          context.alive
+            .filter((node) => node !== context.nodeId)
+            .map((to) => ({
+              to,
+              kind: 'replica.put',
+              reqId: context.id,
+              body: { p: context.partition, key: context.key, state: context.state },
+            })),
+      },
+      always: {
+        guard: ({ context }) => context.acked.length >= context.quorum.w,
+        target: 'done',
+        actions: { type: 'answerClient', params: ({ context }) => answer(context, { context: encode(join(context.state)) }) },
+      },
+      on: {
+        'replica.put.ok': {
+          guard: ({ context, event }) => !context.acked.includes(event.from),
+          actions: assign({ acked: ({ context, event }) => [...context.acked, event.from] }),
+        },
+        deadline: { target: 'done', actions: { type: 'answerClient', params: ({ context }) => timeoutAnswer(context) } },
+      },
+    },
+
+    // get: wait for R answers.
+    collecting: {
+      entry: {
+        type: 'sendAll',
+        params: ({ context }) =>
+          context.alive.map((to) => ({ to, kind: 'replica.get', reqId: context.id, body: { p: context.partition, key: context.key } })),
+      },
+      always: {
+        guard: ({ context }) => Object.keys(context.answers).length >= context.quorum.r,
+        target: 'repairing',
+        actions: { type: 'answerClient', params: ({ context }) => answer(context, readResult(context.state)) },
+      },
+      on: {
+        'replica.get.ok': {
+          guard: ({ context, event }) => !(event.from in context.answers),
+          actions: 'recordAnswer',
+        },
+        deadline: { target: 'done', actions: { type: 'answerClient', params: ({ context }) => timeoutAnswer(context) } },
+      },
+    },
+
+    // get: the client has its answer; wait briefly for the rest, then repair the replicas that
+    // answered with less than the merge.
+    repairing: {
+      entry: raise({ type: 'repairWaitOver' }, { id: 'repairWait', delay: ({ context }) => context.readRepairWaitMs }),
+      always: { guard: ({ context }) => Object.keys(context.answers).length >= context.alive.length, target: 'done', actions: readRepair },
+      on: {
+        'replica.get.ok': {
+          guard: ({ context, event }) => !(event.from in context.answers),
+          actions: 'recordAnswer',
+        },
+        repairWaitOver: { target: 'done', actions: readRepair },
+        deadline: { target: 'done', actions: readRepair },
+      },
+    },
+
+    done: { type: 'final' },
+  },
+});
+
+function timeoutAnswer(ctx: CoordinatorContext): AnswerParams {
+  const got = ctx.op === 'put' ? ctx.acked.length : Object.keys(ctx.answers).length;
+  return answerError(ctx, {
+    code: 'TIMEOUT',
+    message: `only ${got} of the ${needed(ctx)} replicas needed answered within ${ctx.timeoutMs} ms; the ${ctx.op} may or may not have taken effect`,
+  });
+}
+
+/** What a get answers: the live siblings (tombstones left out) and the context of everything seen. */
+export function readResult(state: DvvSet): { found: boolean; values: Uint8Array[]; context: Uint8Array } {
+  const live = values(state).filter((v): v is Uint8Array => v !== null);
+  return { found: !isDeleted(state) && live.length > 0, values: live, context: encode(join(state)) };
+}
+
+/** Replicas whose answer lacks part of the merged state: they get the merge (read repair). */
+export function repairTargets(answers: Record<string, DvvSet | null>, merged: DvvSet): string[] {
+  if (merged.length === 0) return [];
+  return Object.keys(answers)
+    .sort()
+    .filter((node) => {
+      const state = answers[node];
+      return state === null || state === undefined || !equal(sync(state, merged), state);
+    });
+}

@@ -1,0 +1,33 @@
+/**
+ * Events of the node machine. The runtime's router turns every validated envelope into one of these;
+ * client requests arrive with their context already decoded and their options checked for type.
+ */
+import type { Sibling, VersionVector } from '../src/core/dvv.js';
+import type { RequestOptions } from '../src/protocol/messages.js';
+import type { CoordinatorEvent } from './coordinator.events.js';
+import type { ReplicaEvent } from './replica.events.js';
+
+interface ClientRequest {
+  from: string;
+  reqId: string;
+  replyTo: string;
+  key: Uint8Array;
+  options: RequestOptions;
+  /** True when another node already passed this request on. */
+  forwarded: boolean;
+  /** The encoded request, so it can be forwarded without encoding it again. */
+  bytes: Uint8Array;
+}
+
+export type ClientWriteEvent = ClientRequest & { type: 'api.put' | 'api.del'; value: Sibling; context: VersionVector };
+export type ClientReadEvent = ClientRequest & { type: 'api.get' };
+
+export type NodeEvent =
+  | ClientWriteEvent
+  | ClientReadEvent
+  | { type: 'api.status'; from: string; reqId: string; replyTo: string }
+  | Exclude<ReplicaEvent, { type: 'store.committed' | 'store.failed' }>
+  | Exclude<CoordinatorEvent, { type: 'deadline' | 'repairWaitOver' }>
+  /** The liveness view changed (the failure detector; for now only the static member list). */
+  | { type: 'member.up' | 'member.down'; nodeId: string }
+  | { type: 'xstate.done.actor.*'; actorId: string };

@@ -1,0 +1,247 @@
+/**
+ * Node: the root actor of one ringkv node. It spawns and supervises the others and routes every
+ * validated envelope to the actor it is for.
+ *
+ * Takes: api.put / api.del / api.get (client requests), api.status, replica requests (to the replica
+ * of their partition, spawned on first use), replica answers (to the coordinator that asked, by
+ * reqId; late answers for a finished coordinator are dropped), member.up / member.down.
+ * Sends: forwards a client request to a node of the key's preference list when this node is not on
+ * it (once: a forwarded request is never forwarded again), and answers api.status.
+ *
+ * Invariants: a client request gets exactly one answer, from this node or the one it forwarded to;
+ * at most coordinatorsMax requests are coordinated at once, beyond that OVERLOADED at once. The ring
+ * and the liveness view are context, so membership (gossip, a later actor) can change them.
+ */
+import { assign, enqueueActions, setup } from 'xstate';
+import { partitionOf, preferenceList, ringNodes, type Ring } from '../src/core/ring.js';
+import { type Quorum, quorumProblem } from '../src/core/quorum.js';
+import type { Limits } from '../src/protocol/limits.js';
+import type { ErrorBody } from '../src/protocol/errors.js';
+import type { ApiStatusOk } from '../src/protocol/messages.js';
+import { type AnswerParams, coordinatorMachine } from './coordinator.machine.js';
+import type { ClientReadEvent, ClientWriteEvent, NodeEvent } from './node.events.js';
+import { replicaMachine } from './replica.machine.js';
+
+export interface NodeInput {
+  nodeId: string;
+  /** This node's clock id: node id and epoch. */
+  dotId: string;
+  cluster: string;
+  ring: Ring;
+  quorumDefault: Quorum;
+  limits: Limits;
+  requestTimeoutMs: number;
+  readRepairWaitMs: number;
+  coordinatorsMax: number;
+  writesInFlightMax: number;
+}
+
+export interface NodeContext extends NodeInput {
+  /** Liveness as this node believes it; a node missing here counts as up. */
+  down: Record<string, true>;
+  /** Makes coordinator ids unique on this node. */
+  seq: number;
+  coordinators: number;
+}
+
+export interface ForwardParams {
+  to: string;
+  replyTo: string;
+  bytes: Uint8Array;
+}
+
+/** What an enqueueActions callback of this machine receives, loosely typed (see the casts below). */
+interface NodeArgs {
+  context: NodeContext;
+  event: NodeEvent;
+  self: { getSnapshot(): { children: Record<string, unknown> } };
+  enqueue: {
+    (action: string | { type: string; params?: unknown }): void;
+    spawnChild(src: string, options: { id: string; input: unknown }): void;
+    sendTo(to: string | unknown, event: unknown): void;
+    assign(update: Partial<NodeContext>): void;
+  };
+}
+
+export const coordinatorIdPrefix = 'coordinator-';
+
+export function replicaId(partition: number): string {
+  return `replica-${partition}`;
+}
+
+function answerError(event: { from: string; reqId: string; replyTo: string }, body: ErrorBody): AnswerParams {
+  return { replyTo: event.replyTo, to: event.from, reqId: event.reqId, kind: 'error', body };
+}
+
+export const nodeMachine = setup({
+  types: {
+    context: {} as NodeContext,
+    events: {} as NodeEvent,
+    input: {} as NodeInput,
+  },
+  actors: {
+    coordinator: coordinatorMachine,
+    replica: replicaMachine,
+  },
+  actions: {
+    // I/O, provided by the runtime.
+    answerClient: (_, _params: AnswerParams) => {},
+    forward: (_, _params: ForwardParams) => {},
+    // Counted by the runtime: internal answers that arrived after their coordinator finished.
+    dropLate: () => {},
+    // setup() cannot type an action that enqueues its sibling actions, hence the casts below; the
+    // functions themselves are checked against NodeArgs.
+    handleClientRequest: enqueueActions(({ enqueue, context, event }: NodeArgs) => {
+      const req = event as ClientWriteEvent | ClientReadEvent;
+      const options = req.options;
+      const quorum: Quorum = {
+        n: options.n ?? context.quorumDefault.n,
+        r: options.r ?? context.quorumDefault.r,
+        w: options.w ?? context.quorumDefault.w,
+      };
+      const problem = quorumProblem(quorum, context.limits.nMax);
+      if (problem) {
+        enqueue({ type: 'answerClient', params: answerError(req, { code: 'BAD_REQUEST', message: problem }) });
+        return;
+      }
+      const partition = partitionOf(req.key, context.ring.q);
+      const prefs = preferenceList(context.ring, partition, quorum.n);
+      const alive = prefs.filter((node) => node === context.nodeId || !context.down[node]);
+
+      if (!prefs.includes(context.nodeId)) {
+        // Dynamo §4.5: a request that lands on a node outside the key's preference list goes on to
+        // the first live node that is on it.
+        const target = alive[0];
+        if (req.forwarded || target === undefined) {
+          const body: ErrorBody = req.forwarded
+            ? { code: 'NOT_OWNER', message: `node ${context.nodeId} is not a replica of this key and the request was already forwarded once` }
+            : { code: 'UNAVAILABLE', message: `no node of the preference list (${prefs.join(', ')}) is up`, needed: 1, alive: 0 };
+          enqueue({ type: 'answerClient', params: answerError(req, body) });
+          return;
+        }
+        enqueue({ type: 'forward', params: { to: target, replyTo: req.replyTo, bytes: req.bytes } });
+        return;
+      }
+
+      if (context.coordinators >= context.coordinatorsMax) {
+        enqueue({
+          type: 'answerClient',
+          params: answerError(req, { code: 'OVERLOADED', message: `node ${context.nodeId} is already coordinating ${context.coordinatorsMax} requests` }),
+        });
+        return;
+      }
+
+      const id = `${coordinatorIdPrefix}${context.seq}`;
+      const isWrite = req.type !== 'api.get';
+      enqueue.spawnChild('coordinator', {
+        id,
+        input: {
+          op: isWrite ? 'put' : 'get',
+          id,
+          nodeId: context.nodeId,
+          client: { replyTo: req.replyTo, from: req.from, reqId: req.reqId, kind: req.type },
+          partition,
+          key: req.key,
+          preferenceList: prefs,
+          // The coordinating replica is this node: it goes first.
+          alive: [context.nodeId, ...alive.filter((node) => node !== context.nodeId)],
+          quorum,
+          timeoutMs: options.timeoutMs ?? context.requestTimeoutMs,
+          readRepairWaitMs: context.readRepairWaitMs,
+          context: isWrite ? (req as ClientWriteEvent).context : [],
+          value: isWrite ? (req as ClientWriteEvent).value : null,
+        },
+      });
+      enqueue.assign({ seq: context.seq + 1, coordinators: context.coordinators + 1 });
+    }) as never,
+
+    routeToReplica: enqueueActions(({ enqueue, context, event, self }: NodeArgs) => {
+      const req = event as Extract<NodeEvent, { type: 'replica.coordinate' | 'replica.put' | 'replica.get' }>;
+      const id = replicaId(req.body.p);
+      if (!self.getSnapshot().children[id]) {
+        enqueue.spawnChild('replica', {
+          id,
+          input: {
+            partition: req.body.p,
+            dotId: context.dotId,
+            siblingsMax: context.limits.siblingsMax,
+            writesInFlightMax: context.writesInFlightMax,
+          },
+        });
+      }
+      enqueue.sendTo(id, req);
+    }) as never,
+
+    routeToCoordinator: enqueueActions(({ enqueue, event, self }: NodeArgs) => {
+      const answer = event as Extract<NodeEvent, { reqId: string; body: unknown }>;
+      const child = self.getSnapshot().children[answer.reqId];
+      if (child && answer.reqId.startsWith(coordinatorIdPrefix)) enqueue.sendTo(child, answer);
+      else enqueue('dropLate');
+    }) as never,
+  
+  },
+}).createMachine({
+  id: 'node',
+  context: ({ input }) => ({ ...input, down: {}, seq: 0, coordinators: 0 }),
+  initial: 'serving',
+  states: {
+    serving: {
+      on: {
+        'api.put': { actions: 'handleClientRequest' },
+        'api.del': { actions: 'handleClientRequest' },
+        'api.get': { actions: 'handleClientRequest' },
+        'api.status': {
+          actions: {
+            type: 'answerClient',
+            params: ({ context, event }) => ({
+              replyTo: event.replyTo,
+              to: event.from,
+              reqId: event.reqId,
+              kind: 'api.status.ok',
+              body: statusOf(context),
+            }),
+          },
+        },
+        'replica.coordinate': { actions: 'routeToReplica' },
+        'replica.put': { actions: 'routeToReplica' },
+        'replica.get': { actions: 'routeToReplica' },
+        'replica.coordinate.ok': { actions: 'routeToCoordinator' },
+        'replica.put.ok': { actions: 'routeToCoordinator' },
+        'replica.get.ok': { actions: 'routeToCoordinator' },
+        'replica.error': { actions: 'routeToCoordinator' },
+        'member.down': { actions: assign({ down: ({ context, event }) => ({ ...context.down, [event.nodeId]: true }) }) },
+        'member.up': {
+          actions: assign({
+            down: ({ context, event }) => {
+              const { [event.nodeId]: _, ...rest } = context.down;
+              return rest;
+            },
+          }),
+        },
+        'xstate.done.actor.*': {
+          actions: enqueueActions(({ enqueue, event }) => {
+            enqueue.stopChild(event.actorId);
+            if (event.actorId.startsWith(coordinatorIdPrefix)) enqueue.assign({ coordinators: ({ context }) => context.coordinators - 1 });
+          }),
+        },
+      },
+    },
+  },
+});
+
+/** What api.status answers: the members, their liveness as this node sees it, and what they own. */
+export function statusOf(context: NodeContext): ApiStatusOk {
+  const owned = new Map<string, number[]>();
+  context.ring.owners.forEach((owner, p) => owned.set(owner, [...(owned.get(owner) ?? []), p]));
+  return {
+    cluster: context.cluster,
+    partitions: context.ring.q,
+    n: context.quorumDefault.n,
+    nodeId: context.nodeId,
+    members: ringNodes(context.ring).map((nodeId) => ({
+      nodeId,
+      state: context.down[nodeId] ? 'down' : 'up',
+      partitions: owned.get(nodeId) ?? [],
+    })),
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * Replica: one per partition this node holds (a vnode, Dynamo §4.2). It applies the writes and
+ * reads of that partition against the local store.
+ *
+ * Takes: replica.coordinate (a client write: make the new dot), replica.put (sync another replica's
+ * state), replica.get (answer the local state); store.committed / store.failed from the store.
+ * Sends: replica.coordinate.ok {state}, replica.put.ok, replica.get.ok {state}, replica.error.
+ *
+ * Invariants: an ok is sent only after store.committed, that is after the LMDB transaction that
+ * holds the write has committed (Dynamo §4.5: a write is acknowledged once durable at W nodes).
+ * At most writesInFlightMax writes wait for their commit; beyond that the replica answers
+ * OVERLOADED at once rather than queueing without bound.
+ */
+import { assign, setup } from 'xstate';
+import type { ReplicaWrite } from '../src/core/replica-write.js';
+import type { ReplicaAnswerKind, ReplicaEvent } from './replica.events.js';
+
+export interface ReplicaInput {
+  partition: number;
+  /** This node's clock id (node id and epoch): the id of every dot this replica makes. */
+  dotId: string;
+  siblingsMax: number;
+  writesInFlightMax: number;
+}
+
+export interface ReplicaContext extends ReplicaInput {
+  writesInFlight: number;
+}
+
+export interface CommitWriteParams {
+  from: string;
+  reqId: string;
+  p: number;
+  key: Uint8Array;
+  write: ReplicaWrite;
+  answer: ReplicaAnswerKind;
+}
+
+export interface SendParams {
+  to: string;
+  kind: string;
+  reqId: string;
+  body: unknown;
+}
+
+export interface ReadAndAnswerParams {
+  from: string;
+  reqId: string;
+  p: number;
+  key: Uint8Array;
+}
+
+export const writesInFlightMaxDefault = 1024;
+
+export const replicaMachine = setup({
+  types: {
+    context: {} as ReplicaContext,
+    events: {} as ReplicaEvent,
+    input: {} as ReplicaInput,
+  },
+  actions: {
+    // I/O, provided by the runtime: run the write in a store transaction, then send this actor
+    // store.committed or store.failed.
+    commitWrite: (_, _params: CommitWriteParams) => {},
+    // I/O, provided by the runtime: read the local state and send replica.get.ok to the asker.
+    readAndAnswer: (_, _params: ReadAndAnswerParams) => {},
+    // I/O, provided by the runtime: send one envelope.
+    send: (_, _params: SendParams) => {},
+    countWriteStarted: assign({ writesInFlight: ({ context }) => context.writesInFlight + 1 }),
+    countWriteDone: assign({ writesInFlight: ({ context }) => Math.max(0, context.writesInFlight - 1) }),
+  },
+  guards: {
+    isOverloaded: ({ context }) => context.writesInFlight >= context.writesInFlightMax,
+  },
+}).createMachine({
+  id: 'replica',
+  context: ({ input }) => ({ ...input, writesInFlight: 0 }),
+  initial: 'serving',
+  states: {
+    serving: {
+      on: {
+        'replica.coordinate': [
+          {
+            guard: 'isOverloaded',
+            actions: {
+              type: 'send',
+              params: ({ event, context }) => overloaded(event.from, event.reqId, context.writesInFlightMax),
+            },
+          },
+          {
+            actions: [
+              'countWriteStarted',
+              {
+                type: 'commitWrite',
+                params: ({ event, context }) => ({
+                  from: event.from,
+                  reqId: event.reqId,
+                  p: event.body.p,
+                  key: event.body.key,
+                  answer: 'replica.coordinate.ok' as const,
+                  write: {
+                    kind: 'coordinate' as const,
+                    context: event.body.context,
+                    value: event.body.value,
+                    dotId: context.dotId,
+                    siblingsMax: context.siblingsMax,
+                  },
+                }),
+              },
+            ],
+          },
+        ],
+        'replica.put': [
+          {
+            guard: 'isOverloaded',
+            actions: {
+              type: 'send',
+              params: ({ event, context }) => overloaded(event.from, event.reqId, context.writesInFlightMax),
+            },
+          },
+          {
+            actions: [
+              'countWriteStarted',
+              {
+                type: 'commitWrite',
+                params: ({ event }) => ({
+                  from: event.from,
+                  reqId: event.reqId,
+                  p: event.body.p,
+                  key: event.body.key,
+                  answer: 'replica.put.ok' as const,
+                  write: { kind: 'sync' as const, state: event.body.state },
+                }),
+              },
+            ],
+          },
+        ],
+        'replica.get': {
+          actions: {
+            type: 'readAndAnswer',
+            params: ({ event }) => ({ from: event.from, reqId: event.reqId, p: event.body.p, key: event.body.key }),
+          },
+        },
+        'store.committed': {
+          actions: [
+            'countWriteDone',
+            {
+              type: 'send',
+              params: ({ event }) => {
+                const { outcome } = event;
+                if (!outcome.ok) {
+                  return { to: event.from, kind: 'replica.error', reqId: event.reqId, body: { code: outcome.code, message: outcome.message } };
+                }
+                const body = event.answer === 'replica.coordinate.ok' ? { state: outcome.state } : {};
+                return { to: event.from, kind: event.answer, reqId: event.reqId, body };
+              },
+            },
+          ],
+        },
+        'store.failed': {
+          actions: [
+            'countWriteDone',
+            {
+              type: 'send',
+              params: ({ event }) => ({
+                to: event.from,
+                kind: 'replica.error',
+                reqId: event.reqId,
+                body: { code: 'INTERNAL', message: `the replica could not commit: ${event.message}` },
+              }),
+            },
+          ],
+        },
+      },
+    },
+  },
+});
+
+function overloaded(to: string, reqId: string, max: number): SendParams {
+  return {
+    to,
+    kind: 'replica.error',
+    reqId,
+    body: { code: 'OVERLOADED', message: `the replica already has ${max} writes waiting for their commit` },
+  };
+}

@@ -1,0 +1,20 @@
+/**
+ * Errors a ringkv client sees. Every failure carries a code: the cluster's own (DESIGN.md §7) or
+ * NO_CLUSTER when no ringkv node could be reached at all. TIMEOUT is indeterminate: a write that
+ * timed out may still have been stored.
+ */
+import type { ErrorCode } from '../protocol/errors.js';
+
+export type ClientErrorCode = ErrorCode | 'NO_CLUSTER';
+
+export class RingkvError extends Error {
+  override readonly name = 'RingkvError';
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    readonly needed?: number,
+    readonly alive?: number,
+  ) {
+    super(message);
+  }
+}

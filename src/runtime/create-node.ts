@@ -1,0 +1,183 @@
+/**
+ * createNode(): binds the node machine to its ports (DESIGN.md §2, §4). The machines decide; this
+ * file performs what they decide: every named I/O action is implemented here, and results come back
+ * to the actors as events. The same function builds production nodes (NATS, LMDB, system clock) and
+ * simulated ones (SimNetwork, SimStore, SimClock).
+ */
+import { type AnyActorRef, createActor } from 'xstate';
+import type { NodeEvent } from '../../actors/node.events.js';
+import { type ForwardParams, type NodeInput, nodeMachine } from '../../actors/node.machine.js';
+import type { AnswerParams } from '../../actors/coordinator.machine.js';
+import { coordinatorMachine } from '../../actors/coordinator.machine.js';
+import { type CommitWriteParams, type ReadAndAnswerParams, type SendParams, replicaMachine, writesInFlightMaxDefault } from '../../actors/replica.machine.js';
+import { quorumDefault, type Quorum } from '../core/quorum.js';
+import { applyWrite } from '../core/replica-write.js';
+import { claimInitial, partitionCountDefault } from '../core/ring.js';
+import { decode } from '../protocol/codec.js';
+import { encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
+import { defaultLimits, type Limits } from '../protocol/limits.js';
+import type { Clock } from '../ports/clock.js';
+import type { Log } from '../ports/log.js';
+import type { Store } from '../ports/store.js';
+import type { Role, Transport } from '../ports/transport.js';
+import { type Identity, loadIdentity } from './identity.js';
+import { createRouter, type RouterStats } from './router.js';
+
+export interface NodeConfig {
+  nodeId: string;
+  cluster: string;
+  /** The static member list (gossip membership replaces it in a later issue). */
+  members: string[];
+  partitions?: number;
+  quorum?: Partial<Quorum>;
+  limits?: Partial<Limits>;
+  requestTimeoutMs?: number;
+  readRepairWaitMs?: number;
+  coordinatorsMax?: number;
+  writesInFlightMax?: number;
+}
+
+export interface NodePorts {
+  transport: Transport;
+  store: Store;
+  clock: Clock;
+  log: Log;
+  /** A fresh epoch for a node without data: random in production, seeded in simulation. */
+  newEpoch: () => string;
+}
+
+export interface NodeStats extends RouterStats {
+  lateAnswers: number;
+  actionFailures: number;
+}
+
+export interface RunningNode {
+  identity: Identity;
+  stats: NodeStats;
+  actor: AnyActorRef;
+  stop(): Promise<void>;
+}
+
+export const requestTimeoutMsDefault = 5_000;
+export const readRepairWaitMsDefault = 50;
+export const coordinatorsMaxDefault = 4096;
+
+export async function createNode(config: NodeConfig, ports: NodePorts): Promise<RunningNode> {
+  const { transport, store, clock } = ports;
+  const identity = await loadIdentity(store, config.nodeId, ports.newEpoch);
+  const log = ports.log.child({ node: config.nodeId });
+  const { nodeId } = identity;
+  const stats: NodeStats = { received: 0, droppedInvalid: 0, rejected: 0, lateAnswers: 0, actionFailures: 0 };
+  const limits: Limits = { ...defaultLimits, ...config.limits };
+  const ring = claimInitial(config.members, config.partitions ?? partitionCountDefault);
+
+  // Every action is I/O at the edge: a failure is logged and counted, and never crashes an actor.
+  const safe = <A extends unknown[]>(name: string, fn: (...args: A) => void) => (...args: A) => {
+    try {
+      fn(...args);
+    } catch (err) {
+      stats.actionFailures++;
+      log.error('action failed', { action: name, err: String(err) });
+    }
+  };
+
+  let root: AnyActorRef | undefined;
+  const deliver = (event: NodeEvent) => root?.send(event);
+
+  const send = (p: SendParams) => {
+    if (p.to === nodeId) {
+      // A message to this node's own replica skips the network, but stays asynchronous so that an
+      // actor never receives an event while it is still taking a transition.
+      queueMicrotask(() => deliver({ type: p.kind, from: nodeId, reqId: p.reqId, body: p.body } as NodeEvent));
+      return;
+    }
+    const role = p.kind.slice(0, p.kind.indexOf('.')) as Role;
+    transport.send(p.to, role, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
+  };
+
+  const answerClient = (p: AnswerParams) => {
+    transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
+  };
+
+  const forward = (p: ForwardParams) => {
+    const env = decode(p.bytes) as { body: Record<string, unknown> };
+    env.body.forwarded = true;
+    transport.forward(p.to, encodeEnvelope(env as never), p.replyTo);
+  };
+
+  const commitWrite = ({ self }: { self: AnyActorRef }, p: CommitWriteParams) => {
+    store.update(p.p, p.key, (current) => applyWrite(current, p.write)).then(
+      (outcome) => {
+        if (outcome.ok && p.write.kind === 'coordinate' && outcome.siblings >= limits.siblingsWarn) {
+          log.warn('key has many siblings: clients should merge them', { partition: p.p, siblings: outcome.siblings });
+        }
+        self.send({ type: 'store.committed', from: p.from, reqId: p.reqId, answer: p.answer, outcome });
+      },
+      (err: unknown) => {
+        log.error('store update failed', { partition: p.p, err: String(err) });
+        self.send({ type: 'store.failed', from: p.from, reqId: p.reqId, message: String(err) });
+      },
+    );
+  };
+
+  const readAndAnswer = (p: ReadAndAnswerParams) => {
+    const state = store.get(p.p, p.key) ?? null;
+    send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state } });
+  };
+
+  const machine = nodeMachine.provide({
+    actions: {
+      answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
+      forward: safe('forward', (_: unknown, p: ForwardParams) => forward(p)),
+      dropLate: () => void stats.lateAnswers++,
+    },
+    actors: {
+      coordinator: coordinatorMachine.provide({
+        actions: {
+          send: safe('send', (_: unknown, p: SendParams) => send(p)),
+          sendAll: safe('sendAll', (_: unknown, ps: SendParams[]) => ps.forEach(send)),
+          answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
+        },
+      }),
+      replica: replicaMachine.provide({
+        actions: {
+          send: safe('send', (_: unknown, p: SendParams) => send(p)),
+          commitWrite: safe('commitWrite', commitWrite as (args: unknown, p: CommitWriteParams) => void),
+          readAndAnswer: safe('readAndAnswer', (_: unknown, p: ReadAndAnswerParams) => readAndAnswer(p)),
+        },
+      }),
+    },
+  });
+
+  const input: NodeInput = {
+    nodeId,
+    dotId: identity.dotId,
+    cluster: config.cluster,
+    ring,
+    quorumDefault: { ...quorumDefault, ...config.quorum },
+    limits,
+    requestTimeoutMs: config.requestTimeoutMs ?? requestTimeoutMsDefault,
+    readRepairWaitMs: config.readRepairWaitMs ?? readRepairWaitMsDefault,
+    coordinatorsMax: config.coordinatorsMax ?? coordinatorsMaxDefault,
+    writesInFlightMax: config.writesInFlightMax ?? writesInFlightMaxDefault,
+  };
+  const actor = createActor(machine, { input, clock, id: nodeId });
+  actor.subscribe({
+    error: (err) => log.error('node actor failed', { err: String(err) }),
+  });
+  actor.start();
+  root = actor;
+
+  await transport.listen(createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats }));
+  log.info('node serving', { epoch: identity.epoch, newEpoch: identity.isNewEpoch, partitions: ring.q, members: config.members });
+
+  return {
+    identity,
+    stats,
+    actor,
+    async stop() {
+      await transport.close();
+      actor.stop();
+    },
+  };
+}

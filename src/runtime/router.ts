@@ -1,0 +1,88 @@
+/**
+ * The envelope router: every inbound message is decoded and validated here, before any actor sees
+ * it (DESIGN.md §5). Client requests become typed node events (context decoded, options checked);
+ * a bad client request is answered with an error code at once; a bad internal message is dropped
+ * and counted. Nothing that arrives can make an actor throw.
+ */
+import type { NodeEvent } from '../../actors/node.events.js';
+import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
+import type { ErrorBody } from '../protocol/errors.js';
+import type { Limits } from '../protocol/limits.js';
+import { clientKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
+import { checkClientBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
+import type { Inbound, Transport } from '../ports/transport.js';
+
+export interface RouterStats {
+  received: number;
+  /** Internal messages dropped because they failed validation. */
+  droppedInvalid: number;
+  /** Client requests answered with BAD_REQUEST or TOO_LARGE by the router. */
+  rejected: number;
+}
+
+export interface RouterDeps {
+  nodeId: string;
+  q: number;
+  limits: Limits;
+  transport: Transport;
+  deliver: (event: NodeEvent) => void;
+  stats: RouterStats;
+}
+
+const clientKindSet = new Set<string>(clientKinds);
+const replicaKindSet = new Set<string>([...replicaRequestKinds, ...replicaAnswerKinds]);
+
+export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
+  const { nodeId, transport, stats } = deps;
+
+  const reject = (replyTo: string, to: string, reqId: string, body: ErrorBody) => {
+    stats.rejected++;
+    transport.reply(replyTo, encodeEnvelope({ v: protocolVersion, kind: 'error', from: nodeId, to, reqId, body }));
+  };
+
+  return (msg: Inbound) => {
+    stats.received++;
+    const env = decodeEnvelope(msg.bytes);
+    if (msg.role === 'api') {
+      // A client request without a reply address cannot be answered: nobody waits for it.
+      if (msg.replyTo === undefined) {
+        stats.droppedInvalid++;
+        return;
+      }
+      if (typeof env === 'string') return reject(msg.replyTo, '', '', { code: 'BAD_REQUEST', message: env });
+      if (!clientKindSet.has(env.kind)) {
+        return reject(msg.replyTo, env.from, env.reqId, { code: 'BAD_REQUEST', message: `unknown request kind "${env.kind}"` });
+      }
+      const checked = checkClientBody(env.kind, env.body, deps.limits);
+      if (!checked.ok) return reject(msg.replyTo, env.from, env.reqId, { code: checked.code, message: checked.message });
+      const body = checked.value;
+      const base = { from: env.from, reqId: env.reqId, replyTo: msg.replyTo };
+      if (env.kind === 'api.status') return deps.deliver({ type: 'api.status', ...base });
+      const request = {
+        ...base,
+        key: body.key as Uint8Array,
+        options: { n: num(body.n), r: num(body.r), w: num(body.w), timeoutMs: num(body.timeoutMs) },
+        forwarded: body.forwarded === true,
+        bytes: msg.bytes,
+      };
+      if (env.kind === 'api.get') return deps.deliver({ type: 'api.get', ...request });
+      const context = decodeContext(body.context as Uint8Array | undefined);
+      if (!context.ok) return reject(msg.replyTo, env.from, env.reqId, { code: context.code, message: context.message });
+      const value = env.kind === 'api.put' ? (body.value as Uint8Array) : null;
+      return deps.deliver({ type: env.kind as 'api.put' | 'api.del', ...request, value, context: context.value });
+    }
+    if (msg.role === 'replica') {
+      if (typeof env === 'string' || !replicaKindSet.has(env.kind) || !checkReplicaBody(env.kind, env.body, deps.q)) {
+        stats.droppedInvalid++;
+        return;
+      }
+      return deps.deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body } as NodeEvent);
+    }
+    // Roles whose actors have not landed yet (handoff, aae, gossip, inspect) have nothing to say.
+    stats.droppedInvalid++;
+  };
+}
+
+function num(x: unknown): number | undefined {
+  return typeof x === 'number' ? x : undefined;
+}
