@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { isErrorCode, type ErrorBody } from '../protocol/errors.js';
 import type { ApiGetOk, ApiPutOk, ApiStatusOk, RequestOptions } from '../protocol/messages.js';
-import { apiSubject } from '../protocol/subjects.js';
+import { apiSubject, nodeSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
 
 export { RingkvError } from './errors.js';
@@ -31,7 +31,12 @@ export interface ClientOptions {
   connection?: NatsConnection;
 }
 
-export interface WriteOptions extends RequestOptions {
+export interface ReadOptions extends RequestOptions {
+  /** Send the request to this node rather than to whichever node the API queue group picks. */
+  via?: string;
+}
+
+export interface WriteOptions extends ReadOptions {
   /** The context of an earlier read of this key. */
   context?: Uint8Array;
 }
@@ -79,7 +84,7 @@ export class RingkvClient {
     return new RingkvClient(nc, opts.cluster ?? 'ringkv', opts.timeoutMs ?? clientTimeoutMsDefault, !opts.connection);
   }
 
-  async get(key: string | Uint8Array, opts: RequestOptions = {}): Promise<GetResult> {
+  async get(key: string | Uint8Array, opts: ReadOptions = {}): Promise<GetResult> {
     return (await this.request('get', { key: keyBytes(key), ...opts })) as ApiGetOk;
   }
 
@@ -96,7 +101,7 @@ export class RingkvClient {
     await this.request('del', { key: keyBytes(key), ...opts, context });
   }
 
-  async getString(key: string | Uint8Array, opts: RequestOptions = {}): Promise<{ found: boolean; values: string[]; context: Uint8Array }> {
+  async getString(key: string | Uint8Array, opts: ReadOptions = {}): Promise<{ found: boolean; values: string[]; context: Uint8Array }> {
     const r = await this.get(key, opts);
     return { found: r.found, values: r.values.map((v) => untext.decode(v)), context: r.context };
   }
@@ -105,13 +110,29 @@ export class RingkvClient {
     return this.put(key, text.encode(value), opts);
   }
 
-  async getJson<T = unknown>(key: string | Uint8Array, opts: RequestOptions = {}): Promise<{ found: boolean; values: T[]; context: Uint8Array }> {
+  async getJson<T = unknown>(key: string | Uint8Array, opts: ReadOptions = {}): Promise<{ found: boolean; values: T[]; context: Uint8Array }> {
     const r = await this.getString(key, opts);
     return { found: r.found, values: r.values.map((v) => JSON.parse(v) as T), context: r.context };
   }
 
   async putJson(key: string | Uint8Array, value: unknown, opts: WriteOptions = {}): Promise<{ context: Uint8Array }> {
     return this.putString(key, JSON.stringify(value), opts);
+  }
+
+  /**
+   * Read-merge-write: reads every sibling, lets `resolve` merge them into one value (and apply the
+   * caller's change), and writes that back with the read's context, so it supersedes exactly what
+   * was read. A write that raced with this one comes back as a sibling on the next read; nothing is
+   * lost. `resolve` gets an empty array when the key does not exist.
+   */
+  async merge(key: string | Uint8Array, resolve: (siblings: Uint8Array[]) => Uint8Array, opts: WriteOptions = {}): Promise<{ context: Uint8Array }> {
+    const read = await this.get(key, opts);
+    return this.put(key, resolve(read.values), { ...opts, context: read.context });
+  }
+
+  /** merge() for JSON values. */
+  async mergeJson<T>(key: string | Uint8Array, resolve: (siblings: T[]) => T, opts: WriteOptions = {}): Promise<{ context: Uint8Array }> {
+    return this.merge(key, (siblings) => text.encode(JSON.stringify(resolve(siblings.map((v) => JSON.parse(untext.decode(v)) as T)))), opts);
   }
 
   /** The cluster's members and partition ownership, as the answering node sees them. */
@@ -124,13 +145,16 @@ export class RingkvClient {
   }
 
   private async request(op: string, body: Record<string, unknown>): Promise<unknown> {
+    const { via, ...rest } = body;
+    body = rest;
     const timeoutMs = typeof body.timeoutMs === 'number' ? body.timeoutMs : this.timeoutMs;
     if (body.timeoutMs === undefined && op !== 'status') body.timeoutMs = timeoutMs;
     const reqId = String(++this.seq);
     const bytes = encodeEnvelope({ v: protocolVersion, kind: `api.${op}`, from: this.name, to: '', reqId, body });
     let reply;
     try {
-      reply = await this.nc.request(apiSubject(this.cluster, op), bytes, { timeout: timeoutMs + replyGraceMs });
+      const subject = typeof via === 'string' ? nodeSubject(this.cluster, via, 'api') : apiSubject(this.cluster, op);
+      reply = await this.nc.request(subject, bytes, { timeout: timeoutMs + replyGraceMs });
     } catch (err) {
       throw toClientError(err, timeoutMs);
     }
