@@ -147,6 +147,12 @@ describe('a 3-node ringkv cluster on real NATS and LMDB', () => {
     const bin = await client.get(binKey, { r: 3 });
     expect(bin.values.map((v) => Buffer.from(v).toString('hex'))).toEqual([big.toString('hex')]);
 
+    // An empty value is a value, not a delete.
+    await client.put('empty-value', new Uint8Array(0), { w: 3 });
+    const empty = await client.get('empty-value', { r: 3 });
+    expect(empty.found).toBe(true);
+    expect(empty.values.map((x) => x.length)).toEqual([0]);
+
     await client.delete('greeting');
     const gone = await client.get('greeting', { r: 3 });
     expect(gone.found).toBe(false);
@@ -187,6 +193,10 @@ describe('a 3-node ringkv cluster on real NATS and LMDB', () => {
     expect(await codeOf(client.get('k', { r: 0 }))).toBe('BAD_REQUEST');
     expect(await codeOf(client.put('é'.repeat(513), v))).toBe('TOO_LARGE'); // 1026 bytes of UTF-8
     expect(await codeOf(client.get('k', { timeoutMs: 60_001 }))).toBe('BAD_REQUEST');
+    // n=4 passes validation (n ≤ 7) but the ring has three members: UNAVAILABLE {needed, alive}.
+    const unavailable = await client.put('k', v, { n: 4, w: 4 }).catch((err: unknown) => err);
+    expect(unavailable).toBeInstanceOf(RingkvError);
+    expect(unavailable).toMatchObject({ code: 'UNAVAILABLE', needed: 4, alive: 3 });
     expect(await codeOf(client.put('k', v, { context: text.encode('garbage context!') }))).toBe('BAD_REQUEST');
     expect(await codeOf(client.put('k', v, { context: new Uint8Array([0xc1, 0x00, 0x13]) }))).toBe('BAD_REQUEST');
     expect(await codeOf(client.delete('k', { context: randomBytes(24) }))).toBe('BAD_REQUEST');

@@ -76,7 +76,7 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   // Last resort: a test that forgot stopAll(), or a worker that is torn down, leaks nothing.
-  process.on('exit', () => {
+  const killAll = () => {
     for (const child of live) {
       try {
         child.kill('SIGKILL');
@@ -84,7 +84,17 @@ function installExitHook(): void {
         // already gone
       }
     }
-  });
+  };
+  process.on('exit', killAll);
+  // A worker stopped by a signal does not run 'exit' handlers: kill the nodes, then let the signal
+  // do what it would have done (unless someone else handles it).
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = () => {
+      killAll();
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.once(signal, onSignal);
+  }
 }
 
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
