@@ -1,0 +1,99 @@
+/**
+ * Exit codes of the `ringkv` command, and the pure mapping from an error to its exit code. Scripts
+ * depend on these numbers, so they only ever grow: never renumber one.
+ */
+export const exitCodes = {
+  /** The command did what was asked. */
+  ok: 0,
+  /** Anything not listed below: a bug, or an error ringkv does not know. */
+  unexpected: 1,
+  /** Usage or bad input: unknown option, malformed argument, BAD_REQUEST, TOO_LARGE. */
+  usage: 2,
+  /** NATS is unreachable, or no ringkv node of the cluster answers (NO_CLUSTER). */
+  noCluster: 3,
+  /** `get` found no value for the key. */
+  notFound: 4,
+  /** Too few replicas are alive for the quorum asked for (UNAVAILABLE). */
+  unavailable: 5,
+  /** The deadline passed (TIMEOUT): the outcome is unknown, a write may or may not have happened. */
+  timeout: 6,
+  /** Any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL). */
+  serverError: 7,
+} as const;
+
+export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];
+
+/** The text for `ringkv --help`. */
+export const exitCodesHelp = `Exit codes:
+  0  ok
+  1  unexpected error
+  2  usage or bad input (BAD_REQUEST, TOO_LARGE)
+  3  NATS unreachable, or no ringkv node answers (NO_CLUSTER)
+  4  not found
+  5  UNAVAILABLE: too few replicas alive for the quorum
+  6  TIMEOUT: the outcome is unknown (a write may or may not have taken effect)
+  7  any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL)`;
+
+/** The exit code for an error code of the client library (RingkvError.code). */
+export function exitCodeForErrorCode(code: string): ExitCode {
+  switch (code) {
+    case 'BAD_REQUEST':
+    case 'TOO_LARGE':
+      return exitCodes.usage;
+    case 'NO_CLUSTER':
+      return exitCodes.noCluster;
+    case 'UNAVAILABLE':
+      return exitCodes.unavailable;
+    case 'TIMEOUT':
+      return exitCodes.timeout;
+    case 'TOO_MANY_SIBLINGS':
+    case 'NOT_OWNER':
+    case 'OVERLOADED':
+    case 'INTERNAL':
+      return exitCodes.serverError;
+    default:
+      return exitCodes.unexpected;
+  }
+}
+
+const ringkvErrorCodes = new Set([
+  'BAD_REQUEST',
+  'TOO_LARGE',
+  'TOO_MANY_SIBLINGS',
+  'UNAVAILABLE',
+  'TIMEOUT',
+  'NOT_OWNER',
+  'OVERLOADED',
+  'INTERNAL',
+  'NO_CLUSTER',
+]);
+
+/** The ringkv error code an error carries, if it carries one (RingkvError, or anything shaped so). */
+export function ringkvErrorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && ringkvErrorCodes.has(code) ? code : undefined;
+}
+
+/**
+ * Whether an error says that NATS itself could not be reached: a refused or failed TCP connection,
+ * or the NATS client giving up on connecting. These exit 3 like NO_CLUSTER, since the fix is the same.
+ */
+export function isNatsUnreachable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
+    const { code, name, message } = e as { code?: unknown; name?: unknown; message?: unknown };
+    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ECONNRESET') return true;
+    if (name === 'ConnectionError') return true;
+    if (typeof message === 'string' && /connection refused|CONNECTION_REFUSED/i.test(message)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** The exit code for anything a command may throw. */
+export function exitCodeForError(err: unknown): ExitCode {
+  const code = ringkvErrorCode(err);
+  if (code !== undefined) return exitCodeForErrorCode(code);
+  if (isNatsUnreachable(err)) return exitCodes.noCluster;
+  return exitCodes.unexpected;
+}

@@ -1,0 +1,343 @@
+/**
+ * The `ringkv` command (commander). Every command finds NATS the way the nats tooling does:
+ * --server URL, else NATS_URL, else nats://127.0.0.1:4222. Output is a readable table, or JSON with
+ * --json. Errors print `error CODE: sentence` on stderr.
+ *
+ * Exit codes (see exit-codes.ts; scripts depend on them):
+ *   0  ok
+ *   1  unexpected error
+ *   2  usage or bad input (BAD_REQUEST, TOO_LARGE)
+ *   3  NATS unreachable, or no ringkv node answers (NO_CLUSTER)
+ *   4  not found
+ *   5  UNAVAILABLE: too few replicas alive for the quorum
+ *   6  TIMEOUT: the outcome is unknown (a write may or may not have taken effect)
+ *   7  any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL)
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isValidPartitionCount, partitionCountDefault, partitionCountMax } from '../core/ring.js';
+import { packageRoot, resolveServerUrl } from '../server/local-cluster.js';
+import { registerInspectCommands } from './inspect-command.js';
+import { exitCodeForError, exitCodes, exitCodesHelp, isNatsUnreachable, ringkvErrorCode } from './exit-codes.js';
+import { describeValue, formatIdList, formatJson, formatTable, fromBase64, renderValue, toBase64 } from './output.js';
+
+/** The largest value `put` reads from stdin; the cluster's own limit (1 MiB by default) is lower. */
+const stdinBytesMax = 64 * 1024 * 1024;
+
+interface GlobalOptions {
+  server?: string;
+  cluster: string;
+  json?: boolean;
+}
+
+interface NodeCommandOptions {
+  id: string;
+  data: string;
+  members: string[];
+  partitions: number;
+  n: number;
+  valueBytesMax?: number;
+  requestTimeoutMs?: number;
+  fsync?: boolean;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+interface QuorumOptions {
+  n?: number;
+  r?: number;
+  w?: number;
+  timeoutMs?: number;
+  context?: Uint8Array;
+}
+
+/** A usage error found by a command itself; reported like commander's own (exit 2). */
+class UsageError extends Error {}
+
+/** An error the CLI itself finds that carries a ringkv error code (so it maps like the client's). */
+class CliError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function positiveInt(name: string) {
+  return (text: string): number => {
+    const value = Number(text);
+    if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < 1) {
+      throw new InvalidArgumentError(`${name} must be a whole number of at least 1.`);
+    }
+    return value;
+  };
+}
+
+function partitionCount(text: string): number {
+  const value = positiveInt('partitions')(text);
+  if (!isValidPartitionCount(value)) throw new InvalidArgumentError(`partitions must be a power of two from 1 to ${partitionCountMax}.`);
+  return value;
+}
+
+function base64Context(text: string): Uint8Array {
+  const bytes = fromBase64(text);
+  if (bytes === undefined) throw new InvalidArgumentError('the context must be the base64 text that get or put printed.');
+  return bytes;
+}
+
+function memberList(text: string): string[] {
+  const members = text
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
+  if (members.length === 0) throw new InvalidArgumentError('members must be a comma-separated list of node ids.');
+  if (new Set(members).size !== members.length) throw new InvalidArgumentError('members must not repeat a node id.');
+  return members;
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function write(text: string): void {
+  process.stdout.write(text);
+}
+
+function terminalWidth(): number | undefined {
+  return process.stdout.isTTY ? process.stdout.columns : undefined;
+}
+
+async function readStdin(): Promise<Uint8Array> {
+  if (process.stdin.isTTY) process.stderr.write('reading the value from stdin; end it with Ctrl-D\n');
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > stdinBytesMax) throw new UsageError(`the value on stdin is larger than ${stdinBytesMax} bytes`);
+    chunks.push(chunk);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+async function withClient<T>(globals: GlobalOptions, fn: (client: import('../client/client.js').RingkvClient) => Promise<T>): Promise<T> {
+  // Loaded on demand so that `up`, `node` and `--help` do not pay for the NATS client.
+  const { RingkvClient } = await import('../client/client.js');
+  const servers = resolveServerUrl(globals.server);
+  let client: import('../client/client.js').RingkvClient;
+  try {
+    client = await RingkvClient.connect({ servers, cluster: globals.cluster });
+  } catch (err) {
+    if (ringkvErrorCode(err) === undefined && isNatsUnreachable(err)) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new CliError('NO_CLUSTER', `cannot reach NATS at ${servers} (${reason}); start a cluster with npm start, or pass --server URL`);
+    }
+    throw err;
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+/** Only the options the user gave, so that the client applies its own defaults for the rest. */
+function requestOptions(o: QuorumOptions, allowed: readonly (keyof QuorumOptions)[]): QuorumOptions {
+  const out: QuorumOptions = {};
+  for (const key of allowed) if (o[key] !== undefined) (out as Record<string, unknown>)[key] = o[key];
+  return out;
+}
+
+function addQuorumOptions(cmd: Command, which: { w: boolean; context: boolean }): Command {
+  if (which.context) cmd.option('--context <base64>', 'the context from an earlier get or put', base64Context);
+  cmd.option('--n <n>', 'replicas (default 3)', positiveInt('n'));
+  cmd.option('--r <r>', 'read quorum (default 2)', positiveInt('r'));
+  if (which.w) cmd.option('--w <w>', 'write quorum (default 2)', positiveInt('w'));
+  cmd.option('--timeout-ms <ms>', 'deadline of the request', positiveInt('timeout-ms'));
+  return cmd;
+}
+
+function buildProgram(): Command {
+  const program = new Command('ringkv');
+  program
+    // Set before the subcommands exist, which copy it: usage errors throw, and map to exit 2.
+    .exitOverride()
+    .description('ringkv: a Dynamo-style key-value store on NATS')
+    .version(packageVersion())
+    .option('--server <url>', 'NATS server URL (default: $NATS_URL, else nats://127.0.0.1:4222)')
+    .addOption(new Option('--cluster <name>', 'cluster name').env('RINGKV_CLUSTER').default('ringkv'))
+    .option('--json', 'print JSON instead of tables')
+    .showHelpAfterError('(run ringkv --help for usage)')
+    .addHelpText('after', `\n${exitCodesHelp}\n`);
+
+  const globals = (cmd: Command) => cmd.optsWithGlobals<GlobalOptions>();
+
+  program
+    .command('up')
+    .description('start a local cluster: nats-server when none answers, and each node as its own process')
+    .option('--nodes <count>', 'number of nodes', positiveInt('nodes'), 3)
+    .option('--data <dir>', 'data directory (node nK uses <dir>/nK)', './data')
+    .option('--partitions <q>', 'partitions of the ring (a power of two)', partitionCount, partitionCountDefault)
+    .action(async (o: { nodes: number; data: string; partitions: number }, cmd: Command) => {
+      const g = globals(cmd);
+      const { up } = await import('../server/local-cluster.js');
+      const cluster = await up({
+        nodes: o.nodes,
+        dataDir: o.data,
+        ...(g.server ? { server: g.server } : {}),
+        cluster: g.cluster,
+        partitions: o.partitions,
+        foreground: true,
+      });
+      process.exitCode = await cluster.stopped;
+    });
+
+  program
+    .command('node')
+    .description('run one node in this process')
+    .requiredOption('--id <id>', 'this node id')
+    .requiredOption('--data <dir>', 'data directory of this node')
+    .requiredOption('--members <ids>', 'comma-separated node ids of the cluster', memberList)
+    .option('--partitions <q>', 'partitions of the ring (a power of two, fixed at cluster creation)', partitionCount, partitionCountDefault)
+    .option('--n <n>', 'replicas per key', positiveInt('n'), 3)
+    .option('--value-bytes-max <bytes>', 'largest value a put may carry', positiveInt('value-bytes-max'))
+    .option('--request-timeout-ms <ms>', 'default deadline of a client request', positiveInt('request-timeout-ms'))
+    .option('--fsync', 'acknowledge a write only once it is on disk (default: once LMDB has committed it)')
+    .addOption(new Option('--log-level <level>', 'least severe log line to print').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .action(async (o: NodeCommandOptions, cmd: Command) => {
+      const g = globals(cmd);
+      // Loaded on demand: it pulls in LMDB and the actors, which the client commands do not need.
+      const { runNodeProcess, ConfigError } = await import('../server/node-process.js');
+      try {
+        await runNodeProcess({
+          nodeId: o.id,
+          dataDir: o.data,
+          members: o.members,
+          cluster: g.cluster,
+          server: resolveServerUrl(g.server),
+          partitions: o.partitions,
+          n: o.n,
+          valueBytesMax: o.valueBytesMax,
+          requestTimeoutMs: o.requestTimeoutMs,
+          fsync: o.fsync === true,
+          logLevel: o.logLevel,
+        });
+      } catch (err) {
+        if (err instanceof ConfigError) throw new UsageError(err.message);
+        throw err;
+      }
+    });
+
+  registerInspectCommands(program);
+
+  addQuorumOptions(
+    program
+      .command('put')
+      .description("store a value (from the argument, or stdin when it is omitted or '-'); prints the new context")
+      .argument('<key>')
+      .argument('[value]'),
+    { w: true, context: true },
+  ).action(async (key: string, value: string | undefined, o: QuorumOptions, cmd: Command) => {
+    const g = globals(cmd);
+    if (value === undefined && process.stdin.isTTY) throw new UsageError("give the value as an argument, or pipe it on stdin (or pass '-')");
+    const bytes = value === undefined || value === '-' ? await readStdin() : new TextEncoder().encode(value);
+    const { context } = await withClient(g, (c) => c.put(key, bytes, requestOptions(o, ['context', 'n', 'r', 'w', 'timeoutMs'])));
+    if (g.json) write(formatJson({ key, stored: true, context: toBase64(context) }));
+    else write(formatTable([['stored', key], ['context', toBase64(context)]]));
+  });
+
+  addQuorumOptions(program.command('get').description('read every sibling of a key and its context').argument('<key>'), {
+    w: false,
+    context: false,
+  }).action(async (key: string, o: QuorumOptions, cmd: Command) => {
+    const g = globals(cmd);
+    const result = await withClient(g, (c) => c.get(key, requestOptions(o, ['n', 'r', 'timeoutMs'])));
+    if (g.json) {
+      write(formatJson({ key, found: result.found, values: result.values.map(renderValue), context: toBase64(result.context) }));
+    } else if (!result.found) {
+      process.stderr.write('not found\n');
+    } else if (result.values.length === 1) {
+      write(formatTable([['value', describeValue(result.values[0]!)], ['context', toBase64(result.context)]]));
+    } else {
+      const rows = result.values.map((v, i) => [`sibling ${i + 1}`, describeValue(v)]);
+      write(formatTable([...rows, ['context', toBase64(result.context)]]));
+      write(`${result.values.length} siblings: merge them, then put the result with this context\n`);
+    }
+    if (!result.found) process.exitCode = exitCodes.notFound;
+  });
+
+  addQuorumOptions(program.command('del').description('delete a key (pass the context of a get to delete what you read)').argument('<key>'), {
+    w: true,
+    context: true,
+  }).action(async (key: string, o: QuorumOptions, cmd: Command) => {
+    const g = globals(cmd);
+    await withClient(g, (c) => c.delete(key, requestOptions(o, ['context', 'n', 'r', 'w', 'timeoutMs'])));
+    if (g.json) write(formatJson({ key, deleted: true }));
+    else write(formatTable([['deleted', key]]));
+  });
+
+  program
+    .command('status')
+    .description('list the members of the cluster and the partitions each owns')
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const status = await withClient(g, (c) => c.status());
+      if (g.json) {
+        write(formatJson(status));
+        return;
+      }
+      write(`cluster ${status.cluster}: ${status.members.length} member(s), ${status.partitions} partitions, N=${status.n}\n\n`);
+      const rows = [...status.members]
+        .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
+        .map((m) => [m.nodeId, m.state, String(m.partitions.length), formatIdList(m.partitions)]);
+      write(formatTable(rows, { header: ['MEMBER', 'STATE', 'COUNT', 'PARTITIONS'], width: terminalWidth() }));
+    });
+
+  return program;
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Help and version requests exit 0. A command's own cmd.error() chose its exit code; everything
+    // else commander rejects (unknown option, missing argument, bad value) is a usage error.
+    if (err.exitCode === 0) return exitCodes.ok;
+    return err.code === 'commander.error' ? err.exitCode : exitCodes.usage;
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return exitCodes.usage;
+  }
+  const exitCode = (err as { exitCode?: unknown; name?: unknown }).exitCode;
+  if ((err as { name?: unknown }).name === 'LocalClusterError' && typeof exitCode === 'number') {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    return exitCode;
+  }
+  const code = ringkvErrorCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (code !== undefined) {
+    const { needed, alive } = err as { needed?: number; alive?: number };
+    const quorum = code === 'UNAVAILABLE' && needed !== undefined && !/needed/.test(message) ? ` (needed ${needed}, alive ${alive ?? '?'})` : '';
+    process.stderr.write(`error ${code}: ${message}${quorum}\n`);
+    return exitCodeForError(err);
+  }
+  process.stderr.write(`error: ${err instanceof Error && err.stack ? err.stack : message}\n`);
+  return exitCodeForError(err);
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : exitCodes.ok;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+// Exits explicitly: a NATS connection or timer left behind must not keep a finished command alive.
+const code = await main(process.argv);
+process.exit(code);

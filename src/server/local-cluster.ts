@@ -1,0 +1,369 @@
+/**
+ * The local cluster launcher behind `ringkv up`: finds NATS the way the nats tooling does (--server,
+ * else NATS_URL, else nats://127.0.0.1:4222), starts a nats-server there when nothing answers on a
+ * loopback address, then runs each ringkv node as its own process (`ringkv node ...`), prefixing
+ * their output with the node id. Ctrl-C (or SIGTERM, SIGHUP) stops every process it started: the
+ * nodes first, so that they leave NATS cleanly, then the nats-server; each gets SIGTERM, then SIGKILL
+ * after a grace period. A node that dies is reported and the others keep running.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { isValidPartitionCount, partitionCountMax } from '../core/ring.js';
+
+export const natsUrlDefault = 'nats://127.0.0.1:4222';
+export const natsPortDefault = 4222;
+/** How long a TCP probe of the NATS address may take before we call it silent. */
+export const natsProbeTimeoutMs = 1000;
+/** How long a nats-server we started may take to accept connections. */
+export const natsStartTimeoutMs = 10_000;
+/** Between SIGTERM and SIGKILL when stopping a process we started. */
+export const stopGraceMs = 5000;
+/** The most nodes `up` runs on one machine. */
+export const nodesMax = 32;
+
+export interface UpOptions {
+  nodes: number;
+  dataDir: string;
+  /** The --server flag, if given; NATS_URL and the default are used otherwise. */
+  server?: string;
+  cluster: string;
+  partitions: number;
+  /**
+   * Run as the foreground program: print the banner, stop on SIGINT/SIGTERM/SIGHUP. Without it the
+   * caller stops the cluster with `stop()` (as tests do).
+   */
+  foreground?: true;
+}
+
+export interface LocalCluster {
+  /** The NATS URL the nodes use. */
+  natsUrl: string;
+  /** Whether this launcher started the nats-server (and so will stop it). */
+  natsStarted: boolean;
+  /** Absolute data directory; node nK keeps its data in <dataDir>/nK. */
+  dataDir: string;
+  nodeIds: string[];
+  /** Stops every process this launcher started. Idempotent. */
+  stop(): Promise<void>;
+  /**
+   * Settles once everything has stopped, with the exit code for the launcher: 0 after a requested
+   * stop, 1 when every node had died on its own.
+   */
+  stopped: Promise<number>;
+}
+
+/** A failure that ends `up` with a message for people and an exit code (3: NATS is the problem). */
+export class LocalClusterError extends Error {
+  override readonly name = 'LocalClusterError';
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The NATS URL to use, by the precedence of the nats tooling: the --server flag, else the NATS_URL
+ * environment variable, else nats://127.0.0.1:4222. Empty values count as absent.
+ */
+export function resolveServerUrl(flag: string | undefined, env: { NATS_URL?: string | undefined } = process.env): string {
+  const fromFlag = flag?.trim();
+  if (fromFlag) return fromFlag;
+  const fromEnv = env.NATS_URL?.trim();
+  if (fromEnv) return fromEnv;
+  return natsUrlDefault;
+}
+
+/**
+ * Host and port of the first server of a NATS URL list ("nats://h:4222,nats://h2:4222", or bare
+ * "h:4222" or "h" as the nats tooling accepts). IPv6 hosts come back without brackets.
+ */
+export function natsAddress(url: string): { host: string; port: number } {
+  const first = url.split(',')[0]!.trim();
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(first) ? first : `nats://${first}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(withScheme);
+  } catch {
+    throw new LocalClusterError(`"${url}" is not a NATS URL (expected nats://host:port)`, 2);
+  }
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
+  const port = parsed.port ? Number(parsed.port) : natsPortDefault;
+  return { host, port };
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/**
+ * What answers at host:port: 'nats' when the peer greets with the NATS INFO line, 'other' when it
+ * accepts the connection but does not, 'none' when nothing accepts within the timeout.
+ */
+export function probeNats(host: string, port: number, timeoutMs = natsProbeTimeoutMs): Promise<'nats' | 'other' | 'none'> {
+  return new Promise((resolvePromise) => {
+    let connected = false;
+    let settled = false;
+    const socket = connect({ host, port });
+    const finish = (result: 'nats' | 'other' | 'none') => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolvePromise(result);
+    };
+    const timer = setTimeout(() => finish(connected ? 'other' : 'none'), timeoutMs);
+    socket.once('connect', () => (connected = true));
+    socket.once('data', (chunk: Buffer) => finish(chunk.subarray(0, 4).toString('latin1') === 'INFO' ? 'nats' : 'other'));
+    socket.once('error', () => finish(connected ? 'other' : 'none'));
+    socket.once('close', () => finish(connected ? 'other' : 'none'));
+  });
+}
+
+/** The directory holding ringkv's package.json, found from this module (works from src/ and dist/). */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'package.json');
+    if (existsSync(candidate)) {
+      try {
+        if ((JSON.parse(readFileSync(candidate, 'utf8')) as { name?: string }).name === 'ringkv') return dir;
+      } catch {
+        // Not ours or unreadable: keep walking up.
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the ringkv package root from ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+}
+
+/** The nats-server binary: on the PATH, or where packages put it (Debian puts it in /usr/sbin). */
+export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const dirs = [...(env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/sbin', '/usr/local/sbin', '/usr/local/bin', '/opt/homebrew/bin'];
+  for (const dir of dirs) {
+    const candidate = join(dir, 'nats-server');
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
+}
+
+export const natsInstallHelp = `Install nats-server, then run this again:
+  Debian or Ubuntu:  sudo apt-get install nats-server
+  macOS:             brew install nats-server
+  elsewhere:         a release binary from https://github.com/nats-io/nats-server/releases, on your PATH
+Or use a NATS server that runs elsewhere: --server nats://host:4222 or NATS_URL.`;
+
+const ansi = { reset: '\x1b[0m', dim: '\x1b[2m', bold: '\x1b[1m' };
+const labelColours = ['\x1b[36m', '\x1b[35m', '\x1b[33m', '\x1b[32m', '\x1b[34m', '\x1b[91m'];
+
+interface Managed {
+  label: string;
+  child: ChildProcess;
+  isNode: boolean;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts a local cluster; see the module comment. Throws LocalClusterError for people-facing failures. */
+export async function up(opts: UpOptions): Promise<LocalCluster> {
+  if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > nodesMax) {
+    throw new LocalClusterError(`--nodes must be a whole number from 1 to ${nodesMax}, not ${opts.nodes}`, 2);
+  }
+  if (!isValidPartitionCount(opts.partitions)) {
+    throw new LocalClusterError(`--partitions must be a power of two from 1 to ${partitionCountMax}, not ${opts.partitions}`, 2);
+  }
+  const root = packageRoot();
+  const binPath = join(root, 'bin', 'ringkv.js');
+  const natsConf = join(root, 'infra', 'nats-server.conf');
+  const dataDir = resolve(opts.dataDir);
+  const natsUrl = resolveServerUrl(opts.server);
+  const { host, port } = natsAddress(natsUrl);
+
+  const colour = opts.foreground && process.stdout.isTTY && !process.env.NO_COLOR;
+  const nodeIds = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
+  const labelWidth = Math.max(4, ...nodeIds.map((id) => id.length));
+  const say = (text: string) => process.stdout.write(colour ? `${ansi.bold}ringkv${ansi.reset} ${text}\n` : `ringkv ${text}\n`);
+  const managed: Managed[] = [];
+
+  const pipeOutput = (label: string, index: number, child: ChildProcess) => {
+    const prefix = colour
+      ? `${labelColours[index % labelColours.length]}${label.padEnd(labelWidth)}${ansi.reset} ${ansi.dim}|${ansi.reset} `
+      : `${label.padEnd(labelWidth)} | `;
+    for (const [stream, sink] of [
+      [child.stdout, process.stdout],
+      [child.stderr, process.stderr],
+    ] as const) {
+      if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => sink.write(prefix + line + '\n'));
+    }
+  };
+
+  const launch = (label: string, index: number, command: string, args: string[], isNode: boolean): Managed => {
+    // Own process group: a terminal's Ctrl-C reaches only the launcher, which stops the nodes before
+    // the nats-server they depend on.
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: process.env });
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
+      child.once('exit', (code, signal) => done({ code, signal }));
+      child.once('error', (err) => {
+        process.stderr.write(`${label}: could not start ${command}: ${err.message}\n`);
+        done({ code: null, signal: null });
+      });
+    });
+    pipeOutput(label, index, child);
+    const entry = { label, child, isNode, exit };
+    managed.push(entry);
+    return entry;
+  };
+
+  // NATS: use what answers, or start a nats-server on a loopback address.
+  let natsStarted = false;
+  const found = await probeNats(host, port);
+  if (found === 'other') {
+    throw new LocalClusterError(`something that is not a NATS server answers at ${host}:${port}; free the port or pass --server URL`, 3);
+  }
+  if (found === 'none') {
+    if (!isLoopbackHost(host)) {
+      throw new LocalClusterError(`no NATS server answers at ${natsUrl}; start one there, or pass --server URL (or set NATS_URL)`, 3);
+    }
+    const natsBin = findNatsServer();
+    if (!natsBin) throw new LocalClusterError(`no NATS server answers at ${natsUrl}, and nats-server is not installed.\n${natsInstallHelp}`, 3);
+    const listenHost = host === 'localhost' ? '127.0.0.1' : host;
+    const nats = launch('nats', labelColours.length - 1, natsBin, ['-c', natsConf, '-a', listenHost, '-p', String(port)], false);
+    natsStarted = true;
+    const ready = await waitForNats(host, port, nats);
+    if (!ready) {
+      await stopAll(managed);
+      throw new LocalClusterError(`the nats-server started for ${natsUrl} did not become ready (see its output above)`, 3);
+    }
+  }
+
+  mkdirSync(dataDir, { recursive: true });
+  const members = nodeIds.join(',');
+  for (const [i, id] of nodeIds.entries()) {
+    const args = [binPath, 'node', '--id', id, '--data', join(dataDir, id), '--members', members];
+    args.push('--cluster', opts.cluster, '--server', natsUrl, '--partitions', String(opts.partitions));
+    launch(id, i, process.execPath, args, true);
+  }
+
+  let stopping: Promise<void> | undefined;
+  let resolveStopped!: (code: number) => void;
+  const stopped = new Promise<number>((done) => (resolveStopped = done));
+  let stopExitCode = 0;
+  const stop = () => {
+    stopping ??= stopAll(managed).then(() => resolveStopped(stopExitCode));
+    return stopping;
+  };
+
+  for (const entry of managed) {
+    void entry.exit.then(({ code, signal }) => {
+      if (stopping) return;
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      if (entry.isNode) {
+        const alive = managed.filter((m) => m.isNode && m.child.exitCode === null && m.child.signalCode === null);
+        if (alive.length > 0) {
+          say(`node ${entry.label} ${how} unexpectedly; ${alive.length} other node(s) keep running`);
+        } else {
+          say(`node ${entry.label} ${how} unexpectedly, and no node is left running; stopping`);
+          stopExitCode = 1;
+          void stop();
+        }
+      } else {
+        say(`nats-server ${how} unexpectedly; the nodes cannot reach each other until a NATS server answers at ${natsUrl}`);
+      }
+    });
+  }
+
+  // If the launcher itself ends abruptly, take its children with it rather than leave them orphaned.
+  const killOnExit = () => {
+    for (const m of managed) if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  void stopped.then(() => process.removeListener('exit', killOnExit));
+
+  if (opts.foreground) {
+    let signalled = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signalled++;
+      if (signalled === 1) {
+        const running = managed.filter((m) => m.isNode && m.child.exitCode === null && m.child.signalCode === null).length;
+        say(`${signal}: stopping ${running} node(s)${natsStarted ? ' and nats-server' : ''} (again to kill at once)`);
+        void stop();
+      } else {
+        killOnExit();
+      }
+    };
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    for (const s of signals) process.on(s, onSignal);
+    void stopped.then(() => {
+      for (const s of signals) process.removeListener(s, onSignal);
+    });
+    printBanner({ say: (t) => process.stdout.write(t), natsUrl, natsStarted, dataDir, nodeIds, opts, colour: Boolean(colour) });
+  }
+
+  return { natsUrl, natsStarted, dataDir, nodeIds, stop, stopped };
+}
+
+async function waitForNats(host: string, port: number, nats: Managed): Promise<boolean> {
+  const deadline = Date.now() + natsStartTimeoutMs;
+  let exited = false;
+  void nats.exit.then(() => (exited = true));
+  while (Date.now() < deadline && !exited) {
+    if ((await probeNats(host, port, 250)) === 'nats') return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+/** Stops the nodes, then everything else; each gets SIGTERM, then SIGKILL after the grace period. */
+async function stopAll(managed: readonly Managed[]): Promise<void> {
+  await Promise.all(managed.filter((m) => m.isNode).map(stopOne));
+  await Promise.all(managed.filter((m) => !m.isNode).map(stopOne));
+}
+
+async function stopOne(m: Managed): Promise<void> {
+  if (m.child.exitCode !== null || m.child.signalCode !== null || m.child.pid === undefined) return;
+  m.child.kill('SIGTERM');
+  const timer = setTimeout(() => m.child.kill('SIGKILL'), stopGraceMs);
+  await m.exit;
+  clearTimeout(timer);
+}
+
+function printBanner(b: {
+  say: (text: string) => void;
+  natsUrl: string;
+  natsStarted: boolean;
+  dataDir: string;
+  nodeIds: string[];
+  opts: UpOptions;
+  colour: boolean;
+}): void {
+  // The examples carry the flags a user gave, so that they work when pasted into another shell.
+  const flags = [b.opts.server ? `--server ${b.natsUrl}` : '', b.opts.cluster !== 'ringkv' ? `--cluster ${b.opts.cluster}` : '']
+    .filter(Boolean)
+    .join(' ');
+  const cmd = (rest: string) => `npx ringkv ${flags ? flags + ' ' : ''}${rest}`;
+  const bold = (t: string) => (b.colour ? `${ansi.bold}${t}${ansi.reset}` : t);
+  b.say(
+    [
+      '',
+      bold(`ringkv: local cluster "${b.opts.cluster}", ${b.nodeIds.length} node(s) (${b.nodeIds.join(', ')}), ${b.opts.partitions} partitions`),
+      `  NATS     ${b.natsUrl}${b.natsStarted ? ' (nats-server started here)' : ' (already running)'}`,
+      `  data     ${b.dataDir}`,
+      `  try      ${cmd(`put cart:1 '{"items":["a"]}'`)}`,
+      `           ${cmd('get cart:1')}`,
+      `           ${cmd('status')}`,
+      `  stop     Ctrl-C`,
+      '',
+      '',
+    ].join('\n'),
+  );
+}
