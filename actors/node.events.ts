@@ -5,6 +5,7 @@
 import type { Sibling, VersionVector } from '../src/core/dvv.js';
 import type { RequestOptions } from '../src/protocol/messages.js';
 import type { CoordinatorEvent } from './coordinator.events.js';
+import type { GossipEvent } from './gossip.events.js';
 import type { ReplicaEvent } from './replica.events.js';
 
 interface ClientRequest {
@@ -28,6 +29,7 @@ export type NodeEvent =
   | { type: 'api.status'; from: string; reqId: string; replyTo: string }
   | Exclude<ReplicaEvent, { type: 'store.committed' | 'store.failed' }>
   | Exclude<CoordinatorEvent, { type: 'deadline' | 'repairWaitOver' }>
+  | GossipEvent
   /** The liveness view changed (the failure detector; for now only the static member list). */
   | { type: 'member.up' | 'member.down'; nodeId: string }
   | { type: 'xstate.done.actor.*'; actorId: string };

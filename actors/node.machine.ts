@@ -4,7 +4,8 @@
  *
  * Takes: api.put / api.del / api.get (client requests), api.status, replica requests (to the replica
  * of their partition, spawned on first use), replica answers (to the coordinator that asked, by
- * reqId; late answers for a finished coordinator are dropped), member.up / member.down.
+ * reqId; late answers for a finished coordinator are dropped), gossip traffic (to its gossip child),
+ * member.up / member.down (from the gossip child's failure detector).
  * Sends: forwards a client request to a node of the key's preference list when this node is not on
  * it (once: a forwarded request is never forwarded again), and answers api.status.
  *
@@ -12,13 +13,14 @@
  * at most coordinatorsMax requests are coordinated at once, beyond that OVERLOADED at once. The ring
  * and the liveness view are context, so membership (gossip, a later actor) can change them.
  */
-import { assign, enqueueActions, setup } from 'xstate';
+import { assign, enqueueActions, sendTo, setup, spawnChild } from 'xstate';
 import { partitionOf, preferenceList, ringNodes, type Ring } from '../src/core/ring.js';
 import { type Quorum, quorumProblem } from '../src/core/quorum.js';
 import type { Limits } from '../src/protocol/limits.js';
 import type { ErrorBody } from '../src/protocol/errors.js';
 import type { ApiStatusOk } from '../src/protocol/messages.js';
 import { type AnswerParams, coordinatorMachine } from './coordinator.machine.js';
+import { type GossipInput, gossipMachine } from './gossip.machine.js';
 import type { ClientReadEvent, ClientWriteEvent, NodeEvent } from './node.events.js';
 import { replicaMachine } from './replica.machine.js';
 
@@ -34,6 +36,7 @@ export interface NodeInput {
   readRepairWaitMs: number;
   coordinatorsMax: number;
   writesInFlightMax: number;
+  gossip: GossipInput;
 }
 
 export interface NodeContext extends NodeInput {
@@ -82,6 +85,7 @@ export const nodeMachine = setup({
   actors: {
     coordinator: coordinatorMachine,
     replica: replicaMachine,
+    gossip: gossipMachine,
   },
   actions: {
     // I/O, provided by the runtime.
@@ -184,9 +188,13 @@ export const nodeMachine = setup({
   id: 'node',
   context: ({ input }) => ({ ...input, down: {}, seq: 0, coordinators: 0 }),
   initial: 'serving',
+  entry: spawnChild('gossip', { id: 'gossip', input: ({ context }) => context.gossip }),
   states: {
     serving: {
       on: {
+        'gossip.tick': { actions: sendTo('gossip', ({ event }) => event) },
+        'gossip.digest': { actions: sendTo('gossip', ({ event }) => event) },
+        'gossip.digest.ok': { actions: sendTo('gossip', ({ event }) => event) },
         'api.put': { actions: 'handleClientRequest' },
         'api.del': { actions: 'handleClientRequest' },
         'api.get': { actions: 'handleClientRequest' },

@@ -119,3 +119,18 @@ export function checkReplicaBody(kind: string, body: unknown, q: number): boolea
       return false;
   }
 }
+
+/** Members a gossip digest may name: more is not a cluster ringkv runs, so it is refused. */
+export const gossipMembersMax = 1024;
+
+/** Checks a gossip digest body: `{ heartbeats: { nodeId: [incarnation, counter] } }`. */
+export function checkGossipBody(body: unknown): boolean {
+  if (!isObject(body) || !isObject(body.heartbeats)) return false;
+  const entries = Object.entries(body.heartbeats);
+  if (entries.length > gossipMembersMax) return false;
+  for (const [id, hb] of entries) {
+    if (id.length === 0 || id.length > 64) return false;
+    if (!Array.isArray(hb) || hb.length !== 2 || !isCount(hb[0]) || !isCount(hb[1])) return false;
+  }
+  return true;
+}

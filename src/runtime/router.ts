@@ -9,7 +9,7 @@ import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/env
 import type { ErrorBody } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';
 import { clientKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
-import { checkClientBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
+import { checkClientBody, checkGossipBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
 import type { Inbound, Transport } from '../ports/transport.js';
 
 export interface RouterStats {
@@ -27,13 +27,15 @@ export interface RouterDeps {
   transport: Transport;
   deliver: (event: NodeEvent) => void;
   stats: RouterStats;
+  /** Stamps gossip arrivals for the failure detector. */
+  now: () => number;
 }
 
 const clientKindSet = new Set<string>(clientKinds);
 const replicaKindSet = new Set<string>([...replicaRequestKinds, ...replicaAnswerKinds]);
 
 export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
-  const { nodeId, transport, stats } = deps;
+  const { nodeId, transport, stats, deliver } = deps;
 
   const reject = (replyTo: string, to: string, reqId: string, body: ErrorBody) => {
     stats.rejected++;
@@ -76,9 +78,17 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
         stats.droppedInvalid++;
         return;
       }
-      return deps.deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body } as NodeEvent);
+      return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body } as NodeEvent);
     }
-    // Roles whose actors have not landed yet (handoff, aae, gossip, inspect) have nothing to say.
+    if (msg.role === 'gossip') {
+      if (typeof env === 'string' || (env.kind !== 'gossip.digest' && env.kind !== 'gossip.digest.ok') || !checkGossipBody(env.body)) {
+        stats.droppedInvalid++;
+        return;
+      }
+      const body = env.body as { heartbeats: Record<string, [number, number]> };
+      return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body, now: deps.now() });
+    }
+    // Roles whose actors have not landed yet (handoff, aae, inspect) have nothing to say.
     stats.droppedInvalid++;
   };
 }
