@@ -104,5 +104,6 @@ if [[ "$needs_build" == true ]]; then
     rm -f "$pending_stamp"
     fail "the TypeScript build failed (see above)"
   fi
+  chmod 644 "$pending_stamp"
   mv -f "$pending_stamp" "$dist_stamp"
 fi
