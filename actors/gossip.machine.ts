@@ -52,6 +52,7 @@ export const gossipMachine = setup({
   actions: {
     // I/O, provided by the runtime.
     send: (_, _params: SendParams) => {},
+    sendAll: (_, _params: SendParams[]) => {},
   },
 }).createMachine({
   id: 'gossip',
@@ -63,6 +64,15 @@ export const gossipMachine = setup({
     rng: input.seed >>> 0,
     round: 0,
   }),
+  // Announce this life to every member at once: a restarted node is taken back as up within one
+  // message delay instead of after a few gossip rounds.
+  entry: {
+    type: 'sendAll',
+    params: ({ context }) =>
+      context.members
+        .filter((m) => m !== context.nodeId)
+        .map((to) => ({ to, kind: 'gossip.digest', reqId: '0', body: { heartbeats: ownHeartbeats(context) } })),
+  },
   initial: 'gossiping',
   states: {
     gossiping: {

@@ -136,8 +136,8 @@ export class RingkvClient {
   }
 
   /** The cluster's members and partition ownership, as the answering node sees them. */
-  async status(): Promise<ApiStatusOk> {
-    return (await this.request('status', {})) as ApiStatusOk;
+  async status(opts: { via?: string } = {}): Promise<ApiStatusOk> {
+    return (await this.request('status', { ...opts })) as ApiStatusOk;
   }
 
   async close(): Promise<void> {
