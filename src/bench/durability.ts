@@ -1,0 +1,38 @@
+/**
+ * What an acknowledged write means on each target, so that a bench report says which durability
+ * it measured and a reader compares like with like.
+ *
+ * ringkv (default): a replica acks only after its LMDB transaction commits; the environment runs
+ * with noSync, so the commit is in the OS page cache (it survives kill -9 of the node, not a power
+ * cut) and a timer forces an fdatasync within about a second (src/adapters/lmdb/lmdb-store.ts).
+ *
+ * NATS JetStream (default): a put is acked once the stream's Raft quorum has it, before any fsync.
+ * nats-server 2.9 fsyncs a stream's block files every 2 minutes, a fixed interval (filestore
+ * defaultSyncInterval); the `sync_interval` option that changes it, and `sync_interval: always`,
+ * arrived in nats-server 2.10 (2.9.10 rejects the field as unknown). Checked on this project's
+ * machines with strace: a stream written every second was first fsync'd 120 s after it was made.
+ */
+import type { Durability } from './target.js';
+
+export const ringkvDefaultDurability: Durability = {
+  mode: 'committed',
+  ack: 'after the LMDB commit on W replicas (survives kill -9 of a node)',
+  flush: 'fdatasync within ~1 s of the commit',
+};
+
+/** For a cluster the bench did not start: ringkv nodes do not report their mode yet. */
+export const ringkvAssumedDurability: Durability = {
+  ...ringkvDefaultDurability,
+  mode: 'committed (assumed: the default; the cluster does not report its mode)',
+};
+
+export const jetStreamDefaultDurability: Durability = {
+  mode: 'replicated',
+  ack: 'after the stream replicas reach a Raft quorum, before any fsync',
+  flush: 'fsync every 2 min (nats-server 2.9 default, not configurable there; sync_interval from 2.10)',
+};
+
+export const jetStreamAssumedDurability: Durability = {
+  ...jetStreamDefaultDurability,
+  mode: 'replicated (assumed: the server default)',
+};
