@@ -1,0 +1,121 @@
+/**
+ * The gossip machine through xstate's pure transition functions: the announce at start, one digest
+ * per round to a seeded peer, push-pull answers, and the failure detector's verdicts as member.down
+ * / member.up sent to the node.
+ */
+import { describe, expect, it } from 'vitest';
+import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import type { GossipEvent } from '../../actors/gossip.events.js';
+import { type GossipInput, gossipMachine, phiDefaults } from '../../actors/gossip.machine.js';
+
+type Snapshot = SnapshotFrom<typeof gossipMachine>;
+interface Effect {
+  type: string;
+  params?: unknown;
+}
+
+const input: GossipInput = { nodeId: 'n1', members: ['n1', 'n2', 'n3'], incarnation: 100, seed: 7, phiThreshold: 8, phi: phiDefaults };
+
+function effects(actions: readonly { type: string; params?: unknown }[]): Effect[] {
+  return actions.map((a) => ({ type: a.type, params: a.params }));
+}
+
+function step(s: Snapshot, event: GossipEvent): [Snapshot, Effect[]] {
+  const [next, actions] = transition(gossipMachine, s, event);
+  return [next, effects(actions)];
+}
+
+/** The member.up / member.down events sent to the parent. */
+function verdicts(fx: Effect[]): string[] {
+  return fx
+    .filter((e) => e.type === 'tellNode')
+    .map((e) => e.params as { type: string; nodeId: string })
+    .map((e) => `${e.type} ${e.nodeId}`);
+}
+
+const digest = (from: string, heartbeats: Record<string, [number, number]>, now: number): GossipEvent => ({
+  type: 'gossip.digest',
+  from,
+  reqId: '1',
+  body: { heartbeats },
+  now,
+});
+
+describe('gossip machine', () => {
+  it('announces its new life to every other member at start', () => {
+    const [, actions] = initialTransition(gossipMachine, input);
+    const sendAll = actions.find((a) => a.type === 'sendAll');
+    expect((sendAll?.params as { to: string }[]).map((m) => m.to)).toEqual(['n2', 'n3']);
+  });
+
+  it('sends one digest per round, with its advanced heartbeat, to a peer', () => {
+    let [s] = initialTransition(gossipMachine, input);
+    let fx: Effect[];
+    const peers = new Set<string>();
+    for (let round = 1; round <= 20; round++) {
+      [s, fx] = step(s, { type: 'gossip.tick', now: round * 1000 });
+      const sends = fx.filter((e) => e.type === 'send').map((e) => e.params as { to: string; body: { heartbeats: Record<string, [number, number]> } });
+      expect(sends).toHaveLength(1);
+      expect(sends[0]!.body.heartbeats.n1).toEqual([100, round]);
+      peers.add(sends[0]!.to);
+    }
+    expect([...peers].sort()).toEqual(['n2', 'n3']);
+  });
+
+  it('answers a digest with its own view (push-pull) and keeps the newer heartbeat per member', () => {
+    let [s] = initialTransition(gossipMachine, input);
+    let fx: Effect[];
+    [s, fx] = step(s, digest('n2', { n2: [5, 3], n3: [9, 1], n1: [1, 999] }, 10));
+    const answer = fx.find((e) => e.type === 'send')!.params as { to: string; kind: string; body: { heartbeats: Record<string, unknown> } };
+    expect(answer.to).toBe('n2');
+    expect(answer.kind).toBe('gossip.digest.ok');
+    // Its own heartbeat is never taken from a peer.
+    expect(answer.body.heartbeats).toEqual({ n1: [100, 0], n2: [5, 3], n3: [9, 1] });
+    [s] = step(s, digest('n3', { n2: [5, 2], n3: [9, 4] }, 20));
+    expect(s.context.heartbeats).toEqual({ n1: [100, 0], n2: [5, 3], n3: [9, 4] });
+  });
+
+  it('judges a silent member down, and takes it back up on a newer heartbeat', () => {
+    let [s] = initialTransition(gossipMachine, input);
+    let fx: Effect[];
+    let t = 0;
+    // n2 and n3 beat every second for a while.
+    for (let i = 1; i <= 10; i++) {
+      t = i * 1000;
+      [s] = step(s, digest('n2', { n2: [1, i], n3: [1, i] }, t));
+      [s, fx] = step(s, { type: 'gossip.tick', now: t });
+      expect(verdicts(fx)).toEqual([]);
+    }
+    // n3 falls silent; n2 goes on.
+    const seen: string[] = [];
+    let downAt = 0;
+    for (let i = 11; i <= 30; i++) {
+      t = i * 1000;
+      [s] = step(s, digest('n2', { n2: [1, i] }, t));
+      [s, fx] = step(s, { type: 'gossip.tick', now: t });
+      if (verdicts(fx).length && !downAt) downAt = t;
+      seen.push(...verdicts(fx));
+    }
+    expect(seen).toEqual(['member.down n3']);
+    // Judged down within a few seconds of its last heartbeat at t = 10 s (round 1 s, pause 1 s).
+    expect(downAt - 10_000).toBeGreaterThanOrEqual(3000);
+    expect(downAt - 10_000).toBeLessThanOrEqual(7000);
+
+    // A restarted n3 (new incarnation, counter from 0) is newer than anything remembered.
+    [s, fx] = step(s, digest('n3', { n3: [2, 0] }, t + 1));
+    expect(verdicts(fx)).toEqual(['member.up n3']);
+    expect(s.context.down).toEqual({});
+  });
+
+  it('judges a member it never heard from down too', () => {
+    let [s] = initialTransition(gossipMachine, input);
+    let fx: Effect[];
+    const seen: string[] = [];
+    for (let i = 1; i <= 15; i++) {
+      [s] = step(s, digest('n2', { n2: [1, i] }, i * 1000));
+      [s, fx] = step(s, { type: 'gossip.tick', now: i * 1000 });
+      seen.push(...verdicts(fx));
+    }
+    expect(seen).toEqual(['member.down n3']);
+  });
+});
