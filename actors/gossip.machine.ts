@@ -5,13 +5,13 @@
  * phi-accrual failure detector (src/core/phi.ts); each round it judges every member.
  *
  * Takes: gossip.tick {now}, gossip.digest, gossip.digest.ok. Sends: gossip.digest to one peer per
- * round, gossip.digest.ok to each digest; member.up / member.down to the node (its parent).
+ * round, gossip.digest.ok to each digest; member.up / member.down to the node (tellNode).
  *
  * Invariants: views merge by taking the newer heartbeat per member, so all nodes converge on the same
  * heartbeats whatever the order of exchanges; only a node advances its own heartbeat; a member goes
  * down only on the detector's verdict and up only on a newer heartbeat.
  */
-import { assign, enqueueActions, setup } from 'xstate';
+import { enqueueActions, setup } from 'xstate';
 import { type Heartbeats, type Liveness, type LivenessChange, judge, receiveHeartbeats } from '../src/core/membership.js';
 import type { PhiOptions } from '../src/core/phi.js';
 import { splitmix32 } from '../src/core/prng.js';
@@ -53,6 +53,9 @@ export const gossipMachine = setup({
     // I/O, provided by the runtime.
     send: (_, _params: SendParams) => {},
     sendAll: (_, _params: SendParams[]) => {},
+    // Provided by the runtime: hands a liveness change to the node actor (its parent). A named
+    // action rather than sendParent, so the machine runs on its own in transition() tests too.
+    tellNode: (_, _params: { type: 'member.up' | 'member.down'; nodeId: string }) => {},
   },
 }).createMachine({
   id: 'gossip',
@@ -117,9 +120,6 @@ export const gossipMachine = setup({
   },
 });
 
-function notify(enqueue: { sendParent: (event: { type: 'member.up' | 'member.down'; nodeId: string }) => void }, changes: LivenessChange[]): void {
-  for (const c of changes) enqueue.sendParent({ type: c.state === 'up' ? 'member.up' : 'member.down', nodeId: c.nodeId });
+function notify(enqueue: (action: { type: 'tellNode'; params: { type: 'member.up' | 'member.down'; nodeId: string } }) => void, changes: LivenessChange[]): void {
+  for (const c of changes) enqueue({ type: 'tellNode', params: { type: c.state === 'up' ? 'member.up' : 'member.down', nodeId: c.nodeId } });
 }
-
-// Keeps `assign` referenced for readers looking for where context changes: all through enqueue.assign.
-void assign;
