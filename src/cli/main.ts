@@ -19,6 +19,8 @@ import { join } from 'node:path';
 import { isValidPartitionCount, partitionCountDefault, partitionCountMax } from '../core/ring.js';
 import { packageRoot, resolveServerUrl } from '../server/local-cluster.js';
 import { registerInspectCommands } from './inspect-command.js';
+import { registerDemoCommand } from './demo-cart-command.js';
+import { registerBenchCommand } from './bench-command.js';
 import { exitCodeForError, exitCodes, exitCodesHelp, isNatsUnreachable, ringkvErrorCode } from './exit-codes.js';
 import { describeValue, formatIdList, formatJson, formatTable, fromBase64, renderValue, toBase64 } from './output.js';
 
@@ -233,6 +235,8 @@ function buildProgram(): Command {
     });
 
   registerInspectCommands(program);
+  registerBenchCommand(program);
+  registerDemoCommand(program);
 
   addQuorumOptions(
     program

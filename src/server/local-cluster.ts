@@ -37,6 +37,10 @@ export interface UpOptions {
    * caller stops the cluster with `stop()` (as tests do).
    */
   foreground?: true;
+  /** Discard the processes' output (a demo or a bench prints its own report instead). */
+  quiet?: true;
+  /** Extra arguments for every `ringkv node` (for example a shorter gossip round). */
+  nodeArgs?: string[];
 }
 
 export interface LocalCluster {
@@ -49,6 +53,8 @@ export interface LocalCluster {
   nodeIds: string[];
   /** Stops every process this launcher started. Idempotent. */
   stop(): Promise<void>;
+  /** Sends a signal to one node (SIGKILL by default) and waits for it to exit (demos, fault runs). */
+  kill(nodeId: string, signal?: NodeJS.Signals): Promise<void>;
   /**
    * Settles once everything has stopped, with the exit code for the launcher: 0 after a requested
    * stop, 1 when every node had died on its own.
@@ -192,7 +198,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   const colour = opts.foreground && process.stdout.isTTY && !process.env.NO_COLOR;
   const nodeIds = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
   const labelWidth = Math.max(4, ...nodeIds.map((id) => id.length));
-  const say = (text: string) => process.stdout.write(colour ? `${ansi.bold}ringkv${ansi.reset} ${text}\n` : `ringkv ${text}\n`);
+  const say = (text: string) => void (opts.quiet || process.stdout.write(colour ? `${ansi.bold}ringkv${ansi.reset} ${text}\n` : `ringkv ${text}\n`));
   const managed: Managed[] = [];
 
   const pipeOutput = (label: string, index: number, child: ChildProcess) => {
@@ -210,7 +216,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   const launch = (label: string, index: number, command: string, args: string[], isNode: boolean): Managed => {
     // Own process group: a terminal's Ctrl-C reaches only the launcher, which stops the nodes before
     // the nats-server they depend on.
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: process.env });
+    const child = spawn(command, args, { stdio: opts.quiet ? 'ignore' : ['ignore', 'pipe', 'pipe'], detached: true, env: process.env });
     const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
       child.once('exit', (code, signal) => done({ code, signal }));
       child.once('error', (err) => {
@@ -250,7 +256,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   const members = nodeIds.join(',');
   for (const [i, id] of nodeIds.entries()) {
     const args = [binPath, 'node', '--id', id, '--data', join(dataDir, id), '--members', members];
-    args.push('--cluster', opts.cluster, '--server', natsUrl, '--partitions', String(opts.partitions));
+    args.push('--cluster', opts.cluster, '--server', natsUrl, '--partitions', String(opts.partitions), ...(opts.nodeArgs ?? []));
     launch(id, i, process.execPath, args, true);
   }
 
@@ -309,7 +315,14 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
     printBanner({ say: (t) => process.stdout.write(t), natsUrl, natsStarted, dataDir, nodeIds, opts, colour: Boolean(colour) });
   }
 
-  return { natsUrl, natsStarted, dataDir, nodeIds, stop, stopped };
+  const kill = async (nodeId: string, signal: NodeJS.Signals = 'SIGKILL') => {
+    const entry = managed.find((m) => m.isNode && m.label === nodeId);
+    if (!entry) throw new LocalClusterError(`no node ${nodeId} in this cluster`, 2);
+    if (entry.child.exitCode === null && entry.child.signalCode === null) entry.child.kill(signal);
+    await entry.exit;
+  };
+
+  return { natsUrl, natsStarted, dataDir, nodeIds, stop, kill, stopped };
 }
 
 async function waitForNats(host: string, port: number, nats: Managed): Promise<boolean> {
