@@ -1,0 +1,97 @@
+/**
+ * Serves the inspection protocol (inspect-protocol.ts) on a node's `inspect` role, over whatever
+ * Transport the node has: NATS in production, the SimNetwork in simulation. Follow records stream
+ * to the reply address of the follow request; correlation notices go to peers' `inspect` role on
+ * the same transport as the replica requests they precede, which keeps them in order.
+ */
+import type { Log } from '../ports/log.js';
+import type { Inbound, Transport } from '../ports/transport.js';
+import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
+import type { ErrorBody } from '../protocol/errors.js';
+import { checkCorrelate, checkFollow, checkSessionBody, checkSnapshot, inspectLimits } from './inspect-protocol.js';
+import { InspectTap, type TapDeps } from './inspect-tap.js';
+
+export interface InspectServerStats {
+  requests: number;
+  /** Inspect messages that were malformed, or needed a reply address and had none. */
+  dropped: number;
+}
+
+export interface InspectServer {
+  tap: InspectTap;
+  stats: InspectServerStats;
+  handle(msg: Inbound): void;
+}
+
+export interface InspectServerDeps {
+  nodeId: string;
+  transport: Transport;
+  clock: TapDeps['clock'];
+  log: Log;
+}
+
+export function createInspectServer(deps: InspectServerDeps): InspectServer {
+  const { nodeId, transport, log } = deps;
+  const stats: InspectServerStats = { requests: 0, dropped: 0 };
+
+  const envelope = (kind: string, to: string, reqId: string, body: unknown) => encodeEnvelope({ v: protocolVersion, kind, from: nodeId, to, reqId, body });
+
+  const tap = new InspectTap({
+    nodeId,
+    clock: deps.clock,
+    correlate: (peer, session, origin, reqId) => transport.send(peer, 'inspect', envelope('inspect.correlate', peer, '', { session, origin, reqId })),
+    onError: (err) => log.error('inspection observer failed', { err: String(err) }),
+  });
+
+  const handle = (msg: Inbound): void => {
+    stats.requests++;
+    const env = decodeEnvelope(msg.bytes);
+    const replyTo = msg.replyTo;
+    const fail = (to: string, reqId: string, error: ErrorBody) => {
+      if (replyTo === undefined) stats.dropped++;
+      else transport.reply(replyTo, envelope('error', to, reqId, error));
+    };
+    if (typeof env === 'string') return fail('', '', { code: 'BAD_REQUEST', message: env });
+    const answer = (kind: string, body: unknown) => {
+      if (replyTo !== undefined) transport.reply(replyTo, envelope(kind, env.from, env.reqId, body));
+    };
+
+    switch (env.kind) {
+      case 'inspect.snapshot': {
+        const checked = checkSnapshot(env.body);
+        if (!checked.ok) return fail(env.from, env.reqId, checked.error);
+        if (replyTo === undefined) return void stats.dropped++;
+        return answer('inspect.snapshot.ok', tap.snapshot(checked.value.actor));
+      }
+      case 'inspect.follow': {
+        const checked = checkFollow(env.body);
+        if (!checked.ok) return fail(env.from, env.reqId, checked.error);
+        if (replyTo === undefined) return fail(env.from, env.reqId, { code: 'BAD_REQUEST', message: 'inspect.follow needs a reply address to stream to' });
+        const stream = replyTo;
+        const opened = tap.follow(checked.value, {
+          records: (m) => transport.reply(stream, envelope('inspect.records', env.from, env.reqId, m)),
+          end: (m) => transport.reply(stream, envelope('inspect.end', env.from, env.reqId, m)),
+        });
+        if (!opened.ok) return fail(env.from, env.reqId, opened.error);
+        log.info('inspection session opened', { session: checked.value.session, request: checked.value.request, durationMs: checked.value.durationMs });
+        return answer('inspect.follow.ok', { session: checked.value.session, node: nodeId, durationMs: checked.value.durationMs, limits: inspectLimits });
+      }
+      case 'inspect.stop': {
+        const checked = checkSessionBody(env.body);
+        if (!checked.ok) return fail(env.from, env.reqId, checked.error);
+        const stopped = tap.stop(checked.value.session, 'stopped');
+        return answer('inspect.stop.ok', { session: checked.value.session, stopped });
+      }
+      case 'inspect.correlate': {
+        const checked = checkCorrelate(env.body);
+        if (!checked.ok) return void stats.dropped++;
+        tap.correlate(checked.value.session, checked.value.origin, checked.value.reqId);
+        return;
+      }
+      default:
+        return fail(env.from, env.reqId, { code: 'BAD_REQUEST', message: `unknown inspect kind "${env.kind}"` });
+    }
+  };
+
+  return { tap, stats, handle };
+}
