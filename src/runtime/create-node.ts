@@ -22,6 +22,7 @@ import type { Store } from '../ports/store.js';
 import type { Role, Transport } from '../ports/transport.js';
 import { type Identity, loadIdentity } from './identity.js';
 import { createRouter, type RouterStats } from './router.js';
+import { createInspectServer, type InspectServer } from './inspect-server.js';
 
 export interface NodeConfig {
   nodeId: string;
@@ -44,6 +45,18 @@ export interface NodePorts {
   log: Log;
   /** A fresh epoch for a node without data: random in production, seeded in simulation. */
   newEpoch: () => string;
+  /** Told about each client request this node handles (metrics); must not throw. */
+  requests?: RequestObserver;
+}
+
+/** Client requests as this node sees them: the hooks behind request counts and latencies. */
+export interface RequestObserver {
+  /** A client request reached this node's root actor (op: put, del, get, status). */
+  received(op: string, from: string, reqId: string): void;
+  /** This node answered a client request: kind `api.<op>.ok`, or `error` with its code. */
+  answered(from: string, reqId: string, kind: string, code: string | undefined): void;
+  /** This node passed a client request on to another node, which answers it. */
+  forwarded(from: string, reqId: string, to: string): void;
 }
 
 export interface NodeStats extends RouterStats {
@@ -55,6 +68,8 @@ export interface RunningNode {
   identity: Identity;
   stats: NodeStats;
   actor: AnyActorRef;
+  /** The inspection tap and its server (the `inspect` role). */
+  inspect: InspectServer;
   stop(): Promise<void>;
 }
 
@@ -82,7 +97,14 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   };
 
   let root: AnyActorRef | undefined;
-  const deliver = (event: NodeEvent) => root?.send(event);
+  const requests = ports.requests;
+  const deliver = (event: NodeEvent) => {
+    if (requests && event.type.startsWith('api.')) {
+      const e = event as { type: string; from: string; reqId: string };
+      requests.received(e.type.slice('api.'.length), e.from, e.reqId);
+    }
+    root?.send(event);
+  };
 
   const send = (p: SendParams) => {
     if (p.to === nodeId) {
@@ -96,12 +118,14 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   };
 
   const answerClient = (p: AnswerParams) => {
+    requests?.answered(p.to, p.reqId, p.kind, p.kind === 'error' ? (p.body as { code?: string }).code : undefined);
     transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
   };
 
   const forward = (p: ForwardParams) => {
-    const env = decode(p.bytes) as { body: Record<string, unknown> };
+    const env = decode(p.bytes) as { body: Record<string, unknown>; from: string; reqId: string };
     env.body.forwarded = true;
+    requests?.forwarded(env.from, env.reqId, p.to);
     transport.forward(p.to, encodeEnvelope(env as never), p.replyTo);
   };
 
@@ -165,17 +189,22 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   actor.subscribe({
     error: (err) => log.error('node actor failed', { err: String(err) }),
   });
+  const inspect = createInspectServer({ nodeId, transport, clock, log });
+  inspect.tap.attach(actor);
   actor.start();
   root = actor;
 
-  await transport.listen(createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats }));
+  const route = createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats });
+  await transport.listen((msg) => (msg.role === 'inspect' ? inspect.handle(msg) : route(msg)));
   log.info('node serving', { epoch: identity.epoch, newEpoch: identity.isNewEpoch, partitions: ring.q, members: config.members });
 
   return {
     identity,
     stats,
     actor,
+    inspect,
     async stop() {
+      inspect.tap.close();
       await transport.close();
       actor.stop();
     },
