@@ -11,6 +11,9 @@ import { namePattern } from '../protocol/subjects.js';
 import { systemClock } from '../ports/clock.js';
 import { createNode } from '../runtime/create-node.js';
 import { jsonLog, type LogLevel } from './json-log.js';
+import { startHttpServer } from './http-server.js';
+import { NodeMetrics } from './metrics.js';
+import { startServiceDiscovery } from './service-discovery.js';
 
 export interface NodeProcessOptions {
   nodeId: string;
@@ -25,6 +28,10 @@ export interface NodeProcessOptions {
   /** Make an ack mean "on disk" rather than "committed in LMDB, on disk within a second". */
   fsync?: boolean;
   logLevel?: LogLevel;
+  /** Serve /metrics, /livez and /readyz on this port (0: any free port); no HTTP server when absent. */
+  httpPort?: number;
+  /** The address the HTTP server binds (default 0.0.0.0). */
+  httpHost?: string;
 }
 
 export class ConfigError extends Error {}
@@ -39,6 +46,8 @@ export function checkNodeOptions(o: NodeProcessOptions): void {
 export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   checkNodeOptions(o);
   const log = jsonLog(o.logLevel ?? 'info', { node: o.nodeId });
+  const metrics = new NodeMetrics({ node: o.nodeId, cluster: o.cluster });
+  const http = o.httpPort === undefined ? undefined : await startHttpServer({ port: o.httpPort, host: o.httpHost, metrics, log });
   const nc = await connectNats(o.server, `ringkv-node-${o.nodeId}`);
   const store = LmdbStore.open(o.dataDir, { sync: o.fsync ?? false });
   const transport = new NatsTransport({ nc, cluster: o.cluster, nodeId: o.nodeId });
@@ -52,8 +61,11 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       limits: o.valueBytesMax === undefined ? undefined : { valueBytesMax: o.valueBytesMax },
       requestTimeoutMs: o.requestTimeoutMs,
     },
-    { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex') },
+    { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests },
   );
+  metrics.attach(node, transport, () => !nc.isClosed());
+  metrics.setServing(true);
+  const service = await startServiceDiscovery({ nc, cluster: o.cluster, nodeId: o.nodeId, epoch: node.identity.epoch, metrics, log });
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -67,8 +79,11 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
+  metrics.setStopping();
+  await service.stop();
   await node.stop();
   await store.close();
   await nc.close();
+  await http?.close();
   log.info('stopped');
 }

@@ -1,0 +1,226 @@
+/**
+ * A node's metrics, in Prometheus text via prom-client (served on /metrics by http-server.ts), and
+ * its health (/livez, /readyz).
+ *
+ * Request metrics come from createNode's RequestObserver port: a request is timed from the moment
+ * the router hands it to the node actor until this node answers it; a request this node forwards is
+ * counted as forwarded and timed by the node that answers. Everything else (actors, router drops,
+ * NATS drops, inspection) is read from the node when Prometheus scrapes, so it costs nothing between
+ * scrapes. Every metric carries the node and cluster as labels.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RequestObserver, RunningNode } from '../runtime/create-node.js';
+import { countActors } from '../runtime/inspect-tap.js';
+
+/** Requests timed at once; beyond this, requests are counted but not timed (a leak guard). */
+export const requestsTimedMax = 65_536;
+/** Latency buckets, seconds: from a local read (well under 1 ms) to the longest deadline. */
+export const requestSecondsBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+const knownOps = new Set(['put', 'del', 'get', 'status']);
+/** Codes that mean the quorum could not be had: too few replicas believed alive, or answering in time. */
+const quorumFailureCodes = new Set(['UNAVAILABLE', 'TIMEOUT']);
+
+export interface TransportCounters {
+  droppedSends: number;
+  droppedReceives: number;
+}
+
+export interface Health {
+  live: boolean;
+  ready: boolean;
+  /** Why not ready (or not live), for people reading /readyz. */
+  reason: string;
+}
+
+function opLabel(op: string): string {
+  return knownOps.has(op) ? op : 'other';
+}
+
+/** Running totals of the client API, as NATS service discovery ($SRV.STATS) reports them. */
+export interface ApiTotals {
+  requests: number;
+  errors: number;
+  /** Summed time from arrival to answer, nanoseconds (timed requests only). */
+  processingNs: number;
+  timed: number;
+  lastError: string;
+}
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly api: ApiTotals = { requests: 0, errors: 0, processingNs: 0, timed: 0, lastError: '' };
+  readonly requests: RequestObserver;
+  private node: RunningNode | undefined;
+  private transport: TransportCounters | undefined;
+  private serving = false;
+  private connected: (() => boolean) | undefined;
+  private stopping = false;
+  private readonly timed = new Map<string, { op: string; startedAt: number }>();
+
+  constructor(
+    labels: { node: string; cluster: string },
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels(labels);
+    collectDefaultMetrics({ register: this.registry });
+
+    const requestsTotal = new Counter({
+      name: 'ringkv_requests_total',
+      help: 'Client requests this node answered, by operation and outcome (ok, or the error code).',
+      labelNames: ['op', 'outcome'],
+      registers,
+    });
+    const requestSeconds = new Histogram({
+      name: 'ringkv_request_duration_seconds',
+      help: 'Time from a client request reaching this node to its answer, by operation and outcome.',
+      labelNames: ['op', 'outcome'],
+      buckets: requestSecondsBuckets,
+      registers,
+    });
+    const quorumFailures = new Counter({
+      name: 'ringkv_quorum_failures_total',
+      help: 'Client requests answered UNAVAILABLE (too few replicas alive) or TIMEOUT (too few answered in time), by operation and code.',
+      labelNames: ['op', 'code'],
+      registers,
+    });
+    const forwarded = new Counter({
+      name: 'ringkv_requests_forwarded_total',
+      help: 'Client requests this node passed on to a node of the preference list (which answers and counts them).',
+      labelNames: ['op'],
+      registers,
+    });
+    const untimed = new Counter({
+      name: 'ringkv_requests_untimed_total',
+      help: `Client requests not timed because ${requestsTimedMax} were already being timed.`,
+      registers,
+    });
+    const self = this;
+    new Gauge({
+      name: 'ringkv_requests_in_flight',
+      help: 'Client requests this node has received and not yet answered or forwarded.',
+      registers,
+      collect() {
+        this.set(self.timed.size);
+      },
+    });
+
+    this.requests = {
+      received: (op, from, reqId) => {
+        const key = `${from}\u0000${reqId}`;
+        if (this.timed.size >= requestsTimedMax && !this.timed.has(key)) {
+          untimed.inc();
+          return;
+        }
+        this.timed.set(key, { op: opLabel(op), startedAt: this.now() });
+      },
+      answered: (from, reqId, kind, code) => {
+        const key = `${from}\u0000${reqId}`;
+        const started = this.timed.get(key);
+        this.timed.delete(key);
+        const op = started?.op ?? (kind.startsWith('api.') ? opLabel(kind.slice(4).replace(/\.ok$/, '')) : 'other');
+        const outcome = kind === 'error' ? (code ?? 'INTERNAL') : 'ok';
+        requestsTotal.inc({ op, outcome });
+        this.api.requests++;
+        if (kind === 'error') {
+          this.api.errors++;
+          this.api.lastError = outcome;
+        }
+        if (started) {
+          const ms = this.now() - started.startedAt;
+          requestSeconds.observe({ op, outcome }, ms / 1000);
+          this.api.processingNs += Math.round(ms * 1e6);
+          this.api.timed++;
+        }
+        if (code !== undefined && quorumFailureCodes.has(code)) quorumFailures.inc({ op, code });
+      },
+      forwarded: (from, reqId) => {
+        const key = `${from}\u0000${reqId}`;
+        const started = this.timed.get(key);
+        this.timed.delete(key);
+        forwarded.inc({ op: started?.op ?? 'other' });
+      },
+    };
+
+    new Gauge({
+      name: 'ringkv_actors',
+      help: 'Live actors on this node, by machine (node, coordinator, replica, gossip, ...).',
+      labelNames: ['machine'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [machine, n] of countActors(self.node?.actor)) this.set({ machine }, n);
+      },
+    });
+    const fromStats = (name: string, help: string, read: () => number | undefined) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const value = read();
+          this.reset();
+          if (value !== undefined) this.inc(value);
+        },
+      });
+    fromStats('ringkv_router_received_total', 'Messages the router decoded (client and internal).', () => self.node?.stats.received);
+    fromStats('ringkv_router_dropped_invalid_total', 'Internal messages dropped because they failed validation.', () => self.node?.stats.droppedInvalid);
+    fromStats('ringkv_router_rejected_total', 'Client requests the router answered BAD_REQUEST or TOO_LARGE.', () => self.node?.stats.rejected);
+    fromStats('ringkv_late_answers_total', 'Replica answers that arrived after their coordinator had finished.', () => self.node?.stats.lateAnswers);
+    fromStats('ringkv_action_failures_total', 'I/O actions that threw (logged; the actor kept running).', () => self.node?.stats.actionFailures);
+    fromStats('ringkv_nats_dropped_sends_total', 'Publishes that failed and were dropped (connection closed, payload too large).', () => self.transport?.droppedSends);
+    fromStats('ringkv_nats_dropped_receives_total', 'Inbound NATS messages ignored (unknown role, or a handler that threw).', () => self.transport?.droppedReceives);
+    fromStats('ringkv_inspect_records_total', 'Inspection records sent to people watching.', () => self.node?.inspect.tap.stats.records);
+    fromStats('ringkv_inspect_dropped_total', 'Inspection records dropped by the per-session rate limit.', () => self.node?.inspect.tap.stats.dropped);
+    new Gauge({
+      name: 'ringkv_inspect_sessions',
+      help: 'Inspection follow sessions open on this node (0: the tap is off and costs nothing).',
+      registers,
+      collect() {
+        this.set(self.node?.inspect.tap.sessionCount ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'ringkv_node_ready',
+      help: '1 once the node serves (the same as /readyz), else 0.',
+      registers,
+      collect() {
+        this.set(self.health().ready ? 1 : 0);
+      },
+    });
+  }
+
+  /** The running node, its transport's counters and its NATS connection state: read at each scrape. */
+  attach(node: RunningNode, transport?: TransportCounters, connected?: () => boolean): void {
+    this.node = node;
+    this.transport = transport;
+    this.connected = connected;
+  }
+
+  setServing(serving: boolean): void {
+    this.serving = serving;
+  }
+
+  /** The node is shutting down: not ready any more, so that traffic goes elsewhere. */
+  setStopping(): void {
+    this.stopping = true;
+  }
+
+  health(): Health {
+    const status = this.node?.actor.getSnapshot().status;
+    if (this.node && status !== 'active') return { live: false, ready: false, reason: `the node actor is ${String(status)}` };
+    if (this.stopping) return { live: true, ready: false, reason: 'the node is stopping' };
+    if (!this.node || !this.serving) return { live: true, ready: false, reason: 'the node is starting' };
+    if (this.connected && !this.connected()) return { live: true, ready: false, reason: 'the NATS connection is closed' };
+    return { live: true, ready: true, reason: 'serving' };
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * NATS service discovery: a node answers the micro-services protocol's `$SRV.PING`, `$SRV.INFO` and
+ * `$SRV.STATS` (also `.ringkv` and `.ringkv.<id>` after each), so that `nats micro ls`, `nats micro
+ * info ringkv` and `nats micro stats ringkv` list every node with its cluster, node id and epoch.
+ *
+ * Written against the protocol (JSON types io.nats.micro.v1.*_response) rather than with
+ * @nats-io/services, because the endpoints it describes are already served elsewhere: the client API
+ * by the transport's queue subscription, the inspect role by the node's own subscription. A services
+ * library would subscribe to them a second time. The API endpoint's statistics come from the node's
+ * metrics.
+ */
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Log } from '../ports/log.js';
+import { apiQueueGroup, apiWildcard, nodeSubject } from '../protocol/subjects.js';
+import { packageRoot } from './local-cluster.js';
+import type { NodeMetrics } from './metrics.js';
+
+export const serviceName = 'ringkv';
+const verbs = ['PING', 'INFO', 'STATS'] as const;
+
+export interface ServiceDiscoveryOptions {
+  nc: NatsConnection;
+  cluster: string;
+  nodeId: string;
+  epoch: string;
+  metrics: NodeMetrics;
+  log: Log;
+  /** Defaults to the package version. */
+  version?: string;
+  /** Defaults to a fresh random id (the protocol wants one per running instance). */
+  id?: string;
+}
+
+export interface ServiceDiscovery {
+  id: string;
+  stop(): Promise<void>;
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise<ServiceDiscovery> {
+  const id = o.id ?? randomBytes(11).toString('hex').toUpperCase();
+  const version = o.version ?? packageVersion();
+  const started = new Date().toISOString();
+  const metadata = { cluster: o.cluster, node: o.nodeId, epoch: o.epoch };
+  const base = { name: serviceName, id, version, metadata };
+  const endpoints = [
+    { name: 'api', subject: apiWildcard(o.cluster), queue_group: apiQueueGroup, metadata: { description: 'the client API: put, get, del, status' } },
+    { name: 'node-api', subject: nodeSubject(o.cluster, o.nodeId, 'api'), queue_group: '', metadata: { description: 'the client API of this node only' } },
+    { name: 'inspect', subject: nodeSubject(o.cluster, o.nodeId, 'inspect'), queue_group: '', metadata: { description: 'inspection: snapshots and follow sessions' } },
+  ];
+
+  const answers: Record<(typeof verbs)[number], () => unknown> = {
+    PING: () => ({ type: 'io.nats.micro.v1.ping_response', ...base }),
+    INFO: () => ({
+      type: 'io.nats.micro.v1.info_response',
+      ...base,
+      description: `ringkv node ${o.nodeId} of cluster ${o.cluster}: a Dynamo-style key-value store`,
+      endpoints,
+    }),
+    STATS: () => {
+      const api = o.metrics.api;
+      return {
+        type: 'io.nats.micro.v1.stats_response',
+        ...base,
+        started,
+        endpoints: endpoints.map((e) => {
+          const isApi = e.name === 'api';
+          const processing = isApi ? api.processingNs : 0;
+          return {
+            name: e.name,
+            subject: e.subject,
+            queue_group: e.queue_group,
+            num_requests: isApi ? api.requests : 0,
+            num_errors: isApi ? api.errors : 0,
+            last_error: isApi ? api.lastError : '',
+            processing_time: processing,
+            average_processing_time: isApi && api.timed > 0 ? Math.round(processing / api.timed) : 0,
+          };
+        }),
+      };
+    },
+  };
+
+  const subs: Subscription[] = [];
+  const encoder = new TextEncoder();
+  for (const verb of verbs) {
+    for (const subject of [`$SRV.${verb}`, `$SRV.${verb}.${serviceName}`, `$SRV.${verb}.${serviceName}.${id}`]) {
+      subs.push(
+        o.nc.subscribe(subject, {
+          callback: (err, msg) => {
+            if (err || !msg.reply) return;
+            try {
+              msg.respond(encoder.encode(JSON.stringify(answers[verb]())));
+            } catch (e) {
+              o.log.warn('service discovery answer failed', { verb, err: String(e) });
+            }
+          },
+        }),
+      );
+    }
+  }
+  await o.nc.flush();
+  return {
+    id,
+    async stop() {
+      for (const s of subs) s.unsubscribe();
+    },
+  };
+}
