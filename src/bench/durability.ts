@@ -26,13 +26,22 @@ export const ringkvAssumedDurability: Durability = {
   mode: 'committed (assumed: the default; the cluster does not report its mode)',
 };
 
-export const jetStreamDefaultDurability: Durability = {
-  mode: 'replicated',
-  ack: 'after the stream replicas reach a Raft quorum, before any fsync',
-  flush: 'fsync every 2 min (nats-server 2.9 default, not configurable there; sync_interval from 2.10)',
-};
-
-export const jetStreamAssumedDurability: Durability = {
-  ...jetStreamDefaultDurability,
-  mode: 'replicated (assumed: the server default)',
-};
+/**
+ * JetStream's durability for the nats-server version the bench is connected to. Before 2.10 the
+ * fsync interval is fixed at 2 minutes; from 2.10 it is `sync_interval` (2 minutes unless the
+ * server's configuration says otherwise, which a client cannot see), and `assumed` says so.
+ */
+export function jetStreamDurability(serverVersion: string | undefined, startedHere: boolean): Durability {
+  const [major = 0, minor = 0] = (serverVersion ?? '').split('.').map((part) => Number.parseInt(part, 10) || 0);
+  const fixedInterval = serverVersion !== undefined && (major < 2 || (major === 2 && minor < 10));
+  const server = serverVersion ? `nats-server ${serverVersion}` : 'nats-server';
+  const flush = fixedInterval
+    ? `fsync every 2 min (${server}: a fixed interval before 2.10)`
+    : `fsync every sync_interval (${server}: 2 min by default)`;
+  const exact = fixedInterval || startedHere;
+  return {
+    mode: exact ? 'replicated' : 'replicated (assumed: the server default)',
+    ack: 'after the stream replicas reach a Raft quorum, before any fsync',
+    flush,
+  };
+}

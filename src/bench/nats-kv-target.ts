@@ -13,7 +13,7 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
-import { jetStreamAssumedDurability, jetStreamDefaultDurability } from './durability.js';
+import { jetStreamDurability } from './durability.js';
 import { sleep } from './free-port.js';
 import { startNatsJsCluster, type NatsJsCluster } from './nats-js-cluster.js';
 import type { BenchTarget, CartOutcome, ReadOutcome } from './target.js';
@@ -56,16 +56,23 @@ export async function openNatsKvTarget(opts: NatsKvTargetOptions): Promise<Bench
     servers = cluster.urls;
   }
 
-  let nc: NatsConnection | undefined;
-  let kv: KV;
+  const failed = async (err: unknown): Promise<never> => {
+    await cluster?.stop({ keepLog: true });
+    throw cluster ? new Error(`${(err as Error).message} (the servers' log: ${cluster.logPath})`) : err;
+  };
+  let nc: NatsConnection;
   try {
     // One connection to the first server, as ringkv's client has one to its NATS server.
     nc = await connect({ servers, noRandomize: true, name: 'ringkv-bench', timeout: requestTimeoutMs });
+  } catch (err) {
+    return failed(err);
+  }
+  let kv: KV;
+  try {
     kv = await createBucket(nc, bucketName, opts.replicas, cluster ? (opts.readyTimeoutMs ?? readyTimeoutMsDefault) : 0);
   } catch (err) {
-    await nc?.close().catch(() => undefined);
-    await cluster?.stop({ keepLog: true });
-    throw cluster ? new Error(`${(err as Error).message} (the servers' log: ${cluster.logPath})`) : err;
+    await nc.close().catch(() => undefined);
+    return failed(err);
   }
 
   let closed: Promise<void> | undefined;
@@ -74,7 +81,7 @@ export async function openNatsKvTarget(opts: NatsKvTargetOptions): Promise<Bench
     endpoint: cluster
       ? `local JetStream cluster of 3 servers on ${servers.join(',')} (started for this run), bucket ${bucketName}`
       : `JetStream on ${servers.join(',')}, bucket ${bucketName}`,
-    durability: cluster ? jetStreamDefaultDurability : jetStreamAssumedDurability,
+    durability: jetStreamDurability(nc.info?.version, cluster !== undefined),
     settings: { replicas: opts.replicas },
     async load(key, value) {
       await kv.put(key, value);
@@ -102,7 +109,7 @@ export async function openNatsKvTarget(opts: NatsKvTargetOptions): Promise<Bench
     },
     close() {
       closed ??= (async () => {
-        await nc!.close().catch(() => undefined);
+        await nc.close().catch(() => undefined);
         await cluster?.stop();
       })();
       return closed;
