@@ -1,10 +1,13 @@
 /**
- * Coordinator: one per client request (Dynamo §4.5, §5), spawned by the node. It runs on a node of
- * the key's preference list.
+ * Coordinator: one per client request (Dynamo §4.5, §5), spawned by the node. It runs on one of the
+ * request's targets: the first N healthy nodes of the key's extended preference list (sloppy quorum,
+ * §4.6), where a fallback stands in for a down primary and keeps the write with a hint for it.
  *
- * put/del: the local replica makes the new dot and commits (replica.coordinate), then the resulting
- * state goes to the other replicas (replica.put); with W acks, the local one included, the client
- * gets its new context. get: replica.get to the preference list; with R answers their DVV sets
+ * put/del: the local replica makes the new dot and commits (replica.coordinate, with the hints this
+ * node keeps), then the resulting state goes to the other targets (replica.put, with a hint on a
+ * fallback's); with W acks, the local one included, the client gets its new context. W counts
+ * fallbacks unless the request says sloppy: false; pw primaries must be among them. get: replica.get
+ * to the targets; with R answers (pr of them primaries) their DVV sets
  * are merged and the client gets every sibling plus one context; answers that come in a little later
  * are still awaited, and every replica that answered with less than the merge gets read repair.
  *
@@ -19,6 +22,7 @@
 import { assign, raise, setup } from 'xstate';
 import { type DvvSet, type Sibling, type VersionVector, equal, isDeleted, join, sync, values } from '../src/core/dvv.js';
 import type { Quorum } from '../src/core/quorum.js';
+import type { Target } from '../src/core/targets.js';
 import { encode } from '../src/protocol/codec.js';
 import type { ErrorBody } from '../src/protocol/errors.js';
 import type { CoordinatorEvent } from './coordinator.events.js';
@@ -42,11 +46,20 @@ export interface CoordinatorInput {
   client: ClientAddress;
   partition: number;
   key: Uint8Array;
-  /** The N nodes that should hold the key, in order. */
+  /** The N primaries of the key, in order. */
   preferenceList: string[];
-  /** The nodes of the preference list believed alive, in order; for put the first is this node. */
-  alive: string[];
+  /**
+   * The nodes to ask: healthy primaries and the fallbacks standing in for down ones (sloppy quorum,
+   * Dynamo §4.6). For a put the first is this node.
+   */
+  targets: Target[];
+  /** put: the down primaries whose hints the local write keeps (orphans, or the one it stands in for). */
+  localHints: string[];
   quorum: Quorum;
+  /** Primaries that must answer (Riak's pw / pr); 0 for none. */
+  primariesNeeded: number;
+  /** false: only primaries count toward W or R (a strict quorum). */
+  sloppy: boolean;
   timeoutMs: number;
   /** How long a get waits for answers beyond R before it sends read repair. */
   readRepairWaitMs: number;
@@ -84,6 +97,26 @@ function needed(ctx: CoordinatorContext): number {
   return ctx.op === 'put' ? ctx.quorum.w : ctx.quorum.r;
 }
 
+function isPrimary(ctx: CoordinatorContext, node: string): boolean {
+  return ctx.preferenceList.includes(node);
+}
+
+/** Of these answering nodes, how many count toward W or R, and how many are primaries. */
+function counted(ctx: CoordinatorContext, nodes: readonly string[]): { quorum: number; primaries: number } {
+  const primaries = nodes.filter((node) => isPrimary(ctx, node)).length;
+  return { quorum: ctx.sloppy ? nodes.length : primaries, primaries };
+}
+
+/** True when these answers (acks or reads) make the quorum the client asked for. */
+export function hasQuorum(ctx: CoordinatorContext, nodes: readonly string[]): boolean {
+  const c = counted(ctx, nodes);
+  return c.quorum >= needed(ctx) && c.primaries >= ctx.primariesNeeded;
+}
+
+function targetNodes(ctx: CoordinatorContext): string[] {
+  return ctx.targets.map((t) => t.node);
+}
+
 /** The read repair a finished get sends: the merged state to every replica that lacked part of it. */
 const readRepair = {
   type: 'sendAll' as const,
@@ -117,7 +150,7 @@ export const coordinatorMachine = setup({
     }),
   },
   guards: {
-    lacksLiveQuorum: ({ context }) => context.alive.length < needed(context),
+    lacksLiveQuorum: ({ context }) => !hasQuorum(context, targetNodes(context)),
     isGet: ({ context }) => context.op === 'get',
   },
 }).createMachine({
@@ -136,9 +169,9 @@ export const coordinatorMachine = setup({
             params: ({ context }) =>
               answerError(context, {
                 code: 'UNAVAILABLE',
-                message: `${needed(context)} replicas must answer but only ${context.alive.length} of the preference list (${context.preferenceList.join(', ')}) are up`,
+                message: unavailableMessage(context),
                 needed: needed(context),
-                alive: context.alive.length,
+                alive: counted(context, targetNodes(context)).quorum,
               }),
           },
         },
@@ -155,7 +188,7 @@ export const coordinatorMachine = setup({
           to: context.nodeId,
           kind: 'replica.coordinate',
           reqId: context.id,
-          body: { p: context.partition, key: context.key, context: context.context, value: context.value },
+          body: { p: context.partition, key: context.key, context: context.context, value: context.value, hints: context.localHints },
         }),
       },
       on: {
@@ -179,17 +212,17 @@ export const coordinatorMachine = setup({
       entry: {
         type: 'sendAll',
         params: ({ context }) =>
-          context.alive
-            .filter((node) => node !== context.nodeId)
-            .map((to) => ({
-              to,
+          context.targets
+            .filter((t) => t.node !== context.nodeId)
+            .map((t) => ({
+              to: t.node,
               kind: 'replica.put',
               reqId: context.id,
-              body: { p: context.partition, key: context.key, state: context.state },
+              body: { p: context.partition, key: context.key, state: context.state, ...(t.hintFor ? { hint: t.hintFor } : {}) },
             })),
       },
       always: {
-        guard: ({ context }) => context.acked.length >= context.quorum.w,
+        guard: ({ context }) => hasQuorum(context, context.acked),
         target: 'done',
         actions: { type: 'answerClient', params: ({ context }) => answer(context, { context: encode(join(context.state)) }) },
       },
@@ -207,10 +240,10 @@ export const coordinatorMachine = setup({
       entry: {
         type: 'sendAll',
         params: ({ context }) =>
-          context.alive.map((to) => ({ to, kind: 'replica.get', reqId: context.id, body: { p: context.partition, key: context.key } })),
+          context.targets.map((t) => ({ to: t.node, kind: 'replica.get', reqId: context.id, body: { p: context.partition, key: context.key } })),
       },
       always: {
-        guard: ({ context }) => Object.keys(context.answers).length >= context.quorum.r,
+        guard: ({ context }) => hasQuorum(context, Object.keys(context.answers)),
         target: 'repairing',
         actions: { type: 'answerClient', params: ({ context }) => answer(context, readResult(context.state)) },
       },
@@ -227,7 +260,7 @@ export const coordinatorMachine = setup({
     // answered with less than the merge.
     repairing: {
       entry: raise({ type: 'repairWaitOver' }, { id: 'repairWait', delay: ({ context }) => context.readRepairWaitMs }),
-      always: { guard: ({ context }) => Object.keys(context.answers).length >= context.alive.length, target: 'done', actions: readRepair },
+      always: { guard: ({ context }) => Object.keys(context.answers).length >= context.targets.length, target: 'done', actions: readRepair },
       on: {
         'replica.get.ok': {
           guard: ({ context, event }) => !(event.from in context.answers),
@@ -241,6 +274,13 @@ export const coordinatorMachine = setup({
     done: { type: 'final' },
   },
 });
+
+function unavailableMessage(ctx: CoordinatorContext): string {
+  const up = targetNodes(ctx);
+  const strict = ctx.sloppy ? '' : ' (sloppy: false, so fallbacks do not count)';
+  const pn = ctx.primariesNeeded > 0 ? ` and ${ctx.primariesNeeded} of them must be primaries` : '';
+  return `${needed(ctx)} replicas must answer${pn}, but of the preference list (${ctx.preferenceList.join(', ')}) only ${up.join(', ') || 'none'} can${strict}`;
+}
 
 function timeoutAnswer(ctx: CoordinatorContext): AnswerParams {
   const got = ctx.op === 'put' ? ctx.acked.length : Object.keys(ctx.answers).length;

@@ -6,6 +6,7 @@ import type { Sibling, VersionVector } from '../src/core/dvv.js';
 import type { RequestOptions } from '../src/protocol/messages.js';
 import type { CoordinatorEvent } from './coordinator.events.js';
 import type { GossipEvent } from './gossip.events.js';
+import type { HandoffEvent } from './handoff.events.js';
 import type { ReplicaEvent } from './replica.events.js';
 
 interface ClientRequest {
@@ -30,6 +31,8 @@ export type NodeEvent =
   | Exclude<ReplicaEvent, { type: 'store.committed' | 'store.failed' }>
   | Exclude<CoordinatorEvent, { type: 'deadline' | 'repairWaitOver' }>
   | GossipEvent
+  | Extract<HandoffEvent, { type: 'handoff.tick' | 'handoff.batch' | 'handoff.batch.ok' }>
+  | { type: 'api.hints'; from: string; reqId: string; replyTo: string }
   /** The liveness view changed (the failure detector; for now only the static member list). */
   | { type: 'member.up' | 'member.down'; nodeId: string }
   | { type: 'xstate.done.actor.*'; actorId: string };

@@ -14,13 +14,15 @@
  * and the liveness view are context, so membership (gossip, a later actor) can change them.
  */
 import { assign, enqueueActions, sendTo, setup, spawnChild } from 'xstate';
-import { partitionOf, preferenceList, ringNodes, type Ring } from '../src/core/ring.js';
+import { partitionOf, ringNodes, type Ring } from '../src/core/ring.js';
+import { chooseTargets } from '../src/core/targets.js';
 import { type Quorum, quorumProblem } from '../src/core/quorum.js';
 import type { Limits } from '../src/protocol/limits.js';
 import type { ErrorBody } from '../src/protocol/errors.js';
 import type { ApiStatusOk } from '../src/protocol/messages.js';
 import { type AnswerParams, coordinatorMachine } from './coordinator.machine.js';
 import { type GossipInput, gossipMachine } from './gossip.machine.js';
+import { type HandoffInput, handoffMachine } from './handoff.machine.js';
 import type { ClientReadEvent, ClientWriteEvent, NodeEvent } from './node.events.js';
 import { replicaMachine } from './replica.machine.js';
 
@@ -37,6 +39,7 @@ export interface NodeInput {
   coordinatorsMax: number;
   writesInFlightMax: number;
   gossip: GossipInput;
+  handoff: HandoffInput;
 }
 
 export interface NodeContext extends NodeInput {
@@ -86,11 +89,14 @@ export const nodeMachine = setup({
     coordinator: coordinatorMachine,
     replica: replicaMachine,
     gossip: gossipMachine,
+    handoff: handoffMachine,
   },
   actions: {
     // I/O, provided by the runtime.
     answerClient: (_, _params: AnswerParams) => {},
     forward: (_, _params: ForwardParams) => {},
+    /** I/O, provided by the runtime: answers api.hints with this node's pending hints. */
+    answerHints: (_, _params: { replyTo: string; to: string; reqId: string }) => {},
     // Counted by the runtime: internal answers that arrived after their coordinator finished.
     dropLate: () => {},
     // setup() cannot type an action that enqueues its sibling actions, hence the casts below; the
@@ -103,23 +109,27 @@ export const nodeMachine = setup({
         r: options.r ?? context.quorumDefault.r,
         w: options.w ?? context.quorumDefault.w,
       };
-      const problem = quorumProblem(quorum, context.limits.nMax);
+      const problem =
+        quorumProblem(quorum, context.limits.nMax) ??
+        ((options.pw ?? 0) > quorum.n ? `pw must be at most n (${quorum.n}), got ${options.pw}` : null) ??
+        ((options.pr ?? 0) > quorum.n ? `pr must be at most n (${quorum.n}), got ${options.pr}` : null);
       if (problem) {
         enqueue({ type: 'answerClient', params: answerError(req, { code: 'BAD_REQUEST', message: problem }) });
         return;
       }
       const partition = partitionOf(req.key, context.ring.q);
-      const prefs = preferenceList(context.ring, partition, quorum.n);
-      const alive = prefs.filter((node) => node === context.nodeId || !context.down[node]);
+      const isUp = (node: string) => node === context.nodeId || !context.down[node];
+      const { primaries, targets, orphans } = chooseTargets(context.ring, partition, quorum.n, isUp);
+      const self = targets.find((t) => t.node === context.nodeId);
 
-      if (!prefs.includes(context.nodeId)) {
-        // Dynamo §4.5: a request that lands on a node outside the key's preference list goes on to
-        // the first live node that is on it.
-        const target = alive[0];
+      if (!self) {
+        // Dynamo §4.5: a request that lands on a node that is not one of the key's targets goes on
+        // to the first of them.
+        const target = targets[0]?.node;
         if (req.forwarded || target === undefined) {
           const body: ErrorBody = req.forwarded
             ? { code: 'NOT_OWNER', message: `node ${context.nodeId} is not a replica of this key and the request was already forwarded once` }
-            : { code: 'UNAVAILABLE', message: `no node of the preference list (${prefs.join(', ')}) is up`, needed: 1, alive: 0 };
+            : { code: 'UNAVAILABLE', message: `no node of the preference list (${primaries.join(', ')}) or its fallbacks is up`, needed: 1, alive: 0 };
           enqueue({ type: 'answerClient', params: answerError(req, body) });
           return;
         }
@@ -146,10 +156,13 @@ export const nodeMachine = setup({
           client: { replyTo: req.replyTo, from: req.from, reqId: req.reqId, kind: req.type },
           partition,
           key: req.key,
-          preferenceList: prefs,
+          preferenceList: primaries,
           // The coordinating replica is this node: it goes first.
-          alive: [context.nodeId, ...alive.filter((node) => node !== context.nodeId)],
+          targets: [self, ...targets.filter((t) => t !== self)],
+          localHints: self.hintFor ? [self.hintFor, ...orphans] : orphans,
           quorum,
+          primariesNeeded: (isWrite ? options.pw : options.pr) ?? 0,
+          sloppy: options.sloppy ?? true,
           timeoutMs: options.timeoutMs ?? context.requestTimeoutMs,
           readRepairWaitMs: context.readRepairWaitMs,
           context: isWrite ? (req as ClientWriteEvent).context : [],
@@ -188,13 +201,22 @@ export const nodeMachine = setup({
   id: 'node',
   context: ({ input }) => ({ ...input, down: {}, seq: 0, coordinators: 0 }),
   initial: 'serving',
-  entry: spawnChild('gossip', { id: 'gossip', input: ({ context }) => context.gossip }),
+  entry: [
+    spawnChild('gossip', { id: 'gossip', input: ({ context }) => context.gossip }),
+    spawnChild('handoff', { id: 'handoff', input: ({ context }) => context.handoff }),
+  ],
   states: {
     serving: {
       on: {
         'gossip.tick': { actions: sendTo('gossip', ({ event }) => event) },
         'gossip.digest': { actions: sendTo('gossip', ({ event }) => event) },
         'gossip.digest.ok': { actions: sendTo('gossip', ({ event }) => event) },
+        'handoff.tick': { actions: sendTo('handoff', ({ event }) => event) },
+        'handoff.batch': { actions: sendTo('handoff', ({ event }) => event) },
+        'handoff.batch.ok': { actions: sendTo('handoff', ({ event }) => event) },
+        'api.hints': {
+          actions: { type: 'answerHints', params: ({ event }) => ({ replyTo: event.replyTo, to: event.from, reqId: event.reqId }) },
+        },
         'api.put': { actions: 'handleClientRequest' },
         'api.del': { actions: 'handleClientRequest' },
         'api.get': { actions: 'handleClientRequest' },
@@ -217,14 +239,20 @@ export const nodeMachine = setup({
         'replica.put.ok': { actions: 'routeToCoordinator' },
         'replica.get.ok': { actions: 'routeToCoordinator' },
         'replica.error': { actions: 'routeToCoordinator' },
-        'member.down': { actions: assign({ down: ({ context, event }) => ({ ...context.down, [event.nodeId]: true }) }) },
+        'member.down': {
+          actions: [assign({ down: ({ context, event }) => ({ ...context.down, [event.nodeId]: true }) }), sendTo('handoff', ({ event }) => event)],
+        },
         'member.up': {
-          actions: assign({
-            down: ({ context, event }) => {
-              const { [event.nodeId]: _, ...rest } = context.down;
-              return rest;
-            },
-          }),
+          actions: [
+            assign({
+              down: ({ context, event }) => {
+                const { [event.nodeId]: _, ...rest } = context.down;
+                return rest;
+              },
+            }),
+            // A primary that is back gets its hints at once (Dynamo §4.6).
+            sendTo('handoff', ({ event }) => event),
+          ],
         },
         'xstate.done.actor.*': {
           actions: enqueueActions(({ enqueue, event }) => {

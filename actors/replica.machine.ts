@@ -34,6 +34,8 @@ export interface CommitWriteParams {
   key: Uint8Array;
   write: ReplicaWrite;
   answer: ReplicaAnswerKind;
+  /** Down primaries to keep hints for, committed with the object. */
+  hints: string[];
 }
 
 export interface SendParams {
@@ -98,6 +100,7 @@ export const replicaMachine = setup({
                   p: event.body.p,
                   key: event.body.key,
                   answer: 'replica.coordinate.ok' as const,
+                  hints: event.body.hints ?? [],
                   write: {
                     kind: 'coordinate' as const,
                     context: event.body.context,
@@ -129,6 +132,7 @@ export const replicaMachine = setup({
                   p: event.body.p,
                   key: event.body.key,
                   answer: 'replica.put.ok' as const,
+                  hints: event.body.hint ? [event.body.hint] : [],
                   write: { kind: 'sync' as const, state: event.body.state },
                 }),
               },

@@ -21,6 +21,7 @@ import { packageRoot, resolveServerUrl } from '../server/local-cluster.js';
 import { registerInspectCommands } from './inspect-command.js';
 import { registerDemoCommand } from './demo-cart-command.js';
 import { registerBenchCommand } from './bench-command.js';
+import { registerHintsCommand } from './hints-command.js';
 import { exitCodeForError, exitCodes, exitCodesHelp, isNatsUnreachable, ringkvErrorCode } from './exit-codes.js';
 import { describeValue, formatIdList, formatJson, formatTable, fromBase64, renderValue, toBase64 } from './output.js';
 
@@ -42,6 +43,8 @@ interface NodeCommandOptions {
   valueBytesMax?: number;
   requestTimeoutMs?: number;
   fsync?: boolean;
+  gossipRoundMs: number;
+  handoffRateBytes?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -209,6 +212,8 @@ function buildProgram(): Command {
     .option('--value-bytes-max <bytes>', 'largest value a put may carry', positiveInt('value-bytes-max'))
     .option('--request-timeout-ms <ms>', 'default deadline of a client request', positiveInt('request-timeout-ms'))
     .option('--fsync', 'acknowledge a write only once it is on disk (default: once LMDB has committed it)')
+    .option('--gossip-round-ms <ms>', 'gossip round; a dead node is judged down after about five rounds', positiveInt('gossip-round-ms'), 1000)
+    .option('--handoff-rate-bytes <bytes>', 'hinted handoff delivery limit in bytes per second', positiveInt('handoff-rate-bytes'))
     .addOption(new Option('--log-level <level>', 'least severe log line to print').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .action(async (o: NodeCommandOptions, cmd: Command) => {
       const g = globals(cmd);
@@ -226,6 +231,8 @@ function buildProgram(): Command {
           valueBytesMax: o.valueBytesMax,
           requestTimeoutMs: o.requestTimeoutMs,
           fsync: o.fsync === true,
+          gossipRoundMs: o.gossipRoundMs,
+          handoffRateBytesPerSec: o.handoffRateBytes,
           logLevel: o.logLevel,
         });
       } catch (err) {
@@ -237,6 +244,7 @@ function buildProgram(): Command {
   registerInspectCommands(program);
   registerBenchCommand(program);
   registerDemoCommand(program);
+  registerHintsCommand(program, withClient);
 
   addQuorumOptions(
     program

@@ -19,11 +19,39 @@ export interface Mutation<T> {
   result: T;
 }
 
+/**
+ * A hint (Dynamo §4.6): this node holds a write on behalf of `target`, a replica that was down, and
+ * owes it the key's state. `seq` changes whenever the hint is written again, so a delivery removes
+ * the hint only if no newer write re-hinted the key meanwhile.
+ */
+export interface Hint {
+  target: string;
+  partition: number;
+  key: Uint8Array;
+  seq: number;
+  /** When the hint was first written (Clock ms); its age is what `ringkv hints` shows. */
+  since: number;
+}
+
+/** Hints to write together with an object. */
+export interface HintWrite {
+  targets: readonly string[];
+  now: number;
+}
+
 export interface Store {
   /** The current state of one object, or undefined when the key was never stored here. */
   get(partition: number, key: Uint8Array): DvvSet | undefined;
-  /** Atomic read-modify-write of one object; resolves after commit. */
-  update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>): Promise<T>;
+  /**
+   * Atomic read-modify-write of one object; resolves after commit. With `hints`, a hint for each
+   * target is written in the same transaction as the object (a hint is never without its data).
+   */
+  update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>, hints?: HintWrite): Promise<T>;
+  /** Every pending hint, oldest first. */
+  hints(): Iterable<Hint>;
+  hintCount(): number;
+  /** Removes a delivered hint, unless it was written again since (its seq changed). */
+  removeHint(hint: Hint): Promise<boolean>;
   /** Node metadata (node id, epoch, membership): small values, read at start. */
   getMeta<T>(name: string): T | undefined;
   putMeta(name: string, value: unknown): Promise<void>;

@@ -10,6 +10,12 @@ export interface RequestOptions {
   n?: number;
   r?: number;
   w?: number;
+  /** Primaries that must acknowledge a write (Riak's pw); default 0. */
+  pw?: number;
+  /** Primaries that must answer a read (Riak's pr); default 0. */
+  pr?: number;
+  /** false: fallbacks do not count toward W or R (default true: a sloppy quorum, Dynamo §4.6). */
+  sloppy?: boolean;
   timeoutMs?: number;
 }
 
@@ -66,6 +72,8 @@ export interface ReplicaCoordinateBody {
   key: Uint8Array;
   context: VersionVector;
   value: Sibling;
+  /** Down primaries this node keeps hints for, written with the object. */
+  hints?: string[];
 }
 
 /** Coordinator to the other replicas: sync this state into yours. */
@@ -73,6 +81,8 @@ export interface ReplicaPutBody {
   p: number;
   key: Uint8Array;
   state: DvvSet;
+  /** Set on a fallback: the down primary it keeps this write for (a hint). */
+  hint?: string;
 }
 
 export interface ReplicaGetBody {
@@ -88,7 +98,25 @@ export type ReplicaPutOk = Record<string, never>;
 
 export type { ErrorBody };
 
-export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.status'] as const;
+export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.status', 'api.hints'] as const;
+
+/** api.hints: one node's pending hints, per target. */
+export interface HintTargetSummary {
+  target: string;
+  count: number;
+  bytes: number;
+  oldestAgeMs: number;
+}
+
+export interface ApiHintsOk {
+  nodeId: string;
+  targets: HintTargetSummary[];
+  /** Hints delivered (acknowledged by their target) since this node started. */
+  delivered: number;
+  /** Delivery rate over the last few seconds. */
+  deliveredPerSec: number;
+  deliveredBytesPerSec: number;
+}
 export type ClientKind = (typeof clientKinds)[number];
 
 export const replicaRequestKinds = ['replica.coordinate', 'replica.put', 'replica.get'] as const;

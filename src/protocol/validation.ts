@@ -37,6 +37,11 @@ function checkOptions(body: Record<string, unknown>, limits: Limits): string | n
     const v = body[name];
     if (v !== undefined && v !== null && (!Number.isInteger(v) || (v as number) < 1)) return `${name} must be a whole number of at least 1`;
   }
+  for (const name of ['pw', 'pr'] as const) {
+    const v = body[name];
+    if (v !== undefined && v !== null && (!Number.isInteger(v) || (v as number) < 0)) return `${name} must be a whole number of at least 0`;
+  }
+  if (body.sloppy !== undefined && body.sloppy !== null && typeof body.sloppy !== 'boolean') return 'sloppy must be true or false';
   const t = body.timeoutMs;
   if (t !== undefined && t !== null && (!Number.isInteger(t) || (t as number) < 1 || (t as number) > limits.requestTimeoutMsMax)) {
     return `timeoutMs must be a whole number from 1 to ${limits.requestTimeoutMsMax}`;
@@ -82,7 +87,7 @@ export function decodeContext(bytes: Uint8Array | undefined): Checked<VersionVec
 /** Checks a client request body for its kind. */
 export function checkClientBody(kind: string, body: unknown, limits: Limits): Checked<Record<string, unknown>> {
   if (!isObject(body)) return bad('request body must be a map');
-  if (kind === 'api.status') return ok(body);
+  if (kind === 'api.status' || kind === 'api.hints') return ok(body);
   const key = checkKey(body.key, limits);
   if (!key.ok) return key;
   const opt = checkOptions(body, limits);
@@ -105,8 +110,10 @@ export function checkReplicaBody(kind: string, body: unknown, q: number): boolea
     case 'replica.put':
     case 'replica.get':
       if (!isCount(body.p) || body.p >= q || !isBytes(body.key) || body.key.length === 0) return false;
-      if (kind === 'replica.coordinate') return checkVersionVector(body.context) && (body.value === null || isBytes(body.value));
-      if (kind === 'replica.put') return checkDvvSet(body.state);
+      if (kind === 'replica.coordinate') {
+        return checkVersionVector(body.context) && (body.value === null || isBytes(body.value)) && (body.hints === undefined || isNodeIdList(body.hints));
+      }
+      if (kind === 'replica.put') return checkDvvSet(body.state) && (body.hint === undefined || isNodeId(body.hint));
       return true;
     case 'replica.coordinate.ok':
     case 'replica.get.ok':
@@ -133,4 +140,25 @@ export function checkGossipBody(body: unknown): boolean {
     if (!Array.isArray(hb) || hb.length !== 2 || !isCount(hb[0]) || !isCount(hb[1])) return false;
   }
   return true;
+}
+
+function isNodeId(x: unknown): x is string {
+  return typeof x === 'string' && x.length > 0 && x.length <= 64;
+}
+
+function isNodeIdList(x: unknown): x is string[] {
+  return Array.isArray(x) && x.length <= 16 && x.every(isNodeId);
+}
+
+/** Items in one handoff batch, at most (the sender's batchItemsMax is well below). */
+export const handoffItemsMax = 4096;
+
+/** Checks a handoff message body; false means drop it. */
+export function checkHandoffBody(kind: string, body: unknown, q: number): boolean {
+  if (!isObject(body)) return false;
+  if (kind === 'handoff.batch.ok') return true;
+  if (kind !== 'handoff.batch' || !Array.isArray(body.items) || body.items.length > handoffItemsMax) return false;
+  return body.items.every(
+    (item: unknown) => isObject(item) && isCount(item.p) && item.p < q && isBytes(item.key) && item.key.length > 0 && checkDvvSet(item.state),
+  );
 }

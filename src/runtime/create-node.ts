@@ -9,16 +9,22 @@ import type { NodeEvent } from '../../actors/node.events.js';
 import { type ForwardParams, type NodeInput, nodeMachine } from '../../actors/node.machine.js';
 import type { AnswerParams } from '../../actors/coordinator.machine.js';
 import { coordinatorMachine } from '../../actors/coordinator.machine.js';
+import { gossipMachine, gossipRoundMsDefault, phiDefaults, phiThresholdDefault } from '../../actors/gossip.machine.js';
+import type { PhiOptions } from '../core/phi.js';
+import { type CollectParams, type HandoffInput, handoffDefaults, handoffMachine } from '../../actors/handoff.machine.js';
+import type { HandoffItem } from '../../actors/handoff.events.js';
+import { DeliveryTally, hintSummary } from './hint-summary.js';
 import { type CommitWriteParams, type ReadAndAnswerParams, type SendParams, replicaMachine, writesInFlightMaxDefault } from '../../actors/replica.machine.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
 import { applyWrite } from '../core/replica-write.js';
-import { claimInitial, partitionCountDefault } from '../core/ring.js';
-import { decode } from '../protocol/codec.js';
+import { claimInitial, partitionCountDefault, ringNodes as ringMembers } from '../core/ring.js';
+import { splitmix32 } from '../core/prng.js';
+import { decode, encode } from '../protocol/codec.js';
 import { encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { defaultLimits, type Limits } from '../protocol/limits.js';
 import type { Clock } from '../ports/clock.js';
 import type { Log } from '../ports/log.js';
-import type { Store } from '../ports/store.js';
+import type { Hint, Store } from '../ports/store.js';
 import type { Role, Transport } from '../ports/transport.js';
 import { type Identity, loadIdentity } from './identity.js';
 import { createRouter, type RouterStats } from './router.js';
@@ -36,6 +42,12 @@ export interface NodeConfig {
   readRepairWaitMs?: number;
   coordinatorsMax?: number;
   writesInFlightMax?: number;
+  /** How often a node gossips with one peer; 0 turns gossip (and failure detection) off. */
+  gossipRoundMs?: number;
+  /** Phi above which a member is judged down (8: about one false suspicion in 10^8). */
+  phiThreshold?: number;
+  phi?: Partial<PhiOptions>;
+  handoff?: Partial<Omit<HandoffInput, 'nodeId'>>;
 }
 
 export interface NodePorts {
@@ -45,6 +57,8 @@ export interface NodePorts {
   log: Log;
   /** A fresh epoch for a node without data: random in production, seeded in simulation. */
   newEpoch: () => string;
+  /** Seeds the node's protocol randomness (the choice of gossip peers). */
+  seed?: number;
   /** Told about each client request this node handles (metrics); must not throw. */
   requests?: RequestObserver;
 }
@@ -130,7 +144,8 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   };
 
   const commitWrite = ({ self }: { self: AnyActorRef }, p: CommitWriteParams) => {
-    store.update(p.p, p.key, (current) => applyWrite(current, p.write)).then(
+    const hints = p.hints.length > 0 ? { targets: p.hints, now: clock.now() } : undefined;
+    store.update(p.p, p.key, (current) => applyWrite(current, p.write), hints).then(
       (outcome) => {
         if (outcome.ok && p.write.kind === 'coordinate' && outcome.siblings >= limits.siblingsWarn) {
           log.warn('key has many siblings: clients should merge them', { partition: p.p, siblings: outcome.siblings });
@@ -149,10 +164,59 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state } });
   };
 
+  const roundMs = config.gossipRoundMs ?? gossipRoundMsDefault;
+  // Hinted handoff (Dynamo §4.6): the store work behind the handoff machine's named actions.
+  const deliveries = new DeliveryTally();
+  const collectBatch = ({ self }: { self: AnyActorRef }, p: CollectParams) => {
+    const down = new Set(p.down);
+    let target: string | null = null;
+    const hints: Hint[] = [];
+    const items: HandoffItem[] = [];
+    let bytes = 0;
+    for (const h of store.hints()) {
+      if (target === null) {
+        if (h.target === nodeId || down.has(h.target)) continue;
+        target = h.target;
+      }
+      if (h.target !== target) continue;
+      const state = store.get(h.partition, h.key) ?? [];
+      const size = encode(state).length;
+      if (items.length > 0 && (items.length >= p.itemsMax || bytes + size > p.bytesMax)) break;
+      hints.push(h);
+      items.push({ p: h.partition, key: h.key, state });
+      bytes += size;
+    }
+    self.send({ type: 'handoff.collected', target, hints, items, bytes });
+  };
+  const clearHints = ({ self }: { self: AnyActorRef }, p: { hints: Hint[]; bytes: number }) => {
+    Promise.all(p.hints.map((h) => store.removeHint(h))).then(
+      (removed) => {
+        const count = removed.filter(Boolean).length;
+        deliveries.add(clock.now(), p.hints.length, p.bytes);
+        self.send({ type: 'handoff.cleared', removed: count });
+      },
+      (err: unknown) => {
+        log.error('could not remove delivered hints', { err: String(err) });
+        self.send({ type: 'handoff.cleared', removed: 0 });
+      },
+    );
+  };
+  const applyBatch = (p: { from: string; reqId: string; items: HandoffItem[] }) => {
+    Promise.all(p.items.map((item) => store.update(item.p, item.key, (current) => applyWrite(current, { kind: 'sync', state: item.state })))).then(
+      () => send({ to: p.from, kind: 'handoff.batch.ok', reqId: p.reqId, body: {} }),
+      // No answer: the sender keeps its hints and tries again later.
+      (err: unknown) => log.error('could not apply a handoff batch', { from: p.from, err: String(err) }),
+    );
+  };
+  const answerHints = (p: { replyTo: string; to: string; reqId: string }) => {
+    answerClient({ replyTo: p.replyTo, to: p.to, reqId: p.reqId, kind: 'api.hints.ok', body: hintSummary(nodeId, store, clock.now(), deliveries) });
+  };
+
   const machine = nodeMachine.provide({
     actions: {
       answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
       forward: safe('forward', (_: unknown, p: ForwardParams) => forward(p)),
+      answerHints: safe('answerHints', (_: unknown, p: { replyTo: string; to: string; reqId: string }) => answerHints(p)),
       dropLate: () => void stats.lateAnswers++,
     },
     actors: {
@@ -161,6 +225,24 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
           send: safe('send', (_: unknown, p: SendParams) => send(p)),
           sendAll: safe('sendAll', (_: unknown, ps: SendParams[]) => ps.forEach(send)),
           answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
+        },
+      }),
+      gossip: gossipMachine.provide({
+        actions: {
+          send: safe('send', (_: unknown, p: SendParams) => send(p)),
+          sendAll: safe('sendAll', (_: unknown, ps: SendParams[]) => ps.forEach(send)),
+          tellNode: safe('tellNode', (_: unknown, e: { type: 'member.up' | 'member.down'; nodeId: string }) => {
+            log.info(e.type === 'member.down' ? 'member judged down' : 'member up', { member: e.nodeId });
+            deliver(e);
+          }),
+        },
+      }),
+      handoff: handoffMachine.provide({
+        actions: {
+          send: safe('send', (_: unknown, p: SendParams) => send(p)),
+          collectBatch: safe('collectBatch', collectBatch as (args: unknown, p: CollectParams) => void),
+          clearHints: safe('clearHints', clearHints as (args: unknown, p: { hints: Hint[]; bytes: number }) => void),
+          applyBatch: safe('applyBatch', (_: unknown, p: { from: string; reqId: string; items: HandoffItem[] }) => applyBatch(p)),
         },
       }),
       replica: replicaMachine.provide({
@@ -184,6 +266,17 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     readRepairWaitMs: config.readRepairWaitMs ?? readRepairWaitMsDefault,
     coordinatorsMax: config.coordinatorsMax ?? coordinatorsMaxDefault,
     writesInFlightMax: config.writesInFlightMax ?? writesInFlightMaxDefault,
+    handoff: { nodeId, ...handoffDefaults, ...config.handoff },
+    gossip: {
+      nodeId,
+      members: ringMembers(ring),
+      // Larger in every later life of this node, so its new heartbeats beat the ones remembered.
+      incarnation: clock.now(),
+      seed: ports.seed ?? hashSeed(identity.dotId),
+      phiThreshold: config.phiThreshold ?? phiThresholdDefault,
+      // The detector's expectations scale with the round: detection takes about 5 rounds.
+      phi: roundMs > 0 ? { ...phiDefaults, firstIntervalMs: roundMs, acceptablePauseMs: roundMs, minStdDeviationMs: roundMs / 2, ...config.phi } : { ...phiDefaults, ...config.phi },
+    },
   };
   const actor = createActor(machine, { input, clock, id: nodeId });
   actor.subscribe({
@@ -194,8 +287,16 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   actor.start();
   root = actor;
 
-  const route = createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats });
+  const route = createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats, now: () => clock.now() });
   await transport.listen((msg) => (msg.role === 'inspect' ? inspect.handle(msg) : route(msg)));
+  // Gossip rounds: time enters the machines only as event data, stamped here from the Clock port.
+  let tickHandle: unknown;
+  const tick = () => {
+    deliver({ type: 'gossip.tick', now: clock.now() });
+    deliver({ type: 'handoff.tick' });
+    tickHandle = clock.setTimeout(tick, roundMs);
+  };
+  if (roundMs > 0) tickHandle = clock.setTimeout(tick, roundMs);
   log.info('node serving', { epoch: identity.epoch, newEpoch: identity.isNewEpoch, partitions: ring.q, members: config.members });
 
   return {
@@ -204,9 +305,17 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     actor,
     inspect,
     async stop() {
+      if (tickHandle !== undefined) clock.clearTimeout(tickHandle);
       inspect.tap.close();
       await transport.close();
       actor.stop();
     },
   };
+}
+
+/** A 32-bit seed from a string (the node's clock id), so each node draws its own sequence. */
+function hashSeed(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return splitmix32(h >>> 0);
 }

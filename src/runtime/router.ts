@@ -9,7 +9,7 @@ import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/env
 import type { ErrorBody } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';
 import { clientKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
-import { checkClientBody, checkGossipBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
+import { checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
 import type { Inbound, Transport } from '../ports/transport.js';
 
 export interface RouterStats {
@@ -59,11 +59,19 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       if (!checked.ok) return reject(msg.replyTo, env.from, env.reqId, { code: checked.code, message: checked.message });
       const body = checked.value;
       const base = { from: env.from, reqId: env.reqId, replyTo: msg.replyTo };
-      if (env.kind === 'api.status') return deps.deliver({ type: 'api.status', ...base });
+      if (env.kind === 'api.status' || env.kind === 'api.hints') return deliver({ type: env.kind, ...base });
       const request = {
         ...base,
         key: body.key as Uint8Array,
-        options: { n: num(body.n), r: num(body.r), w: num(body.w), timeoutMs: num(body.timeoutMs) },
+        options: {
+          n: num(body.n),
+          r: num(body.r),
+          w: num(body.w),
+          pw: num(body.pw),
+          pr: num(body.pr),
+          sloppy: typeof body.sloppy === 'boolean' ? body.sloppy : undefined,
+          timeoutMs: num(body.timeoutMs),
+        },
         forwarded: body.forwarded === true,
         bytes: msg.bytes,
       };
@@ -88,7 +96,14 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       const body = env.body as { heartbeats: Record<string, [number, number]> };
       return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body, now: deps.now() });
     }
-    // Roles whose actors have not landed yet (handoff, aae, inspect) have nothing to say.
+    if (msg.role === 'handoff') {
+      if (typeof env === 'string' || !checkHandoffBody(env.kind, env.body, deps.q)) {
+        stats.droppedInvalid++;
+        return;
+      }
+      return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body } as NodeEvent);
+    }
+    // Roles whose actors have not landed yet (aae) have nothing to say.
     stats.droppedInvalid++;
   };
 }

@@ -25,6 +25,10 @@ export interface NodeProcessOptions {
   n?: number;
   valueBytesMax?: number;
   requestTimeoutMs?: number;
+  /** Gossip round in ms (failure detection takes about five rounds). */
+  gossipRoundMs?: number;
+  /** Hinted handoff delivery rate limit, bytes per second. */
+  handoffRateBytesPerSec?: number;
   /** Make an ack mean "on disk" rather than "committed in LMDB, on disk within a second". */
   fsync?: boolean;
   logLevel?: LogLevel;
@@ -60,6 +64,8 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       quorum: o.n === undefined ? undefined : { n: o.n },
       limits: o.valueBytesMax === undefined ? undefined : { valueBytesMax: o.valueBytesMax },
       requestTimeoutMs: o.requestTimeoutMs,
+      gossipRoundMs: o.gossipRoundMs,
+      handoff: o.handoffRateBytesPerSec === undefined ? undefined : { rateBytesPerSec: o.handoffRateBytesPerSec },
     },
     { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests },
   );

@@ -25,7 +25,7 @@ import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { DvvSet } from '../../core/dvv.js';
 import { decode, encode } from '../../protocol/codec.js';
-import type { Mutation, Store } from '../../ports/store.js';
+import type { Hint, HintWrite, Mutation, Store } from '../../ports/store.js';
 
 export interface LmdbStoreOptions {
   /** true: an ack means fdatasync'd. false (default): an ack means committed; flushed within ~1 s. */
@@ -53,6 +53,12 @@ export class LmdbStore implements Store {
    */
   private readonly pendingObjects = new Map<string, PendingWrite>();
   private readonly pendingMeta = new Map<string, PendingWrite>();
+  /**
+   * Every pending hint, by hint key (latin1), in write order. Loaded at open and kept in step with
+   * the hints database, so scans and removals never touch LMDB's read path. Bounded by hintsMax.
+   */
+  private readonly hintIndex = new Map<string, Hint>();
+  private hintSeq = 0;
   private seq = 0;
   /** Settles when every write issued so far has settled (lmdb-js commits in issue order). */
   private lastWrite: Promise<void> = Promise.resolve();
@@ -66,8 +72,15 @@ export class LmdbStore implements Store {
     private readonly env: RootDatabase,
     private readonly objects: Database<Uint8Array, Buffer>,
     private readonly meta: Database<Uint8Array, string>,
+    private readonly hintsDb: Database<Uint8Array, Buffer>,
     private readonly noSync: boolean,
   ) {
+    for (const { key, value } of hintsDb.getRange({})) {
+      const k = Buffer.from(key);
+      const h = decodeHint(k, Buffer.from(value));
+      this.hintIndex.set(k.toString('latin1'), h);
+      this.hintSeq = Math.max(this.hintSeq, h.seq);
+    }
     if (noSync) {
       this.flushTimer = setInterval(() => void this.flush(), flushIntervalMs);
       // The flush timer must never keep a process alive on its own.
@@ -86,10 +99,10 @@ export class LmdbStore implements Store {
       ...(noSync ? { noSync: true } : {}),
     });
     const objects = env.openDB<Uint8Array, Buffer>({ name: 'objects', keyEncoding: 'binary', encoding: 'binary' });
-    env.openDB({ name: 'hints', keyEncoding: 'binary', encoding: 'binary' });
+    const hints = env.openDB<Uint8Array, Buffer>({ name: 'hints', keyEncoding: 'binary', encoding: 'binary' });
     const meta = env.openDB<Uint8Array, string>({ name: 'meta', encoding: 'binary' });
     env.openDB({ name: 'merkle', keyEncoding: 'binary', encoding: 'binary' });
-    return new LmdbStore(env, objects, meta, noSync);
+    return new LmdbStore(env, objects, meta, hints, noSync);
   }
 
   get(partition: number, key: Uint8Array): DvvSet | undefined {
@@ -99,15 +112,49 @@ export class LmdbStore implements Store {
     return bytes === undefined ? undefined : (decode(bytes) as DvvSet);
   }
 
-  async update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>): Promise<T> {
+  async update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>, hints?: HintWrite): Promise<T> {
     // Everything up to the put runs synchronously at the call: that is what makes the
     // read-modify-write atomic and the new state visible to reads at once. A throwing mutate
     // rejects this promise before anything was written.
     const { next, result } = mutate(this.get(partition, key));
-    if (next === null) return result;
+    if (next === null && !hints?.targets.length) return result;
     const k = objectKey(partition, key);
-    await this.write(this.pendingObjects, k.toString('latin1'), k, encode(next), (bytes) => this.objects.put(k, bytes));
+    // lmdb-js commits the puts issued in one event turn in one transaction: the object and its
+    // hints are committed together or not at all.
+    const writes: Promise<unknown>[] = [];
+    if (next !== null) writes.push(this.write(this.pendingObjects, k.toString('latin1'), k, encode(next), (bytes) => this.objects.put(k, bytes)));
+    for (const target of hints?.targets ?? []) writes.push(this.putHint(target, partition, key, hints!.now));
+    await Promise.all(writes);
     return result;
+  }
+
+  *hints(): Iterable<Hint> {
+    yield* [...this.hintIndex.values()];
+  }
+
+  hintCount(): number {
+    return this.hintIndex.size;
+  }
+
+  async removeHint(hint: Hint): Promise<boolean> {
+    const k = hintKey(hint.target, hint.partition, hint.key);
+    const id = k.toString('latin1');
+    if (this.hintIndex.get(id)?.seq !== hint.seq) return false;
+    this.hintIndex.delete(id);
+    await this.hintsDb.remove(k);
+    return true;
+  }
+
+  private putHint(target: string, partition: number, key: Uint8Array, now: number): Promise<boolean> {
+    if (this.closed) return Promise.reject(new Error('LmdbStore is closed'));
+    const k = hintKey(target, partition, key);
+    const id = k.toString('latin1');
+    const since = this.hintIndex.get(id)?.since ?? now;
+    const h: Hint = { target, partition, key: new Uint8Array(key), seq: ++this.hintSeq, since };
+    // Re-hinting moves the hint to the back: the index stays in write order, oldest first.
+    this.hintIndex.delete(id);
+    this.hintIndex.set(id, h);
+    return this.hintsDb.put(k, Buffer.from(encode({ seq: h.seq, since })));
   }
 
   getMeta<T>(name: string): T | undefined {
@@ -192,6 +239,17 @@ export class LmdbStore implements Store {
     );
     return this.flushing;
   }
+}
+
+/** Hint keys: target id, a zero byte (never in a node id), then the object key. */
+function hintKey(target: string, partition: number, key: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(target, 'utf8'), Buffer.from([0]), objectKey(partition, key)]);
+}
+
+function decodeHint(k: Buffer, value: Buffer): Hint {
+  const zero = k.indexOf(0);
+  const { seq, since } = decode(value) as { seq: number; since: number };
+  return { target: k.subarray(0, zero).toString('utf8'), partition: k.readUInt32BE(zero + 1), key: new Uint8Array(k.subarray(zero + 5)), seq, since };
 }
 
 function partitionPrefix(partition: number): Buffer {
