@@ -34,7 +34,10 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 const key = bytes('cart:1');
 
-function inputOf(overrides: Partial<CoordinatorInput> = {}): CoordinatorInput {
+/** `alive` is shorthand for targets that are all primaries. */
+type Overrides = Partial<CoordinatorInput> & { alive?: string[] };
+
+function inputOf({ alive, ...overrides }: Overrides = {}): CoordinatorInput {
   return {
     op: 'put',
     id: 'coordinator-4',
@@ -43,8 +46,11 @@ function inputOf(overrides: Partial<CoordinatorInput> = {}): CoordinatorInput {
     partition: 5,
     key,
     preferenceList: ['n1', 'n2', 'n3'],
-    alive: ['n1', 'n2', 'n3'],
+    targets: (alive ?? ['n1', 'n2', 'n3']).map((node) => ({ node })),
+    localHints: [],
     quorum: { n: 3, r: 2, w: 2 },
+    primariesNeeded: 0,
+    sloppy: true,
     timeoutMs: 1000,
     readRepairWaitMs: 50,
     context: [],
@@ -55,7 +61,7 @@ function inputOf(overrides: Partial<CoordinatorInput> = {}): CoordinatorInput {
 
 const plain = (actions: readonly { type: string; params?: unknown }[]): Effect[] => actions.map((a) => ({ type: a.type, params: a.params }));
 
-function start(overrides: Partial<CoordinatorInput> = {}): [Snapshot, Effect[]] {
+function start(overrides: Overrides = {}): [Snapshot, Effect[]] {
   const [snapshot, actions] = initialTransition(coordinatorMachine, inputOf(overrides));
   return [snapshot, plain(actions)];
 }
@@ -97,7 +103,7 @@ describe('coordinator machine: put', () => {
     expect(s.status).toBe('active');
     expect(effects.find((e) => e.type === 'xstate.raise')?.params).toMatchObject({ id: 'deadline', delay: 1000, event: { type: 'deadline' } });
     expect(sent(effects)).toEqual([
-      { to: 'n1', kind: 'replica.coordinate', reqId: 'coordinator-4', body: { p: 5, key, context: [], value: bytes('v1') } },
+      { to: 'n1', kind: 'replica.coordinate', reqId: 'coordinator-4', body: { p: 5, key, context: [], value: bytes('v1'), hints: [] } },
     ]);
     expect(answers(effects)).toEqual([]);
   });
@@ -191,7 +197,7 @@ describe('coordinator machine: put', () => {
 });
 
 describe('coordinator machine: get', () => {
-  const get = (overrides: Partial<CoordinatorInput> = {}) => start({ op: 'get', ...overrides });
+  const get = (overrides: Overrides = {}) => start({ op: 'get', ...overrides });
 
   it('asks every live replica and answers once on R answers, with every sibling and one context', () => {
     const [s0, e0] = get();
@@ -290,5 +296,62 @@ describe('coordinator machine: get', () => {
     expect(sent(effects)).toEqual([]);
     expect(answers(effects)).toHaveLength(1);
     expect(answers(effects)[0]).toMatchObject({ kind: 'error', body: { code: 'UNAVAILABLE', needed: 3, alive: 2 } });
+  });
+});
+
+describe('coordinator machine: sloppy quorum', () => {
+  // n3 is down; n4, a fallback, stands in for it and keeps the write with a hint.
+  const sloppyTargets = { targets: [{ node: 'n1' }, { node: 'n2' }, { node: 'n4', hintFor: 'n3' }] };
+
+  it('sends the fallback its hint, and counts its ack toward W', () => {
+    let [s, effects] = start({ ...sloppyTargets, quorum: { n: 3, r: 2, w: 2 } });
+    [s, effects] = step(s, coordinateOk(stateA));
+    const puts = sent(effects);
+    expect(puts.map((m) => [m.to, (m.body as { hint?: string }).hint])).toEqual([
+      ['n2', undefined],
+      ['n4', 'n3'],
+    ]);
+    [s, effects] = step(s, putOk('n4'));
+    expect(answers(effects)).toHaveLength(1);
+    expect(answers(effects)[0]!.kind).toBe('api.put.ok');
+    expect(s.status).toBe('done');
+  });
+
+  it('with sloppy: false a fallback does not count: UNAVAILABLE when too few primaries are up', () => {
+    const [s, effects] = start({ ...sloppyTargets, quorum: { n: 3, r: 2, w: 3 }, sloppy: false });
+    expect(s.status).toBe('done');
+    expect(answers(effects)[0]).toMatchObject({ kind: 'error', body: { code: 'UNAVAILABLE', needed: 3, alive: 2 } });
+  });
+
+  it('with sloppy: false only primary acks make W', () => {
+    let [s, effects] = start({ ...sloppyTargets, quorum: { n: 3, r: 2, w: 2 }, sloppy: false });
+    [s] = step(s, coordinateOk(stateA));
+    [s, effects] = step(s, putOk('n4'));
+    expect(answers(effects)).toEqual([]);
+    [s, effects] = step(s, putOk('n2'));
+    expect(answers(effects)[0]!.kind).toBe('api.put.ok');
+  });
+
+  it('pw: the answer waits for that many primaries even when W is met', () => {
+    let [s, effects] = start({ ...sloppyTargets, quorum: { n: 3, r: 2, w: 2 }, primariesNeeded: 2 });
+    [s] = step(s, coordinateOk(stateA));
+    [s, effects] = step(s, putOk('n4'));
+    expect(answers(effects)).toEqual([]);
+    [s, effects] = step(s, putOk('n2'));
+    expect(answers(effects)[0]!.kind).toBe('api.put.ok');
+  });
+
+  it('the local write keeps the hints of orphaned primaries', () => {
+    const [, effects] = start({ alive: ['n1', 'n2'], localHints: ['n3'] });
+    expect(sent(effects)[0]).toMatchObject({ to: 'n1', kind: 'replica.coordinate', body: { hints: ['n3'] } });
+  });
+
+  it('a get counts a fallback toward R unless pr asks for primaries', () => {
+    let [s, effects] = start({ op: 'get', ...sloppyTargets, quorum: { n: 3, r: 2, w: 2 }, primariesNeeded: 2 });
+    [s, effects] = step(s, getOk('n4', stateA));
+    [s, effects] = step(s, getOk('n1', stateA));
+    expect(answers(effects)).toEqual([]);
+    [s, effects] = step(s, getOk('n2', stateA));
+    expect(answers(effects)[0]!.kind).toBe('api.get.ok');
   });
 });

@@ -53,7 +53,7 @@ describe('replica machine', () => {
     expect(commits(effects)).toEqual([
       {
         type: 'commitWrite',
-        params: { from: 'n2', reqId: 'coordinator-3', p: 7, key, answer: 'replica.put.ok', write: { kind: 'sync', state: remoteState } },
+        params: { from: 'n2', reqId: 'coordinator-3', p: 7, key, answer: 'replica.put.ok', hints: [], write: { kind: 'sync', state: remoteState } },
       },
     ]);
     expect(sends(effects)).toEqual([]);
