@@ -374,3 +374,46 @@ function latin1(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
   return s;
 }
+
+/**
+ * The segment hashes of every partition a store holds: S * 8 bytes per partition, created (or
+ * loaded, by `load`) on first use. Stores keep one of these as their view of the trees, including
+ * writes not yet committed, and fold every object write into it.
+ */
+export class SegmentTable {
+  private readonly byPartition = new Map<number, BigUint64Array>();
+
+  constructor(
+    readonly segmentCount: number,
+    private readonly load: (partition: number) => BigUint64Array | undefined = () => undefined,
+  ) {}
+
+  /** The live segments of one partition. */
+  of(partition: number): BigUint64Array {
+    let segs = this.byPartition.get(partition);
+    if (segs === undefined) {
+      segs = this.load(partition) ?? new BigUint64Array(this.segmentCount);
+      this.byPartition.set(partition, segs);
+    }
+    return segs;
+  }
+
+  /** Folds one object write into its partition's tree; returns the segment. */
+  fold(partition: number, key: Uint8Array, before: DvvSet | undefined, after: DvvSet | undefined): number {
+    return foldObject(this.of(partition), key, before, after);
+  }
+
+  /** A copy of one partition's segments. */
+  copy(partition: number): BigUint64Array {
+    return this.of(partition).slice();
+  }
+
+  /** Replaces one partition's segments (after a rebuild). */
+  set(partition: number, segments: BigUint64Array): void {
+    this.byPartition.set(partition, segments);
+  }
+
+  clear(): void {
+    this.byPartition.clear();
+  }
+}

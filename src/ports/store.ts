@@ -57,5 +57,20 @@ export interface Store {
   putMeta(name: string, value: unknown): Promise<void>;
   /** Every key held for one partition, in key order (anti-entropy and ownership transfer). */
   keys(partition: number): Iterable<Uint8Array>;
+  /**
+   * Anti-entropy (src/core/merkle.ts): S, the number of segments (Merkle leaves) of every
+   * partition's tree in this store. Fixed for a data directory.
+   */
+  readonly segmentCount: number;
+  /**
+   * The segment hashes of one partition's Merkle tree (S of them; a copy). Every `update` folds its
+   * object into its segment (seg ^= hash(before) ^ hash(after)) and writes that segment in the same
+   * transaction as the object, so the tree on disk never drifts from the objects. Like `get`, the
+   * answer includes every update whose promise exists, committed or not. Memory is S * 8 bytes per
+   * partition, never per key.
+   */
+  segments(partition: number): BigUint64Array;
+  /** The keys of one partition that fall in the given segment (or set of segments), as `keys` has them. */
+  keysInSegment(partition: number, segment: number | ReadonlySet<number>): Iterable<Uint8Array>;
   close(): Promise<void>;
 }

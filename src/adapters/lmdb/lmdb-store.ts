@@ -1,8 +1,16 @@
 /**
  * LmdbStore: the production Store (DESIGN.md §6). One LMDB environment per node with the named
- * databases `objects`, `hints`, `meta` and `merkle` (hints and merkle are opened but not used yet).
+ * databases `objects`, `hints`, `meta` and `merkle`.
  * Object keys are the partition as 4 big-endian bytes followed by the user key bytes, so one
  * partition's objects are one contiguous key range; values are the codec-encoded DVV set.
+ *
+ * Merkle trees (src/core/merkle.ts): `merkle` holds each partition's segment hashes, key = the
+ * partition as u32 BE then the segment as u16 BE, value = the 8-byte hash BE (absent = 0). Every
+ * object put carries the put of its segment in the same event turn, so lmdb-js commits both in one
+ * transaction and the tree on disk always equals the tree of the objects on disk. A SegmentTable
+ * caches the segments of each partition used (S * 8 bytes each) and already includes uncommitted
+ * writes, as `get` does. A data directory without trees of this segment count (older, or opened
+ * with another count) gets them rebuilt from its objects at open; meta `merkle` records the count.
  *
  * Durability: an ack means committed in LMDB (survives kill -9 of the process); flushed to disk
  * within about a second; `sync: true` makes an ack mean on disk. With the default (`sync: false`) the
@@ -24,12 +32,15 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { DvvSet } from '../../core/dvv.js';
+import { SegmentTable, buildSegments, keysInSegments, segmentsDefault, shapeProblem } from '../../core/merkle.js';
 import { decode, encode } from '../../protocol/codec.js';
 import type { Hint, HintWrite, Mutation, Store } from '../../ports/store.js';
 
 export interface LmdbStoreOptions {
   /** true: an ack means fdatasync'd. false (default): an ack means committed; flushed within ~1 s. */
   sync?: boolean;
+  /** Segments (Merkle leaves) per partition; a power of two up to 65536 (default 1024). */
+  segments?: number;
 }
 
 /** How often a noSync environment is forced to disk. */
@@ -67,14 +78,19 @@ export class LmdbStore implements Store {
   private flushing: Promise<void> = Promise.resolve();
   private flushTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
+  /** Each partition's segment hashes, uncommitted writes included (loaded from `merkle` on first use). */
+  private readonly trees: SegmentTable;
 
   private constructor(
     private readonly env: RootDatabase,
     private readonly objects: Database<Uint8Array, Buffer>,
     private readonly meta: Database<Uint8Array, string>,
     private readonly hintsDb: Database<Uint8Array, Buffer>,
+    private readonly merkle: Database<Buffer, Buffer>,
+    readonly segmentCount: number,
     private readonly noSync: boolean,
   ) {
+    this.trees = new SegmentTable(segmentCount, (p) => readSegments(merkle, p, segmentCount));
     for (const { key, value } of hintsDb.getRange({})) {
       const k = Buffer.from(key);
       const h = decodeHint(k, Buffer.from(value));
@@ -101,8 +117,12 @@ export class LmdbStore implements Store {
     const objects = env.openDB<Uint8Array, Buffer>({ name: 'objects', keyEncoding: 'binary', encoding: 'binary' });
     const hints = env.openDB<Uint8Array, Buffer>({ name: 'hints', keyEncoding: 'binary', encoding: 'binary' });
     const meta = env.openDB<Uint8Array, string>({ name: 'meta', encoding: 'binary' });
-    env.openDB({ name: 'merkle', keyEncoding: 'binary', encoding: 'binary' });
-    return new LmdbStore(env, objects, meta, hints, noSync);
+    const merkle = env.openDB<Buffer, Buffer>({ name: 'merkle', keyEncoding: 'binary', encoding: 'binary' });
+    const segmentCount = opts.segments ?? segmentsDefault;
+    const problem = shapeProblem({ segments: segmentCount, fanout: 2 });
+    if (problem) throw new RangeError(problem);
+    ensureTrees(env, objects, meta, merkle, segmentCount);
+    return new LmdbStore(env, objects, meta, hints, merkle, segmentCount, noSync);
   }
 
   get(partition: number, key: Uint8Array): DvvSet | undefined {
@@ -116,13 +136,23 @@ export class LmdbStore implements Store {
     // Everything up to the put runs synchronously at the call: that is what makes the
     // read-modify-write atomic and the new state visible to reads at once. A throwing mutate
     // rejects this promise before anything was written.
-    const { next, result } = mutate(this.get(partition, key));
+    const current = this.get(partition, key);
+    const { next, result } = mutate(current);
     if (next === null && !hints?.targets.length) return result;
     const k = objectKey(partition, key);
-    // lmdb-js commits the puts issued in one event turn in one transaction: the object and its
-    // hints are committed together or not at all.
+    // lmdb-js commits the puts issued in one event turn in one transaction: the object, its Merkle
+    // segment and its hints are committed together or not at all.
     const writes: Promise<unknown>[] = [];
-    if (next !== null) writes.push(this.write(this.pendingObjects, k.toString('latin1'), k, encode(next), (bytes) => this.objects.put(k, bytes)));
+    if (next !== null) {
+      const segment = this.trees.fold(partition, key, current, next);
+      const write = this.write(this.pendingObjects, k.toString('latin1'), k, encode(next), (bytes) => this.objects.put(k, bytes));
+      writes.push(write.catch((err: unknown) => {
+        // The fold above assumed this write: the tree must forget it again.
+        this.resyncTree(partition);
+        throw err;
+      }));
+      writes.push(this.merkle.put(merkleKey(partition, segment), hashBytes(this.trees.of(partition)[segment]!)));
+    }
     for (const target of hints?.targets ?? []) writes.push(this.putHint(target, partition, key, hints!.now));
     await Promise.all(writes);
     return result;
@@ -183,6 +213,35 @@ export class LmdbStore implements Store {
       yield userKey(k);
     }
     while (i < pending.length) yield userKey(pending[i++]!);
+  }
+
+  segments(partition: number): BigUint64Array {
+    partitionPrefix(partition);
+    return this.trees.copy(partition);
+  }
+
+  keysInSegment(partition: number, segment: number | ReadonlySet<number>): Iterable<Uint8Array> {
+    const wanted = typeof segment === 'number' ? new Set([segment]) : segment;
+    return keysInSegments(this.keys(partition), wanted, this.segmentCount);
+  }
+
+  /**
+   * After a failed write, recompute one partition's tree from its objects as reads see them, and
+   * write every segment again. Writes issued before this commit before it, so whatever segment
+   * values they carried are overwritten with the right ones.
+   */
+  private resyncTree(partition: number): void {
+    if (this.closed) return;
+    const segs = buildSegments(this.objectsOf(partition), this.segmentCount);
+    this.trees.set(partition, segs);
+    for (let i = 0; i < segs.length; i++) void this.merkle.put(merkleKey(partition, i), hashBytes(segs[i]!)).catch(() => undefined);
+  }
+
+  private *objectsOf(partition: number): Iterable<[Uint8Array, DvvSet]> {
+    for (const key of this.keys(partition)) {
+      const state = this.get(partition, key);
+      if (state !== undefined) yield [key, state];
+    }
   }
 
   async close(): Promise<void> {
@@ -250,6 +309,58 @@ function decodeHint(k: Buffer, value: Buffer): Hint {
   const zero = k.indexOf(0);
   const { seq, since } = decode(value) as { seq: number; since: number };
   return { target: k.subarray(0, zero).toString('utf8'), partition: k.readUInt32BE(zero + 1), key: new Uint8Array(k.subarray(zero + 5)), seq, since };
+}
+
+/** merkle keys: the partition as u32 BE, then the segment as u16 BE. */
+function merkleKey(partition: number, segment: number): Buffer {
+  const k = Buffer.allocUnsafe(6);
+  k.writeUInt32BE(partition, 0);
+  k.writeUInt16BE(segment, 4);
+  return k;
+}
+
+function hashBytes(hash: bigint): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(hash, 0);
+  return b;
+}
+
+/** One partition's committed segments, or undefined when it has none. */
+function readSegments(merkle: Database<Buffer, Buffer>, partition: number, segmentCount: number): BigUint64Array | undefined {
+  const segs = new BigUint64Array(segmentCount);
+  let found = false;
+  for (const { key, value } of merkle.getRange({ start: merkleKey(partition, 0), end: Buffer.concat([partitionPrefix(partition), Buffer.from([0xff, 0xff, 0xff])]) })) {
+    const k = Buffer.from(key);
+    segs[k.readUInt16BE(4)] = Buffer.from(value).readBigUInt64BE(0);
+    found = true;
+  }
+  return found ? segs : undefined;
+}
+
+/**
+ * Makes sure `merkle` holds the trees of every object for this segment count. A data directory
+ * written before trees existed, or with another segment count, has them rebuilt from its objects
+ * (one pass, in one transaction); meta `merkle` then records the count.
+ */
+function ensureTrees(env: RootDatabase, objects: Database<Uint8Array, Buffer>, meta: Database<Uint8Array, string>, merkle: Database<Buffer, Buffer>, segmentCount: number): void {
+  const marker = meta.get('merkle');
+  if (marker !== undefined && (decode(marker) as { segments?: number }).segments === segmentCount) return;
+  const tables = new SegmentTable(segmentCount);
+  const partitions = new Set<number>();
+  for (const { key, value } of objects.getRange({})) {
+    const k = Buffer.from(key);
+    const p = k.readUInt32BE(0);
+    partitions.add(p);
+    tables.fold(p, new Uint8Array(k.subarray(4)), undefined, decode(value) as DvvSet);
+  }
+  env.transactionSync(() => {
+    for (const { key } of merkle.getRange({})) merkle.removeSync(Buffer.from(key));
+    for (const p of partitions) {
+      const segs = tables.of(p);
+      for (let i = 0; i < segs.length; i++) if (segs[i] !== 0n) merkle.putSync(merkleKey(p, i), hashBytes(segs[i]!));
+    }
+    meta.putSync('merkle', Buffer.from(encode({ segments: segmentCount })));
+  });
 }
 
 function partitionPrefix(partition: number): Buffer {
