@@ -1,0 +1,211 @@
+/**
+ * `ringkv sim`: the deterministic simulation (DESIGN.md §4, issue 7). One seed builds a whole cluster
+ * in this process from the production machines, runs the cart workload under faults drawn from the
+ * seed, heals, settles and checks the invariants. The same seed replays the same run: the trace
+ * hash proves it.
+ *
+ *   ringkv sim --seed 42 --nodes 5 --ops 100 --faults swarm
+ *   ringkv sim --seed 1 --faults drop,partition,crash --sweep 200
+ *   ringkv sim --seed 1 --sweep 200 --workarounds all     (look past the known bugs)
+ *
+ * Exit codes: 0 when every invariant held in every run; 1 when one broke (the seed and the command
+ * that replays it are printed) or a run could not finish; 2 for usage errors.
+ */
+import { type Command, InvalidArgumentError } from 'commander';
+import { faultKinds, type FaultKind, isFaultKind, replayCommand, runSimulation, type SimOptions, type SimReport } from '../sim/runner.js';
+import { allWorkarounds, type WorkaroundName, type Workarounds, workaroundNames } from '../sim/workarounds.js';
+
+const exitFailed = 1;
+const seedMax = 0xffff_ffff;
+
+interface SimCommandOptions {
+  seed: number;
+  nodes: number;
+  ops: number;
+  faults: readonly FaultKind[] | 'swarm';
+  clients: number;
+  keys: number;
+  sweep?: number;
+  json?: boolean;
+  workarounds?: Workarounds;
+}
+
+function wholeNumber(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (text: string): number => {
+    const value = Number(text);
+    if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}.`);
+    }
+    return value;
+  };
+}
+
+export function parseFaults(text: string): readonly FaultKind[] | 'swarm' {
+  const t = text.trim();
+  if (t === 'swarm') return 'swarm';
+  if (t === 'none' || t === '') return [];
+  const kinds = t.split(',').map((k) => k.trim());
+  for (const k of kinds) {
+    if (!isFaultKind(k)) throw new InvalidArgumentError(`unknown fault "${k}": use swarm, none, or a comma-separated list of ${faultKinds.join(', ')}.`);
+  }
+  return kinds as FaultKind[];
+}
+
+export function parseWorkarounds(text: string): Workarounds {
+  const names = text.split(',').map((n) => n.trim()).filter(Boolean);
+  if (names.length === 1 && names[0] === 'all') return { ...allWorkarounds };
+  const out: Workarounds = {};
+  for (const name of names) {
+    if (!(name in workaroundNames)) {
+      throw new InvalidArgumentError(`unknown workaround "${name}": use all, or a comma-separated list of ${Object.keys(workaroundNames).join(', ')}.`);
+    }
+    out[workaroundNames[name as WorkaroundName]] = true;
+  }
+  return out;
+}
+
+export function registerSimCommand(program: Command): Command {
+  return program
+    .command('sim')
+    .description('run the deterministic simulation: a whole cluster in this process, faults and workload from one seed')
+    .option('--seed <seed>', 'the seed (32-bit)', wholeNumber('seed', 0, seedMax), 1)
+    .option('--nodes <count>', 'nodes in the simulated cluster', wholeNumber('nodes', 1, 64), 5)
+    .option('--ops <count>', 'cart adds (each a get and a put with the context)', wholeNumber('ops', 0), 100)
+    .option('--faults <kinds>', `swarm (the seed picks), none, or a list of ${faultKinds.join(',')}`, parseFaults, 'swarm' as const)
+    .option('--clients <count>', 'concurrent clients', wholeNumber('clients', 1, 1000), 3)
+    .option('--keys <count>', 'shared keys', wholeNumber('keys', 1, 100_000), 3)
+    .option('--sweep <count>', 'run seeds seed..seed+count-1 and summarise', wholeNumber('sweep', 1))
+    .option(
+      '--workarounds <names>',
+      `work around known protocol bugs so a sweep can look past them: all, or a list of ${Object.keys(workaroundNames).join(', ')}`,
+      parseWorkarounds,
+    )
+    .option('--json', 'print JSON')
+    .action(async (o: SimCommandOptions, cmd: Command) => {
+      const json = cmd.optsWithGlobals<{ json?: boolean }>().json === true;
+      process.exitCode = o.sweep === undefined ? await single(o, json) : await sweep(o, json);
+    });
+}
+
+function simOptions(o: SimCommandOptions, seed: number): SimOptions {
+  const opts: SimOptions = { seed, nodes: o.nodes, ops: o.ops, faults: o.faults, clients: o.clients, keys: o.keys };
+  if (o.workarounds) opts.workarounds = o.workarounds;
+  return opts;
+}
+
+/** One run, or the error that stopped it (a deadlock, a time limit, a crash of the simulator). */
+async function runOne(opts: SimOptions): Promise<SimReport | { seed: number; error: string; replay: string }> {
+  try {
+    return await runSimulation(opts);
+  } catch (err) {
+    return { seed: opts.seed, error: err instanceof Error ? (err.stack ?? err.message) : String(err), replay: replayCommand(opts) };
+  }
+}
+
+async function single(o: SimCommandOptions, json: boolean): Promise<number> {
+  const r = await runOne(simOptions(o, o.seed));
+  if ('error' in r) {
+    if (json) write(JSON.stringify({ ok: false, seed: r.seed, error: r.error, replay: r.replay }, null, 2) + '\n');
+    else write(`seed ${r.seed}: the simulation could not finish: ${r.error}\nreplay: ${r.replay}\n`);
+    return exitFailed;
+  }
+  write(json ? JSON.stringify(r, null, 2) + '\n' : formatReport(r));
+  return r.ok ? 0 : exitFailed;
+}
+
+async function sweep(o: SimCommandOptions, json: boolean): Promise<number> {
+  const count = o.sweep!;
+  const started = performance.now();
+  const failures: { seed: number; replay: string; why: string }[] = [];
+  const reports: unknown[] = [];
+  let acked = 0;
+  let lost = 0;
+  let ops = 0;
+  for (let i = 0; i < count; i++) {
+    const seed = (o.seed + i) >>> 0;
+    const r = await runOne(simOptions(o, seed));
+    if ('error' in r) {
+      failures.push({ seed, replay: r.replay, why: `could not finish: ${r.error.split('\n')[0]}` });
+      if (json) reports.push({ seed, ok: false, error: r.error, replay: r.replay });
+      else write(`seed ${seed}  ERROR  ${r.error.split('\n')[0]}\n`);
+    } else {
+      acked += r.acked;
+      lost += r.lost;
+      ops += r.ops;
+      if (!r.ok) failures.push({ seed, replay: r.replay, why: r.violations.map((v) => `${v.invariant}: ${v.message}`)[0] ?? '' });
+      if (json) reports.push(summaryOf(r));
+      else write(sweepLine(r));
+    }
+    // Let the output flush between runs: a run never yields to the event loop on its own.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const wallMs = Math.round(performance.now() - started);
+  if (json) {
+    write(JSON.stringify({ ok: failures.length === 0, seeds: count, from: o.seed, failed: failures, ops, acked, lost, wallMs, runs: reports }, null, 2) + '\n');
+  } else {
+    write(`\nsweep of ${count} seeds from ${o.seed}: ${count - failures.length} ok, ${failures.length} failed; ${ops} ops, ${acked} acked, ${lost} lost; ${wallMs} ms\n`);
+    for (const f of failures) write(`FAILED seed ${f.seed}: ${f.why}\n  replay: ${f.replay}\n`);
+  }
+  return failures.length === 0 ? 0 : exitFailed;
+}
+
+function summaryOf(r: SimReport) {
+  return {
+    seed: r.seed,
+    ok: r.ok,
+    faults: r.faults.kinds,
+    acked: r.acked,
+    unknown: r.unknown,
+    failed: r.failed,
+    lost: r.lost,
+    settleMs: r.settleMs,
+    messagesPerOp: r.messagesPerOp,
+    traceHash: r.traceHash,
+    violations: r.violations,
+    replay: r.replay,
+  };
+}
+
+function sweepLine(r: SimReport): string {
+  const faults = r.faults.kinds.length === 0 ? 'none' : r.faults.kinds.join(',');
+  return `seed ${r.seed}  ${r.ok ? 'ok    ' : 'FAILED'}  acked ${r.acked}/${r.ops}  lost ${r.lost}  settle ${r.settleMs} ms  ${r.messagesPerOp} msg/op  ${r.traceHash}  faults ${faults}\n`;
+}
+
+export function formatReport(r: SimReport): string {
+  const f = r.faults;
+  const i = r.injected;
+  const kinds = f.kinds.map((k) => {
+    if (k === 'drop') return `drop~${f.drop}`;
+    if (k === 'duplicate') return `duplicate~${f.duplicate}`;
+    if (k === 'delay') return `delay<=${f.delayMaxMs}ms`;
+    return k;
+  });
+  const rows: [string, string][] = [
+    ['seed', String(r.seed)],
+    ['cluster', `${r.nodes} nodes, N=${r.quorum.n} R=${r.quorum.r} W=${r.quorum.w}; ${r.clients} clients on ${r.keys} keys`],
+    ['faults', kinds.length === 0 ? 'none' : kinds.join(', ')],
+    [
+      'injected',
+      `${i.partitions} partitions, ${i.crashes} crashes (${i.powerLosses} power losses), ${i.wipes} disk losses, ${i.restarts} restarts, ` +
+        `${i.lostWrites} uncommitted writes lost; messages: ${i.dropped} dropped, ${i.duplicated} duplicated, ${i.cut} cut by partitions, ${i.undeliverable} to a node that was down`,
+    ],
+    ['detector', `${i.judgedDown} times a member was judged down, ${i.judgedUp} times up again (gossip every ${f.gossipRoundMs} ms)`],
+    ['ops', `${r.ops} cart adds: ${r.acked} acked, ${r.unknown} unknown (TIMEOUT), ${r.failed} failed`],
+    ['lost', `${r.lost} acknowledged items`],
+    ['settle', `${r.settleMs} simulated ms after the heal at t=${r.healAtMs} ms (the workload ended at t=${r.workloadMs} ms)`],
+    ['messages', `${r.messages} in all, ${r.messagesPerOp} per op during the workload`],
+    ['trace', `${r.traceHash} (${r.traceEvents} events)`],
+    ['result', r.ok ? 'ok: every invariant held' : `FAILED: ${r.violations.length} invariant violation(s)`],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  let out = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}\n`).join('');
+  if (!r.ok) {
+    for (const v of r.violations) out += `  ${v.invariant}: ${v.message}\n`;
+    out += `replay: ${r.replay}\n`;
+  }
+  return out;
+}
+
+function write(text: string): void {
+  process.stdout.write(text);
+}

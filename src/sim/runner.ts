@@ -1,0 +1,633 @@
+/**
+ * The simulation runner (DESIGN.md §4, issue 7): a whole cluster in one process, built by the same
+ * createNode() as production, on a SimNetwork, SimStores and one SimClock, with every random choice
+ * drawn from one seed. The same seed replays the same run exactly: the trace hash proves it.
+ *
+ * One run:
+ * 1. plan the faults from the seed (swarm testing: each seed picks its own subset of fault kinds and
+ *    their intensities), start N nodes with static members n1..nN;
+ * 2. run the cart workload (src/sim/workloads.ts) while faults are injected: per-link drop,
+ *    duplicate and delay (which reorders), partitions, crash-restart of nodes (a restart is
+ *    createNode again on the same SimStore after crash(): committed data survives, the identity is
+ *    reloaded from it), and at most one disk loss (wipe) per run;
+ * 3. heal everything, restart every node that is down, and let the cluster settle (the liveness
+ *    phase): every node judges every member up again (gossip), requests in flight finish and hints
+ *    are handed off, every key is read with R = N (which read-repairs every replica), and read
+ *    again for the final answer;
+ * 4. check the invariants (src/sim/invariants.ts).
+ *
+ * Nodes are driven only through their ports; the runner looks into a node only to see whether it
+ * is quiet (its root actor's liveness view and coordinator count, its store's writes and hints).
+ */
+import type { AnyActorRef } from 'xstate';
+import { Prng } from '../core/prng.js';
+import { quorumDefault, type Quorum } from '../core/quorum.js';
+import { claimInitial } from '../core/ring.js';
+import type { Log, LogFields } from '../ports/log.js';
+import { createNode, type NodeConfig, type RunningNode } from '../runtime/create-node.js';
+import { SimClock, type SimClockView } from '../adapters/sim/sim-clock.js';
+import { type LinkFaults, SimNetwork } from '../adapters/sim/sim-network.js';
+import { SimStore } from '../adapters/sim/sim-store.js';
+import { type InjectedBugs, withBugs } from './bugs.js';
+import { type Workarounds, withNewEpoch, workaroundFlag } from './workarounds.js';
+import {
+  checkAckedInFinalRead,
+  checkConvergence,
+  checkReads,
+  checkStoredValuesWritten,
+  type Violation,
+} from './invariants.js';
+import { type Outcome, SimClient } from './sim-client.js';
+import { TraceHash } from './trace-hash.js';
+import { decodeEnvelope } from '../protocol/envelope.js';
+import type { DvvSet } from '../core/dvv.js';
+import { describe } from './invariants.js';
+import { CartWorkload } from './workloads.js';
+
+export const faultKinds = ['drop', 'duplicate', 'delay', 'partition', 'crash', 'wipe'] as const;
+export type FaultKind = (typeof faultKinds)[number];
+
+export function isFaultKind(x: string): x is FaultKind {
+  return (faultKinds as readonly string[]).includes(x);
+}
+
+export interface SimOptions {
+  seed: number;
+  /** Nodes n1..nN (default 5). */
+  nodes?: number;
+  /** Cart adds in all, shared among the clients (each add is a get then a put). Default 100. */
+  ops?: number;
+  /** The fault kinds to inject, or 'swarm': the seed picks them and their intensities. */
+  faults?: readonly FaultKind[] | 'swarm';
+  /** Concurrent workload clients (default 3). */
+  clients?: number;
+  /** Shared keys (default 3): few keys and several clients make concurrent writes and siblings. */
+  keys?: number;
+  /** Partitions of the ring (default 16). */
+  partitions?: number;
+  quorum?: Partial<Quorum>;
+  /** Deadline of each client request (default 400 simulated ms). */
+  requestTimeoutMs?: number;
+  /** Test only: deliberately broken mechanisms (src/sim/bugs.ts). */
+  bugs?: InjectedBugs;
+  /**
+   * Workarounds for known protocol bugs (src/sim/workarounds.ts), so that a sweep can look past
+   * them: off by default, so that the simulator keeps showing the real behaviour.
+   */
+  workarounds?: Workarounds;
+  /** The run fails when the workload has not finished by this simulated time (default 10 min). */
+  simTimeLimitMs?: number;
+  /** Debugging: called with every fault and every delivered message, decoded, as one line. */
+  debug?: (line: string) => void;
+}
+
+/** The faults of one run, drawn from its seed. */
+export interface FaultPlan {
+  kinds: FaultKind[];
+  /** Mean per-link probabilities (each link draws its own share of them). */
+  drop: number;
+  duplicate: number;
+  /** Largest per-hop delay; without the delay fault every hop takes 1 ms. */
+  delayMaxMs: number;
+  /** Ranges [min, max] in simulated ms. */
+  partitionEveryMs: [number, number];
+  partitionForMs: [number, number];
+  crashEveryMs: [number, number];
+  downForMs: [number, number];
+  /** Probability that a crash takes every node at once (a power loss), not one node. */
+  crashAllChance: number;
+  /**
+   * Probability that a client's acknowledgement of a put is followed at once by a power loss: the
+   * worst moment for durability, when the write was just acknowledged and may not be committed
+   * anywhere if an ack was given too early. At most crashOnAckMax per run.
+   */
+  crashOnAckChance: number;
+  crashOnAckMax: number;
+  /** Largest store commit delay. */
+  commitDelayMaxMs: number;
+  /**
+   * The gossip round. The failure detector's acceptable pause and deviation floor scale with it
+   * (production: 1000 ms rounds, 1000 ms pause, 500 ms floor), so that short crashes and partitions
+   * are sometimes judged down and sometimes not.
+   */
+  gossipRoundMs: number;
+}
+
+export interface FaultCounts {
+  partitions: number;
+  crashes: number;
+  /** Crashes that took every node at once. */
+  powerLosses: number;
+  wipes: number;
+  restarts: number;
+  /** Uncommitted writes lost to crashes. */
+  lostWrites: number;
+  dropped: number;
+  duplicated: number;
+  /** Messages lost to partitions. */
+  cut: number;
+  /** Messages to a node that was down. */
+  undeliverable: number;
+  /** Verdicts of the failure detectors (summed over nodes): a member judged down, or up again. */
+  judgedDown: number;
+  judgedUp: number;
+}
+
+export interface SimReport {
+  seed: number;
+  nodes: number;
+  clients: number;
+  keys: number;
+  ops: number;
+  quorum: Quorum;
+  faults: FaultPlan;
+  injected: FaultCounts;
+  bugs?: InjectedBugs;
+  workarounds?: Workarounds;
+  acked: number;
+  /** Adds that timed out: may or may not have happened. */
+  unknown: number;
+  /** Adds refused with an error (UNAVAILABLE, OVERLOADED, ...): did not happen. */
+  failed: number;
+  /** Acknowledged items missing from the final read. */
+  lost: number;
+  /** Messages sent in all (gossip included), and request-path messages per add during the workload. */
+  messages: number;
+  messagesPerOp: number;
+  /**
+   * Simulated ms: the end of the workload, the heal (every node restarted), and from the heal until
+   * the cluster settled: every member judged up again and every key read with R = N (read repair).
+   */
+  workloadMs: number;
+  healAtMs: number;
+  settleMs: number;
+  traceHash: string;
+  traceEvents: number;
+  violations: Violation[];
+  ok: boolean;
+  /** The command that replays this run. */
+  replay: string;
+  /** Faults as they happened: "t=120 crash n2". */
+  events: string[];
+}
+
+const clusterName = 'sim';
+/** How long the liveness phase waits for requests and writes in flight to finish. */
+const quietLimitMs = 60_000;
+/** How long after the heal every node must judge every member up again, and how often to look. */
+const membersUpLimitMs = 60_000;
+const membersUpPollMs = 10;
+/** Attempts of each liveness read before the run is declared stuck. */
+const livenessReadAttempts = 5;
+/** Node errors kept for the report (the first ones; the rest only repeat them). */
+const nodeErrorsReportedMax = 20;
+
+/**
+ * A log that prints nothing, keeps every error a node logs (each one is a programmer error), and
+ * counts the info lines the report shows (verdicts of the failure detector).
+ */
+function recordingLog(clock: SimClock, errors: string[], bound: LogFields, infos: Map<string, number> = new Map()): Log {
+  return {
+    debug() {},
+    info(msg) {
+      infos.set(msg, (infos.get(msg) ?? 0) + 1);
+    },
+    warn() {},
+    error(msg, fields) {
+      if (errors.length < nodeErrorsReportedMax) errors.push(`t=${clock.now()} ${JSON.stringify({ ...bound, ...fields })} ${msg}`);
+    },
+    child(fields) {
+      return recordingLog(clock, errors, { ...bound, ...fields }, infos);
+    },
+  };
+}
+
+export function planFaults(prng: Prng, faults: readonly FaultKind[] | 'swarm'): FaultPlan {
+  let kinds: FaultKind[];
+  if (faults === 'swarm') {
+    // Swarm testing (Groce et al.): leaving some faults out of a run lets others reach deeper.
+    kinds = faultKinds.filter((k) => prng.chance(k === 'wipe' ? 0.2 : 0.5));
+  } else {
+    kinds = faultKinds.filter((k) => faults.includes(k));
+  }
+  return {
+    kinds,
+    drop: kinds.includes('drop') ? round(prng.float(0.01, 0.15)) : 0,
+    duplicate: kinds.includes('duplicate') ? round(prng.float(0.01, 0.2)) : 0,
+    delayMaxMs: kinds.includes('delay') ? prng.int(2, 60) : 1,
+    partitionEveryMs: range(prng, 100, 2000),
+    // Outages from a blip to well past the failure detector's verdict (a few gossip rounds), so that
+    // some runs judge members down and use fallbacks and hints, and others never notice.
+    partitionForMs: range(prng, 10, 1500),
+    crashEveryMs: range(prng, 100, 2000),
+    downForMs: range(prng, 5, 1500),
+    crashAllChance: round(prng.float(0, 0.4)),
+    crashOnAckChance: round(prng.float(0, 0.1)),
+    crashOnAckMax: prng.int(1, 3),
+    // A durable commit takes longer than a hop (DESIGN.md §9: about 1 ms against about 0.3 ms).
+    commitDelayMaxMs: prng.int(2, 30),
+    gossipRoundMs: prng.int(50, 300),
+  };
+}
+
+function range(prng: Prng, lo: number, hi: number): [number, number] {
+  const a = prng.int(lo, hi);
+  const b = prng.int(lo, hi);
+  return a <= b ? [a, b] : [b, a];
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+export function replayCommand(o: SimOptions): string {
+  const faults = o.faults === undefined || o.faults === 'swarm' ? 'swarm' : o.faults.length === 0 ? 'none' : o.faults.join(',');
+  const parts = [`ringkv sim --seed ${o.seed} --nodes ${o.nodes ?? 5} --ops ${o.ops ?? 100} --faults ${faults}`];
+  if (o.clients !== undefined) parts.push(`--clients ${o.clients}`);
+  if (o.keys !== undefined) parts.push(`--keys ${o.keys}`);
+  const flag = workaroundFlag(o.workarounds);
+  if (flag) parts.push(flag);
+  return parts.join(' ');
+}
+
+interface NodeSlot {
+  id: string;
+  store: SimStore;
+  /** Starts so far: the first is a fresh node, later ones restarts. */
+  starts: number;
+  state: 'starting' | 'up' | 'down';
+  view?: SimClockView;
+  running?: RunningNode;
+  starting?: Promise<void>;
+}
+
+export async function runSimulation(opts: SimOptions): Promise<SimReport> {
+  const seed = opts.seed >>> 0;
+  const nodeCount = opts.nodes ?? 5;
+  const ops = opts.ops ?? 100;
+  const clientCount = opts.clients ?? 3;
+  const keyCount = opts.keys ?? 3;
+  const partitions = opts.partitions ?? 16;
+  const quorum: Quorum = { ...quorumDefault, ...opts.quorum };
+  const timeoutMs = opts.requestTimeoutMs ?? 400;
+  const simTimeLimitMs = opts.simTimeLimitMs ?? 600_000;
+  if (nodeCount < 1 || clientCount < 1 || keyCount < 1 || ops < 0) throw new RangeError('nodes, clients and keys must be at least 1');
+
+  const root = new Prng(seed);
+  const plan = planFaults(root.fork('plan'), opts.faults ?? 'swarm');
+  const faultPrng = root.fork('faults');
+  const clock = new SimClock();
+  const network = new SimNetwork(clock, root.fork('network'));
+  const trace = new TraceHash();
+  const events: string[] = [];
+  const counts: FaultCounts = {
+    partitions: 0,
+    crashes: 0,
+    powerLosses: 0,
+    wipes: 0,
+    restarts: 0,
+    lostWrites: 0,
+    dropped: 0,
+    duplicated: 0,
+    cut: 0,
+    undeliverable: 0,
+    judgedDown: 0,
+    judgedUp: 0,
+  };
+
+  const debug = opts.debug;
+  network.onDeliver = (d) => {
+    trace.num(d.at).text(d.from).text(d.to).text(d.role).text(d.replyTo ?? '').bytes(d.bytes).end();
+    if (debug) debug(`t=${d.at} ${d.from} -> ${d.to} ${describeMessage(d.bytes)}`);
+  };
+  const event = (what: string) => {
+    const line = `t=${clock.now()} ${what}`;
+    events.push(line);
+    trace.text(line).end();
+    debug?.(line);
+  };
+  let onPutAcked: ((clientId: string) => void) | undefined;
+  const observe = (clientId: string, reqId: string, kind: string, outcome: Outcome<unknown>) => {
+    trace.num(clock.now()).text(clientId).text(reqId).text(kind).text(outcome.ok ? 'ok' : outcome.code).end();
+    if (outcome.ok && kind === 'api.put') onPutAcked?.(clientId);
+  };
+
+  // The cluster.
+  const members = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}`);
+  const ring = claimInitial(members, partitions);
+  const epochPrng = root.fork('epoch');
+  const newEpoch = () => epochPrng.nextUint32().toString(16).padStart(8, '0');
+  const nodeErrors: string[] = [];
+  const infos = new Map<string, number>();
+  const log = recordingLog(clock, nodeErrors, {}, infos);
+  const config = (nodeId: string): NodeConfig => ({
+    nodeId,
+    cluster: clusterName,
+    members,
+    partitions,
+    quorum,
+    requestTimeoutMs: timeoutMs,
+    gossipRoundMs: plan.gossipRoundMs,
+    phi: { acceptablePauseMs: plan.gossipRoundMs, minStdDeviationMs: plan.gossipRoundMs / 2 },
+  });
+  const slots = new Map<string, NodeSlot>(
+    members.map((id) => [
+      id,
+      {
+        id,
+        state: 'down',
+        starts: 0,
+        store: new SimStore(clock, root.fork(`store-${id}`), {
+          commitDelayMaxMs: plan.commitDelayMaxMs,
+          noOpUpdateWaitsForCommit: opts.workarounds?.noOpUpdateWaitsForCommit === true,
+        }),
+      },
+    ]),
+  );
+
+  const start = (slot: NodeSlot) => {
+    const view = clock.view();
+    slot.view = view;
+    slot.state = 'starting';
+    const transport = network.attach(slot.id);
+    const handle = slot.starts++ > 0 && opts.workarounds?.newEpochOnRestart ? withNewEpoch(slot.store.open()) : slot.store.open();
+    const store = withBugs(handle, opts.bugs);
+    const seed = root.fork(`node-${slot.id}-${slot.starts}`).nextUint32();
+    slot.starting = createNode(config(slot.id), { transport, store, clock: view, log, newEpoch, seed }).then((node) => {
+      if (slot.view !== view) {
+        // It crashed while starting: this incarnation is dead already.
+        node.actor.stop();
+        return;
+      }
+      slot.running = node;
+      slot.state = 'up';
+    });
+  };
+
+  const crash = (slot: NodeSlot, wipe: boolean) => {
+    network.crash(slot.id);
+    slot.view?.dispose();
+    const before = slot.store.stats.lostOnCrash;
+    if (wipe) slot.store.wipe();
+    else slot.store.crash();
+    counts.lostWrites += slot.store.stats.lostOnCrash - before;
+    (slot.running?.actor as AnyActorRef | undefined)?.stop();
+    slot.running = undefined;
+    slot.view = undefined;
+    slot.starting = undefined;
+    slot.state = 'down';
+  };
+
+  for (const slot of slots.values()) start(slot);
+  await clock.runUntilSettled(Promise.all([...slots.values()].map((s) => s.starting)), simTimeLimitMs);
+
+  // Faults.
+  let faultsOn = true;
+  const faultTimers = new Set<unknown>();
+  const later = (ms: number, fn: () => void) => {
+    const handle: unknown = clock.setTimeout(() => {
+      faultTimers.delete(handle);
+      if (faultsOn) fn();
+    }, ms);
+    faultTimers.add(handle);
+  };
+  const every = (rangeMs: [number, number], fn: () => void) => {
+    const tick = () => {
+      fn();
+      later(faultPrng.int(...rangeMs), tick);
+    };
+    later(faultPrng.int(...rangeMs), tick);
+  };
+
+  const clientIds = Array.from({ length: clientCount }, (_, i) => `c${i + 1}`);
+  if (plan.kinds.some((k) => k === 'drop' || k === 'duplicate' || k === 'delay')) {
+    const linkPrng = faultPrng.fork('links');
+    const endpoints = [...members, ...clientIds];
+    for (const from of endpoints) {
+      for (const to of endpoints) {
+        if (from === to || (!members.includes(from) && !members.includes(to))) continue;
+        const link: LinkFaults = {
+          // Each link draws its own intensity: some links are much worse than others.
+          drop: round(plan.drop * 2 * linkPrng.next()),
+          duplicate: round(plan.duplicate * 2 * linkPrng.next()),
+          delayMinMs: 1,
+          delayMaxMs: Math.max(1, linkPrng.int(1, plan.delayMaxMs)),
+        };
+        network.setLinkFaults(from, to, link);
+      }
+    }
+    event(`links drop~${plan.drop} duplicate~${plan.duplicate} delay<=${plan.delayMaxMs}ms`);
+  }
+
+  if (plan.kinds.includes('partition') && nodeCount > 1) {
+    every(plan.partitionEveryMs, () => {
+      if (network.isPartitioned()) return;
+      const shuffled = faultPrng.shuffle(members);
+      const cut = faultPrng.int(1, nodeCount - 1);
+      const a = shuffled.slice(0, cut).sort();
+      const b = shuffled.slice(cut).sort();
+      network.partition(a, b);
+      counts.partitions++;
+      event(`partition ${a.join(',')} | ${b.join(',')}`);
+      later(faultPrng.int(...plan.partitionForMs), () => {
+        network.heal();
+        event('partition healed');
+      });
+    });
+  }
+
+  const restartLater = (slot: NodeSlot) => {
+    later(faultPrng.int(...plan.downForMs), () => {
+      if (slot.state !== 'down') return;
+      counts.restarts++;
+      event(`restart ${slot.id}`);
+      start(slot);
+    });
+  };
+
+  const crashSome = (powerLoss: boolean, why: string) => {
+    const up = [...slots.values()].filter((s) => s.state !== 'down');
+    if (up.length === 0) return;
+    const victims = powerLoss ? up : [faultPrng.pick(up)];
+    if (powerLoss) counts.powerLosses++;
+    for (const slot of victims) {
+      counts.crashes++;
+      crash(slot, false);
+      restartLater(slot);
+    }
+    event(`${powerLoss ? 'power loss: crash' : 'crash'} ${victims.map((s) => s.id).join(',')}${why}`);
+  };
+  let crashesOnAck = 0;
+  if (plan.kinds.includes('crash')) {
+    every(plan.crashEveryMs, () => crashSome(faultPrng.chance(plan.crashAllChance), ''));
+    onPutAcked = (clientId) => {
+      if (crashesOnAck >= plan.crashOnAckMax || !faultPrng.chance(plan.crashOnAckChance)) return;
+      crashesOnAck++;
+      // A timer, not a call: the crash must not run inside the client's delivery.
+      later(0, () => crashSome(true, ` (right after ${clientId} got a put acknowledged)`));
+    };
+  }
+
+  if (plan.kinds.includes('wipe')) {
+    later(faultPrng.int(0, Math.max(1, ops * 10)), () => {
+      const slot = slots.get(faultPrng.pick(members))!;
+      counts.wipes++;
+      crash(slot, true);
+      event(`disk lost: wipe ${slot.id}`);
+      restartLater(slot);
+    });
+  }
+
+  // The workload.
+  const workload = new CartWorkload(Array.from({ length: keyCount }, (_, i) => `cart-${i + 1}`));
+  const clientPrng = root.fork('clients');
+  const runs = clientIds.map((id, i) => {
+    const client = new SimClient(network, clock, id, timeoutMs, observe);
+    const share = Math.floor(ops / clientCount) + (i < ops % clientCount ? 1 : 0);
+    return workload.runClient({ client, index: i + 1, ops: share, thinkMaxMs: 20, prng: clientPrng.fork(id), clock });
+  });
+  await clock.runUntilSettled(Promise.all(runs), simTimeLimitMs);
+  const workloadMs = clock.now();
+  const workloadMessages = requestMessages(network.stats.sentByRole);
+
+  // Heal everything and restart every node that is down.
+  faultsOn = false;
+  for (const handle of faultTimers) clock.clearTimeout(handle);
+  faultTimers.clear();
+  network.healAll();
+  for (const slot of slots.values()) if (slot.state === 'down') start(slot);
+  event('heal: faults off, every node started');
+  await clock.runUntilSettled(Promise.all([...slots.values()].map((s) => s.starting)), simTimeLimitMs);
+  const healAtMs = clock.now();
+
+  // Liveness: every node sees every member up again; requests still in flight finish; every key is
+  // read with R = N (read repair); the clock runs; every key is read again for the final answer.
+  const violations: Violation[] = [];
+  const judgedDown = () =>
+    [...slots.values()].flatMap((s) => Object.keys(downOf(s.running)).map((d) => `${s.id} judges ${d} down`));
+  const upBy = healAtMs + membersUpLimitMs;
+  while (judgedDown().length > 0 && clock.now() < upBy) await clock.runUntil(clock.now() + membersUpPollMs);
+  if (judgedDown().length > 0) {
+    violations.push({ invariant: 'members-up', message: `${membersUpLimitMs} ms after the heal: ${judgedDown().join(', ')}` });
+  }
+  // Quiet: no node coordinates a request, no store has a write in flight, and every hint has been
+  // handed off (gossip goes on).
+  const busy = () => [...slots.values()].some((s) => coordinatorsOf(s.running) > 0 || s.store.uncommitted() > 0 || s.store.hintCount() > 0);
+  let stuck = false;
+  const quiesce = async () => {
+    const by = clock.now() + quietLimitMs;
+    while (busy() && clock.now() < by && !stuck) await clock.runUntil(clock.now() + membersUpPollMs);
+    if (!busy() || stuck) return;
+    stuck = true;
+    const hints = [...slots.values()].filter((s) => s.store.hintCount() > 0).map((s) => `${s.id} holds ${s.store.hintCount()} hints`);
+    const other = [...slots.values()].filter((s) => coordinatorsOf(s.running) > 0 || s.store.uncommitted() > 0).map((s) => `${s.id} is busy`);
+    if (hints.length > 0) violations.push({ invariant: 'hints-drained', message: `${quietLimitMs} ms after the heal: ${hints.join(', ')}` });
+    if (other.length > 0) violations.push({ invariant: 'members-up', message: `${quietLimitMs} ms after the heal: ${other.join(', ')}` });
+  };
+  const live = new SimClient(network, clock, 'live', timeoutMs, observe);
+  const readAll = async (key: string): Promise<Set<string> | undefined> => {
+    for (let attempt = 1; attempt <= livenessReadAttempts; attempt++) {
+      const r = await live.get(workload.keyBytes(key), { n: quorum.n, r: quorum.n });
+      if (r.ok) return workload.mergeRead(r.body.values, `liveness read of ${key}`);
+    }
+    return undefined;
+  };
+  await quiesce();
+  const finalItems = new Map<string, Set<string>>();
+  let settleMs = 0;
+  for (const round of ['repair', 'final']) {
+    const results = await clock.runUntilSettled(Promise.all(workload.keys.map(readAll)), simTimeLimitMs);
+    await quiesce();
+    // Settled: members up, and every key read with R = N, which repairs every replica.
+    if (round === 'repair') settleMs = clock.now() - healAtMs;
+    if (round === 'final') {
+      workload.keys.forEach((key, i) => {
+        const items = results[i];
+        if (items) finalItems.set(key, items);
+        else violations.push({ invariant: 'final-read', message: `the final read of ${key} failed ${livenessReadAttempts} times after heal` });
+      });
+    }
+  }
+
+  // Invariants.
+  const readReplica = (nodeId: string, p: number, key: Uint8Array) => slots.get(nodeId)!.store.get(p, key);
+  violations.push(...nodeErrors.slice(0, nodeErrorsReportedMax).map((message) => ({ invariant: 'no-node-errors' as const, message })));
+  violations.push(...checkReads(workload));
+  const lostViolations = checkAckedInFinalRead(workload, finalItems);
+  violations.push(...lostViolations);
+  violations.push(...checkConvergence(workload, ring, quorum.n, readReplica));
+  violations.push(...checkStoredValuesWritten(workload, ring, quorum.n, readReplica));
+
+  for (const slot of slots.values()) await slot.running?.stop();
+  counts.judgedDown = infos.get('member judged down') ?? 0;
+  counts.judgedUp = infos.get('member up') ?? 0;
+
+  const s = network.stats;
+  Object.assign(counts, {
+    dropped: s.dropped,
+    duplicated: s.duplicated,
+    cut: s.cut,
+    undeliverable: s.undeliverable,
+  });
+  const adds = workload.adds;
+  const report: SimReport = {
+    seed,
+    nodes: nodeCount,
+    clients: clientCount,
+    keys: keyCount,
+    ops,
+    quorum,
+    faults: plan,
+    injected: counts,
+    acked: adds.filter((a) => a.outcome === 'acked').length,
+    unknown: adds.filter((a) => a.outcome === 'unknown').length,
+    failed: adds.filter((a) => a.outcome === 'failed').length,
+    lost: lostViolations.length,
+    messages: s.sent,
+    messagesPerOp: ops === 0 ? 0 : Math.round((workloadMessages / ops) * 10) / 10,
+    workloadMs,
+    healAtMs,
+    settleMs,
+    traceHash: trace.hex(),
+    traceEvents: trace.events,
+    violations,
+    ok: violations.length === 0,
+    replay: replayCommand({ ...opts, seed }),
+    events,
+  };
+  if (opts.bugs) report.bugs = opts.bugs;
+  if (workaroundFlag(opts.workarounds)) report.workarounds = opts.workarounds!;
+  return report;
+}
+
+/** The members a running node judges down (the node machine's liveness view). */
+function downOf(node: RunningNode | undefined): Record<string, true> {
+  const snapshot = node?.actor.getSnapshot() as { context?: { down?: Record<string, true> } } | undefined;
+  return snapshot?.context?.down ?? {};
+}
+
+/** Client requests the node's root actor is coordinating now. */
+function coordinatorsOf(node: RunningNode | undefined): number {
+  const snapshot = node?.actor.getSnapshot() as { context?: { coordinators?: number } } | undefined;
+  return snapshot?.context?.coordinators ?? 0;
+}
+
+/** Messages of the request path (client requests, replica traffic, answers): not gossip. */
+function requestMessages(byRole: Record<string, number>): number {
+  return (byRole.api ?? 0) + (byRole.replica ?? 0) + (byRole.reply ?? 0);
+}
+
+/** One message as a line of text, for debugging: kind, request id, and the body with DVV sets spelled out. */
+export function describeMessage(bytes: Uint8Array): string {
+  const env = decodeEnvelope(bytes);
+  if (typeof env === 'string') return `(bad: ${env})`;
+  const body = (env.body ?? {}) as Record<string, unknown>;
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(body)) {
+    if (k === 'state') parts.push(`state=${v === null ? 'null' : describe(v as DvvSet)}`);
+    else if (k === 'values' && Array.isArray(v)) parts.push(`values=${v.map((x) => Buffer.from(x as Uint8Array).toString('utf8')).join(' | ')}`);
+    else if (v instanceof Uint8Array) parts.push(`${k}=${k === 'key' || k === 'value' ? Buffer.from(v).toString('utf8') : `<${v.length} bytes>`}`);
+    else parts.push(`${k}=${JSON.stringify(v)}`);
+  }
+  return `${env.kind} #${env.reqId} ${parts.join(' ')}`;
+}
