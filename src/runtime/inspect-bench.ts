@@ -1,0 +1,140 @@
+/**
+ * What the inspection tap costs: one node (createNode, N=R=W=1) driven through its router with an
+ * in-memory transport and store, so that only the actors, the router and the tap are measured.
+ *
+ *   npx tsx src/runtime/inspect-bench.ts [requests]
+ *
+ * Modes, run in rounds and interleaved so that drift hits all alike:
+ * - off:            nobody watches (the tap has no observer on the actor system)
+ * - flag observer:  what a permanent createActor `inspect` option with a flag check would cost
+ * - on, unrelated:  a follow session for another request id (every event is checked, none recorded)
+ * - on, everything: a follow session recording everything (sampleEvery 1; the rate limit drops most)
+ */
+import type { DvvSet } from '../core/dvv.js';
+import type { Clock } from '../ports/clock.js';
+import { silentLog } from '../ports/log.js';
+import type { Mutation, Store } from '../ports/store.js';
+import type { Inbound, Transport } from '../ports/transport.js';
+import { encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
+import { createNode, type RunningNode } from './create-node.js';
+
+class MemoryStore implements Store {
+  private objects = new Map<string, DvvSet>();
+  private meta = new Map<string, unknown>();
+  get(p: number, key: Uint8Array): DvvSet | undefined {
+    return this.objects.get(`${p}/${Buffer.from(key).toString('hex')}`);
+  }
+  async update<T>(p: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>): Promise<T> {
+    const k = `${p}/${Buffer.from(key).toString('hex')}`;
+    const m = mutate(this.objects.get(k));
+    if (m.next) this.objects.set(k, m.next);
+    return m.result;
+  }
+  getMeta<T>(name: string): T | undefined {
+    return this.meta.get(name) as T | undefined;
+  }
+  async putMeta(name: string, value: unknown): Promise<void> {
+    this.meta.set(name, value);
+  }
+  *keys(): Iterable<Uint8Array> {}
+  async close(): Promise<void> {}
+}
+
+class LoopTransport implements Transport {
+  handler: ((msg: Inbound) => void) | undefined;
+  waiting = new Map<string, () => void>();
+  send(): void {}
+  forward(): void {}
+  reply(replyTo: string): void {
+    const done = this.waiting.get(replyTo);
+    this.waiting.delete(replyTo);
+    done?.();
+  }
+  async listen(handler: (msg: Inbound) => void): Promise<void> {
+    this.handler = handler;
+  }
+  async close(): Promise<void> {}
+}
+
+const clock: Clock = { now: () => Date.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+
+async function drive(transport: LoopTransport, requests: number, inFlight: number, bodies: Uint8Array[]): Promise<number> {
+  let next = 0;
+  // Puts and gets alternate on fresh keys, so that no key gathers siblings from round to round.
+  const started = performance.now();
+  const worker = async () => {
+    while (next < requests) {
+      const i = next++;
+      const replyTo = `r.${i}`;
+      await new Promise<void>((resolve) => {
+        transport.waiting.set(replyTo, resolve);
+        transport.handler!({ role: 'api', bytes: bodies[i % bodies.length]!, replyTo });
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return (performance.now() - started) / requests;
+}
+
+function requestBodies(count: number, prefix: string): Uint8Array[] {
+  const text = new TextEncoder();
+  return Array.from({ length: count }, (_, i) => {
+    const key = text.encode(`${prefix}-${i - (i % 2)}`);
+    return encodeEnvelope({
+      v: protocolVersion,
+      kind: i % 2 === 0 ? 'api.put' : 'api.get',
+      from: 'bench',
+      to: 'n1',
+      reqId: `${prefix}-${i}`,
+      body: i % 2 === 0 ? { key, value: text.encode('v'.repeat(64)), n: 1, r: 1, w: 1 } : { key, n: 1, r: 1 },
+    });
+  });
+}
+
+type Mode = 'off' | 'flag observer' | 'on, unrelated' | 'on, everything';
+
+async function main(): Promise<void> {
+  const requests = Number(process.argv[2] ?? 20_000);
+  const rounds = 7;
+  const transport = new LoopTransport();
+  const node: RunningNode = await createNode(
+    { nodeId: 'n1', cluster: 'bench', members: ['n1'], partitions: 8, readRepairWaitMs: 0 },
+    { transport, store: new MemoryStore(), clock, log: silentLog, newEpoch: () => 'bench' },
+  );
+  const modes: Mode[] = ['off', 'flag observer', 'on, unrelated', 'on, everything'];
+  const results = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+  await drive(transport, requests, 64, requestBodies(requests, 'warm-up'));
+  for (let round = 0; round < rounds; round++) {
+    for (const mode of modes) {
+      let stop = () => {};
+      if (mode === 'flag observer') {
+        let watching = false;
+        const sub = node.actor.system.inspect(() => {
+          if (!watching) return;
+          watching = false;
+        });
+        stop = () => sub.unsubscribe();
+      } else if (mode !== 'off') {
+        const opened = node.inspect.tap.follow(
+          { session: `bench-${round}`, durationMs: 600_000, sampleEvery: 1, ...(mode === 'on, unrelated' ? { request: 'nobody' } : {}) },
+          { records: () => {}, end: () => {} },
+        );
+        if (!opened.ok) throw new Error(opened.error.message);
+        stop = () => void node.inspect.tap.stop(`bench-${round}`);
+      }
+      const bodies = requestBodies(requests, `${round}-${mode}`);
+      results.get(mode)!.push(await drive(transport, requests, 64, bodies));
+      stop();
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const base = median(results.get('off')!);
+  process.stdout.write(`${requests} requests (puts and gets alternating, 64 in flight), median of ${rounds} rounds\n`);
+  for (const mode of modes) {
+    const m = median(results.get(mode)!);
+    process.stdout.write(`${mode.padEnd(16)} ${(m * 1000).toFixed(1).padStart(7)} µs/request  ${(1000 / m).toFixed(0).padStart(6)} requests/s  ratio ${(m / base).toFixed(3)}\n`);
+  }
+  await node.stop();
+}
+
+await main();
