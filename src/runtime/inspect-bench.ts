@@ -13,7 +13,7 @@
 import type { DvvSet } from '../core/dvv.js';
 import type { Clock } from '../ports/clock.js';
 import { silentLog } from '../ports/log.js';
-import type { Mutation, Store } from '../ports/store.js';
+import type { Hint, Mutation, Store } from '../ports/store.js';
 import type { Inbound, Transport } from '../ports/transport.js';
 import { encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { createNode, type RunningNode } from './create-node.js';
@@ -37,6 +37,23 @@ class MemoryStore implements Store {
     this.meta.set(name, value);
   }
   *keys(): Iterable<Uint8Array> {}
+  // Hints and Merkle segments are not on the path this bench drives.
+  hints(): Iterable<Hint> {
+    return [];
+  }
+  hintCount(): number {
+    return 0;
+  }
+  async removeHint(): Promise<boolean> {
+    return false;
+  }
+  readonly segmentCount = 1;
+  segments(): BigUint64Array {
+    return new BigUint64Array(1);
+  }
+  keysInSegment(): Iterable<Uint8Array> {
+    return [];
+  }
   async close(): Promise<void> {}
 }
 
