@@ -27,12 +27,15 @@ export async function loadMachines(dir: string = actorsDir): Promise<DiagramSour
   const found = new Map<string, DiagramSource>();
   for (const file of files) {
     const mod = (await import(pathToFileURL(join(dir, file)).href)) as Record<string, unknown>;
-    for (const value of Object.values(mod)) {
-      if (!isMachine(value)) continue;
-      const name = value.id;
+    const machines = [...new Set(Object.values(mod).filter(isMachine))];
+    // A file with one machine names its diagram (anti-entropy.machine.ts: anti-entropy); a file
+    // with several names each by its machine id.
+    const stem = file.replace(/\.machine\.(ts|js)$/, '');
+    for (const machine of machines) {
+      const name = machines.length === 1 ? stem : machine.id;
       const existing = found.get(name);
-      if (existing && existing.machine !== value) throw new Error(`two machines have the id "${name}" (${existing.file} and actors/${file})`);
-      found.set(name, { name, file: `actors/${file.replace(/\.js$/, '.ts')}`, machine: value });
+      if (existing && existing.machine !== machine) throw new Error(`two machines are named "${name}" (${existing.file} and actors/${file})`);
+      found.set(name, { name, file: `actors/${file.replace(/\.js$/, '.ts')}`, machine });
     }
   }
   return [...found.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -51,7 +54,7 @@ export async function generateDiagrams(names: string[] | 'all', dir?: string): P
     names === 'all'
       ? machines
       : names.map((n) => {
-          const m = machines.find((x) => x.name === n);
+          const m = machines.find((x) => x.name === n) ?? machines.find((x) => x.machine.id === n);
           if (!m) throw new UnknownMachineError(`no machine named "${n}"; the machines are: ${known.join(', ')}`);
           return m;
         });
