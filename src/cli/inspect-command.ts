@@ -109,7 +109,7 @@ function paramsText(p: Summary | undefined): string {
     const kind = typeof item.kind === 'string' ? item.kind : typeof item.write === 'string' ? `${item.write} write${partition}` : partition.trim();
     // Store actions name the asker (from) rather than a destination: the answer goes there.
     const to = typeof item.to === 'string' ? item.to : typeof item.from === 'string' ? item.from : '';
-    const code = typeof item.code === 'string' ? ` ${item.code}` : '';
+    const code = `${typeof item.code === 'string' ? ` ${item.code}` : ''}${typeof item.hint === 'string' ? ` (hint for ${item.hint})` : ''}${Array.isArray(item.hints) ? ` (hints for ${item.hints.join(', ')})` : ''}`;
     if (kind !== '' || to !== '') byKind.set(kind + code, [...(byKind.get(kind + code) ?? []), to]);
     else other.push(inlineSummary(item));
   }
@@ -125,7 +125,10 @@ export function recordText(r: InspectRecord): string {
       if (r.machine === 'coordinator') {
         const client = (i.client ?? {}) as Record<string, Summary>;
         const op = typeof client.kind === 'string' ? client.kind.replace(/^api\./, '') : String(i.op);
-        return `spawned: ${op} for ${String(client.from)} #${String(client.reqId)}, partition ${String(i.partition)}, preference list ${asList(i.preferenceList)}, alive ${asList(i.alive)}`;
+        const targets = Array.isArray(i.targets)
+          ? i.targets.map((t) => (t && typeof t === 'object' && !Array.isArray(t) ? `${String(t.node)}${t.hintFor ? ` (for ${String(t.hintFor)})` : ''}` : String(t))).join(', ')
+          : asList(i.alive);
+        return `spawned: ${op} for ${String(client.from)} #${String(client.reqId)}, partition ${String(i.partition)}, preference list ${asList(i.preferenceList)}, asks ${targets}`;
       }
       return `spawned ${r.machine}${r.input ? `: ${inlineSummary(r.input)}` : ''}`;
     }
@@ -169,6 +172,8 @@ export function formatTrace(t: TraceResult, key: string): string {
     lines.push(['coordinator', `${c.actor} on ${c.node}, partition ${String(c.partition)}`]);
     lines.push(['preference list', `${c.preferenceList.join(', ')}${q ? `  (N=${String(q.n)} R=${String(q.r)} W=${String(q.w)})` : ''}`]);
     if (s.skipped.length > 0) lines.push(['skipped', `${s.skipped.join(', ')} (believed down)`]);
+    for (const f of s.fallbacks) lines.push(['fallback', `${f.node} stands in for ${f.for} and keeps a hint for it`]);
+    if (s.hintsKeptLocally.length > 0) lines.push(['hints kept', `by ${c.node} for ${s.hintsKeptLocally.join(', ')}`]);
     lines.push(['asked', s.asked.join(', ') || '(none)']);
     lines.push(['answered', s.answered.map((a) => `${a.node} +${a.afterMs} ms${a.code ? ` ${a.code}` : ''}`).join(', ') || '(none)']);
     if (s.notAnswered.length > 0) lines.push(['not heard', `${s.notAnswered.join(', ')} (answered after the coordinator finished, or not at all)`]);

@@ -235,11 +235,16 @@ export interface TraceSummary {
     op: string;
     partition: number | undefined;
     preferenceList: string[];
-    alive: string[];
+    /** The nodes it asked: healthy primaries, then fallbacks (sloppy quorum). */
+    targets: string[];
     quorum: Summary;
   };
-  /** Preference list nodes left out because the coordinator believed them down. */
+  /** Primaries left out because the coordinator believed them down. */
   skipped: string[];
+  /** Fallbacks that stood in for a down primary, each keeping a hint for it. */
+  fallbacks: { node: string; for: string }[];
+  /** put: down primaries whose hints the coordinator's own replica kept. */
+  hintsKeptLocally: string[];
   asked: string[];
   /** Replicas whose answer reached the coordinator, in arrival order, with the ms since its spawn. */
   answered: { node: string; kind: string; afterMs: number; code?: string }[];
@@ -264,7 +269,7 @@ function paramsList(params: Summary | undefined): Record<string, Summary>[] {
 
 /** Reads a request's path out of its trace records. */
 export function summarizeTrace(records: InspectRecord[], reqId: string): TraceSummary {
-  const summary: TraceSummary = { receivedBy: [], forwards: [], skipped: [], asked: [], answered: [], notAnswered: [], states: [] };
+  const summary: TraceSummary = { receivedBy: [], forwards: [], skipped: [], fallbacks: [], hintsKeptLocally: [], asked: [], answered: [], notAnswered: [], states: [] };
   const spawn = records.find((r) => r.kind === 'spawn' && r.machine === 'coordinator');
   for (const r of records) {
     const ev = r.event as Record<string, Summary> | undefined;
@@ -279,17 +284,24 @@ export function summarizeTrace(records: InspectRecord[], reqId: string): TraceSu
   const input = (spawn.input ?? {}) as Record<string, Summary>;
   const mine = (r: InspectRecord) => r.node === spawn.node && r.actor === spawn.actor;
   const preferenceList = asStrings(input.preferenceList);
-  const alive = asStrings(input.alive);
+  // Targets are {node, hintFor?}; older coordinators named the nodes they asked `alive`.
+  const targetList = Array.isArray(input.targets) ? input.targets : [];
+  const targets = targetList.length > 0 ? targetList.map((t) => String((t as Record<string, Summary>)?.node ?? t)) : asStrings(input.alive);
+  for (const t of targetList) {
+    const target = t as Record<string, Summary> | null;
+    if (target && typeof target === 'object' && typeof target.hintFor === 'string') summary.fallbacks.push({ node: String(target.node), for: target.hintFor });
+  }
+  summary.hintsKeptLocally = asStrings(input.localHints);
   summary.coordinator = {
     node: spawn.node,
     actor: spawn.actor,
     op: typeof input.op === 'string' ? input.op : '?',
     partition: typeof input.partition === 'number' ? input.partition : undefined,
     preferenceList,
-    alive,
+    targets,
     quorum: input.quorum ?? null,
   };
-  summary.skipped = preferenceList.filter((n) => !alive.includes(n));
+  summary.skipped = preferenceList.filter((n) => !targets.includes(n));
   const isGet = input.op === 'get';
   if (isGet) summary.readRepair = [];
   for (const r of records.filter(mine)) {

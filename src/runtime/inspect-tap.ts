@@ -137,7 +137,7 @@ function isBytes(x: unknown): x is ArrayBufferView {
 }
 
 /** A bounded, byte-free summary of any value (depth-limited; strings cut; byte arrays as sizes). */
-export function summarize(value: unknown, depth = 2): Summary {
+export function summarize(value: unknown, depth = 3): Summary {
   if (value === null || value === undefined) return null;
   if (typeof value === 'boolean' || typeof value === 'number') return value;
   if (typeof value === 'string') return value.length > summaryStringMax ? `${value.slice(0, summaryStringMax)}…` : value;
@@ -217,7 +217,12 @@ export function summarizeParams(p: unknown, depth = 2): Summary | undefined {
     if (typeof v === 'string' || typeof v === 'number') out[f] = v;
   }
   const body = o.body as Record<string, unknown> | undefined;
-  if (body && typeof body === 'object' && typeof body.code === 'string') out.code = body.code;
+  if (body && typeof body === 'object') {
+    if (typeof body.code === 'string') out.code = body.code;
+    // Hinted handoff: a fallback's write carries the primary it keeps a hint for.
+    if (typeof body.hint === 'string') out.hint = body.hint;
+    if (Array.isArray(body.hints) && body.hints.length > 0) out.hints = body.hints.filter((h): h is string => typeof h === 'string').slice(0, 16);
+  }
   const write = o.write as Record<string, unknown> | undefined;
   if (write && typeof write === 'object' && typeof write.kind === 'string') out.write = write.kind;
   return out;
