@@ -4,6 +4,7 @@
  */
 import type { Sibling, VersionVector } from '../src/core/dvv.js';
 import type { RequestOptions } from '../src/protocol/messages.js';
+import type { AntiEntropyEvent } from './anti-entropy.events.js';
 import type { CoordinatorEvent } from './coordinator.events.js';
 import type { GossipEvent } from './gossip.events.js';
 import type { HandoffEvent } from './handoff.events.js';
@@ -33,6 +34,7 @@ export type NodeEvent =
   | GossipEvent
   | Extract<HandoffEvent, { type: 'handoff.tick' | 'handoff.batch' | 'handoff.batch.ok' }>
   | { type: 'api.hints'; from: string; reqId: string; replyTo: string }
+  | Exclude<AntiEntropyEvent, { type: 'xstate.done.actor.*' }>
   /** The liveness view changed (the failure detector; for now only the static member list). */
   | { type: 'member.up' | 'member.down'; nodeId: string }
   | { type: 'xstate.done.actor.*'; actorId: string };

@@ -5,7 +5,8 @@
  * Takes: api.put / api.del / api.get (client requests), api.status, replica requests (to the replica
  * of their partition, spawned on first use), replica answers (to the coordinator that asked, by
  * reqId; late answers for a finished coordinator are dropped), gossip traffic (to its gossip child),
- * member.up / member.down (from the gossip child's failure detector).
+ * member.up / member.down (from the gossip child's failure detector), aae.* traffic, aae.tick and
+ * api.aae (to its anti-entropy child; the tick carries the members believed down).
  * Sends: forwards a client request to a node of the key's preference list when this node is not on
  * it (once: a forwarded request is never forwarded again), and answers api.status.
  *
@@ -20,6 +21,7 @@ import { type Quorum, quorumProblem } from '../src/core/quorum.js';
 import type { Limits } from '../src/protocol/limits.js';
 import type { ErrorBody } from '../src/protocol/errors.js';
 import type { ApiStatusOk } from '../src/protocol/messages.js';
+import { type AntiEntropyInput, antiEntropyMachine } from './anti-entropy.machine.js';
 import { type AnswerParams, coordinatorMachine } from './coordinator.machine.js';
 import { type GossipInput, gossipMachine } from './gossip.machine.js';
 import { type HandoffInput, handoffMachine } from './handoff.machine.js';
@@ -40,6 +42,7 @@ export interface NodeInput {
   writesInFlightMax: number;
   gossip: GossipInput;
   handoff: HandoffInput;
+  antiEntropy: AntiEntropyInput;
 }
 
 export interface NodeContext extends NodeInput {
@@ -90,6 +93,7 @@ export const nodeMachine = setup({
     replica: replicaMachine,
     gossip: gossipMachine,
     handoff: handoffMachine,
+    antiEntropy: antiEntropyMachine,
   },
   actions: {
     // I/O, provided by the runtime.
@@ -204,6 +208,7 @@ export const nodeMachine = setup({
   entry: [
     spawnChild('gossip', { id: 'gossip', input: ({ context }) => context.gossip }),
     spawnChild('handoff', { id: 'handoff', input: ({ context }) => context.handoff }),
+    spawnChild('antiEntropy', { id: 'antiEntropy', input: ({ context }) => context.antiEntropy }),
   ],
   states: {
     serving: {
@@ -214,6 +219,19 @@ export const nodeMachine = setup({
         'handoff.tick': { actions: sendTo('handoff', ({ event }) => event) },
         'handoff.batch': { actions: sendTo('handoff', ({ event }) => event) },
         'handoff.batch.ok': { actions: sendTo('handoff', ({ event }) => event) },
+        'aae.tick': { actions: sendTo('antiEntropy', ({ context, event }) => ({ ...event, down: Object.keys(context.down) })) },
+        'aae.tree': { actions: sendTo('antiEntropy', ({ event }) => event) },
+        'aae.tree.ok': { actions: sendTo('antiEntropy', ({ event }) => event) },
+        'aae.segment': { actions: sendTo('antiEntropy', ({ event }) => event) },
+        'aae.segment.ok': { actions: sendTo('antiEntropy', ({ event }) => event) },
+        'aae.put': { actions: sendTo('antiEntropy', ({ event }) => event) },
+        'aae.put.ok': { actions: sendTo('antiEntropy', ({ event }) => event) },
+        'aae.error': { actions: sendTo('antiEntropy', ({ event }) => event) },
+        'aae.local.tree': { actions: sendTo('antiEntropy', ({ event }) => event) },
+        'aae.local.entries': { actions: sendTo('antiEntropy', ({ event }) => event) },
+        'aae.local.merged': { actions: sendTo('antiEntropy', ({ event }) => event) },
+        'aae.local.failed': { actions: sendTo('antiEntropy', ({ event }) => event) },
+        'api.aae': { actions: sendTo('antiEntropy', ({ event }) => event) },
         'api.hints': {
           actions: { type: 'answerHints', params: ({ event }) => ({ replyTo: event.replyTo, to: event.from, reqId: event.reqId }) },
         },

@@ -98,7 +98,7 @@ export type ReplicaPutOk = Record<string, never>;
 
 export type { ErrorBody };
 
-export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.status', 'api.hints'] as const;
+export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.status', 'api.hints', 'api.aae'] as const;
 
 /** api.hints: one node's pending hints, per target. */
 export interface HintTargetSummary {

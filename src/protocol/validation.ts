@@ -4,6 +4,8 @@
  * counted. Either way no actor ever receives a malformed body, so no message can crash one.
  */
 import type { DvvSet, VersionVector } from '../core/dvv.js';
+import { levelWidth, shapeProblem, treeDepth } from '../core/merkle.js';
+import { aaeItemsMax, aaeOps } from './aae-messages.js';
 import { decode } from './codec.js';
 import type { ErrorCode } from './errors.js';
 import type { Limits } from './limits.js';
@@ -88,6 +90,7 @@ export function decodeContext(bytes: Uint8Array | undefined): Checked<VersionVec
 export function checkClientBody(kind: string, body: unknown, limits: Limits): Checked<Record<string, unknown>> {
   if (!isObject(body)) return bad('request body must be a map');
   if (kind === 'api.status' || kind === 'api.hints') return ok(body);
+  if (kind === 'api.aae') return (aaeOps as readonly unknown[]).includes(body.op) ? ok(body) : bad(`op must be one of ${aaeOps.join(', ')}`);
   const key = checkKey(body.key, limits);
   if (!key.ok) return key;
   const opt = checkOptions(body, limits);
@@ -161,4 +164,71 @@ export function checkHandoffBody(kind: string, body: unknown, q: number): boolea
   return body.items.every(
     (item: unknown) => isObject(item) && isCount(item.p) && item.p < q && isBytes(item.key) && item.key.length > 0 && checkDvvSet(item.state),
   );
+}
+
+/** Ascending unique whole numbers below `below`, at most `max` of them. */
+function isIndexList(x: unknown, below: number, max: number): x is number[] {
+  if (!Array.isArray(x) || x.length > max) return false;
+  let prev = -1;
+  for (const n of x) {
+    if (!isCount(n) || n <= prev || n >= below) return false;
+    prev = n;
+  }
+  return true;
+}
+
+function isKeyList(x: unknown, limits: Limits): x is Uint8Array[] {
+  return Array.isArray(x) && x.length <= aaeItemsMax && x.every((k) => isBytes(k) && k.length > 0 && k.length <= limits.keyBytesMax);
+}
+
+function isObjectList(x: unknown, limits: Limits): boolean {
+  return (
+    Array.isArray(x) &&
+    x.length <= aaeItemsMax &&
+    x.every((o) => Array.isArray(o) && o.length === 2 && isBytes(o[0]) && o[0].length > 0 && o[0].length <= limits.keyBytesMax && checkDvvSet(o[1]))
+  );
+}
+
+/**
+ * Checks an anti-entropy message body (src/protocol/aae-messages.ts); false means drop it. Shapes
+ * and indices are checked against the shape the message names; whether that shape is this node's
+ * is the anti-entropy machine's question (it answers aae.error).
+ */
+export function checkAaeBody(kind: string, body: unknown, q: number, limits: Limits): boolean {
+  if (!isObject(body)) return false;
+  const hasPartition = isCount(body.p) && body.p < q;
+  const shape = Array.isArray(body.shape) && body.shape.length === 2 && isCount(body.shape[0]) && isCount(body.shape[1]) ? { segments: body.shape[0], fanout: body.shape[1] } : undefined;
+  switch (kind) {
+    case 'aae.tree': {
+      if (!hasPartition || !shape || shapeProblem(shape) !== null || !isCount(body.level) || body.level >= treeDepth(shape)) return false;
+      const width = levelWidth(shape, body.level);
+      return isIndexList(body.nodes, width, width) && isBytes(body.hashes) && body.hashes.length === body.nodes.length * 8;
+    }
+    case 'aae.tree.ok': {
+      if (!isCount(body.level) || !isIndexList(body.nodes, 1 << 16, 1 << 16) || !isBytes(body.children)) return false;
+      // The fan-out is the asker's to check; here only that every node got the same whole number of hashes.
+      const per = body.nodes.length === 0 ? 0 : body.children.length / body.nodes.length;
+      return body.nodes.length === 0 ? body.children.length === 0 : Number.isInteger(per) && per % 8 === 0 && per > 0;
+    }
+    case 'aae.segment':
+      return (
+        hasPartition &&
+        shape !== undefined &&
+        shapeProblem(shape) === null &&
+        isIndexList(body.segments, shape.segments, shape.segments) &&
+        isKeyList(body.keys, limits) &&
+        isBytes(body.hashes) &&
+        body.hashes.length === body.keys.length * 8
+      );
+    case 'aae.segment.ok':
+      return isObjectList(body.objects, limits) && isKeyList(body.want, limits) && typeof body.complete === 'boolean';
+    case 'aae.put':
+      return hasPartition && isObjectList(body.objects, limits);
+    case 'aae.put.ok':
+      return isCount(body.repaired);
+    case 'aae.error':
+      return typeof body.code === 'string' && typeof body.message === 'string';
+    default:
+      return false;
+  }
 }

@@ -13,11 +13,15 @@ import { gossipMachine, gossipRoundMsDefault, phiDefaults, phiThresholdDefault }
 import type { PhiOptions } from '../core/phi.js';
 import { type CollectParams, type HandoffInput, handoffDefaults, handoffMachine } from '../../actors/handoff.machine.js';
 import type { HandoffItem } from '../../actors/handoff.events.js';
+import { antiEntropyDefaults, antiEntropyMachine } from '../../actors/anti-entropy.machine.js';
+import { exchangeMachine } from '../../actors/exchange.machine.js';
+import { fanoutDefault, shapeProblem, type TreeShape } from '../core/merkle.js';
+import { type AaeView, createAaeIo } from './anti-entropy-io.js';
 import { DeliveryTally, hintSummary } from './hint-summary.js';
 import { type CommitWriteParams, type ReadAndAnswerParams, type SendParams, replicaMachine, writesInFlightMaxDefault } from '../../actors/replica.machine.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
 import { applyWrite } from '../core/replica-write.js';
-import { claimInitial, partitionCountDefault, ringNodes as ringMembers } from '../core/ring.js';
+import { claimInitial, partitionCountDefault, partitionsReplicatedBy, ringNodes as ringMembers } from '../core/ring.js';
 import { splitmix32 } from '../core/prng.js';
 import { decode, encode } from '../protocol/codec.js';
 import { encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
@@ -26,7 +30,7 @@ import type { Clock } from '../ports/clock.js';
 import type { Log } from '../ports/log.js';
 import type { Hint, Store } from '../ports/store.js';
 import type { Role, Transport } from '../ports/transport.js';
-import { type Identity, loadIdentity } from './identity.js';
+import { type Identity, loadIdentity, markCleanStop } from './identity.js';
 import { createRouter, type RouterStats } from './router.js';
 import { createInspectServer, type InspectServer } from './inspect-server.js';
 
@@ -48,6 +52,23 @@ export interface NodeConfig {
   phiThreshold?: number;
   phi?: Partial<PhiOptions>;
   handoff?: Partial<Omit<HandoffInput, 'nodeId'>>;
+  antiEntropy?: Partial<AntiEntropyConfig>;
+}
+
+/** Anti-entropy (Merkle exchanges, Dynamo §4.7); defaults in antiEntropyDefaults. */
+export interface AntiEntropyConfig {
+  /** A round of exchanges starts at most this often; 0: never (no anti-entropy). */
+  intervalMs: number;
+  /** The node's anti-entropy traffic, both directions of its exchanges, in bytes per second. */
+  bytesPerSec: number;
+  /** Exchanges running at once on this node. */
+  exchangesMax: number;
+  /** Fan-out of the trees; the segment count is the store's. */
+  fanout: number;
+  /** How long a peer has to answer one step of an exchange. */
+  requestTimeoutMs: number;
+  /** Start paused (`ringkv aae resume` starts it). */
+  paused: boolean;
 }
 
 export interface NodePorts {
@@ -84,6 +105,8 @@ export interface RunningNode {
   actor: AnyActorRef;
   /** The inspection tap and its server (the `inspect` role). */
   inspect: InspectServer;
+  /** Anti-entropy counters per partition (what `ringkv aae` shows; metrics read them too). */
+  aae: AaeView;
   stop(): Promise<void>;
 }
 
@@ -212,6 +235,32 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     answerClient({ replyTo: p.replyTo, to: p.to, reqId: p.reqId, kind: 'api.hints.ok', body: hintSummary(nodeId, store, clock.now(), deliveries) });
   };
 
+  // Anti-entropy (Dynamo §4.7): the store and network work behind its machines' named actions.
+  const aaeConfig = { ...antiEntropyDefaults, fanout: fanoutDefault, paused: false, ...config.antiEntropy };
+  const shape: TreeShape = { segments: store.segmentCount, fanout: aaeConfig.fanout };
+  const shapeIssue = shapeProblem(shape);
+  if (shapeIssue) throw new Error(`anti-entropy trees: ${shapeIssue}`);
+  const n = { ...quorumDefault, ...config.quorum }.n;
+  const aaeChild = () => root?.getSnapshot().children.antiEntropy as AnyActorRef | undefined;
+  const aae = createAaeIo({
+    nodeId,
+    store,
+    shape,
+    transport,
+    clock,
+    log,
+    settings: { intervalMs: aaeConfig.intervalMs, bytesPerSec: aaeConfig.bytesPerSec, exchangesMax: aaeConfig.exchangesMax },
+    partitions: partitionsReplicatedBy(ring, nodeId, n),
+    deliver: (event) => deliver(event),
+    answerClient,
+    machineState: () => {
+      const snap = aaeChild()?.getSnapshot() as { value: string; context: { running: string[]; queue: unknown[] } } | undefined;
+      return { paused: snap?.value === 'paused', running: snap?.context.running.length ?? 0, queued: snap?.context.queue.length ?? 0 };
+    },
+  });
+  const ae = aae.antiEntropyActions;
+  const ex = aae.exchangeActions;
+
   const machine = nodeMachine.provide({
     actions: {
       answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
@@ -245,6 +294,27 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
           applyBatch: safe('applyBatch', (_: unknown, p: { from: string; reqId: string; items: HandoffItem[] }) => applyBatch(p)),
         },
       }),
+      antiEntropy: antiEntropyMachine.provide({
+        actions: {
+          send: safe('send', (_: unknown, p: SendParams) => ae.send(p)),
+          serveTree: safe('serveTree', (_: unknown, p: Parameters<typeof ae.serveTree>[0]) => ae.serveTree(p)),
+          serveSegment: safe('serveSegment', (_: unknown, p: Parameters<typeof ae.serveSegment>[0]) => ae.serveSegment(p)),
+          serveSync: safe('serveSync', (_: unknown, p: Parameters<typeof ae.serveSync>[0]) => ae.serveSync(p)),
+          answerAae: safe('answerAae', (_: unknown, p: Parameters<typeof ae.answerAae>[0]) => ae.answerAae(p)),
+          reportExchange: safe('reportExchange', (_: unknown, p: Parameters<typeof ae.reportExchange>[0]) => ae.reportExchange(p)),
+          dropLate: () => ae.dropLate(),
+        },
+        actors: {
+          exchange: exchangeMachine.provide({
+            actions: {
+              send: safe('send', (_: unknown, p: SendParams) => ex.send(p)),
+              readTree: safe('readTree', (_: unknown, p: Parameters<typeof ex.readTree>[0]) => ex.readTree(p)),
+              readEntries: safe('readEntries', (_: unknown, p: Parameters<typeof ex.readEntries>[0]) => ex.readEntries(p)),
+              mergeAndRead: safe('mergeAndRead', (_: unknown, p: Parameters<typeof ex.mergeAndRead>[0]) => ex.mergeAndRead(p)),
+            },
+          }),
+        },
+      }),
       replica: replicaMachine.provide({
         actions: {
           send: safe('send', (_: unknown, p: SendParams) => send(p)),
@@ -267,6 +337,18 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     coordinatorsMax: config.coordinatorsMax ?? coordinatorsMaxDefault,
     writesInFlightMax: config.writesInFlightMax ?? writesInFlightMaxDefault,
     handoff: { nodeId, ...handoffDefaults, ...config.handoff },
+    antiEntropy: {
+      nodeId,
+      ring,
+      n,
+      shape,
+      exchangesMax: aaeConfig.exchangesMax,
+      bytesPerSec: aaeConfig.bytesPerSec,
+      requestTimeoutMs: aaeConfig.requestTimeoutMs,
+      segmentsPerRequestMax: aaeConfig.segmentsPerRequestMax,
+      batchesMax: aaeConfig.batchesMax,
+      paused: aaeConfig.paused,
+    },
     gossip: {
       nodeId,
       members: ringMembers(ring),
@@ -297,6 +379,13 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     tickHandle = clock.setTimeout(tick, roundMs);
   };
   if (roundMs > 0) tickHandle = clock.setTimeout(tick, roundMs);
+  // Anti-entropy rounds: a tick starts one unless the last is still running.
+  let aaeTickHandle: unknown;
+  const aaeTick = () => {
+    deliver({ type: 'aae.tick' });
+    aaeTickHandle = clock.setTimeout(aaeTick, aaeConfig.intervalMs);
+  };
+  if (aaeConfig.intervalMs > 0) aaeTickHandle = clock.setTimeout(aaeTick, aaeConfig.intervalMs);
   log.info('node serving', { epoch: identity.epoch, newEpoch: identity.isNewEpoch, partitions: ring.q, members: config.members });
 
   return {
@@ -304,11 +393,14 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     stats,
     actor,
     inspect,
+    aae: aae.view,
     async stop() {
       if (tickHandle !== undefined) clock.clearTimeout(tickHandle);
+      if (aaeTickHandle !== undefined) clock.clearTimeout(aaeTickHandle);
       inspect.tap.close();
       await transport.close();
       actor.stop();
+      await markCleanStop(store, identity);
     },
   };
 }

@@ -9,7 +9,7 @@ import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/env
 import type { ErrorBody } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';
 import { clientKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
-import { checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
+import { checkAaeBody, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
 import type { Inbound, Transport } from '../ports/transport.js';
 
 export interface RouterStats {
@@ -60,6 +60,7 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       const body = checked.value;
       const base = { from: env.from, reqId: env.reqId, replyTo: msg.replyTo };
       if (env.kind === 'api.status' || env.kind === 'api.hints') return deliver({ type: env.kind, ...base });
+      if (env.kind === 'api.aae') return deliver({ type: 'api.aae', ...base, op: body.op as 'status' | 'pause' | 'resume' });
       const request = {
         ...base,
         key: body.key as Uint8Array,
@@ -103,7 +104,14 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       }
       return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body } as NodeEvent);
     }
-    // Roles whose actors have not landed yet (aae) have nothing to say.
+    if (msg.role === 'aae') {
+      if (typeof env === 'string' || !checkAaeBody(env.kind, env.body, deps.q, deps.limits)) {
+        stats.droppedInvalid++;
+        return;
+      }
+      // The envelope's size: exchanges pace themselves by the bytes of each round trip.
+      return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body, bytes: msg.bytes.length } as NodeEvent);
+    }
     stats.droppedInvalid++;
   };
 }
