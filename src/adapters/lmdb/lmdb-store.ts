@@ -54,6 +54,8 @@ interface PendingWrite {
   seq: number;
   key: Buffer;
   bytes: Uint8Array;
+  /** Settles when this write has committed (or failed). */
+  done: Promise<void>;
 }
 
 export class LmdbStore implements Store {
@@ -138,7 +140,14 @@ export class LmdbStore implements Store {
     // rejects this promise before anything was written.
     const current = this.get(partition, key);
     const { next, result } = mutate(current);
-    if (next === null && !hints?.targets.length) return result;
+    if (next === null && !hints?.targets.length) {
+      // Nothing to write, but the state mutate judged may still be an uncommitted write of this key:
+      // resolving now would let a replica ack a state that is not yet durable (found by the
+      // simulator: W acks must mean W durable copies). Wait for that write's commit.
+      const pending = this.pendingObjects.get(objectKey(partition, key).toString('latin1'));
+      if (pending) await pending.done;
+      return result;
+    }
     const k = objectKey(partition, key);
     // lmdb-js commits the puts issued in one event turn in one transaction: the object, its Merkle
     // segment and its hints are committed together or not at all.
@@ -263,7 +272,8 @@ export class LmdbStore implements Store {
   private write(pending: Map<string, PendingWrite>, id: string, key: Buffer, bytes: Uint8Array, put: (bytes: Uint8Array) => Promise<boolean>): Promise<void> {
     if (this.closed) return Promise.reject(new Error('LmdbStore is closed'));
     const seq = ++this.seq;
-    pending.set(id, { seq, key, bytes });
+    const entry: PendingWrite = { seq, key, bytes, done: Promise.resolve() };
+    pending.set(id, entry);
     const settle = () => {
       if (pending.get(id)?.seq === seq) pending.delete(id);
     };
@@ -277,6 +287,7 @@ export class LmdbStore implements Store {
         throw err;
       },
     );
+    entry.done = done;
     this.lastWrite = done.catch(() => undefined);
     return done;
   }
