@@ -22,6 +22,7 @@ import { registerInspectCommands } from './inspect-command.js';
 import { registerDemoCommand } from './demo-cart-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerHintsCommand } from './hints-command.js';
+import { registerAaeCommand } from './aae-command.js';
 import { exitCodeForError, exitCodes, exitCodesHelp, isNatsUnreachable, ringkvErrorCode } from './exit-codes.js';
 import { describeValue, formatIdList, formatJson, formatTable, fromBase64, renderValue, toBase64 } from './output.js';
 
@@ -45,6 +46,9 @@ interface NodeCommandOptions {
   fsync?: boolean;
   gossipRoundMs: number;
   handoffRateBytes?: number;
+  aaeIntervalMs?: number;
+  aaeBytesPerSec?: number;
+  aaeExchangesMax?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -214,6 +218,9 @@ function buildProgram(): Command {
     .option('--fsync', 'acknowledge a write only once it is on disk (default: once LMDB has committed it)')
     .option('--gossip-round-ms <ms>', 'gossip round; a dead node is judged down after about five rounds', positiveInt('gossip-round-ms'), 1000)
     .option('--handoff-rate-bytes <bytes>', 'hinted handoff delivery limit in bytes per second', positiveInt('handoff-rate-bytes'))
+    .option('--aae-interval-ms <ms>', 'anti-entropy: a round of Merkle exchanges starts at most this often (default 60000)', positiveInt('aae-interval-ms'))
+    .option('--aae-bytes-per-sec <bytes>', 'anti-entropy traffic limit of this node (default 1048576)', positiveInt('aae-bytes-per-sec'))
+    .option('--aae-exchanges-max <k>', 'anti-entropy exchanges running at once on this node (default 1)', positiveInt('aae-exchanges-max'))
     .addOption(new Option('--log-level <level>', 'least severe log line to print').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .action(async (o: NodeCommandOptions, cmd: Command) => {
       const g = globals(cmd);
@@ -233,6 +240,9 @@ function buildProgram(): Command {
           fsync: o.fsync === true,
           gossipRoundMs: o.gossipRoundMs,
           handoffRateBytesPerSec: o.handoffRateBytes,
+          aaeIntervalMs: o.aaeIntervalMs,
+          aaeBytesPerSec: o.aaeBytesPerSec,
+          aaeExchangesMax: o.aaeExchangesMax,
           logLevel: o.logLevel,
         });
       } catch (err) {
@@ -245,6 +255,7 @@ function buildProgram(): Command {
   registerBenchCommand(program);
   registerDemoCommand(program);
   registerHintsCommand(program, withClient);
+  registerAaeCommand(program);
 
   addQuorumOptions(
     program

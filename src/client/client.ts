@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { isErrorCode, type ErrorBody } from '../protocol/errors.js';
 import type { ApiGetOk, ApiHintsOk, ApiPutOk, ApiStatusOk, RequestOptions } from '../protocol/messages.js';
+import type { AaeOp, ApiAaeOk } from '../protocol/aae-messages.js';
 import { apiSubject, nodeSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
 
@@ -140,6 +141,11 @@ export class RingkvClient {
     return (await this.request('status', { ...opts })) as ApiStatusOk;
   }
 
+  /** One node's anti-entropy counters per partition; pause or resume its exchanges (`via` names the node). */
+  async aae(op: AaeOp, opts: { via: string; timeoutMs?: number }): Promise<ApiAaeOk> {
+    return (await this.request('aae', { op, ...opts })) as ApiAaeOk;
+  }
+
   /** One node's pending hints by target and its delivery rate (`via` names the node). */
   async hints(opts: { via: string }): Promise<ApiHintsOk> {
     return (await this.request('hints', { ...opts })) as ApiHintsOk;
@@ -153,7 +159,7 @@ export class RingkvClient {
     const { via, ...rest } = body;
     body = rest;
     const timeoutMs = typeof body.timeoutMs === 'number' ? body.timeoutMs : this.timeoutMs;
-    if (body.timeoutMs === undefined && op !== 'status' && op !== 'hints') body.timeoutMs = timeoutMs;
+    if (body.timeoutMs === undefined && op !== 'status' && op !== 'hints' && op !== 'aae') body.timeoutMs = timeoutMs;
     const reqId = String(++this.seq);
     const bytes = encodeEnvelope({ v: protocolVersion, kind: `api.${op}`, from: this.name, to: '', reqId, body });
     let reply;

@@ -29,6 +29,10 @@ export interface NodeProcessOptions {
   gossipRoundMs?: number;
   /** Hinted handoff delivery rate limit, bytes per second. */
   handoffRateBytesPerSec?: number;
+  /** Anti-entropy: how often a round of Merkle exchanges starts (0: never), its byte rate, and exchanges at once. */
+  aaeIntervalMs?: number;
+  aaeBytesPerSec?: number;
+  aaeExchangesMax?: number;
   /** Make an ack mean "on disk" rather than "committed in LMDB, on disk within a second". */
   fsync?: boolean;
   logLevel?: LogLevel;
@@ -39,6 +43,11 @@ export interface NodeProcessOptions {
 }
 
 export class ConfigError extends Error {}
+
+/** The fields that were given, so that the defaults apply to the rest. */
+function definedOnly<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
 
 export function checkNodeOptions(o: NodeProcessOptions): void {
   if (!namePattern.test(o.nodeId)) throw new ConfigError(`node id "${o.nodeId}" must be 1-64 letters, digits, - or _`);
@@ -66,6 +75,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       requestTimeoutMs: o.requestTimeoutMs,
       gossipRoundMs: o.gossipRoundMs,
       handoff: o.handoffRateBytesPerSec === undefined ? undefined : { rateBytesPerSec: o.handoffRateBytesPerSec },
+      antiEntropy: definedOnly({ intervalMs: o.aaeIntervalMs, bytesPerSec: o.aaeBytesPerSec, exchangesMax: o.aaeExchangesMax }),
     },
     { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests },
   );
