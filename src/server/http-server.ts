@@ -5,14 +5,16 @@
  *   GET /metrics  Prometheus text (metrics.ts)
  *   GET /livez    200 while the node actor runs; 503 once it has failed (restart the process)
  *   GET /readyz   200 once the node serves; 503 while it starts or stops
+ *   GET /dashboard  a page that shows members, the ring, requests and live actors (http-dashboard.ts)
  *   GET /         a short index of the above
  *
- * Extra routes (the dashboard) can be mounted with `routes`. The server never throws into the node:
+ * More routes can be mounted with `routes`. The server never throws into the node:
  * a failing handler answers 500 and is logged.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../ports/log.js';
+import { dashboardRoutes } from './http-dashboard.js';
 import type { NodeMetrics } from './metrics.js';
 
 export const httpHostDefault = '0.0.0.0';
@@ -55,6 +57,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const h = metrics.health();
       send(res, h.ready ? 200 : 503, h.ready ? 'ok\n' : `not ready: ${h.reason}\n`);
     },
+    ...dashboardRoutes(metrics),
     ...opts.routes,
   };
   const index = () =>

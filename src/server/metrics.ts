@@ -198,6 +198,11 @@ export class NodeMetrics {
     this.connected = connected;
   }
 
+  /** The node attached, once it runs (the dashboard reads it). */
+  get attachedNode(): RunningNode | undefined {
+    return this.node;
+  }
+
   setServing(serving: boolean): void {
     this.serving = serving;
   }

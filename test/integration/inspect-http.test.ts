@@ -6,11 +6,15 @@
  * Covers: /livez and /readyz; /metrics parses as Prometheus text and its request counter and
  * latency histogram move after traffic; quorum failures are counted by code; $SRV.PING/INFO/STATS
  * list both nodes (what `nats micro ls` asks); a traced put across the two processes shows the
- * coordinator's states in order; SIGTERM makes a node unready before it exits.
+ * coordinator's states in order; the dashboard's JSON endpoints, and the page itself rendered by
+ * headless Chromium (members table, ring, a screenshot showing the members' ring colours; skipped
+ * where no chromium is installed); SIGTERM makes a node unready before it exits.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { inflateSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,6 +60,56 @@ async function startNodeProcess(id: string): Promise<Proc> {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Debian's chromium, if installed: the dashboard's browser tests need it. */
+const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? (spawnSync('which', ['chromium']).stdout?.toString().trim() || undefined);
+
+function runChromium(args: string[]): Promise<string> {
+  const base = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--hide-scrollbars', '--virtual-time-budget=3000'];
+  return new Promise((resolve, reject) =>
+    execFile(chromium!, [...base, ...args], { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
+}
+
+/** Decodes an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium's screenshots are) to RGBA rows. */
+function decodePng(png: Buffer): { width: number; height: number; pixel(x: number, y: number): [number, number, number] } {
+  let pos = 8;
+  let width = 0;
+  let height = 0;
+  let channels = 0;
+  const idat: Buffer[] = [];
+  while (pos < png.length) {
+    const len = png.readUInt32BE(pos);
+    const type = png.toString('latin1', pos + 4, pos + 8);
+    const data = png.subarray(pos + 8, pos + 8 + len);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      expect(data[8]).toBe(8);
+      channels = data[9] === 6 ? 4 : data[9] === 2 ? 3 : 0;
+      expect(channels).toBeGreaterThan(0);
+      expect(data[12]).toBe(0);
+    } else if (type === 'IDAT') idat.push(data);
+    pos += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  const out = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)]!;
+    for (let i = 0; i < stride; i++) {
+      const x = raw[y * (stride + 1) + 1 + i]!;
+      const a = i >= channels ? out[y * stride + i - channels]! : 0;
+      const b = y > 0 ? out[(y - 1) * stride + i]! : 0;
+      const c = i >= channels && y > 0 ? out[(y - 1) * stride + i - channels]! : 0;
+      const p = a + b - c;
+      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
+      const predictor = [0, a, b, (a + b) >> 1, paeth][filter]!;
+      out[y * stride + i] = (x + predictor) & 0xff;
+    }
+  }
+  return { width, height, pixel: (x, y) => [out[y * stride + x * channels]!, out[y * stride + x * channels + 1]!, out[y * stride + x * channels + 2]!] };
+}
 
 async function get(p: Proc, urlPath: string): Promise<{ status: number; text: string; type: string }> {
   const res = await fetch(`http://127.0.0.1:${p.httpPort}${urlPath}`);
@@ -195,6 +249,58 @@ describe('node processes: health, metrics, discovery, trace', () => {
     expect(t.records.some((r) => r.node === other && r.machine === 'replica' && r.kind === 'action' && r.action === 'send')).toBe(true);
     const inspectSessions = sum(await scrapeAll(), 'ringkv_inspect_sessions');
     expect(inspectSessions).toBe(0);
+  });
+
+  it('serves the dashboard page and its JSON endpoints', async () => {
+    const p = procs[0]!;
+    const page = await get(p, '/dashboard');
+    expect(page.status).toBe(200);
+    expect(page.type).toMatch(/^text\/html/);
+    // Self-contained: no script or stylesheet from anywhere else.
+    expect(page.text).not.toMatch(/<script[^>]+src=|<link[^>]+href=|https?:\/\/(?!www\.w3\.org\/2000\/svg")/);
+    const status = JSON.parse((await get(p, '/api/status')).text) as { nodeId: string; members: { nodeId: string; partitions: number[] }[]; partitions: number; health: { ready: boolean } };
+    expect(status.nodeId).toBe('n1');
+    expect(status.members.map((m) => m.nodeId).sort()).toEqual(ids);
+    expect(status.members.reduce((a, m) => a + m.partitions.length, 0)).toBe(status.partitions);
+    expect(status.health.ready).toBe(true);
+    const actors = JSON.parse((await get(p, '/api/actors')).text) as { actors: { machine: string }[] };
+    expect(actors.actors.some((a) => a.machine === 'node')).toBe(true);
+    const m = JSON.parse((await get(p, '/api/metrics')).text) as { requests: { op: string; count: number }[]; buckets: unknown[] };
+    expect(m.requests.filter((r) => r.op === 'put').reduce((a, r) => a + r.count, 0)).toBeGreaterThan(0);
+    expect(m.buckets.length).toBeGreaterThan(0);
+  });
+
+  it.skipIf(chromium === undefined)('renders in headless Chromium: the members table and the ring', async () => {
+    const url = `http://127.0.0.1:${procs[0]!.httpPort}/dashboard`;
+    const dom = await runChromium(['--dump-dom', url]);
+    expect(dom).toContain('data-ready="true"');
+    for (const id of ids) expect(dom).toContain(`data-node="${id}"`);
+    expect(dom.match(/class="partition"/g)?.length).toBe(64);
+    expect(dom).toContain('ringkv node n1');
+
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ringkv-shot-'));
+    try {
+      const file = path.join(dir, 'dashboard.png');
+      await runChromium(['--window-size=1280,900', `--screenshot=${file}`, url]);
+      const img = decodePng(readFileSync(file));
+      expect([img.width, img.height]).toEqual([1280, 900]);
+      // The ring draws each member's partitions in its colour: the first two members' colours
+      // (#58a6ff, #3fb950) must both cover a visible area.
+      const near = (px: [number, number, number], rgb: [number, number, number]) => px.every((v, i) => Math.abs(v - rgb[i]!) < 24);
+      let blue = 0;
+      let green = 0;
+      for (let y = 0; y < img.height; y += 2) {
+        for (let x = 0; x < img.width; x += 2) {
+          const px = img.pixel(x, y);
+          if (near(px, [0x58, 0xa6, 0xff])) blue++;
+          if (near(px, [0x3f, 0xb9, 0x50])) green++;
+        }
+      }
+      expect(blue).toBeGreaterThan(300);
+      expect(green).toBeGreaterThan(300);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('stops on SIGTERM, unready first', async () => {
