@@ -6,14 +6,12 @@
  *
  *   ringkv sim --seed 42 --nodes 5 --ops 100 --faults swarm
  *   ringkv sim --seed 1 --faults drop,partition,crash --sweep 200
- *   ringkv sim --seed 1 --sweep 200 --workarounds all     (look past the known bugs)
  *
  * Exit codes: 0 when every invariant held in every run; 1 when one broke (the seed and the command
  * that replays it are printed) or a run could not finish; 2 for usage errors.
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { faultKinds, type FaultKind, isFaultKind, replayCommand, runSimulation, type SimOptions, type SimReport } from '../sim/runner.js';
-import { allWorkarounds, type WorkaroundName, type Workarounds, workaroundNames } from '../sim/workarounds.js';
 
 const exitFailed = 1;
 const seedMax = 0xffff_ffff;
@@ -27,7 +25,6 @@ interface SimCommandOptions {
   keys: number;
   sweep?: number;
   json?: boolean;
-  workarounds?: Workarounds;
 }
 
 function wholeNumber(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -51,19 +48,6 @@ export function parseFaults(text: string): readonly FaultKind[] | 'swarm' {
   return kinds as FaultKind[];
 }
 
-export function parseWorkarounds(text: string): Workarounds {
-  const names = text.split(',').map((n) => n.trim()).filter(Boolean);
-  if (names.length === 1 && names[0] === 'all') return { ...allWorkarounds };
-  const out: Workarounds = {};
-  for (const name of names) {
-    if (!(name in workaroundNames)) {
-      throw new InvalidArgumentError(`unknown workaround "${name}": use all, or a comma-separated list of ${Object.keys(workaroundNames).join(', ')}.`);
-    }
-    out[workaroundNames[name as WorkaroundName]] = true;
-  }
-  return out;
-}
-
 export function registerSimCommand(program: Command): Command {
   return program
     .command('sim')
@@ -75,11 +59,6 @@ export function registerSimCommand(program: Command): Command {
     .option('--clients <count>', 'concurrent clients', wholeNumber('clients', 1, 1000), 3)
     .option('--keys <count>', 'shared keys', wholeNumber('keys', 1, 100_000), 3)
     .option('--sweep <count>', 'run seeds seed..seed+count-1 and summarise', wholeNumber('sweep', 1))
-    .option(
-      '--workarounds <names>',
-      `work around known protocol bugs so a sweep can look past them: all, or a list of ${Object.keys(workaroundNames).join(', ')}`,
-      parseWorkarounds,
-    )
     .option('--json', 'print JSON')
     .action(async (o: SimCommandOptions, cmd: Command) => {
       const json = cmd.optsWithGlobals<{ json?: boolean }>().json === true;
@@ -88,9 +67,7 @@ export function registerSimCommand(program: Command): Command {
 }
 
 function simOptions(o: SimCommandOptions, seed: number): SimOptions {
-  const opts: SimOptions = { seed, nodes: o.nodes, ops: o.ops, faults: o.faults, clients: o.clients, keys: o.keys };
-  if (o.workarounds) opts.workarounds = o.workarounds;
-  return opts;
+  return { seed, nodes: o.nodes, ops: o.ops, faults: o.faults, clients: o.clients, keys: o.keys };
 }
 
 /** One run, or the error that stopped it (a deadlock, a time limit, a crash of the simulator). */

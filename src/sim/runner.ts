@@ -8,8 +8,9 @@
  *    their intensities), start N nodes with static members n1..nN;
  * 2. run the cart workload (src/sim/workloads.ts) while faults are injected: per-link drop,
  *    duplicate and delay (which reorders), partitions, crash-restart of nodes (a restart is
- *    createNode again on the same SimStore after crash(): committed data survives, the identity is
- *    reloaded from it), and at most one disk loss (wipe) per run;
+ *    createNode again on the same SimStore after crash(): committed data survives, and the runtime
+ *    reloads its identity from it, taking a new epoch after a crash), and at most one disk loss
+ *    (wipe) per run;
  * 3. heal everything, restart every node that is down, and let the cluster settle (the liveness
  *    phase): every node judges every member up again (gossip), requests in flight finish and hints
  *    are handed off, every key is read with R = N (which read-repairs every replica), and read
@@ -29,7 +30,6 @@ import { SimClock, type SimClockView } from '../adapters/sim/sim-clock.js';
 import { type LinkFaults, SimNetwork } from '../adapters/sim/sim-network.js';
 import { SimStore } from '../adapters/sim/sim-store.js';
 import { type InjectedBugs, withBugs } from './bugs.js';
-import { type Workarounds, withNewEpoch, workaroundFlag } from './workarounds.js';
 import {
   checkAckedInFinalRead,
   checkConvergence,
@@ -70,11 +70,6 @@ export interface SimOptions {
   requestTimeoutMs?: number;
   /** Test only: deliberately broken mechanisms (src/sim/bugs.ts). */
   bugs?: InjectedBugs;
-  /**
-   * Workarounds for known protocol bugs (src/sim/workarounds.ts), so that a sweep can look past
-   * them: off by default, so that the simulator keeps showing the real behaviour.
-   */
-  workarounds?: Workarounds;
   /** The run fails when the workload has not finished by this simulated time (default 10 min). */
   simTimeLimitMs?: number;
   /** Debugging: called with every fault and every delivered message, decoded, as one line. */
@@ -143,7 +138,6 @@ export interface SimReport {
   faults: FaultPlan;
   injected: FaultCounts;
   bugs?: InjectedBugs;
-  workarounds?: Workarounds;
   acked: number;
   /** Adds that timed out: may or may not have happened. */
   unknown: number;
@@ -245,8 +239,6 @@ export function replayCommand(o: SimOptions): string {
   const parts = [`ringkv sim --seed ${o.seed} --nodes ${o.nodes ?? 5} --ops ${o.ops ?? 100} --faults ${faults}`];
   if (o.clients !== undefined) parts.push(`--clients ${o.clients}`);
   if (o.keys !== undefined) parts.push(`--keys ${o.keys}`);
-  const flag = workaroundFlag(o.workarounds);
-  if (flag) parts.push(flag);
   return parts.join(' ');
 }
 
@@ -337,10 +329,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
         id,
         state: 'down',
         starts: 0,
-        store: new SimStore(clock, root.fork(`store-${id}`), {
-          commitDelayMaxMs: plan.commitDelayMaxMs,
-          noOpUpdateWaitsForCommit: opts.workarounds?.noOpUpdateWaitsForCommit === true,
-        }),
+        store: new SimStore(clock, root.fork(`store-${id}`), { commitDelayMaxMs: plan.commitDelayMaxMs }),
       },
     ]),
   );
@@ -350,8 +339,8 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     slot.view = view;
     slot.state = 'starting';
     const transport = network.attach(slot.id);
-    const handle = slot.starts++ > 0 && opts.workarounds?.newEpochOnRestart ? withNewEpoch(slot.store.open()) : slot.store.open();
-    const store = withBugs(handle, opts.bugs);
+    slot.starts++;
+    const store = withBugs(slot.store.open(), opts.bugs);
     const seed = root.fork(`node-${slot.id}-${slot.starts}`).nextUint32();
     slot.starting = createNode(config(slot.id), { transport, store, clock: view, log, newEpoch, seed }).then((node) => {
       if (slot.view !== view) {
@@ -558,7 +547,8 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   violations.push(...checkConvergence(workload, ring, quorum.n, readReplica));
   violations.push(...checkStoredValuesWritten(workload, ring, quorum.n, readReplica));
 
-  for (const slot of slots.values()) await slot.running?.stop();
+  // A clean stop writes to the store (the node's clean-stop mark), so the clock must run meanwhile.
+  await clock.runUntilSettled(Promise.all([...slots.values()].map((slot) => slot.running?.stop())), simTimeLimitMs);
   counts.judgedDown = infos.get('member judged down') ?? 0;
   counts.judgedUp = infos.get('member up') ?? 0;
 
@@ -596,7 +586,6 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     events,
   };
   if (opts.bugs) report.bugs = opts.bugs;
-  if (workaroundFlag(opts.workarounds)) report.workarounds = opts.workarounds!;
   return report;
 }
 

@@ -1,6 +1,6 @@
 /**
  * A Store that behaves like another except for the methods given: how the simulator's bug
- * injections and workarounds wrap a node's store handle. Every other method (including ones the
+ * injections (src/sim/bugs.ts) wrap a node's store handle. Every other method (including ones the
  * Store port gains later) goes to the wrapped store.
  */
 import type { Store } from '../ports/store.js';

@@ -56,7 +56,7 @@ describe('ringkv sim', () => {
   });
 
   it('sweeps seeds and summarises', async () => {
-    const { out, exitCode } = await sim(['--seed', '10', '--ops', '10', '--sweep', '3', '--workarounds', 'all']);
+    const { out, exitCode } = await sim(['--seed', '10', '--ops', '10', '--sweep', '3']);
     expect(exitCode).toBe(0);
     expect(out.match(/^seed 1[012] +ok/gm)).toHaveLength(3);
     expect(out).toMatch(/sweep of 3 seeds from 10: 3 ok, 0 failed/);

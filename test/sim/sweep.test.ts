@@ -1,7 +1,6 @@
 // The CI simulation sweep (issue 7): every seed of the sweep must keep every invariant, and one seed
 // must replay exactly (same trace hash), while different seeds give different runs.
 import { describe, expect, it } from 'vitest';
-import { allWorkarounds } from '../../src/sim/workarounds.js';
 import { runSimulation, type SimReport } from '../../src/sim/runner.js';
 import { ciSweepRun, ciSweepSeeds } from './ci-sweep.js';
 
@@ -45,7 +44,7 @@ describe('simulation sweep', () => {
     expect(calm.faults.kinds).toEqual([]);
     expect(calm.acked).toBe(30);
     expect(calm.injected).toMatchObject({ partitions: 0, crashes: 0, dropped: 0, duplicated: 0, cut: 0 });
-    const rough = await runSimulation({ seed: 9, nodes: 4, ops: 60, faults: ['drop', 'duplicate', 'partition', 'crash'], workarounds: allWorkarounds });
+    const rough = await runSimulation({ seed: 9, nodes: 4, ops: 60, faults: ['drop', 'duplicate', 'partition', 'crash'] });
     expect(rough.ok, failureText(rough)).toBe(true);
     expect(rough.injected.dropped).toBeGreaterThan(0);
     expect(rough.injected.duplicated).toBeGreaterThan(0);

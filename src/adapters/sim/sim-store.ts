@@ -6,8 +6,8 @@
  *   (as LmdbStore's pending map). Reads never go back in time behind an issued write.
  * - Each transaction (an object with its hints, a hint removal, a meta write) commits after a small
  *   seeded delay on the SimClock, atomically and strictly in issue order; its promise resolves only
- *   then. An update that writes nothing (next === null, no hints) resolves at once, without waiting
- *   for earlier writes, exactly as LmdbStore's does (unless noOpUpdateWaitsForCommit).
+ *   then. An update that writes nothing (next === null, no hints) waits for the commit of the key's
+ *   pending write, if there is one, as LmdbStore's does: the state it judged may not be durable yet.
  * - Merkle segments follow LmdbStore: every object write folds the object into its segment
  *   (src/core/merkle.ts) and writes that segment in the same transaction; the live trees include
  *   uncommitted writes, as `get` does, and a crash reloads them from the committed segments.
@@ -36,13 +36,6 @@ export interface SimStoreOptions {
   commitDelayMaxMs?: number;
   /** Segments (Merkle leaves) per partition (default: the production default). */
   segments?: number;
-  /**
-   * A workaround for a known bug of LmdbStore's contract (see src/sim/workarounds.ts): an update
-   * that writes nothing resolves only once every write issued before it has committed, so that it
-   * never vouches for state that is not durable yet. Off by default: like LmdbStore, such an update
-   * resolves at once.
-   */
-  noOpUpdateWaitsForCommit?: boolean;
 }
 
 export const commitDelayMinMsDefault = 1;
@@ -60,6 +53,8 @@ interface Op {
 interface PendingWrite {
   seq: number;
   bytes: Uint8Array;
+  /** Settles when the transaction holding this write has committed (never, if a crash comes first). */
+  done: Promise<void>;
 }
 
 interface Transaction {
@@ -90,9 +85,6 @@ export class SimStore implements Store {
   private hintIndex = new Map<string, Hint>();
   private hintSeq = 0;
   private readonly queue: Transaction[] = [];
-  /** Settles when the newest transaction issued has committed (commits land in issue order). */
-  private lastTransaction: Promise<void> = Promise.resolve();
-  private readonly noOpWaits: boolean;
   private seq = 0;
   /** No commit may land before the one issued before it. */
   private lastCommitAt = 0;
@@ -109,7 +101,6 @@ export class SimStore implements Store {
     this.delayMin = opts.commitDelayMinMs ?? commitDelayMinMsDefault;
     this.delayMax = opts.commitDelayMaxMs ?? commitDelayMaxMsDefault;
     this.segmentCount = opts.segments ?? segmentsDefault;
-    this.noOpWaits = opts.noOpUpdateWaitsForCommit ?? false;
     this.trees = this.loadTrees();
   }
 
@@ -124,7 +115,8 @@ export class SimStore implements Store {
     const { next, result } = mutate(current);
     const targets = hints?.targets ?? [];
     if (next === null && targets.length === 0) {
-      if (this.noOpWaits && this.queue.length > 0) await this.lastTransaction;
+      const pending = this.pendingObjects.get(objectId(partition, key));
+      if (pending) await pending.done;
       return result;
     }
     const ops: Op[] = [];
@@ -266,19 +258,18 @@ export class SimStore implements Store {
 
   private transact(ops: Op[]): Promise<void> {
     const seq = ++this.seq;
-    for (const op of ops) {
-      const pending = op.table === 'objects' ? this.pendingObjects : op.table === 'meta' ? this.pendingMeta : undefined;
-      if (pending && op.bytes) pending.set(op.id, { seq, bytes: op.bytes });
-    }
     const at = Math.max(this.clock.now() + this.prng.int(this.delayMin, this.delayMax), this.lastCommitAt);
     this.lastCommitAt = at;
-    const committed = new Promise<void>((resolve) => {
+    const done = new Promise<void>((resolve) => {
       const t: Transaction = { seq, ops, resolve, timer: undefined };
       t.timer = this.clock.setTimeout(() => this.commit(t), at - this.clock.now());
       this.queue.push(t);
     });
-    this.lastTransaction = committed;
-    return committed;
+    for (const op of ops) {
+      const pending = op.table === 'objects' ? this.pendingObjects : op.table === 'meta' ? this.pendingMeta : undefined;
+      if (pending && op.bytes) pending.set(op.id, { seq, bytes: op.bytes, done });
+    }
+    return done;
   }
 
   private commit(t: Transaction): void {

@@ -1,7 +1,6 @@
-// Protocol bugs the simulator found that are not fixed yet, each replayed as a short scripted
-// scenario on the simulator's adapters, so that it does not hang on one seed of a sweep (which any
-// protocol change reshuffles). When a bug is fixed its test fails: then turn the test round into a
-// regression test, and drop the workaround from the CI sweep (test/sim/ci-sweep.ts).
+// Protocol bugs the simulator found (and that were fixed), each replayed as a short scripted
+// scenario on the simulator's adapters with the production runtime, so that it does not hang on one
+// seed of a sweep, which any protocol change reshuffles.
 import { describe, expect, it } from 'vitest';
 import { Prng } from '../../src/core/prng.js';
 import { type SimClockView, SimClock } from '../../src/adapters/sim/sim-clock.js';
@@ -10,7 +9,6 @@ import { SimStore } from '../../src/adapters/sim/sim-store.js';
 import { silentLog } from '../../src/ports/log.js';
 import { createNode, type RunningNode } from '../../src/runtime/create-node.js';
 import { SimClient } from '../../src/sim/sim-client.js';
-import { type Workarounds, withNewEpoch } from '../../src/sim/workarounds.js';
 import { decodeCart, encodeCart } from '../../src/sim/workloads.js';
 
 const members = ['n1', 'n2', 'n3'];
@@ -18,26 +16,25 @@ const key = new TextEncoder().encode('cart');
 const quorum = { n: 3, r: 2, w: 2 };
 
 /** Three nodes on calm links (1 ms a hop), gossip off, each store with its own fixed commit delay. */
-async function scriptedCluster(commitDelayMs: Record<string, number>, workarounds: Workarounds) {
+async function scriptedCluster(commitDelayMs: Record<string, number>) {
   const clock = new SimClock();
   const network = new SimNetwork(clock, new Prng(1));
   const epochs = new Prng(2);
   const stores = new Map(
     members.map((id) => {
       const ms = commitDelayMs[id]!;
-      return [id, new SimStore(clock, new Prng(3), { commitDelayMinMs: ms, commitDelayMaxMs: ms, noOpUpdateWaitsForCommit: workarounds.noOpUpdateWaitsForCommit === true })];
+      return [id, new SimStore(clock, new Prng(3), { commitDelayMinMs: ms, commitDelayMaxMs: ms })];
     }),
   );
   const nodes = new Map<string, { node: RunningNode; view: SimClockView }>();
-  const start = async (id: string, restart: boolean) => {
+  const start = async (id: string) => {
     const view = clock.view();
-    const handle = stores.get(id)!.open();
     const node = await clock.runUntilSettled(
       createNode(
         { nodeId: id, cluster: 'sim', members, partitions: 4, gossipRoundMs: 0, requestTimeoutMs: 200 },
         {
           transport: network.attach(id),
-          store: restart && workarounds.newEpochOnRestart ? withNewEpoch(handle) : handle,
+          store: stores.get(id)!.open(),
           clock: view,
           log: silentLog,
           newEpoch: () => epochs.nextUint32().toString(16),
@@ -48,20 +45,22 @@ async function scriptedCluster(commitDelayMs: Record<string, number>, workaround
     nodes.set(id, { node, view });
   };
   const crash = (id: string, wipe = false) => {
+    // The power goes: the node's transport, timers and uncommitted writes are gone.
     network.crash(id);
     nodes.get(id)!.view.dispose();
     if (wipe) stores.get(id)!.wipe();
     else stores.get(id)!.crash();
     nodes.get(id)!.node.actor.stop();
   };
-  for (const id of members) await start(id, false);
+  for (const id of members) await start(id);
   const client = new SimClient(network, clock, 'c1', 200);
   /** Items of the final read (R = N), after the cluster has had time to repair itself. */
   const finalItems = async () => {
     await clock.runUntil(clock.now() + 500);
     const final = await clock.runUntilSettled(client.get(key, { n: 3, r: 3, node: 'n2' }));
     await clock.runUntil(clock.now() + 500);
-    for (const { node } of nodes.values()) await node.stop();
+    // A clean stop writes the node's clean-stop mark: the clock must run meanwhile.
+    await clock.runUntilSettled(Promise.all([...nodes.values()].map(({ node }) => node.stop())));
     const items = final.ok ? final.body.values.flatMap((v) => decodeCart(v) ?? []) : ['(the final read failed)'];
     return [...new Set(items)].sort();
   };
@@ -71,13 +70,13 @@ async function scriptedCluster(commitDelayMs: Record<string, number>, workaround
 /**
  * Dot reuse after a crash. n1 coordinates a put whose commit is slow; before it commits, a read
  * coordinated by n1 answers from n1's store overlay, so the uncommitted dot n1/e:1 reaches a client,
- * whose next put (through n2) supersedes it and is acknowledged. n1 crashes: the write is lost, the
- * node restarts with the same epoch, and its next write of the key makes dot n1/e:1 again, for a
- * new value. The replicas that saw n1/e:1 superseded drop the new value on sync, although its put
- * was acknowledged.
+ * whose next put (through n2) supersedes it and is acknowledged. n1 crashes: the write is lost. Had
+ * the node restarted with the same epoch, its next write of the key would make dot n1/e:1 again
+ * for a new value, and the replicas that saw n1/e:1 superseded would drop that value on sync
+ * although its put was acknowledged. The fix: a node takes a new epoch after a crash.
  */
-async function dotReuse(workarounds: Workarounds): Promise<{ acked: boolean; final: string[] }> {
-  const c = await scriptedCluster({ n1: 40, n2: 1, n3: 1 }, workarounds);
+async function dotReuse(): Promise<{ acked: boolean; final: string[] }> {
+  const c = await scriptedCluster({ n1: 40, n2: 1, n3: 1 });
   // 1. A put through n1: n1 makes dot n1/e:1 and waits 40 ms for its commit.
   void c.client.put(key, encodeCart(['a']), { ...quorum, node: 'n1' });
   await c.clock.runUntil(c.clock.now() + 5);
@@ -90,8 +89,8 @@ async function dotReuse(workarounds: Workarounds): Promise<{ acked: boolean; fin
   expect(second.ok).toBe(true);
   // 4. n1 crashes before its commit and restarts.
   c.crash('n1');
-  await c.start('n1', true);
-  // 5. A new put through n1 without a context: n1 makes its dot 1 again, for a new value.
+  await c.start('n1');
+  // 5. A new put through n1 without a context: with the old epoch this would be dot n1/e:1 again.
   const third = await c.clock.runUntilSettled(c.client.put(key, encodeCart(['c']), { ...quorum, node: 'n1' }));
   return { acked: third.ok, final: await c.finalItems() };
 }
@@ -99,12 +98,14 @@ async function dotReuse(workarounds: Workarounds): Promise<{ acked: boolean; fin
 /**
  * An early ack. n1 coordinates a put and commits in 20 ms; meanwhile a read through n2 sees the new
  * state in n1's overlay and read-repairs n2 and n3, whose commits take 40 ms. When n1's replica.put
- * reaches them, the state it carries is already in their overlays: the update writes nothing, so
- * the store resolves it at once and they ack, before their copies are durable. The client is told
- * "stored"; a power loss right then loses both copies, and the loss of n1's disk the last one.
+ * reaches them, the state it carries is already in their overlays: the update writes nothing. Had
+ * the store resolved it at once, they would ack before their copies were durable, the client would
+ * be told "stored", and a power loss right then plus the loss of n1's disk would lose the write that
+ * W = 2 replicas acked. The fix: an update that writes nothing waits for the key's pending commit
+ * (LmdbStore, and SimStore after it).
  */
-async function earlyAck(workarounds: Workarounds): Promise<{ acked: boolean; final: string[] }> {
-  const c = await scriptedCluster({ n1: 20, n2: 40, n3: 40 }, workarounds);
+async function earlyAck(): Promise<{ acked: boolean; final: string[] }> {
+  const c = await scriptedCluster({ n1: 20, n2: 40, n3: 40 });
   const put = c.client.put(key, encodeCart(['x']), { ...quorum, node: 'n1' });
   await c.clock.runUntil(c.clock.now() + 5);
   const read = await c.clock.runUntilSettled(c.client.get(key, { n: 3, r: 3, node: 'n2' }));
@@ -114,30 +115,20 @@ async function earlyAck(workarounds: Workarounds): Promise<{ acked: boolean; fin
   c.crash('n1', true);
   c.crash('n2');
   c.crash('n3');
-  for (const id of members) await c.start(id, true);
+  for (const id of members) await c.start(id);
   return { acked: acked.ok, final: await c.finalItems() };
 }
 
-describe('known protocol bugs', () => {
-  it('dot reuse after a crash: an acknowledged put is lost (an uncommitted dot escapes through a read)', async () => {
-    const real = await dotReuse({});
-    expect(real.acked).toBe(true);
-    // The bug: "c" was acknowledged, yet the final read does not have it.
-    expect(real.final).toEqual(['a', 'b']);
-    // A new epoch at every restart after a crash avoids it.
-    const workedAround = await dotReuse({ newEpochOnRestart: true });
-    expect(workedAround.acked).toBe(true);
-    expect(workedAround.final).toEqual(['a', 'b', 'c']);
+describe('bugs the simulator found', () => {
+  it('dot reuse after a crash: an uncommitted dot that escaped through a read is not made again for another value', async () => {
+    const r = await dotReuse();
+    expect(r.acked).toBe(true);
+    expect(r.final).toEqual(['a', 'b', 'c']);
   });
 
-  it('early ack: a replica acks a replica.put for state it holds uncommitted, so W acks are not W durable copies', async () => {
-    const real = await earlyAck({});
-    expect(real.acked).toBe(true);
-    // The bug: "x" was acknowledged by W = 2 replicas, yet one power loss and one lost disk lose it.
-    expect(real.final).toEqual([]);
-    // An update that writes nothing waiting for the writes before it avoids it.
-    const workedAround = await earlyAck({ noOpUpdateWaitsForCommit: true });
-    expect(workedAround.acked).toBe(true);
-    expect(workedAround.final).toEqual(['x']);
+  it('early ack: a replica acks a state it already holds only once that state is durable (W acks are W copies)', async () => {
+    const r = await earlyAck();
+    expect(r.acked).toBe(true);
+    expect(r.final).toEqual(['x']);
   });
 });
