@@ -9,6 +9,9 @@
  * - flag observer:  what a permanent createActor `inspect` option with a flag check would cost
  * - on, unrelated:  a follow session for another request id (every event is checked, none recorded)
  * - on, everything: a follow session recording everything (sampleEvery 1; the rate limit drops most)
+ *
+ * A second, quieter measurement drives bare actors (a root that spawns a child per request, two
+ * events, done) with the same modes, without the node's I/O around them.
  */
 import type { DvvSet } from '../core/dvv.js';
 import type { Clock } from '../ports/clock.js';
@@ -16,7 +19,9 @@ import { silentLog } from '../ports/log.js';
 import type { Hint, Mutation, Store } from '../ports/store.js';
 import type { Inbound, Transport } from '../ports/transport.js';
 import { encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
+import { createActor, enqueueActions, setup } from 'xstate';
 import { createNode, type RunningNode } from './create-node.js';
+import { InspectTap } from './inspect-tap.js';
 
 class MemoryStore implements Store {
   private objects = new Map<string, DvvSet>();
@@ -47,9 +52,9 @@ class MemoryStore implements Store {
   async removeHint(): Promise<boolean> {
     return false;
   }
-  readonly segmentCount = 1;
+  readonly segmentCount = 1024;
   segments(): BigUint64Array {
-    return new BigUint64Array(1);
+    return new BigUint64Array(this.segmentCount);
   }
   keysInSegment(): Iterable<Uint8Array> {
     return [];
@@ -110,9 +115,14 @@ function requestBodies(count: number, prefix: string): Uint8Array[] {
 
 type Mode = 'off' | 'flag observer' | 'on, unrelated' | 'on, everything';
 
+function rotate<T>(xs: T[], by: number): T[] {
+  const k = by % xs.length;
+  return [...xs.slice(k), ...xs.slice(0, k)];
+}
+
 async function main(): Promise<void> {
   const requests = Number(process.argv[2] ?? 20_000);
-  const rounds = 7;
+  const rounds = 9;
   const transport = new LoopTransport();
   const node: RunningNode = await createNode(
     { nodeId: 'n1', cluster: 'bench', members: ['n1'], partitions: 8, readRepairWaitMs: 0 },
@@ -122,7 +132,8 @@ async function main(): Promise<void> {
   const results = new Map<Mode, number[]>(modes.map((m) => [m, []]));
   await drive(transport, requests, 64, requestBodies(requests, 'warm-up'));
   for (let round = 0; round < rounds; round++) {
-    for (const mode of modes) {
+    // The order rotates from round to round, so that no mode always follows the costliest one.
+    for (const mode of rotate(modes, round)) {
       let stop = () => {};
       if (mode === 'flag observer') {
         let watching = false;
@@ -152,6 +163,57 @@ async function main(): Promise<void> {
     process.stdout.write(`${mode.padEnd(16)} ${(m * 1000).toFixed(1).padStart(7)} µs/request  ${(1000 / m).toFixed(0).padStart(6)} requests/s  ratio ${(m / base).toFixed(3)}\n`);
   }
   await node.stop();
+  actorLevel(rounds);
+}
+
+/** Bare actors: what the tap adds to xstate's own work per spawned actor and event. */
+function actorLevel(rounds: number): void {
+  const child = setup({}).createMachine({
+    id: 'child',
+    initial: 'a',
+    states: { a: { on: { go: 'b' } }, b: { on: { go: 'done' } }, done: { type: 'final' } },
+  });
+  const root = setup({ types: { events: {} as { type: string; to?: string; id?: string } }, actors: { child } }).createMachine({
+    id: 'root',
+    on: {
+      spawn: { actions: enqueueActions(({ enqueue, event }) => enqueue.spawnChild('child', { id: event.id!, input: { client: { reqId: event.id, from: 'bench' } } })) },
+      go: { actions: enqueueActions(({ enqueue, event }) => enqueue.sendTo(event.to!, { type: 'go' })) },
+      'xstate.done.actor.*': { actions: enqueueActions(({ enqueue, event }) => enqueue.stopChild((event as unknown as { actorId: string }).actorId)) },
+    },
+  });
+  const perRequest = 20_000;
+  const modes: Mode[] = ['off', 'flag observer', 'on, unrelated', 'on, everything'];
+  const results = new Map<Mode, number[]>(modes.map((m) => [m, []]));
+  for (let round = 0; round < rounds; round++) {
+    // The order rotates from round to round, so that no mode always follows the costliest one.
+    for (const mode of rotate(modes, round)) {
+      let watching = false;
+      const actor = createActor(root, mode === 'flag observer' ? { inspect: () => void (watching &&= false) } : {});
+      actor.start();
+      const tap = new InspectTap({ nodeId: 'n1', clock });
+      tap.attach(actor);
+      if (mode.startsWith('on')) {
+        tap.follow({ session: 's', durationMs: 600_000, sampleEvery: 1, ...(mode === 'on, unrelated' ? { request: 'nobody' } : {}) }, { records: () => {}, end: () => {} });
+      }
+      const started = performance.now();
+      for (let i = 0; i < perRequest; i++) {
+        const id = `c${i}`;
+        actor.send({ type: 'spawn', id });
+        actor.send({ type: 'go', to: id });
+        actor.send({ type: 'go', to: id });
+      }
+      results.get(mode)!.push((performance.now() - started) / perRequest);
+      tap.close();
+      actor.stop();
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const base = median(results.get('off')!);
+  process.stdout.write(`\nbare actors: spawn a child, two events, done; ${perRequest} per round, median of ${rounds} rounds\n`);
+  for (const mode of modes) {
+    const m = median(results.get(mode)!);
+    process.stdout.write(`${mode.padEnd(16)} ${(m * 1000).toFixed(1).padStart(7)} µs/request  ratio ${(m / base).toFixed(3)}\n`);
+  }
 }
 
 await main();
