@@ -46,6 +46,8 @@ interface NodeCommandOptions {
   fsync?: boolean;
   gossipRoundMs: number;
   handoffRateBytes?: number;
+  httpPort?: number;
+  httpHost: string;
   aaeIntervalMs?: number;
   aaeBytesPerSec?: number;
   aaeExchangesMax?: number;
@@ -71,6 +73,14 @@ class CliError extends Error {
   ) {
     super(message);
   }
+}
+
+function nonNegativeInt(name: string) {
+  return (text: string): number => {
+    const value = Number(text);
+    if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) throw new InvalidArgumentError(`${name} must be a whole number.`);
+    return value;
+  };
 }
 
 function positiveInt(name: string) {
@@ -191,7 +201,8 @@ function buildProgram(): Command {
     .option('--nodes <count>', 'number of nodes', positiveInt('nodes'), 3)
     .option('--data <dir>', 'data directory (node nK uses <dir>/nK)', './data')
     .option('--partitions <q>', 'partitions of the ring (a power of two)', partitionCount, partitionCountDefault)
-    .action(async (o: { nodes: number; data: string; partitions: number }, cmd: Command) => {
+    .option('--http-port-base <port>', 'node nK serves its dashboard and /metrics on this port + K - 1 (0: none)', nonNegativeInt('http-port-base'), 8081)
+    .action(async (o: { nodes: number; data: string; partitions: number; httpPortBase: number }, cmd: Command) => {
       const g = globals(cmd);
       const { up } = await import('../server/local-cluster.js');
       const cluster = await up({
@@ -200,6 +211,7 @@ function buildProgram(): Command {
         ...(g.server ? { server: g.server } : {}),
         cluster: g.cluster,
         partitions: o.partitions,
+        ...(o.httpPortBase > 0 ? { httpPortBase: o.httpPortBase } : {}),
         foreground: true,
       });
       process.exitCode = await cluster.stopped;
@@ -216,6 +228,8 @@ function buildProgram(): Command {
     .option('--value-bytes-max <bytes>', 'largest value a put may carry', positiveInt('value-bytes-max'))
     .option('--request-timeout-ms <ms>', 'default deadline of a client request', positiveInt('request-timeout-ms'))
     .option('--fsync', 'acknowledge a write only once it is on disk (default: once LMDB has committed it)')
+    .option('--http-port <port>', 'serve /metrics, /livez, /readyz and /dashboard on this port (default: no HTTP server)', positiveInt('http-port'))
+    .option('--http-host <host>', 'address the HTTP server listens on', '127.0.0.1')
     .option('--gossip-round-ms <ms>', 'gossip round; a dead node is judged down after about five rounds', positiveInt('gossip-round-ms'), 1000)
     .option('--handoff-rate-bytes <bytes>', 'hinted handoff delivery limit in bytes per second', positiveInt('handoff-rate-bytes'))
     .option('--aae-interval-ms <ms>', 'anti-entropy: a round of Merkle exchanges starts at most this often (default 60000)', positiveInt('aae-interval-ms'))
@@ -240,6 +254,8 @@ function buildProgram(): Command {
           fsync: o.fsync === true,
           gossipRoundMs: o.gossipRoundMs,
           handoffRateBytesPerSec: o.handoffRateBytes,
+          httpPort: o.httpPort,
+          httpHost: o.httpHost,
           aaeIntervalMs: o.aaeIntervalMs,
           aaeBytesPerSec: o.aaeBytesPerSec,
           aaeExchangesMax: o.aaeExchangesMax,

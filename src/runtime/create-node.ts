@@ -18,6 +18,7 @@ import { exchangeMachine } from '../../actors/exchange.machine.js';
 import { fanoutDefault, shapeProblem, type TreeShape } from '../core/merkle.js';
 import { type AaeView, createAaeIo } from './anti-entropy-io.js';
 import { DeliveryTally, hintSummary } from './hint-summary.js';
+import type { ApiHintsOk } from '../protocol/messages.js';
 import { type CommitWriteParams, type ReadAndAnswerParams, type SendParams, replicaMachine, writesInFlightMaxDefault } from '../../actors/replica.machine.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
 import { applyWrite } from '../core/replica-write.js';
@@ -107,6 +108,8 @@ export interface RunningNode {
   inspect: InspectServer;
   /** Anti-entropy counters per partition (what `ringkv aae` shows; metrics read them too). */
   aae: AaeView;
+  /** Pending hints by target and the delivery rate (what `ringkv hints` shows; metrics read it too). */
+  hints(): ApiHintsOk;
   stop(): Promise<void>;
 }
 
@@ -394,6 +397,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     actor,
     inspect,
     aae: aae.view,
+    hints: () => hintSummary(nodeId, store, clock.now(), deliveries),
     async stop() {
       if (tickHandle !== undefined) clock.clearTimeout(tickHandle);
       if (aaeTickHandle !== undefined) clock.clearTimeout(aaeTickHandle);

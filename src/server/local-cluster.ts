@@ -41,6 +41,8 @@ export interface UpOptions {
   quiet?: true;
   /** Extra arguments for every `ringkv node` (for example a shorter gossip round). */
   nodeArgs?: string[];
+  /** Node nK serves /metrics, /readyz and the dashboard on loopback port httpPortBase + K - 1. */
+  httpPortBase?: number;
 }
 
 export interface LocalCluster {
@@ -257,6 +259,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   for (const [i, id] of nodeIds.entries()) {
     const args = [binPath, 'node', '--id', id, '--data', join(dataDir, id), '--members', members];
     args.push('--cluster', opts.cluster, '--server', natsUrl, '--partitions', String(opts.partitions), ...(opts.nodeArgs ?? []));
+    if (opts.httpPortBase !== undefined) args.push('--http-port', String(opts.httpPortBase + i));
     launch(id, i, process.execPath, args, true);
   }
 
@@ -374,6 +377,9 @@ function printBanner(b: {
       `  try      ${cmd(`put cart:1 '{"items":["a"]}'`)}`,
       `           ${cmd('get cart:1')}`,
       `           ${cmd('status')}`,
+      ...(b.opts.httpPortBase !== undefined
+        ? [`  web      http://127.0.0.1:${b.opts.httpPortBase}/dashboard (node ${b.nodeIds[0]}; /metrics, /readyz; the other nodes on the ports after it)`]
+        : []),
       `  stop     Ctrl-C`,
       '',
       '',

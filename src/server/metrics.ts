@@ -9,6 +9,7 @@
  * scrapes. Every metric carries the node and cluster as labels.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { HintTargetSummary } from '../protocol/messages.js';
 import type { RequestObserver, RunningNode } from '../runtime/create-node.js';
 import { countActors } from '../runtime/inspect-tap.js';
 
@@ -179,6 +180,30 @@ export class NodeMetrics {
       registers,
       collect() {
         this.set(self.node?.inspect.tap.sessionCount ?? 0);
+      },
+    });
+    // Hinted handoff: what `ringkv hints` shows, read at each scrape.
+    const hintGauge = (name: string, help: string, read: (t: HintTargetSummary) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['target'],
+        registers,
+        collect() {
+          this.reset();
+          for (const t of self.node?.hints().targets ?? []) this.set({ target: t.target }, read(t));
+        },
+      });
+    hintGauge('ringkv_hints_pending', 'Hints this node keeps for a replica that was down, by target.', (t) => t.count);
+    hintGauge('ringkv_hints_pending_bytes', 'Bytes of the objects those hints will deliver, by target.', (t) => t.bytes);
+    hintGauge('ringkv_hints_oldest_age_seconds', 'Age of the oldest pending hint, by target.', (t) => t.oldestAgeMs / 1000);
+    fromStats('ringkv_hints_delivered_total', 'Hints delivered to their target and removed.', () => self.node?.hints().delivered);
+    new Gauge({
+      name: 'ringkv_hints_delivery_bytes_per_second',
+      help: 'Hinted handoff delivery rate over the last 10 s.',
+      registers,
+      collect() {
+        this.set(self.node?.hints().deliveredBytesPerSec ?? 0);
       },
     });
     new Gauge({
