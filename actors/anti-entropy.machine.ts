@@ -10,7 +10,8 @@
  * Takes: aae.tick {down}, aae.tree / aae.segment / aae.put (peers' requests), the answers and local
  * results of its exchanges (routed to the exchange whose id prefixes their reqId; others dropped as
  * late), api.aae, its exchanges' done events. Sends: through the runtime, the answers to peers'
- * requests (serveTree, serveSegment, serveSync), aae.error when paused or when the tree shapes differ,
+ * requests (serveTree, serveSegment, serveSync), aae.error when paused, when the tree shapes differ or
+ * when this node does not replicate the partition,
  * the api.aae answer (answerAae), and each finished exchange's output (reportExchange).
  *
  * Invariants: at most exchangesMax exchanges run; a round's queue holds at most one entry per
@@ -137,6 +138,23 @@ function isForeignShape(context: AntiEntropyContext, body: { shape: [number, num
   return body.shape[0] !== context.shape.segments || body.shape[1] !== context.shape.fanout;
 }
 
+/** A peer may only exchange a partition this node replicates: it must never push keys we do not own. */
+function isNotReplica(context: AntiEntropyContext, body: { p: number }): boolean {
+  return !preferenceList(context.ring, body.p, context.n).includes(context.nodeId);
+}
+
+/** Refuses a request for a partition this node does not replicate. */
+const refuseNotReplica = {
+  guard: ({ context, event }: { context: AntiEntropyContext; event: AntiEntropyEvent }) => isNotReplica(context, (event as { body: { p: number } }).body),
+  actions: {
+    type: 'send' as const,
+    params: ({ context, event }: { context: AntiEntropyContext; event: AntiEntropyEvent }) => {
+      const e = event as { from: string; reqId: string; body: { p: number } };
+      return refusal(e, { code: 'NOT_OWNER', message: `${context.nodeId} does not replicate partition ${e.body.p}` });
+    },
+  },
+};
+
 export const antiEntropyMachine = setup({
   types: {
     context: {} as AntiEntropyContext,
@@ -214,6 +232,7 @@ export const antiEntropyMachine = setup({
       on: {
         'aae.tick': { actions: 'planAndStart' },
         'aae.tree': [
+          refuseNotReplica,
           {
             guard: ({ context, event }) => isForeignShape(context, event.body),
             actions: {
@@ -225,6 +244,7 @@ export const antiEntropyMachine = setup({
           { actions: { type: 'serveTree', params: ({ event }) => ({ from: event.from, reqId: event.reqId, body: event.body }) } },
         ],
         'aae.segment': [
+          refuseNotReplica,
           {
             guard: ({ context, event }) => isForeignShape(context, event.body),
             actions: {
@@ -235,7 +255,7 @@ export const antiEntropyMachine = setup({
           },
           { actions: { type: 'serveSegment', params: ({ event }) => ({ from: event.from, reqId: event.reqId, body: event.body }) } },
         ],
-        'aae.put': { actions: { type: 'serveSync', params: ({ event }) => ({ from: event.from, reqId: event.reqId, body: event.body }) } },
+        'aae.put': [refuseNotReplica, { actions: { type: 'serveSync', params: ({ event }) => ({ from: event.from, reqId: event.reqId, body: event.body }) } }],
         'api.aae': [
           {
             guard: ({ event }) => event.op === 'pause',

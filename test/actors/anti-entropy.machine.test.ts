@@ -300,6 +300,15 @@ describe('anti-entropy machine', () => {
     expect(effects.map((e) => e.type)).toEqual(['serveSync']);
   });
 
+  it('refuses to exchange a partition it does not replicate', () => {
+    const [s] = initialTransition(antiEntropyMachine, { ...aeInput, n: 2 }) as unknown as [AeSnapshot];
+    // With N = 2 the primaries of partition 1 are n2 and n3.
+    const [, effects] = aeStep(s, { type: 'aae.put', from: 'n2', reqId: 'exchange-3.4', body: { p: 1, objects: [] }, bytes: 30 });
+    expect(only(sent(effects))).toMatchObject({ kind: 'aae.error', body: { code: 'NOT_OWNER' } });
+    const [, tree] = aeStep(s, { ...(treeReq() as Extract<AntiEntropyEvent, { type: 'aae.tree' }>), body: { p: 1, shape: [1024, 32], level: 0, nodes: [0], hashes: new Uint8Array(8) } });
+    expect(only(sent(tree))).toMatchObject({ kind: 'aae.error', body: { code: 'NOT_OWNER' } });
+  });
+
   it('pause stops the running exchanges, refuses peers and starts no round; resume undoes it', () => {
     let [s] = initialTransition(antiEntropyMachine, aeInput) as unknown as [AeSnapshot];
     let effects: Effect[];
