@@ -167,6 +167,7 @@ export function formatReport(r: SimReport): string {
         `${i.lostWrites} uncommitted writes lost; messages: ${i.dropped} dropped, ${i.duplicated} duplicated, ${i.cut} cut by partitions, ${i.undeliverable} to a node that was down`,
     ],
     ['detector', `${i.judgedDown} times a member was judged down, ${i.judgedUp} times up again (gossip every ${f.gossipRoundMs} ms)`],
+    ['repair', `${f.repairBy === 'anti-entropy' ? 'anti-entropy alone, then reads' : 'reads with R = N'} (anti-entropy rounds every ${f.aaeIntervalMs} ms)`],
     ['ops', `${r.ops} cart adds: ${r.acked} acked, ${r.unknown} unknown (TIMEOUT), ${r.failed} failed`],
     ['lost', `${r.lost} acknowledged items`],
     ['settle', `${r.settleMs} simulated ms after the heal at t=${r.healAtMs} ms (the workload ended at t=${r.workloadMs} ms)`],

@@ -11,6 +11,8 @@
  * - members-up: after heal every node judges every member up again (gossip and failure detection),
  *   and the cluster goes quiet (no request coordinated, no write in flight).
  * - hints-drained: after heal every hint has been handed off to its replica (hinted handoff).
+ * - anti-entropy: in runs that repair by anti-entropy, the Merkle exchanges alone converge every
+ *   replica of every key, before any read.
  * - final-read: the final reads themselves succeeded (liveness: after heal the cluster answers).
  * - no-node-errors: no node logged an error (a failed action, a failed actor, a failed store write):
  *   those are programmer errors, which the simulator reports with the seed (DESIGN.md §7).
@@ -20,7 +22,7 @@ import { partitionOf, preferenceList, type Ring } from '../core/ring.js';
 import { encode } from '../protocol/codec.js';
 import type { CartWorkload } from './workloads.js';
 
-export type InvariantName = 'acked-in-final-read' | 'convergence' | 'never-written' | 'final-read' | 'members-up' | 'hints-drained' | 'no-node-errors';
+export type InvariantName = 'acked-in-final-read' | 'convergence' | 'never-written' | 'final-read' | 'members-up' | 'hints-drained' | 'anti-entropy' | 'no-node-errors';
 
 export interface Violation {
   invariant: InvariantName;

@@ -13,8 +13,9 @@
  *    (wipe) per run;
  * 3. heal everything, restart every node that is down, and let the cluster settle (the liveness
  *    phase): every node judges every member up again (gossip), requests in flight finish and hints
- *    are handed off, every key is read with R = N (which read-repairs every replica), and read
- *    again for the final answer;
+ *    are handed off; then either every key is read with R = N (which read-repairs every replica) or,
+ *    in half the runs, anti-entropy alone must converge every replica before any read; a final read
+ *    of every key gives the answer the invariants check;
  * 4. check the invariants (src/sim/invariants.ts).
  *
  * Nodes are driven only through their ports; the runner looks into a node only to see whether it
@@ -106,6 +107,19 @@ export interface FaultPlan {
    * are sometimes judged down and sometimes not.
    */
   gossipRoundMs: number;
+  /** How often a node starts a round of anti-entropy exchanges (production: 60 s). */
+  aaeIntervalMs: number;
+  /**
+   * The Merkle tree shape: segments per partition and fan-out (production: 1024 and 32). Smaller
+   * trees keep the simulation fast; the choice varies the tree's depth.
+   */
+  treeShape: { segments: number; fanout: number };
+  /**
+   * How the liveness phase makes the replicas converge: 'read-repair' reads every key with R = N at
+   * once; 'anti-entropy' first waits for the Merkle exchanges alone to converge every replica, and
+   * reads only afterwards.
+   */
+  repairBy: 'read-repair' | 'anti-entropy';
 }
 
 export interface FaultCounts {
@@ -150,7 +164,8 @@ export interface SimReport {
   messagesPerOp: number;
   /**
    * Simulated ms: the end of the workload, the heal (every node restarted), and from the heal until
-   * the cluster settled: every member judged up again and every key read with R = N (read repair).
+   * the cluster settled: every member judged up again, and every replica converged (by reading every
+   * key with R = N, or by anti-entropy alone: see FaultPlan.repairBy).
    */
   workloadMs: number;
   healAtMs: number;
@@ -171,6 +186,9 @@ const quietLimitMs = 60_000;
 /** How long after the heal every node must judge every member up again, and how often to look. */
 const membersUpLimitMs = 60_000;
 const membersUpPollMs = 10;
+/** How long anti-entropy alone may take to converge every replica after the heal, and how often to look. */
+const aaeConvergeLimitMs = 120_000;
+const aaePollMs = 50;
 /** Attempts of each liveness read before the run is declared stuck. */
 const livenessReadAttempts = 5;
 /** Node errors kept for the report (the first ones; the rest only repeat them). */
@@ -221,8 +239,18 @@ export function planFaults(prng: Prng, faults: readonly FaultKind[] | 'swarm'): 
     // A durable commit takes longer than a hop (DESIGN.md §9: about 1 ms against about 0.3 ms).
     commitDelayMaxMs: prng.int(2, 30),
     gossipRoundMs: prng.int(50, 300),
+    aaeIntervalMs: prng.int(100, 2000),
+    treeShape: prng.pick(simTreeShapes),
+    repairBy: prng.chance(0.5) ? 'anti-entropy' : 'read-repair',
   };
 }
+
+/** Tree shapes a run may use: depth 3, 2 and 2 (segments = fanout^depth). */
+const simTreeShapes = [
+  { segments: 8, fanout: 2 },
+  { segments: 64, fanout: 8 },
+  { segments: 256, fanout: 16 },
+];
 
 function range(prng: Prng, lo: number, hi: number): [number, number] {
   const a = prng.int(lo, hi);
@@ -321,6 +349,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     requestTimeoutMs: timeoutMs,
     gossipRoundMs: plan.gossipRoundMs,
     phi: { acceptablePauseMs: plan.gossipRoundMs, minStdDeviationMs: plan.gossipRoundMs / 2 },
+    antiEntropy: { intervalMs: plan.aaeIntervalMs, requestTimeoutMs: timeoutMs, fanout: plan.treeShape.fanout },
   });
   const slots = new Map<string, NodeSlot>(
     members.map((id) => [
@@ -329,7 +358,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
         id,
         state: 'down',
         starts: 0,
-        store: new SimStore(clock, root.fork(`store-${id}`), { commitDelayMaxMs: plan.commitDelayMaxMs }),
+        store: new SimStore(clock, root.fork(`store-${id}`), { commitDelayMaxMs: plan.commitDelayMaxMs, segments: plan.treeShape.segments }),
       },
     ]),
   );
@@ -522,13 +551,25 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     return undefined;
   };
   await quiesce();
-  const finalItems = new Map<string, Set<string>>();
+  const readReplica = (nodeId: string, p: number, key: Uint8Array) => slots.get(nodeId)!.store.get(p, key);
   let settleMs = 0;
+  if (plan.repairBy === 'anti-entropy') {
+    // No reads: the Merkle exchanges alone must bring every replica of every key to the same state.
+    const by = clock.now() + aaeConvergeLimitMs;
+    const diverged = () => checkConvergence(workload, ring, quorum.n, readReplica);
+    while (diverged().length > 0 && clock.now() < by) await clock.runUntil(clock.now() + aaePollMs);
+    const left = diverged();
+    if (left.length > 0) {
+      violations.push(...left.map((v) => ({ invariant: 'anti-entropy' as const, message: `${aaeConvergeLimitMs} ms after the heal, without reads: ${v.message}` })));
+    }
+    settleMs = clock.now() - healAtMs;
+  }
+  const finalItems = new Map<string, Set<string>>();
   for (const round of ['repair', 'final']) {
     const results = await clock.runUntilSettled(Promise.all(workload.keys.map(readAll)), simTimeLimitMs);
     await quiesce();
     // Settled: members up, and every key read with R = N, which repairs every replica.
-    if (round === 'repair') settleMs = clock.now() - healAtMs;
+    if (round === 'repair' && plan.repairBy === 'read-repair') settleMs = clock.now() - healAtMs;
     if (round === 'final') {
       workload.keys.forEach((key, i) => {
         const items = results[i];
@@ -539,7 +580,6 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   }
 
   // Invariants.
-  const readReplica = (nodeId: string, p: number, key: Uint8Array) => slots.get(nodeId)!.store.get(p, key);
   violations.push(...nodeErrors.slice(0, nodeErrorsReportedMax).map((message) => ({ invariant: 'no-node-errors' as const, message })));
   violations.push(...checkReads(workload));
   const lostViolations = checkAckedInFinalRead(workload, finalItems);
