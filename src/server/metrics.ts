@@ -198,6 +198,11 @@ export class NodeMetrics {
     hintGauge('ringkv_hints_pending_bytes', 'Bytes of the objects those hints will deliver, by target.', (t) => t.bytes);
     hintGauge('ringkv_hints_oldest_age_seconds', 'Age of the oldest pending hint, by target.', (t) => t.oldestAgeMs / 1000);
     fromStats('ringkv_hints_delivered_total', 'Hints delivered to their target and removed.', () => self.node?.hints().delivered);
+    // Anti-entropy: what `ringkv aae` sums up.
+    fromStats('ringkv_aae_exchanges_total', 'Merkle exchanges this node finished.', () => self.node?.aae.totals.exchanges);
+    fromStats('ringkv_aae_exchanges_failed_total', 'Merkle exchanges that ended without completing (deadline, refusal).', () => self.node?.aae.totals.failed);
+    fromStats('ringkv_aae_keys_repaired_total', 'Keys anti-entropy merged on either side of this node\'s exchanges.', () => self.node?.aae.totals.keysRepaired);
+    fromStats('ringkv_aae_bytes_sent_total', 'Bytes this node sent in Merkle exchanges.', () => self.node?.aae.totals.bytesSent);
     new Gauge({
       name: 'ringkv_hints_delivery_bytes_per_second',
       help: 'Hinted handoff delivery rate over the last 10 s.',
