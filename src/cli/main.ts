@@ -22,6 +22,7 @@ import { registerInspectCommands } from './inspect-command.js';
 import { registerDemoCommand } from './demo-cart-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerHintsCommand } from './hints-command.js';
+import { registerSimCommand } from './sim-command.js';
 import { registerAaeCommand } from './aae-command.js';
 import { exitCodeForError, exitCodes, exitCodesHelp, isNatsUnreachable, ringkvErrorCode } from './exit-codes.js';
 import { describeValue, formatIdList, formatJson, formatTable, fromBase64, renderValue, toBase64 } from './output.js';
@@ -271,6 +272,7 @@ function buildProgram(): Command {
   registerBenchCommand(program);
   registerDemoCommand(program);
   registerHintsCommand(program, withClient);
+  registerSimCommand(program);
   registerAaeCommand(program);
 
   addQuorumOptions(
