@@ -54,6 +54,15 @@ export interface ReadAndAnswerParams {
 
 export const writesInFlightMaxDefault = 1024;
 
+/** A write that finds writesInFlightMax writes waiting is refused at once with OVERLOADED. */
+const refuseWhenOverloaded = {
+  guard: 'isOverloaded' as const,
+  actions: {
+    type: 'send' as const,
+    params: ({ event, context }: { event: { from: string; reqId: string }; context: ReplicaContext }) => overloaded(event.from, event.reqId, context.writesInFlightMax),
+  },
+};
+
 export const replicaMachine = setup({
   types: {
     context: {} as ReplicaContext,
@@ -82,13 +91,7 @@ export const replicaMachine = setup({
     serving: {
       on: {
         'replica.coordinate': [
-          {
-            guard: 'isOverloaded',
-            actions: {
-              type: 'send',
-              params: ({ event, context }) => overloaded(event.from, event.reqId, context.writesInFlightMax),
-            },
-          },
+          refuseWhenOverloaded,
           {
             actions: [
               'countWriteStarted',
@@ -114,13 +117,7 @@ export const replicaMachine = setup({
           },
         ],
         'replica.put': [
-          {
-            guard: 'isOverloaded',
-            actions: {
-              type: 'send',
-              params: ({ event, context }) => overloaded(event.from, event.reqId, context.writesInFlightMax),
-            },
-          },
+          refuseWhenOverloaded,
           {
             actions: [
               'countWriteStarted',
