@@ -155,6 +155,20 @@ const refuseNotReplica = {
   },
 };
 
+/** A peer whose trees have another shape cannot be compared with: refused with BAD_REQUEST. */
+const refuseForeignShape = {
+  guard: ({ context, event }: { context: AntiEntropyContext; event: AntiEntropyEvent }) =>
+    isForeignShape(context, (event as unknown as { body: Parameters<typeof isForeignShape>[1] }).body),
+  actions: {
+    type: 'send' as const,
+    params: ({ context, event }: { context: AntiEntropyContext; event: AntiEntropyEvent }) =>
+      refusal(event as { from: string; reqId: string }, {
+        code: 'BAD_REQUEST',
+        message: `this node's trees have ${context.shape.segments} segments and fan-out ${context.shape.fanout}`,
+      }),
+  },
+};
+
 export const antiEntropyMachine = setup({
   types: {
     context: {} as AntiEntropyContext,
@@ -233,26 +247,12 @@ export const antiEntropyMachine = setup({
         'aae.tick': { actions: 'planAndStart' },
         'aae.tree': [
           refuseNotReplica,
-          {
-            guard: ({ context, event }) => isForeignShape(context, event.body),
-            actions: {
-              type: 'send',
-              params: ({ context, event }) =>
-                refusal(event, { code: 'BAD_REQUEST', message: `this node's trees have ${context.shape.segments} segments and fan-out ${context.shape.fanout}` }),
-            },
-          },
+          refuseForeignShape,
           { actions: { type: 'serveTree', params: ({ event }) => ({ from: event.from, reqId: event.reqId, body: event.body }) } },
         ],
         'aae.segment': [
           refuseNotReplica,
-          {
-            guard: ({ context, event }) => isForeignShape(context, event.body),
-            actions: {
-              type: 'send',
-              params: ({ context, event }) =>
-                refusal(event, { code: 'BAD_REQUEST', message: `this node's trees have ${context.shape.segments} segments and fan-out ${context.shape.fanout}` }),
-            },
-          },
+          refuseForeignShape,
           { actions: { type: 'serveSegment', params: ({ event }) => ({ from: event.from, reqId: event.reqId, body: event.body }) } },
         ],
         'aae.put': [refuseNotReplica, { actions: { type: 'serveSync', params: ({ event }) => ({ from: event.from, reqId: event.reqId, body: event.body }) } }],

@@ -2,6 +2,7 @@
  * Exit codes of the `ringkv` command, and the pure mapping from an error to its exit code. Scripts
  * depend on these numbers, so they only ever grow: never renumber one.
  */
+import { errorCodes } from '../protocol/errors.js';
 export const exitCodes = {
   /** The command did what was asked. */
   ok: 0,
@@ -56,17 +57,7 @@ export function exitCodeForErrorCode(code: string): ExitCode {
   }
 }
 
-const ringkvErrorCodes = new Set([
-  'BAD_REQUEST',
-  'TOO_LARGE',
-  'TOO_MANY_SIBLINGS',
-  'UNAVAILABLE',
-  'TIMEOUT',
-  'NOT_OWNER',
-  'OVERLOADED',
-  'INTERNAL',
-  'NO_CLUSTER',
-]);
+const ringkvErrorCodes = new Set<string>([...errorCodes, 'NO_CLUSTER']);
 
 /** The ringkv error code an error carries, if it carries one (RingkvError, or anything shaped so). */
 export function ringkvErrorCode(err: unknown): string | undefined {
