@@ -23,6 +23,7 @@ import { registerDemoCommand } from './demo-cart-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerHintsCommand } from './hints-command.js';
 import { registerSimCommand } from './sim-command.js';
+import { registerRingCommand } from './ring-command.js';
 import { registerAaeCommand } from './aae-command.js';
 import { exitCodeForError, exitCodes, exitCodesHelp, isNatsUnreachable, ringkvErrorCode } from './exit-codes.js';
 import { describeValue, formatIdList, formatJson, formatTable, fromBase64, renderValue, toBase64 } from './output.js';
@@ -273,6 +274,7 @@ function buildProgram(): Command {
   registerDemoCommand(program);
   registerHintsCommand(program, withClient);
   registerSimCommand(program);
+  registerRingCommand(program, withClient);
   registerAaeCommand(program);
 
   addQuorumOptions(
