@@ -48,9 +48,19 @@ export interface NodeInput {
 export interface NodeContext extends NodeInput {
   /** Liveness as this node believes it; a node missing here counts as up. */
   down: Record<string, true>;
-  /** Makes coordinator ids unique on this node. */
+  /** Makes coordinator request ids unique on this node. */
   seq: number;
   coordinators: number;
+  /**
+   * Coordinator slots: a coordinator is the child `coordinator-<slot>`, and its request id (the
+   * reqId of its replica messages) is `coordinator-<slot>.<seq>`, unique on this node. A finished
+   * coordinator has stopped itself; its slot goes back to freeSlots and the next coordinator
+   * replaces it in the children map. So the map keeps a bounded set of keys and is never shrunk
+   * (xstate copies it on each spawn and stop, and a fresh key or a delete each request made that
+   * copy the largest cost of a request).
+   */
+  slots: number;
+  freeSlots: number[];
 }
 
 export interface ForwardParams {
@@ -73,6 +83,18 @@ interface NodeArgs {
 }
 
 export const coordinatorIdPrefix = 'coordinator-';
+
+/** The child that serves a coordinator request id (`coordinator-<slot>.<seq>`): `coordinator-<slot>`. */
+export function coordinatorChildId(reqId: string): string | undefined {
+  if (!reqId.startsWith(coordinatorIdPrefix)) return undefined;
+  const dot = reqId.indexOf('.', coordinatorIdPrefix.length);
+  return dot < 0 ? undefined : reqId.slice(0, dot);
+}
+
+/** A coordinator child as routeToCoordinator reads it. */
+interface CoordinatorRef {
+  getSnapshot(): { status: string; context: { id: string } };
+}
 
 export function replicaId(partition: number): string {
   return `replica-${partition}`;
@@ -149,13 +171,15 @@ export const nodeMachine = setup({
         return;
       }
 
-      const id = `${coordinatorIdPrefix}${context.seq}`;
+      const free = context.freeSlots;
+      const slot = free.length > 0 ? free[free.length - 1]! : context.slots;
+      const childId = `${coordinatorIdPrefix}${slot}`;
       const isWrite = req.type !== 'api.get';
       enqueue.spawnChild('coordinator', {
-        id,
+        id: childId,
         input: {
           op: isWrite ? 'put' : 'get',
-          id,
+          id: `${childId}.${context.seq}`,
           nodeId: context.nodeId,
           client: { replyTo: req.replyTo, from: req.from, reqId: req.reqId, kind: req.type },
           partition,
@@ -173,7 +197,11 @@ export const nodeMachine = setup({
           value: isWrite ? (req as ClientWriteEvent).value : null,
         },
       });
-      enqueue.assign({ seq: context.seq + 1, coordinators: context.coordinators + 1 });
+      enqueue.assign(
+        free.length > 0
+          ? { seq: context.seq + 1, coordinators: context.coordinators + 1, freeSlots: free.slice(0, -1) }
+          : { seq: context.seq + 1, coordinators: context.coordinators + 1, slots: context.slots + 1 },
+      );
     }) as never,
 
     routeToReplica: enqueueActions(({ enqueue, context, event, self }: NodeArgs) => {
@@ -195,15 +223,18 @@ export const nodeMachine = setup({
 
     routeToCoordinator: enqueueActions(({ enqueue, event, self }: NodeArgs) => {
       const answer = event as Extract<NodeEvent, { reqId: string; body: unknown }>;
-      const child = self.getSnapshot().children[answer.reqId];
-      if (child && answer.reqId.startsWith(coordinatorIdPrefix)) enqueue.sendTo(child, answer);
+      const childId = coordinatorChildId(answer.reqId);
+      const child = childId === undefined ? undefined : (self.getSnapshot().children[childId] as CoordinatorRef | undefined);
+      // The slot may hold a later coordinator, or one that has finished: the answer is late then.
+      const snap = child?.getSnapshot();
+      if (snap && snap.status === 'active' && snap.context.id === answer.reqId) enqueue.sendTo(child, answer);
       else enqueue('dropLate');
     }) as never,
   
   },
 }).createMachine({
   id: 'node',
-  context: ({ input }) => ({ ...input, down: {}, seq: 0, coordinators: 0 }),
+  context: ({ input }) => ({ ...input, down: {}, seq: 0, coordinators: 0, slots: 0, freeSlots: [] }),
   initial: 'serving',
   entry: [
     spawnChild('gossip', { id: 'gossip', input: ({ context }) => context.gossip }),
@@ -274,8 +305,15 @@ export const nodeMachine = setup({
         },
         'xstate.done.actor.*': {
           actions: enqueueActions(({ enqueue, event }) => {
-            enqueue.stopChild(event.actorId);
-            if (event.actorId.startsWith(coordinatorIdPrefix)) enqueue.assign({ coordinators: ({ context }) => context.coordinators - 1 });
+            if (event.actorId.startsWith(coordinatorIdPrefix)) {
+              // A finished coordinator has already stopped itself; it stays in its slot until the
+              // next coordinator takes the slot over (see NodeContext.slots).
+              const slot = Number(event.actorId.slice(coordinatorIdPrefix.length));
+              enqueue.assign({
+                coordinators: ({ context }) => context.coordinators - 1,
+                freeSlots: ({ context }) => [...context.freeSlots, slot],
+              });
+            } else enqueue.stopChild(event.actorId);
           }),
         },
       },

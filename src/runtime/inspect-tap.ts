@@ -311,7 +311,9 @@ class Session {
     if (request !== undefined) {
       const req = requestOf(ref);
       const mine = req !== undefined && req.reqId === request && (client === undefined || req.from === client);
-      if (mine) this.adopt(ref.id);
+      // A coordinator's requests carry its input id (coordinator-<slot>.<seq>), not its actor id.
+      const coordinatorReqId = (ref.options?.input as { id?: unknown } | undefined)?.id;
+      if (mine) this.adopt(typeof coordinatorReqId === 'string' ? coordinatorReqId : ref.id);
       return mine;
     }
     if (actors !== undefined) return actors.includes(ref.id);
@@ -466,7 +468,7 @@ export class InspectTap {
     let omitted = 0;
     const visit = (ref: ActorLike, parent: string | undefined) => {
       const snap = snapshotOf(ref);
-      const children = Object.entries(snap?.children ?? {}).filter((e): e is [string, ActorLike] => e[1] !== undefined);
+      const children = Object.entries(snap?.children ?? {}).filter((e): e is [string, ActorLike] => e[1] !== undefined && isLive(e[1]));
       if (actorId === undefined || ref.id === actorId) {
         if (actors.length >= snapshotActorsMax) omitted++;
         else {
@@ -538,13 +540,22 @@ export class InspectTap {
   };
 }
 
+/**
+ * False for a child that has finished: the node keeps a finished coordinator in its slot until the
+ * next coordinator takes the slot over (NodeContext.slots), and it is no longer a live actor.
+ */
+function isLive(ref: ActorLike): boolean {
+  const status = snapshotOf(ref)?.status;
+  return status !== 'done' && status !== 'stopped';
+}
+
 /** Live actors by machine, for metrics: walks the tree from the root. */
 export function countActors(root: AnyActorRef | undefined): Map<string, number> {
   const counts = new Map<string, number>();
   const visit = (ref: ActorLike) => {
     const machine = machineOf(ref);
     counts.set(machine, (counts.get(machine) ?? 0) + 1);
-    for (const child of Object.values(snapshotOf(ref)?.children ?? {})) if (child) visit(child);
+    for (const child of Object.values(snapshotOf(ref)?.children ?? {})) if (child && isLive(child)) visit(child);
   };
   if (root) visit(root as unknown as ActorLike);
   return counts;
