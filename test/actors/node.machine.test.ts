@@ -1,0 +1,104 @@
+/**
+ * The node machine's coordinator slots: a finished coordinator's slot is taken over by the next
+ * request, and an answer that arrives late for the finished one is dropped, never counted by the
+ * coordinator now in its slot (each coordinator has its own request id, coordinator-<slot>.<seq>).
+ * The other children are stubs: only the node and its coordinators run.
+ */
+import { describe, expect, it } from 'vitest';
+import { createActor, createMachine } from 'xstate';
+import type { AnswerParams } from '../../actors/coordinator.machine.js';
+import { coordinatorMachine } from '../../actors/coordinator.machine.js';
+import type { NodeEvent } from '../../actors/node.events.js';
+import { type NodeInput, coordinatorChildId, nodeMachine } from '../../actors/node.machine.js';
+import type { SendParams } from '../../actors/replica.machine.js';
+import { claimInitial, partitionOf, preferenceList } from '../../src/core/ring.js';
+import { defaultLimits } from '../../src/protocol/limits.js';
+
+const idle = createMachine({});
+const ring = claimInitial(['n1', 'n2', 'n3'], 8);
+const key = new TextEncoder().encode('k');
+
+function start() {
+  const sent: SendParams[] = [];
+  const answers: AnswerParams[] = [];
+  let late = 0;
+  const machine = nodeMachine.provide({
+    actions: { answerClient: (_, p) => void answers.push(p), dropLate: () => void late++ },
+    actors: {
+      coordinator: coordinatorMachine.provide({
+        actions: {
+          send: (_, p) => void sent.push(p),
+          sendAll: (_, ps) => void sent.push(...ps),
+          answerClient: (_, p) => void answers.push(p),
+        },
+      }),
+      replica: idle,
+      gossip: idle,
+      handoff: idle,
+      antiEntropy: idle,
+    } as never,
+  });
+  const input = {
+    nodeId: 'n1',
+    dotId: 'n1:e1',
+    cluster: 'test',
+    ring,
+    quorumDefault: { n: 3, r: 2, w: 2 },
+    limits: defaultLimits,
+    requestTimeoutMs: 60_000,
+    readRepairWaitMs: 60_000,
+    coordinatorsMax: 16,
+    writesInFlightMax: 16,
+  } as unknown as NodeInput;
+  const actor = createActor(machine, { input });
+  actor.start();
+  return { actor, sent, answers, late: () => late };
+}
+
+const get = (reqId: string): NodeEvent => ({
+  type: 'api.get',
+  from: 'client',
+  reqId,
+  replyTo: `_INBOX.${reqId}`,
+  key,
+  options: {},
+  forwarded: false,
+  bytes: new Uint8Array(),
+});
+const getOk = (from: string, reqId: string): NodeEvent => ({ type: 'replica.get.ok', from, reqId, body: { state: null } });
+
+describe('node machine: coordinator slots', () => {
+  it('reuses a finished coordinator slot and drops a late answer meant for the finished coordinator', () => {
+    // The key must be one that n1 replicates, so that n1 coordinates it.
+    expect(preferenceList(ring, partitionOf(key, ring.q), 3)).toContain('n1');
+    const { actor, sent, answers, late } = start();
+
+    actor.send(get('a'));
+    const first = sent[0]!.reqId;
+    expect(coordinatorChildId(first)).toBe('coordinator-0');
+    for (const from of ['n1', 'n2', 'n3']) actor.send(getOk(from, first));
+    expect(answers.map((a) => a.reqId)).toEqual(['a']);
+    expect(actor.getSnapshot().context.coordinators).toBe(0);
+
+    sent.length = 0;
+    actor.send(get('b'));
+    const second = sent[0]!.reqId;
+    expect(coordinatorChildId(second)).toBe('coordinator-0');
+    expect(second).not.toBe(first);
+
+    // A duplicate of the first request's answers: late, so dropped, and b still lacks its quorum.
+    actor.send(getOk('n2', first));
+    actor.send(getOk('n3', first));
+    expect(late()).toBe(2);
+    expect(answers.map((a) => a.reqId)).toEqual(['a']);
+
+    actor.send(getOk('n2', second));
+    actor.send(getOk('n3', second));
+    expect(answers.map((a) => a.reqId)).toEqual(['a', 'b']);
+    // Unknown and malformed request ids are late answers too.
+    actor.send(getOk('n2', 'coordinator-7.99'));
+    actor.send(getOk('n2', 'coordinator-x'));
+    expect(late()).toBe(4);
+    actor.stop();
+  });
+});
