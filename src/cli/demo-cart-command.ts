@@ -7,9 +7,9 @@
  */
 import type { Command } from 'commander';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../bench/free-port.js';
 import { RingkvClient } from '../client/client.js';
 import { up } from '../server/local-cluster.js';
 import { formatJson, formatTable } from './output.js';
@@ -143,15 +143,4 @@ async function waitUntilServing(client: RingkvClient, nodeIds: string[]): Promis
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('the demo cluster did not start serving within 10 s');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }

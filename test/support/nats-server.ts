@@ -8,9 +8,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+// The bench's loopback helpers: free ports (never 4222) and waiting for one to accept.
+import { accepts, freePort, sleep } from '../../src/bench/free-port.js';
 
 export interface NatsServerHandle {
   url: string;
@@ -19,7 +20,6 @@ export interface NatsServerHandle {
 }
 
 const host = '127.0.0.1';
-const reservedPort = 4222;
 const startTimeoutMs = 10_000;
 const stopTimeoutMs = 5_000;
 
@@ -71,37 +71,4 @@ function natsServerBinary(): string {
   const bin = found.stdout.trim();
   if (found.status !== 0 || bin === '') throw new Error('nats-server is neither at /usr/sbin nor on PATH');
   return bin;
-}
-
-/** A port the OS just handed out for loopback; a tiny race with other processes is accepted. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = net.createServer();
-      srv.once('error', reject);
-      srv.listen(0, host, () => {
-        const addr = srv.address();
-        srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-      });
-    });
-    if (port !== 0 && port !== reservedPort) return port;
-  }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
