@@ -14,7 +14,7 @@
  * at most coordinatorsMax requests are coordinated at once, beyond that OVERLOADED at once. The ring
  * and the liveness view are context, so membership (gossip, a later actor) can change them.
  */
-import { assign, enqueueActions, sendTo, setup, spawnChild } from 'xstate';
+import { assign, enqueueActions, forwardTo, sendTo, setup, spawnChild } from 'xstate';
 import { partitionOf, ringNodes, type Ring } from '../src/core/ring.js';
 import { chooseTargets } from '../src/core/targets.js';
 import { type Quorum, quorumProblem } from '../src/core/quorum.js';
@@ -244,25 +244,25 @@ export const nodeMachine = setup({
   states: {
     serving: {
       on: {
-        'gossip.tick': { actions: sendTo('gossip', ({ event }) => event) },
-        'gossip.digest': { actions: sendTo('gossip', ({ event }) => event) },
-        'gossip.digest.ok': { actions: sendTo('gossip', ({ event }) => event) },
-        'handoff.tick': { actions: sendTo('handoff', ({ event }) => event) },
-        'handoff.batch': { actions: sendTo('handoff', ({ event }) => event) },
-        'handoff.batch.ok': { actions: sendTo('handoff', ({ event }) => event) },
+        'gossip.tick': { actions: forwardTo('gossip') },
+        'gossip.digest': { actions: forwardTo('gossip') },
+        'gossip.digest.ok': { actions: forwardTo('gossip') },
+        'handoff.tick': { actions: forwardTo('handoff') },
+        'handoff.batch': { actions: forwardTo('handoff') },
+        'handoff.batch.ok': { actions: forwardTo('handoff') },
         'aae.tick': { actions: sendTo('antiEntropy', ({ context, event }) => ({ ...event, down: Object.keys(context.down) })) },
-        'aae.tree': { actions: sendTo('antiEntropy', ({ event }) => event) },
-        'aae.tree.ok': { actions: sendTo('antiEntropy', ({ event }) => event) },
-        'aae.segment': { actions: sendTo('antiEntropy', ({ event }) => event) },
-        'aae.segment.ok': { actions: sendTo('antiEntropy', ({ event }) => event) },
-        'aae.put': { actions: sendTo('antiEntropy', ({ event }) => event) },
-        'aae.put.ok': { actions: sendTo('antiEntropy', ({ event }) => event) },
-        'aae.error': { actions: sendTo('antiEntropy', ({ event }) => event) },
-        'aae.local.tree': { actions: sendTo('antiEntropy', ({ event }) => event) },
-        'aae.local.entries': { actions: sendTo('antiEntropy', ({ event }) => event) },
-        'aae.local.merged': { actions: sendTo('antiEntropy', ({ event }) => event) },
-        'aae.local.failed': { actions: sendTo('antiEntropy', ({ event }) => event) },
-        'api.aae': { actions: sendTo('antiEntropy', ({ event }) => event) },
+        'aae.tree': { actions: forwardTo('antiEntropy') },
+        'aae.tree.ok': { actions: forwardTo('antiEntropy') },
+        'aae.segment': { actions: forwardTo('antiEntropy') },
+        'aae.segment.ok': { actions: forwardTo('antiEntropy') },
+        'aae.put': { actions: forwardTo('antiEntropy') },
+        'aae.put.ok': { actions: forwardTo('antiEntropy') },
+        'aae.error': { actions: forwardTo('antiEntropy') },
+        'aae.local.tree': { actions: forwardTo('antiEntropy') },
+        'aae.local.entries': { actions: forwardTo('antiEntropy') },
+        'aae.local.merged': { actions: forwardTo('antiEntropy') },
+        'aae.local.failed': { actions: forwardTo('antiEntropy') },
+        'api.aae': { actions: forwardTo('antiEntropy') },
         'api.hints': {
           actions: { type: 'answerHints', params: ({ event }) => ({ replyTo: event.replyTo, to: event.from, reqId: event.reqId }) },
         },
@@ -289,7 +289,7 @@ export const nodeMachine = setup({
         'replica.get.ok': { actions: 'routeToCoordinator' },
         'replica.error': { actions: 'routeToCoordinator' },
         'member.down': {
-          actions: [assign({ down: ({ context, event }) => ({ ...context.down, [event.nodeId]: true }) }), sendTo('handoff', ({ event }) => event)],
+          actions: [assign({ down: ({ context, event }) => ({ ...context.down, [event.nodeId]: true }) }), forwardTo('handoff')],
         },
         'member.up': {
           actions: [
@@ -300,7 +300,7 @@ export const nodeMachine = setup({
               },
             }),
             // A primary that is back gets its hints at once (Dynamo §4.6).
-            sendTo('handoff', ({ event }) => event),
+            forwardTo('handoff'),
           ],
         },
         'xstate.done.actor.*': {
