@@ -3,6 +3,7 @@
  * client requests arrive with their context already decoded and their options checked for type.
  */
 import type { Sibling, VersionVector } from '../src/core/dvv.js';
+import type { Ring } from '../src/core/ring.js';
 import type { RequestOptions } from '../src/protocol/messages.js';
 import type { AntiEntropyEvent } from './anti-entropy.events.js';
 import type { CoordinatorEvent } from './coordinator.events.js';
@@ -35,6 +36,11 @@ export type NodeEvent =
   | Extract<HandoffEvent, { type: 'handoff.tick' | 'handoff.batch' | 'handoff.batch.ok' }>
   | { type: 'api.hints'; from: string; reqId: string; replyTo: string }
   | Exclude<AntiEntropyEvent, { type: 'xstate.done.actor.*' }>
-  /** The liveness view changed (the failure detector; for now only the static member list). */
+  /** The liveness view changed (the gossip child's failure detector). */
   | { type: 'member.up' | 'member.down'; nodeId: string }
+  /**
+   * A newer committed ring took effect (membership, issue 4): the node routes by it from now on, and
+   * its children that depend on ownership (ownership transfer, anti-entropy) are told.
+   */
+  | { type: 'ring.changed'; ring: Ring }
   | { type: 'xstate.done.actor.*'; actorId: string };

@@ -303,6 +303,11 @@ export const nodeMachine = setup({
             forwardTo('handoff'),
           ],
         },
+        // Ownership changed: route by the new ring at once. The children that act on ownership take
+        // the same event (ownership transfer in handoff, the replicated partitions in anti-entropy).
+        'ring.changed': {
+          actions: [assign({ ring: ({ event }) => event.ring }), forwardTo('handoff'), forwardTo('antiEntropy')],
+        },
         'xstate.done.actor.*': {
           actions: enqueueActions(({ enqueue, event }) => {
             if (event.actorId.startsWith(coordinatorIdPrefix)) {
