@@ -1,0 +1,133 @@
+/**
+ * The gossiped cluster state converges whatever the order of merges: merge is commutative,
+ * associative and idempotent, so nodes that have seen the same writes hold the same state. Admin
+ * operations (stage, plan, commit, clear) follow Riak's staged workflow: only commit changes the
+ * ring, and their refusals carry codes.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  type ClusterState,
+  type MemberEntry,
+  clearPlan,
+  commitPlan,
+  initialState,
+  joinerState,
+  liveMembers,
+  markExiting,
+  memberStatuses,
+  mergeStates,
+  planOf,
+  stageJoin,
+  stageLeave,
+  stagedOps,
+} from '../../src/core/cluster-state.js';
+import { encode } from '../../src/protocol/codec.js';
+
+const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
+const entry: fc.Arbitrary<MemberEntry> = fc.record({
+  status: fc.constantFrom(...memberStatuses),
+  staged: fc.constantFrom(null, ...stagedOps),
+  version: fc.nat(4),
+  by: fc.constantFrom('', ...ids),
+});
+const state: fc.Arbitrary<ClusterState> = fc.record({
+  members: fc.dictionary(fc.constantFrom(...ids), entry, { maxKeys: 5 }),
+  ring: fc.record({
+    version: fc.nat(4),
+    by: fc.constantFrom('', ...ids),
+    q: fc.constant(8),
+    owners: fc.array(fc.constantFrom(...ids), { minLength: 8, maxLength: 8 }),
+  }),
+});
+
+describe('cluster state merge', () => {
+  it('is commutative, associative and idempotent', () => {
+    fc.assert(
+      fc.property(state, state, state, (a, b, c) => {
+        expect(mergeStates(a, b)).toEqual(mergeStates(b, a));
+        expect(mergeStates(mergeStates(a, b), c)).toEqual(mergeStates(a, mergeStates(b, c)));
+        expect(mergeStates(a, a)).toEqual(mergeStates(a, {members: {}, ring: a.ring}));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('any order of merges gives the same state', () => {
+    fc.assert(
+      fc.property(fc.array(state, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { minLength: 6, maxLength: 6 }), (states, keys) => {
+        const order = states.map((s, i) => ({ s, k: keys[i]! })).sort((x, y) => x.k - y.k).map((x) => x.s);
+        const forward = states.reduce(mergeStates);
+        const shuffled = order.reduce(mergeStates);
+        expect(shuffled).toEqual(forward);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('staged changes', () => {
+  const n = 3;
+  const base = initialState(['n1', 'n2', 'n3'], 64);
+
+  it('a joiner learns the cluster from a seed, and only commit changes the ring', () => {
+    let seed = mergeStates(base, joinerState('n4', 64));
+    expect(seed.members.n4!.status).toBe('joining');
+    expect(liveMembers(seed)).toEqual(['n1', 'n2', 'n3', 'n4']);
+    const joiner = mergeStates(joinerState('n4', 64), seed);
+    expect(joiner).toEqual(seed);
+    const plan = planOf(seed, n);
+    if (!plan.ok) throw new Error(plan.message);
+    expect(plan.plan.changes).toEqual([{ node: 'n4', op: 'join' }]);
+    expect(plan.plan.moves.length).toBe(16);
+    expect(plan.plan.after.find((s) => s.node === 'n4')!.partitions).toBe(16);
+    expect(seed.ring.version).toBe(1);
+    const committed = commitPlan(seed, 'n2', n);
+    if (!committed.ok) throw new Error(committed.message);
+    seed = committed.state;
+    expect(seed.ring.version).toBe(2);
+    expect(seed.ring.owners).toEqual(plan.plan.next.owners);
+    expect(seed.members.n4!.status).toBe('valid');
+    expect(planOf(seed, n)).toMatchObject({ ok: false, code: 'NO_CHANGES' });
+    // The other nodes take the commit over their older state.
+    expect(mergeStates(base, seed)).toEqual(mergeStates(seed, base));
+    expect(mergeStates(base, seed).ring.version).toBe(2);
+  });
+
+  it('refuses with codes: unknown node, already a member, too few nodes, nothing staged', () => {
+    expect(stageJoin(base, 'n9', 'n1')).toMatchObject({ ok: false, code: 'UNKNOWN_NODE' });
+    expect(stageJoin(base, 'n1', 'n1')).toMatchObject({ ok: false, code: 'ALREADY_MEMBER' });
+    expect(stageLeave(base, 'n1', 'leave', 'n1', n)).toMatchObject({ ok: false, code: 'TOO_FEW_NODES' });
+    expect(stageLeave(base, 'n9', 'remove', 'n1', n)).toMatchObject({ ok: false, code: 'UNKNOWN_NODE' });
+    expect(commitPlan(base, 'n1', n)).toMatchObject({ ok: false, code: 'NO_CHANGES' });
+    expect(clearPlan(base, 'n1')).toMatchObject({ ok: false, code: 'NO_CHANGES' });
+  });
+
+  it('leave and clear; a leaver marks itself exiting after the commit', () => {
+    const four = initialState(['n1', 'n2', 'n3', 'n4'], 64);
+    const staged = stageLeave(four, 'n4', 'leave', 'n1', n);
+    if (!staged.ok) throw new Error(staged.message);
+    const cleared = clearPlan(staged.state, 'n2');
+    if (!cleared.ok) throw new Error(cleared.message);
+    expect(cleared.state.members.n4!.staged).toBeNull();
+    expect(cleared.state.ring).toEqual(four.ring);
+    const again = stageLeave(cleared.state, 'n4', 'leave', 'n1', n);
+    if (!again.ok) throw new Error(again.message);
+    const committed = commitPlan(again.state, 'n1', n);
+    if (!committed.ok) throw new Error(committed.message);
+    expect(committed.state.members.n4!.status).toBe('leaving');
+    expect(committed.state.ring.owners).not.toContain('n4');
+    expect(liveMembers(committed.state)).toContain('n4');
+    const exited = markExiting(committed.state, 'n4');
+    expect(liveMembers(exited)).not.toContain('n4');
+    expect(mergeStates(committed.state, exited)).toEqual(exited);
+  });
+
+  it('is small enough to gossip whole at 16 nodes and Q=64', () => {
+    let s = initialState(Array.from({ length: 16 }, (_, i) => `node-${i + 1}`), 64);
+    s = mergeStates(s, joinerState('node-17', 64));
+    const bytes = encode(s).length;
+    process.stdout.write(`cluster state, 17 members, Q=64: ${bytes} bytes of MessagePack\n`);
+    expect(bytes).toBeLessThan(2048);
+  });
+});
