@@ -16,6 +16,14 @@ export interface NatsJsCluster {
   urls: string[];
   dir: string;
   logPath: string;
+  /** The servers' names (their server_name: js1, js2, ...), in the order of urls. */
+  names: string[];
+  /** SIGKILL one server and wait until it has exited. */
+  kill(name: string): Promise<void>;
+  /** Sends a signal without waiting (SIGSTOP, SIGCONT). */
+  signal(name: string, signal: NodeJS.Signals): void;
+  /** Starts a server that has exited again, with its configuration and JetStream store. */
+  restart(name: string): Promise<void>;
   stop(opts?: { keepLog?: boolean }): Promise<void>;
 }
 
@@ -29,12 +37,22 @@ export async function startNatsJsCluster(servers = jsServersDefault): Promise<Na
   if (!bin) throw new Error(`nats-server is not installed, and the nats-kv target needs it to start a JetStream cluster.\n${natsInstallHelp}`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ringkv-bench-js-'));
   const logPath = path.join(dir, 'nats-servers.log');
-  const logFd = openSync(logPath, 'a');
   const ports = await freePorts(servers * 2);
   const clientPorts = ports.slice(0, servers);
   const routePorts = ports.slice(servers);
   const routes = routePorts.map((p) => `"nats-route://127.0.0.1:${p}"`).join(', ');
   const children: { child: ChildProcess; exited: Promise<void> }[] = [];
+  const names = Array.from({ length: servers }, (_, i) => `js${i + 1}`);
+  const launch = (i: number) => {
+    const log = openSync(logPath, 'a');
+    const child = spawn(bin, ['-c', path.join(dir, `${names[i]}.conf`)], { stdio: ['ignore', log, log] });
+    closeSync(log);
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', () => resolve());
+    });
+    children[i] = { child, exited };
+  };
 
   for (let i = 0; i < servers; i++) {
     const name = `js${i + 1}`;
@@ -51,14 +69,8 @@ export async function startNatsJsCluster(servers = jsServersDefault): Promise<Na
         '',
       ].join('\n'),
     );
-    const child = spawn(bin, ['-c', config], { stdio: ['ignore', logFd, logFd] });
-    const exited = new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.once('error', () => resolve());
-    });
-    children.push({ child, exited });
+    launch(i);
   }
-  closeSync(logFd);
 
   // The servers must not outlive the bench, however it ends.
   const killAll = () => {
@@ -73,6 +85,8 @@ export async function startNatsJsCluster(servers = jsServersDefault): Promise<Na
         children.map(async ({ child, exited }) => {
           if (child.exitCode !== null || child.signalCode !== null) return;
           child.kill('SIGTERM');
+          // A server paused by a fault run handles the SIGTERM only once it runs again.
+          child.kill('SIGCONT');
           const timer = setTimeout(() => child.kill('SIGKILL'), stopGraceMs);
           await exited;
           clearTimeout(timer);
@@ -98,5 +112,26 @@ export async function startNatsJsCluster(servers = jsServersDefault): Promise<Na
   // Routes connect right after the client ports open; JetStream then elects its meta leader, which
   // the caller waits for by retrying the bucket's creation.
   await sleep(100);
-  return { urls: clientPorts.map((p) => `nats://127.0.0.1:${p}`), dir, logPath, stop };
+  const indexOf = (name: string) => {
+    const i = names.indexOf(name);
+    if (i < 0) throw new Error(`no nats-server ${name} in this cluster (${names.join(', ')})`);
+    return i;
+  };
+  const running = (i: number) => children[i]!.child.exitCode === null && children[i]!.child.signalCode === null;
+  const kill = async (name: string) => {
+    const i = indexOf(name);
+    if (running(i)) children[i]!.child.kill('SIGKILL');
+    await children[i]!.exited;
+  };
+  const signal = (name: string, sig: NodeJS.Signals) => {
+    const i = indexOf(name);
+    if (running(i)) children[i]!.child.kill(sig);
+  };
+  const restart = async (name: string) => {
+    const i = indexOf(name);
+    if (stopping) throw new Error(`the JetStream cluster is stopping; ${name} is not restarted`);
+    if (running(i)) throw new Error(`nats-server ${name} is still running`);
+    launch(i);
+  };
+  return { urls: clientPorts.map((p) => `nats://127.0.0.1:${p}`), dir, logPath, names, kill, signal, restart, stop };
 }

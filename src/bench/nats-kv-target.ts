@@ -15,6 +15,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { jetStreamDurability } from './durability.js';
 import { sleep } from './free-port.js';
+import { natsKvFaultControl } from './nats-kv-faults.js';
 import { startNatsJsCluster, type NatsJsCluster } from './nats-js-cluster.js';
 import type { BenchTarget, CartOutcome, ReadOutcome } from './target.js';
 
@@ -83,6 +84,7 @@ export async function openNatsKvTarget(opts: NatsKvTargetOptions): Promise<Bench
       : `JetStream on ${servers.join(',')}, bucket ${bucketName}`,
     durability: jetStreamDurability(nc.info?.version, cluster !== undefined),
     settings: { replicas: opts.replicas },
+    ...(cluster ? { faults: natsKvFaultControl(cluster, kv) } : {}),
     async load(key, value) {
       await kv.put(key, value);
     },

@@ -18,6 +18,7 @@ import { partitionCountDefault } from '../core/ring.js';
 import { up, type LocalCluster } from '../server/local-cluster.js';
 import { ringkvAssumedDurability, ringkvDefaultDurability } from './durability.js';
 import { freePort, sleep } from './free-port.js';
+import { ringkvFaultControl } from './ringkv-faults.js';
 import { divertProcessOutput, type Diversion } from './output-diversion.js';
 import type { BenchTarget, CartOutcome, ReadOutcome } from './target.js';
 
@@ -115,6 +116,7 @@ export async function openRingkvTarget(opts: RingkvTargetOptions): Promise<Bench
       : `cluster "${clusterName}" on ${servers ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222'}`,
     durability: cluster ? ringkvDefaultDurability : ringkvAssumedDurability,
     settings: { N: opts.n, R: opts.r, W: opts.w, ...(cluster ? { nodes } : {}) },
+    ...(cluster ? { faults: ringkvFaultControl(cluster, client, quorum) } : {}),
     async load(key, value) {
       if (fresh) {
         const { context } = await client.put(key, value, quorum);

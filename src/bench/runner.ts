@@ -37,6 +37,15 @@ export interface BenchOptions {
   onLoad?: (load: LoadResult) => void;
   /** Called when a level ends, with its result (the CLI prints it at once). */
   onLevel?: (level: LevelResult) => void;
+  /** Sees each measured window start and every measured operation end (a fault run's phases). */
+  observer?: OperationObserver;
+}
+
+/** Told of the measured operations as they end; performance.now() milliseconds. */
+export interface OperationObserver {
+  measureStarted(at: number, durationMs: number): void;
+  /** `err` is set when the operation failed. */
+  operationEnded(op: OpName, t0: number, t1: number, err?: unknown): void;
 }
 
 export interface BenchProgress {
@@ -330,12 +339,14 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
         if (measured) {
           counters.histograms[op].record((t1 - t0) * 1e6);
           if (t1 > lastEnd) lastEnd = t1;
+          opts.observer?.operationEnded(op, t0, t1);
         }
       } catch (err) {
         if (measured) {
           countError(counters.errors[op], err);
           const t1 = performance.now();
           if (t1 > lastEnd) lastEnd = t1;
+          opts.observer?.operationEnded(op, t0, t1, err);
         }
         phaseErrors++;
       }
@@ -343,6 +354,7 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
     }
   };
 
+  if (phase === 'measure') opts.observer?.measureStarted(measureStart, opts.durationMs);
   const onAbort = () => {
     phase = 'stop';
   };
@@ -356,6 +368,7 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
         phaseOps = 0;
         phaseErrors = 0;
         measureStart = performance.now();
+        opts.observer?.measureStarted(measureStart, opts.durationMs);
       }
     }
     if (phase === 'measure') {

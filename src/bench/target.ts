@@ -10,6 +10,8 @@
  *           nats-kv: kv.get, then kv.update with its revision, again from the get on a wrong revision
  */
 
+import type { FaultControl } from './fault.js';
+
 export type TargetName = 'ringkv' | 'nats-kv';
 export const targetNames: readonly TargetName[] = ['ringkv', 'nats-kv'];
 
@@ -48,6 +50,8 @@ export interface BenchTarget {
   read(key: string): Promise<ReadOutcome>;
   update(key: string, value: Uint8Array): Promise<void>;
   cart(key: string, value: Uint8Array): Promise<CartOutcome>;
+  /** How `--fault` kills or pauses one of its nodes: only for a cluster the bench started. */
+  readonly faults?: FaultControl;
   /** Closes connections and stops whatever the target started. Idempotent. */
   close(): Promise<void>;
 }

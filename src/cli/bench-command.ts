@@ -9,8 +9,12 @@
  *   ringkv --server nats://h:4222 bench              a running cluster (its --cluster name)
  *   ringkv bench --target nats-kv                    a throwaway 3-server JetStream cluster
  *   ringkv bench --target nats-kv --kv-server URL    an existing JetStream cluster
+ *   ringkv bench --local --fault kill-node@10s       kill a node 10 s into the run, restart it 20 s
+ *                                                    later, and report gaps, phases and durability
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { faultForMsDefault, FaultSpecError, parseFaultSpec, type FaultReport, type FaultSpec } from '../bench/fault.js';
+import { prepareFault, type PreparedFault } from '../bench/fault-session.js';
 import { openNatsKvTarget } from '../bench/nats-kv-target.js';
 import { originalWriters, type Writers } from '../bench/output-diversion.js';
 import { ProgressBar } from '../bench/progress.js';
@@ -19,6 +23,7 @@ import { describeMachine, runBench, type BenchReport, type LatencySummary, type 
 import { targetNames, type BenchTarget, type TargetName } from '../bench/target.js';
 import { isWorkloadName, workloadNames, type OpName, type WorkloadName } from '../bench/workload.js';
 import { recordCountMax, type Distribution } from '../bench/zipfian.js';
+import { formatFaultReport } from './bench-fault-format.js';
 import { formatJson, formatTable } from './output.js';
 
 /** The most workers one concurrency level may run. */
@@ -48,6 +53,10 @@ export interface BenchCommandOptions {
   json?: boolean;
   server?: string;
   cluster?: string;
+  /** --fault kill-node@10s[+20s] or pause-node@... */
+  fault?: FaultSpec;
+  /** --fault-node: which node to fault (default: the target's choice). */
+  faultNode?: string;
 }
 
 /** Where the command writes; tests pass their own. */
@@ -74,6 +83,16 @@ export function parseDuration(text: string): number {
   const ms = Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000);
   if (ms > durationMsMax) throw new InvalidArgumentError(`a duration may be at most ${durationMsMax / 60_000} minutes.`);
   return Math.round(ms);
+}
+
+/** --fault's value, with the parser's message as commander's error. */
+export function parseFaultOption(text: string): FaultSpec {
+  try {
+    return parseFaultSpec(text);
+  } catch (err) {
+    if (err instanceof FaultSpecError) throw new InvalidArgumentError(err.message);
+    throw err;
+  }
 }
 
 /** "1,16,128" as [1, 16, 128]. */
@@ -106,7 +125,13 @@ export function registerBenchCommand(program: Command, io: BenchIo = defaultIo()
     .option('--n <n>', 'ringkv: replicas; nats-kv: the bucket replicas', wholeNumber('n', 1, 7), 3)
     .option('--r <r>', 'ringkv: read quorum', wholeNumber('r', 1, 7), 2)
     .option('--w <w>', 'ringkv: write quorum', wholeNumber('w', 1, 7), 2)
-    .option('--seed <seed>', 'seed of the key, operation and value choices', wholeNumber('seed', 0, 2 ** 32 - 1), 1);
+    .option('--seed <seed>', 'seed of the key, operation and value choices', wholeNumber('seed', 0, 2 ** 32 - 1), 1)
+    .option(
+      '--fault <spec>',
+      `kill-node@TIME[+FOR] (SIGKILL, then restart) or pause-node@TIME[+FOR] (SIGSTOP, then SIGCONT): TIME into the measured window, for FOR (default ${faultForMsDefault / 1000}s); with --local or a nats-kv cluster the bench starts`,
+      parseFaultOption,
+    )
+    .option('--fault-node <node>', 'the node to fault: n1..n3 for ringkv (default n1), js1..js3 for nats-kv (default: the stream leader)');
   // The ringkv program has these as global options; a program without them (a test's) gets them here.
   const has = (flag: string) => program.options.some((o) => o.long === flag);
   if (!has('--json')) cmd.option('--json', 'print the report as JSON');
@@ -130,6 +155,13 @@ export async function runBenchCommand(o: BenchCommandOptions, io: BenchIo): Prom
     io.err('error: --kv-server is for --target nats-kv\n');
     return 2;
   }
+  if (o.fault) {
+    const problem = faultProblem(o);
+    if (problem) {
+      io.err(`error: ${problem}\n`);
+      return 2;
+    }
+  }
   const say = (text: string) => io.err(text);
   const controller = new AbortController();
   let interrupts = 0;
@@ -146,6 +178,7 @@ export async function runBenchCommand(o: BenchCommandOptions, io: BenchIo): Prom
   process.on('SIGTERM', onSignal);
 
   let target: BenchTarget | undefined;
+  let faulting: PreparedFault | undefined;
   const bar = io.errIsTTY ? new ProgressBar(io.err, io.columns) : undefined;
   try {
     target =
@@ -167,7 +200,11 @@ export async function runBenchCommand(o: BenchCommandOptions, io: BenchIo): Prom
       settings: target.settings,
     };
     if (!o.json) io.out(formatHeader(o, header));
-    const report = await runBench(target, {
+    if (o.fault) {
+      faulting = prepareFault(target, o.fault, { workload: o.workload, ...(o.faultNode ? { node: o.faultNode } : {}), say });
+      if (!o.json) io.out(`fault: ${faulting.description}\n\n`);
+    }
+    const report = await runBench(faulting?.target ?? target, {
       workload: o.workload,
       records: o.records,
       valueBytes: o.valueBytes,
@@ -177,6 +214,7 @@ export async function runBenchCommand(o: BenchCommandOptions, io: BenchIo): Prom
       warmupMs: o.warmup,
       seed: o.seed,
       signal: controller.signal,
+      ...(faulting ? { observer: faulting.observer } : {}),
       ...(bar ? { onProgress: (p) => bar.update(p) } : {}),
       onLoad: (load) => {
         bar?.clear();
@@ -189,20 +227,40 @@ export async function runBenchCommand(o: BenchCommandOptions, io: BenchIo): Prom
     });
     bar?.clear();
     if (!o.json) io.out(formatSummary(report));
+    let fault: FaultReport | undefined;
+    if (faulting) {
+      fault = await faulting.finish({ checkDurability: !report.aborted });
+      if (!o.json) io.out(formatFaultReport(fault));
+    }
     await target.close();
-    if (o.json) io.out(formatJson(report));
+    if (o.json) io.out(formatJson(fault ? { ...report, fault } : report));
     if (report.aborted) return 130;
     const failed = report.levels.some((l) => l.ops === 0) || report.load.errors === report.load.records;
-    return failed ? 1 : 0;
+    const lost = (fault?.durability?.lostKeys ?? 0) > 0;
+    if (lost) io.err(`error: ${fault!.durability!.lostKeys} keys lost an acknowledged write (see the fault report)\n`);
+    return failed || lost ? 1 : 0;
   } catch (err) {
     bar?.clear();
     io.err(`error: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   } finally {
+    // A node left paused or dead by a run that ended early is brought back before the cluster stops.
+    await faulting?.heal();
     await target?.close().catch(() => undefined);
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
+}
+
+/** Why --fault cannot run with these options, or undefined when it can. */
+export function faultProblem(o: BenchCommandOptions): string | undefined {
+  const fault = o.fault!;
+  if (o.target === 'ringkv' && !o.local) return '--fault needs --local: the bench faults only a cluster it started';
+  if (o.target === 'nats-kv' && o.kvServer) return '--fault cannot be used with --kv-server: the bench faults only a cluster it started';
+  if (o.concurrency.length !== 1) return '--fault runs one concurrency level: give --concurrency a single number';
+  if (fault.atMs >= o.duration) return `the fault is due at ${fault.atMs} ms, after the ${o.duration} ms measured window has ended: make --duration longer`;
+  if (o.valueBytes < 8) return '--fault tags every written value with its write id: --value-bytes must be at least 8';
+  return undefined;
 }
 
 /** Microseconds for people: 412 µs, 1.25 ms, 38.2 ms, 1,204 ms. */

@@ -57,6 +57,10 @@ export interface LocalCluster {
   stop(): Promise<void>;
   /** Sends a signal to one node (SIGKILL by default) and waits for it to exit (demos, fault runs). */
   kill(nodeId: string, signal?: NodeJS.Signals): Promise<void>;
+  /** Sends a signal to one node without waiting (SIGSTOP and SIGCONT for a paused node). */
+  signal(nodeId: string, signal: NodeJS.Signals): void;
+  /** Starts a node that has exited again, on its data directory, with the arguments it had. */
+  restart(nodeId: string): Promise<void>;
   /**
    * Settles once everything has stopped, with the exit code for the launcher: 0 after a requested
    * stop, 1 when every node had died on its own.
@@ -256,12 +260,13 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
 
   mkdirSync(dataDir, { recursive: true });
   const members = nodeIds.join(',');
-  for (const [i, id] of nodeIds.entries()) {
+  const nodeArgs = (id: string, i: number) => {
     const args = [binPath, 'node', '--id', id, '--data', join(dataDir, id), '--members', members];
     args.push('--cluster', opts.cluster, '--server', natsUrl, '--partitions', String(opts.partitions), ...(opts.nodeArgs ?? []));
     if (opts.httpPortBase !== undefined) args.push('--http-port', String(opts.httpPortBase + i));
-    launch(id, i, process.execPath, args, true);
-  }
+    return args;
+  };
+  for (const [i, id] of nodeIds.entries()) launch(id, i, process.execPath, nodeArgs(id, i), true);
 
   let stopping: Promise<void> | undefined;
   let resolveStopped!: (code: number) => void;
@@ -272,7 +277,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
     return stopping;
   };
 
-  for (const entry of managed) {
+  const watch = (entry: Managed) => {
     void entry.exit.then(({ code, signal }) => {
       if (stopping) return;
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
@@ -289,7 +294,8 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
         say(`nats-server ${how} unexpectedly; the nodes cannot reach each other until a NATS server answers at ${natsUrl}`);
       }
     });
-  }
+  };
+  for (const entry of managed) watch(entry);
 
   // If the launcher itself ends abruptly, take its children with it rather than leave them orphaned.
   const killOnExit = () => {
@@ -318,14 +324,34 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
     printBanner({ say: (t) => process.stdout.write(t), natsUrl, natsStarted, dataDir, nodeIds, opts, colour: Boolean(colour) });
   }
 
-  const kill = async (nodeId: string, signal: NodeJS.Signals = 'SIGKILL') => {
-    const entry = managed.find((m) => m.isNode && m.label === nodeId);
+  // A restarted node has a newer entry than its dead one: the last entry of a label is the node now.
+  const current = (nodeId: string): Managed => {
+    const entry = managed.filter((m) => m.isNode && m.label === nodeId).at(-1);
     if (!entry) throw new LocalClusterError(`no node ${nodeId} in this cluster`, 2);
-    if (entry.child.exitCode === null && entry.child.signalCode === null) entry.child.kill(signal);
+    return entry;
+  };
+  const isRunning = (m: Managed) => m.child.exitCode === null && m.child.signalCode === null;
+
+  const kill = async (nodeId: string, signal: NodeJS.Signals = 'SIGKILL') => {
+    const entry = current(nodeId);
+    if (isRunning(entry)) entry.child.kill(signal);
     await entry.exit;
   };
 
-  return { natsUrl, natsStarted, dataDir, nodeIds, stop, kill, stopped };
+  const signal = (nodeId: string, sig: NodeJS.Signals) => {
+    const entry = current(nodeId);
+    if (isRunning(entry)) entry.child.kill(sig);
+  };
+
+  const restart = async (nodeId: string) => {
+    const entry = current(nodeId);
+    if (stopping) throw new LocalClusterError(`the cluster is stopping; ${nodeId} is not restarted`, 2);
+    if (isRunning(entry)) throw new LocalClusterError(`node ${nodeId} is still running`, 2);
+    const i = nodeIds.indexOf(nodeId);
+    watch(launch(nodeId, i, process.execPath, nodeArgs(nodeId, i), true));
+  };
+
+  return { natsUrl, natsStarted, dataDir, nodeIds, stop, kill, signal, restart, stopped };
 }
 
 async function waitForNats(host: string, port: number, nats: Managed): Promise<boolean> {
@@ -348,6 +374,8 @@ async function stopAll(managed: readonly Managed[]): Promise<void> {
 async function stopOne(m: Managed): Promise<void> {
   if (m.child.exitCode !== null || m.child.signalCode !== null || m.child.pid === undefined) return;
   m.child.kill('SIGTERM');
+  // A node paused with SIGSTOP (a fault run) handles the SIGTERM only once it runs again.
+  m.child.kill('SIGCONT');
   const timer = setTimeout(() => m.child.kill('SIGKILL'), stopGraceMs);
   await m.exit;
   clearTimeout(timer);
