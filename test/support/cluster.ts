@@ -4,6 +4,7 @@
  *
  * - `startCluster` resolves once every node has logged {"msg":"node serving"}.
  * - `kill(id, signal)` sends a signal (SIGKILL for a crash) and waits for the process to exit;
+ *   `signal(id, signal)` sends one without waiting (SIGSTOP, SIGCONT);
  *   `restart(id)` starts the node again on the same data directory (stopping it first if it runs);
  *   `stopAll()` stops every node (SIGTERM, then SIGKILL after a grace period). Call it in afterAll.
  * - Each node's stdout and stderr are kept (the tail of every incarnation) for `logs()`, so a failing
@@ -52,6 +53,8 @@ export interface Cluster {
   isRunning(id: string): boolean;
   /** Sends the signal (default SIGKILL) and waits until the process has exited. */
   kill(id: string, signal?: NodeJS.Signals): Promise<void>;
+  /** Sends a signal without waiting (SIGSTOP to pause a node, SIGCONT to resume it). */
+  signal(id: string, signal: NodeJS.Signals): void;
   /** Starts the node again on the same data directory (stops it first if it is running). */
   restart(id: string): Promise<void>;
   stopAll(): Promise<void>;
@@ -197,10 +200,17 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     await p.exited;
   };
 
+  const signal = (id: string, sig: NodeJS.Signals) => {
+    const p = procs.get(id);
+    if (p && isRunning(id)) p.child.kill(sig);
+  };
+
   const stop = async (id: string) => {
     const p = procs.get(id);
     if (!p || !isRunning(id)) return;
     p.child.kill('SIGTERM');
+    // A paused node (SIGSTOP) handles the SIGTERM only once it runs again.
+    p.child.kill('SIGCONT');
     const timer = setTimeout(() => p.child.kill('SIGKILL'), stopGraceMs);
     await p.exited;
     clearTimeout(timer);
@@ -217,6 +227,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     dataDir,
     isRunning,
     kill,
+    signal,
     async restart(id) {
       await stop(id);
       await startNode(id);
