@@ -8,6 +8,8 @@ import type { NodeEvent } from '../../actors/node.events.js';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import type { ErrorBody } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';
+import { batchItems, batchKind } from '../protocol/batch.js';
+import { isBytes } from '../protocol/validation.js';
 import { clientKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
 import { checkAaeBody, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
 import type { Inbound, Transport } from '../ports/transport.js';
@@ -18,6 +20,8 @@ export interface RouterStats {
   droppedInvalid: number;
   /** Client requests answered with BAD_REQUEST or TOO_LARGE by the router. */
   rejected: number;
+  /** Batch envelopes unpacked (src/protocol/batch.ts); their items count in `received` one by one. */
+  batches?: number;
 }
 
 export interface RouterDeps {
@@ -42,9 +46,34 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
     transport.reply(replyTo, encodeEnvelope({ v: protocolVersion, kind: 'error', from: nodeId, to, reqId, body }));
   };
 
-  return (msg: Inbound) => {
-    stats.received++;
+  const route = (msg: Inbound): void => {
     const env = decodeEnvelope(msg.bytes);
+    // A batch from a peer: every item is routed as if it had arrived alone (decoded, validated and
+    // counted on its own), so one bad item never drops the others. Batches travel only between nodes:
+    // a client request needs its own reply address, so on the api role a batch is refused below as an
+    // unknown request kind. A batch inside a batch fails its role's validation like any unknown kind.
+    if (msg.role !== 'api' && typeof env !== 'string' && env.kind === batchKind) {
+      const items = batchItems(env.body);
+      if (typeof items === 'string') {
+        stats.received++;
+        stats.droppedInvalid++;
+        return;
+      }
+      stats.batches = (stats.batches ?? 0) + 1;
+      for (const item of items) {
+        if (isBytes(item)) routeOne({ role: msg.role, bytes: item }, decodeEnvelope(item));
+        else {
+          stats.received++;
+          stats.droppedInvalid++;
+        }
+      }
+      return;
+    }
+    routeOne(msg, env);
+  };
+
+  const routeOne = (msg: Inbound, env: ReturnType<typeof decodeEnvelope>): void => {
+    stats.received++;
     if (msg.role === 'api') {
       // A client request without a reply address cannot be answered: nobody waits for it.
       if (msg.replyTo === undefined) {
@@ -114,6 +143,7 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
     }
     stats.droppedInvalid++;
   };
+  return route;
 }
 
 function num(x: unknown): number | undefined {

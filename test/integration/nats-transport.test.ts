@@ -6,6 +6,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats, NatsTransport } from '../../src/adapters/nats/nats-transport.js';
 import type { Inbound } from '../../src/ports/transport.js';
+import { batchBytesMax } from '../../src/protocol/batch.js';
+import { decode } from '../../src/protocol/codec.js';
 import { apiSubject, nodeSubject } from '../../src/protocol/subjects.js';
 import { startNatsServer, type NatsServerHandle } from '../support/nats-server.js';
 
@@ -78,6 +80,55 @@ describe('NatsTransport', () => {
     ]);
     expect(atA.got.map((m) => [m.role, td.decode(m.bytes)])).toEqual([['handoff', 'back']]);
     await a.close();
+    await b.close();
+  });
+
+  it('sends what one turn has for the same role of a peer as one batch message, in order', async () => {
+    const c = cluster();
+    const a = new NatsTransport({ nc: await conn('a'), cluster: c, nodeId: 'a' });
+    // A raw subscriber in b's place sees the NATS messages themselves.
+    const raw = await conn('raw');
+    const seen: Uint8Array[] = [];
+    let done!: () => void;
+    const all = new Promise<void>((resolve) => (done = resolve));
+    raw.subscribe(nodeSubject(c, 'b', 'replica'), {
+      callback: (_err, msg) => {
+        seen.push(msg.data);
+        if (seen.length === 3) done();
+      },
+    });
+    await raw.flush();
+
+    // One turn: five small envelopes, then one too large to share a batch, then two more.
+    for (let i = 0; i < 5; i++) a.send('b', 'replica', te.encode(`m${i}`));
+    a.send('b', 'replica', new Uint8Array(batchBytesMax + 1));
+    a.send('b', 'replica', te.encode('m5'));
+    a.send('b', 'replica', te.encode('m6'));
+    await within(all);
+
+    const items = (bytes: Uint8Array) => {
+      const env = decode(bytes) as { kind: string; from: string; to: string; body: { items: Uint8Array[] } };
+      expect(env).toMatchObject({ kind: 'batch', from: 'a', to: 'b' });
+      return env.body.items.map((item) => td.decode(item));
+    };
+    expect(items(seen[0]!)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    expect(seen[1]!.length).toBe(batchBytesMax + 1);
+    expect(items(seen[2]!)).toEqual(['m5', 'm6']);
+    expect(a.sentEnvelopes).toBe(8);
+    expect(a.sentMessages).toBe(3);
+    await a.close();
+  });
+
+  it('publishes what waits at close', async () => {
+    const c = cluster();
+    const a = new NatsTransport({ nc: await conn('a'), cluster: c, nodeId: 'a' });
+    const b = new NatsTransport({ nc: await conn('b'), cluster: c, nodeId: 'b' });
+    const atB = collector(1);
+    await b.listen(atB.handler);
+    a.send('b', 'gossip', te.encode('last words'));
+    await a.close();
+    await within(atB.all);
+    expect(td.decode(atB.got[0]!.bytes)).toBe('last words');
     await b.close();
   });
 

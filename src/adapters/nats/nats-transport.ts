@@ -10,10 +10,18 @@
  * synchronously from the NATS parser, one at a time and in arrival order (callback subscriptions:
  * no async iterator, no extra promise per message).
  *
- * The connection belongs to whoever made it: `close()` drains this transport's subscriptions and
- * flushes, and leaves the connection open.
+ * Batching (src/protocol/batch.ts): `send` does not publish at once. Envelopes for the same role of
+ * the same peer that are sent in one event-loop turn go out together at the end of the turn
+ * (setImmediate: after the I/O callbacks and microtasks of the turn), one alone as itself, several as
+ * one `batch` envelope. Per peer, the order of sends is kept: a send for another role of that peer
+ * first publishes what waits for it. `forward` and `reply` publish at once (each has its own reply
+ * subject).
+ *
+ * The connection belongs to whoever made it: `close()` publishes what waits, drains this transport's
+ * subscriptions and flushes, and leaves the connection open.
  */
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { batchBytesMax, batchItemsMax, encodeBatch } from '../../protocol/batch.js';
 import { roles, type Inbound, type Role, type Transport } from '../../ports/transport.js';
 import { apiQueueGroup, apiWildcard, nodeSubject, nodeWildcard, roleOfSubject } from '../../protocol/subjects.js';
 
@@ -53,16 +61,31 @@ export interface NatsTransportOptions {
 
 const roleSet: ReadonlySet<string> = new Set(roles);
 
+/** Envelopes waiting for the end of the turn, for one peer and one role. */
+interface Outgoing {
+  subject: string;
+  role: Role;
+  items: Uint8Array[];
+  bytes: number;
+}
+
 export class NatsTransport implements Transport {
   /** Publishes that failed and were dropped. */
   droppedSends = 0;
   /** Inbound messages ignored: unknown role, or a handler that threw. */
   droppedReceives = 0;
+  /** Envelopes sent (each counted once, whether it travelled alone or in a batch). */
+  sentEnvelopes = 0;
+  /** NATS messages those envelopes took: sentEnvelopes / sentMessages is the batching factor. */
+  sentMessages = 0;
 
   private readonly nc: NatsConnection;
   private readonly cluster: string;
   private readonly nodeId: string;
   private subs: Subscription[] = [];
+  /** What waits for the end of this turn, per peer (at most one role per peer at a time). */
+  private readonly outgoing = new Map<string, Outgoing>();
+  private flushScheduled = false;
 
   constructor(opts: NatsTransportOptions) {
     this.nc = opts.nc;
@@ -71,7 +94,30 @@ export class NatsTransport implements Transport {
   }
 
   send(nodeId: string, role: Role, bytes: Uint8Array): void {
-    this.publish(nodeSubject(this.cluster, nodeId, role), bytes);
+    this.sentEnvelopes++;
+    // Too large to share a batch, or nothing to batch for on a closed connection: publish at once
+    // (after what waited for this peer, so the order holds), which also counts a drop at once.
+    const alone = bytes.length > batchBytesMax || this.nc.isClosed();
+    let out = this.outgoing.get(nodeId);
+    if (out && (alone || out.role !== role || out.items.length >= batchItemsMax || out.bytes + bytes.length > batchBytesMax)) {
+      this.publishOutgoing(nodeId, out);
+      out = undefined;
+    }
+    if (alone) {
+      this.sentMessages++;
+      this.publish(nodeSubject(this.cluster, nodeId, role), bytes);
+      return;
+    }
+    if (!out) {
+      out = { subject: nodeSubject(this.cluster, nodeId, role), role, items: [], bytes: 0 };
+      this.outgoing.set(nodeId, out);
+    }
+    out.items.push(bytes);
+    out.bytes += bytes.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushOutgoing);
+    }
   }
 
   forward(nodeId: string, bytes: Uint8Array, replyTo: string): void {
@@ -118,7 +164,20 @@ export class NatsTransport implements Transport {
     await this.nc.flush();
   }
 
+  /** Publishes everything that waits: at the end of the turn, and at close. */
+  private readonly flushOutgoing = (): void => {
+    this.flushScheduled = false;
+    for (const [nodeId, out] of this.outgoing) this.publishOutgoing(nodeId, out);
+  };
+
+  private publishOutgoing(nodeId: string, out: Outgoing): void {
+    this.outgoing.delete(nodeId);
+    this.sentMessages++;
+    this.publish(out.subject, out.items.length === 1 ? out.items[0]! : encodeBatch(this.nodeId, nodeId, out.items));
+  }
+
   async close(): Promise<void> {
+    this.flushOutgoing();
     const subs = this.subs;
     this.subs = [];
     if (this.nc.isClosed()) return;

@@ -1,0 +1,91 @@
+/**
+ * The router unpacks batch envelopes (src/protocol/batch.ts) item by item: every item is decoded,
+ * validated and counted as if it had arrived alone, so a bad item is dropped on its own and the
+ * good ones around it still reach the node, in order.
+ */
+import { describe, expect, it } from 'vitest';
+import type { NodeEvent } from '../../actors/node.events.js';
+import { batchItemsMax, encodeBatch } from '../../src/protocol/batch.js';
+import { encode } from '../../src/protocol/codec.js';
+import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../../src/protocol/envelope.js';
+import { defaultLimits } from '../../src/protocol/limits.js';
+import type { Transport } from '../../src/ports/transport.js';
+import { createRouter, type RouterStats } from '../../src/runtime/router.js';
+
+const q = 64;
+const key = new TextEncoder().encode('k');
+const state = [['n2/e', 1, [new Uint8Array([7])]]];
+
+function setup() {
+  const delivered: NodeEvent[] = [];
+  const replies: { replyTo: string; bytes: Uint8Array }[] = [];
+  const transport = { reply: (replyTo: string, bytes: Uint8Array) => replies.push({ replyTo, bytes }) } as unknown as Transport;
+  const stats: RouterStats = { received: 0, droppedInvalid: 0, rejected: 0 };
+  const route = createRouter({ nodeId: 'n1', q, limits: defaultLimits, transport, deliver: (e) => delivered.push(e), stats, now: () => 0 });
+  return { delivered, replies, stats, route };
+}
+
+const envelope = (kind: string, reqId: string, body: unknown) => encodeEnvelope({ v: protocolVersion, kind, from: 'n2', to: 'n1', reqId, body });
+
+describe('router: batches', () => {
+  it('routes every item of a batch, in order, as if each had come alone', () => {
+    const { delivered, stats, route } = setup();
+    const items = [
+      envelope('replica.get', 'c-1.1', { p: 3, key }),
+      envelope('replica.put', 'c-2.2', { p: 4, key, state }),
+      envelope('replica.get.ok', 'c-3.3', { state: null }),
+    ];
+    route({ role: 'replica', bytes: encodeBatch('n2', 'n1', items) });
+    expect(delivered.map((e) => [e.type, (e as { reqId: string }).reqId])).toEqual([
+      ['replica.get', 'c-1.1'],
+      ['replica.put', 'c-2.2'],
+      ['replica.get.ok', 'c-3.3'],
+    ]);
+    expect(stats).toMatchObject({ received: 3, droppedInvalid: 0, batches: 1 });
+  });
+
+  it('drops a bad item on its own and delivers the good ones around it', () => {
+    const { delivered, stats, route } = setup();
+    const items: unknown[] = [
+      envelope('replica.get', 'good-1', { p: 3, key }),
+      new Uint8Array([0xc1]), // not MessagePack
+      envelope('replica.get', 'bad-partition', { p: q, key }), // fails validation
+      envelope('gossip.digest', 'wrong-role', { heartbeats: {} }), // a kind of another role
+      'not bytes',
+      encodeBatch('n2', 'n1', [envelope('replica.get', 'nested', { p: 1, key })]), // a batch in a batch
+      encode({ v: 99, kind: 'replica.get', from: 'n2', to: 'n1', reqId: 'old', body: { p: 1, key } }), // wrong version
+      envelope('replica.get', 'good-2', { p: 5, key }),
+    ];
+    const batch = encodeEnvelope({ v: protocolVersion, kind: 'batch', from: 'n2', to: 'n1', reqId: '', body: { items } });
+    route({ role: 'replica', bytes: batch });
+    expect(delivered.map((e) => (e as { reqId: string }).reqId)).toEqual(['good-1', 'good-2']);
+    expect(stats).toMatchObject({ received: 8, droppedInvalid: 6, batches: 1 });
+  });
+
+  it('drops a batch whose body is not a list of items, or that has too many', () => {
+    const { delivered, stats, route } = setup();
+    route({ role: 'replica', bytes: encodeEnvelope({ v: protocolVersion, kind: 'batch', from: 'n2', to: 'n1', reqId: '', body: { items: 'x' } }) });
+    const many = Array.from({ length: batchItemsMax + 1 }, (_, i) => envelope('replica.get', `r${i}`, { p: 1, key }));
+    route({ role: 'replica', bytes: encodeBatch('n2', 'n1', many) });
+    expect(delivered).toEqual([]);
+    expect(stats.droppedInvalid).toBe(2);
+  });
+
+  it('refuses a batch on the client api role with BAD_REQUEST (a client request needs its own reply address)', () => {
+    const { delivered, replies, stats, route } = setup();
+    const get = encodeEnvelope({ v: protocolVersion, kind: 'api.get', from: 'client', to: '', reqId: '1', body: { key } });
+    route({ role: 'api', bytes: encodeBatch('client', 'n1', [get]), replyTo: '_INBOX.x' });
+    expect(delivered).toEqual([]);
+    expect(stats.rejected).toBe(1);
+    const answer = decodeEnvelope(replies[0]!.bytes);
+    expect(answer).toMatchObject({ kind: 'error', body: { code: 'BAD_REQUEST' } });
+  });
+
+  it('keeps each item its own size for the anti-entropy pacing', () => {
+    const { delivered, route } = setup();
+    const small = envelope('aae.put.ok', 'x-1.1', { repaired: 1 });
+    const large = envelope('aae.put.ok', 'x-1.2', { repaired: 2, pad: new Uint8Array(500) });
+    route({ role: 'aae', bytes: encodeBatch('n2', 'n1', [small, large]) });
+    expect(delivered.map((e) => (e as { bytes: number }).bytes)).toEqual([small.length, large.length]);
+  });
+});
