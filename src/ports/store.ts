@@ -43,6 +43,12 @@ export interface Store {
   /** The current state of one object, or undefined when the key was never stored here. */
   get(partition: number, key: Uint8Array): DvvSet | undefined;
   /**
+   * The same state as `get`, still encoded (src/protocol/codec.ts: the MessagePack of the DVV set, as
+   * stored): a replica answering a read copies these bytes into its answer instead of decoding the
+   * state and encoding it again. The caller must not modify the bytes.
+   */
+  getEncoded(partition: number, key: Uint8Array): Uint8Array | undefined;
+  /**
    * Atomic read-modify-write of one object; resolves after commit. With `hints`, a hint for each
    * target is written in the same transaction as the object (a hint is never without its data).
    */

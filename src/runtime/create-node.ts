@@ -25,7 +25,7 @@ import { applyWrite } from '../core/replica-write.js';
 import { claimInitial, partitionCountDefault, partitionsReplicatedBy, ringNodes as ringMembers } from '../core/ring.js';
 import { splitmix32 } from '../core/prng.js';
 import { decode, encode } from '../protocol/codec.js';
-import { encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
+import { encodeEnvelope, encodeStateAnswer, protocolVersion } from '../protocol/envelope.js';
 import { defaultLimits, type Limits } from '../protocol/limits.js';
 import type { Clock } from '../ports/clock.js';
 import type { Log } from '../ports/log.js';
@@ -186,8 +186,14 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   };
 
   const readAndAnswer = (p: ReadAndAnswerParams) => {
-    const state = store.get(p.p, p.key) ?? null;
-    send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state } });
+    if (p.from === nodeId) {
+      // This node's own coordinator takes the state as an object (no encoding on the way).
+      send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state: store.get(p.p, p.key) ?? null } });
+      return;
+    }
+    // A peer's: the stored bytes go into the answer as they are (no decode and re-encode).
+    const head = { v: protocolVersion, kind: 'replica.get.ok', from: nodeId, to: p.from, reqId: p.reqId };
+    transport.send(p.from, 'replica', encodeStateAnswer(head, store.getEncoded(p.p, p.key)));
   };
 
   const roundMs = config.gossipRoundMs ?? gossipRoundMsDefault;

@@ -14,6 +14,7 @@
  * events, done) with the same modes, without the node's I/O around them.
  */
 import type { DvvSet } from '../core/dvv.js';
+import { encode } from '../protocol/codec.js';
 import type { Clock } from '../ports/clock.js';
 import { silentLog } from '../ports/log.js';
 import type { Hint, Mutation, Store } from '../ports/store.js';
@@ -28,6 +29,10 @@ class MemoryStore implements Store {
   private meta = new Map<string, unknown>();
   get(p: number, key: Uint8Array): DvvSet | undefined {
     return this.objects.get(`${p}/${Buffer.from(key).toString('hex')}`);
+  }
+  getEncoded(p: number, key: Uint8Array): Uint8Array | undefined {
+    const state = this.get(p, key);
+    return state === undefined ? undefined : encode(state);
   }
   async update<T>(p: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>): Promise<T> {
     const k = `${p}/${Buffer.from(key).toString('hex')}`;

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LmdbStore } from '../../src/adapters/lmdb/lmdb-store.js';
 import type { DvvSet } from '../../src/core/dvv.js';
+import { decode, encode } from '../../src/protocol/codec.js';
 import { tempDir } from '../support/nats-server.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -60,6 +61,24 @@ describe('LmdbStore', () => {
     expect([...store.keys(1)].map(text)).toEqual(['k']);
     expect(await pending).toBe('ok');
     expect(counterOf(store.get(1, bytes('k')))).toBe(1);
+  });
+
+  it('gives the stored bytes of a state with getEncoded, pending and committed alike', async () => {
+    const { store } = openStore();
+    const first: DvvSet = [['a/1', 1, [bytes('v1')]]];
+    const second: DvvSet = [['a/1', 2, [bytes('v2')]]];
+    expect(store.getEncoded(2, bytes('k'))).toBeUndefined();
+    await store.update(2, bytes('k'), () => ({ next: first, result: null }));
+    const same = (a: Uint8Array | undefined, b: Uint8Array) => expect(a !== undefined && Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+    same(store.getEncoded(2, bytes('k')), encode(first));
+    // A write in flight (not yet committed) is what both reads see.
+    const pending = store.update(2, bytes('k'), () => ({ next: second, result: null }));
+    expect(decode(store.getEncoded(2, bytes('k'))!)).toEqual(store.get(2, bytes('k')));
+    same(store.getEncoded(2, bytes('k')), encode(second));
+    await pending;
+    same(store.getEncoded(2, bytes('k')), encode(second));
+    expect(store.getEncoded(3, bytes('k'))).toBeUndefined();
+    expect(() => store.getEncoded(-1, bytes('k'))).toThrow(RangeError);
   });
 
   it('leaves the object alone when mutate returns next: null', async () => {

@@ -128,10 +128,15 @@ export class LmdbStore implements Store {
   }
 
   get(partition: number, key: Uint8Array): DvvSet | undefined {
-    const k = objectKey(partition, key);
-    const pending = this.pendingObjects.get(k.toString('latin1'));
-    const bytes = pending ? pending.bytes : this.objects.get(k);
+    const bytes = this.getEncoded(partition, key);
     return bytes === undefined ? undefined : (decode(bytes) as DvvSet);
+  }
+
+  getEncoded(partition: number, key: Uint8Array): Uint8Array | undefined {
+    const k = objectKey(partition, key);
+    // Most reads find no write in flight for their key; skip building the overlay's string key then.
+    const pending = this.pendingObjects.size === 0 ? undefined : this.pendingObjects.get(k.toString('latin1'));
+    return pending ? pending.bytes : this.objects.get(k);
   }
 
   async update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>, hints?: HintWrite): Promise<T> {
@@ -384,7 +389,14 @@ function partitionPrefix(partition: number): Buffer {
 }
 
 function objectKey(partition: number, key: Uint8Array): Buffer {
-  return Buffer.concat([partitionPrefix(partition), key]);
+  if (!Number.isInteger(partition) || partition < 0 || partition > partitionMax) {
+    throw new RangeError(`partition ${partition} is not a 32-bit unsigned integer`);
+  }
+  // One allocation (this runs on every read and write).
+  const k = Buffer.allocUnsafe(4 + key.length);
+  k.writeUInt32BE(partition, 0);
+  k.set(key, 4);
+  return k;
 }
 
 /** The user-key part of an object key, copied so that it never aliases an lmdb-js buffer. */

@@ -105,9 +105,13 @@ export class SimStore implements Store {
   }
 
   get(partition: number, key: Uint8Array): DvvSet | undefined {
-    const id = objectId(partition, key);
-    const bytes = this.pendingObjects.get(id)?.bytes ?? this.committed.objects.get(id);
+    const bytes = this.getEncoded(partition, key);
     return bytes === undefined ? undefined : (decode(bytes) as DvvSet);
+  }
+
+  getEncoded(partition: number, key: Uint8Array): Uint8Array | undefined {
+    const id = objectId(partition, key);
+    return this.pendingObjects.get(id)?.bytes ?? this.committed.objects.get(id);
   }
 
   async update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>, hints?: HintWrite): Promise<T> {
@@ -302,6 +306,10 @@ class SimStoreHandle implements Store {
 
   get(partition: number, key: Uint8Array): DvvSet | undefined {
     return this.store.get(partition, key);
+  }
+
+  getEncoded(partition: number, key: Uint8Array): Uint8Array | undefined {
+    return this.store.getEncoded(partition, key);
   }
 
   update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>, hints?: HintWrite): Promise<T> {
