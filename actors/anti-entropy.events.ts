@@ -14,6 +14,7 @@ import type {
   AaeTreeBody,
   AaeTreeOk,
 } from '../src/protocol/aae-messages.js';
+import type { Ring } from '../src/core/ring.js';
 
 /** A peer's request: served by the anti-entropy machine through the runtime. */
 export type AaeRequestEvent =
@@ -55,4 +56,6 @@ export type AntiEntropyEvent =
   | AaeLocalEvent
   /** `ringkv aae`: status, pause or resume, from a client, to be answered. */
   | { type: 'api.aae'; from: string; reqId: string; replyTo: string; op: AaeOp }
+  /** A newer committed ring (membership): exchanges follow the partitions this node now replicates. */
+  | { type: 'ring.changed'; ring: Ring }
   | { type: 'xstate.done.actor.*'; actorId: string; output?: unknown };

@@ -7,7 +7,12 @@
  * runtime, and answers api.aae: status, pause (stops the running exchanges, refuses peers' requests
  * and starts no round) and resume.
  *
- * Takes: aae.tick {down}, aae.tree / aae.segment / aae.put (peers' requests), the answers and local
+ * On ring.changed it takes the new ring: the rest of the round keeps only exchanges of partitions
+ * this node still replicates with peers that still do; running exchanges finish (a peer that no
+ * longer replicates the partition refuses with NOT_OWNER), and the next round is planned on the new
+ * ring.
+ *
+ * Takes: ring.changed, aae.tick {down}, aae.tree / aae.segment / aae.put (peers' requests), the answers and local
  * results of its exchanges (routed to the exchange whose id prefixes their reqId; others dropped as
  * late), api.aae, its exchanges' done events. Sends: through the runtime, the answers to peers'
  * requests (serveTree, serveSegment, serveSync), aae.error when paused, when the tree shapes differ or
@@ -17,7 +22,7 @@
  * Invariants: at most exchangesMax exchanges run; a round's queue holds at most one entry per
  * (partition, peer) pair, so it is bounded by Q * (N - 1); while paused nothing runs or is served.
  */
-import { enqueueActions, setup } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 import type { TreeShape } from '../src/core/merkle.js';
 import { partitionsReplicatedBy, preferenceList, type Ring } from '../src/core/ring.js';
 import type { AaeErrorBody, AaePutBody, AaeSegmentBody, AaeTreeBody } from '../src/protocol/aae-messages.js';
@@ -237,6 +242,15 @@ export const antiEntropyMachine = setup({
     'aae.local.merged': { actions: 'routeToExchange' },
     'aae.local.failed': { actions: 'routeToExchange' },
     'xstate.done.actor.*': { actions: 'finishExchange' },
+    'ring.changed': {
+      actions: assign(({ context, event }) => {
+        const still = (p: number, peer: string) => {
+          const prefs = preferenceList(event.ring, p, context.n);
+          return prefs.includes(context.nodeId) && prefs.includes(peer);
+        };
+        return { ring: event.ring, queue: context.queue.filter(([p, peer]) => still(p, peer)) };
+      }),
+    },
   },
   states: {
     checkingPaused: {

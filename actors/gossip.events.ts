@@ -1,10 +1,23 @@
 /** Events of the gossip machine. `now` is stamped by the runtime from the Clock port. */
+import type { ClusterState } from '../src/core/cluster-state.js';
 import type { Heartbeats } from '../src/core/membership.js';
+import type { ClusterOp } from '../src/protocol/messages.js';
+
+/** A digest: the sender's heartbeats, and its cluster state (members, committed ring, staged plan). */
+export interface GossipBody {
+  heartbeats: Heartbeats;
+  /** Absent from a node that sends heartbeats only (older digests in tests). */
+  cluster?: ClusterState;
+}
 
 export type GossipEvent =
   /** A gossip round is due. */
   | { type: 'gossip.tick'; now: number }
   /** A peer's view (push), to be merged and answered with ours (pull). */
-  | { type: 'gossip.digest'; from: string; reqId: string; body: { heartbeats: Heartbeats }; now: number }
+  | { type: 'gossip.digest'; from: string; reqId: string; body: GossipBody; now: number }
   /** A peer's answer to our digest. */
-  | { type: 'gossip.digest.ok'; from: string; reqId: string; body: { heartbeats: Heartbeats }; now: number };
+  | { type: 'gossip.digest.ok'; from: string; reqId: string; body: GossipBody; now: number }
+  /** `ringkv cluster ...`: an admin request, answered by this machine (it holds the cluster state). */
+  | { type: 'api.cluster'; from: string; reqId: string; replyTo: string; op: ClusterOp; node?: string }
+  /** Ownership transfer has nothing left to hand over for the current ring (a leaving node may go). */
+  | { type: 'transfer.idle' };

@@ -1,27 +1,60 @@
 /**
- * Gossip: membership liveness and failure detection (Dynamo §4.8, §4.8.3). Every round the node
- * advances its own heartbeat and exchanges its view with one peer chosen by a seeded PRNG
- * (push-pull: gossip.digest, answered by gossip.digest.ok). Newer heartbeats are arrivals for a
- * phi-accrual failure detector (src/core/phi.ts); each round it judges every member.
+ * Gossip: membership, the ring and failure detection (Dynamo §4.8, §4.8.3, §4.9). Every round the
+ * node advances its own heartbeat and exchanges its view with one peer chosen by a seeded PRNG
+ * (push-pull: gossip.digest, answered by gossip.digest.ok). A view is the heartbeats and the cluster
+ * state (src/core/cluster-state.ts: members, committed ring, staged plan), sent whole: at 17 members
+ * and Q=64 it is about 1.3 KB. Newer heartbeats are arrivals for a phi-accrual failure detector
+ * (src/core/phi.ts); each round it judges every live member of the cluster state.
  *
- * Takes: gossip.tick {now}, gossip.digest, gossip.digest.ok. Sends: gossip.digest to one peer per
- * round, gossip.digest.ok to each digest; member.up / member.down to the node (tellNode).
+ * It also holds the admin side of membership: api.cluster (join, leave, force-remove, plan, commit,
+ * clear; Riak's staged changes) is applied to its cluster state, answered, and sent at once to every
+ * member instead of waiting for the rounds to spread it.
  *
- * Invariants: views merge by taking the newer heartbeat per member, so all nodes converge on the same
- * heartbeats whatever the order of exchanges; only a node advances its own heartbeat; a member goes
- * down only on the detector's verdict and up only on a newer heartbeat.
+ * Takes: gossip.tick {now}, gossip.digest, gossip.digest.ok, api.cluster, transfer.idle. Sends:
+ * gossip.digest to one peer per round (to every member after a local change), gossip.digest.ok to
+ * each digest, the api.cluster answer; to the node (tellNode): member.up / member.down,
+ * cluster.changed {cluster} (to be saved), ring.changed {ring} when a newer committed ring arrives,
+ * node.exit when this node has left (handed everything over) or was removed.
+ *
+ * Invariants: views merge by taking the newer register (heartbeat per member, member entry, ring),
+ * so all nodes converge on the same state whatever the order of exchanges; only a node advances its
+ * own heartbeat; a member goes down only on the detector's verdict and up only on a newer heartbeat;
+ * only commit makes a new ring; a leaving node exits only once it is out of the committed ring and
+ * ownership transfer has reported transfer.idle for that ring.
  */
 import { enqueueActions, setup } from 'xstate';
+import {
+  type AdminResult,
+  type ClusterState,
+  clearPlan,
+  commitPlan,
+  hasRing,
+  liveMembers,
+  markExiting,
+  mergeStates,
+  planOf,
+  ringOf,
+  sameState,
+  stageJoin,
+  stageLeave,
+  stagedChanges,
+} from '../src/core/cluster-state.js';
 import { type Heartbeats, type Liveness, type LivenessChange, judge, receiveHeartbeats } from '../src/core/membership.js';
 import type { PhiOptions } from '../src/core/phi.js';
 import { splitmix32 } from '../src/core/prng.js';
+import type { Ring } from '../src/core/ring.js';
+import type { ErrorBody } from '../src/protocol/errors.js';
+import type { ApiClusterOk } from '../src/protocol/messages.js';
+import type { AnswerParams } from './coordinator.machine.js';
 import type { GossipEvent } from './gossip.events.js';
 import type { SendParams } from './replica.machine.js';
 
 export interface GossipInput {
   nodeId: string;
-  /** Every member of the cluster, this node included. */
-  members: string[];
+  /** The cluster state this node starts from (stored, or formed from --members, or learned from a seed). */
+  cluster: ClusterState;
+  /** Replicas per key: claim keeps N distinct owners in every preference list. */
+  n: number;
   /** This life of the node: larger than any earlier one (the runtime uses its start time). */
   incarnation: number;
   /** Seeds the choice of gossip peers. */
@@ -33,14 +66,139 @@ export interface GossipInput {
 export interface GossipContext extends GossipInput, Liveness {
   rng: number;
   round: number;
+  /** Ownership transfer reported nothing left to hand over for the current ring. */
+  transferIdle: boolean;
+  /** node.exit was sent (once). */
+  exiting: boolean;
 }
+
+export type TellNodeParams =
+  | { type: 'member.up' | 'member.down'; nodeId: string }
+  | { type: 'cluster.changed'; cluster: ClusterState }
+  | { type: 'ring.changed'; ring: Ring }
+  | { type: 'node.exit'; reason: string };
 
 export const phiThresholdDefault = 8;
 export const gossipRoundMsDefault = 1000;
 export const phiDefaults: PhiOptions = { intervalsMax: 100, firstIntervalMs: 1000, acceptablePauseMs: 1000, minStdDeviationMs: 500 };
 
-function ownHeartbeats(ctx: GossipContext): Heartbeats {
+function ownHeartbeats(ctx: Pick<GossipContext, 'heartbeats' | 'nodeId' | 'incarnation' | 'round'>): Heartbeats {
   return { ...ctx.heartbeats, [ctx.nodeId]: [ctx.incarnation, ctx.round] };
+}
+
+function viewOf(ctx: GossipContext, cluster: ClusterState = ctx.cluster) {
+  return { heartbeats: ownHeartbeats(ctx), cluster };
+}
+
+type Enqueue = (action: { type: string; params?: unknown }) => void;
+
+interface Args {
+  context: GossipContext;
+  event: GossipEvent;
+  enqueue: Enqueue & { assign(update: Partial<GossipContext>): void };
+}
+
+/**
+ * Takes a new cluster state: tells the node (to save it), tells it the newer ring, and lets a node
+ * that has left go. Returns the context fields to assign.
+ */
+function adopt(enqueue: Enqueue, context: GossipContext, next: ClusterState): Partial<GossipContext> {
+  if (sameState(context.cluster, next)) return {};
+  const update: Partial<GossipContext> = { cluster: next };
+  enqueue({ type: 'tellNode', params: { type: 'cluster.changed', cluster: next } });
+  const ringMoved = next.ring.version !== context.cluster.ring.version || next.ring.by !== context.cluster.ring.by;
+  if (ringMoved && hasRing(next)) {
+    enqueue({ type: 'tellNode', params: { type: 'ring.changed', ring: ringOf(next) } });
+    // The transfer's report was for the old ring.
+    update.transferIdle = false;
+  }
+  return update;
+}
+
+/** A leaving node that is out of the ring and has handed everything over, or a removed one, exits. */
+function maybeExit(enqueue: Enqueue, context: GossipContext): Partial<GossipContext> {
+  if (context.exiting) return {};
+  const me = context.cluster.members[context.nodeId];
+  const outOfRing = !context.cluster.ring.owners.includes(context.nodeId);
+  if (me?.status === 'removed') {
+    enqueue({ type: 'tellNode', params: { type: 'node.exit', reason: 'removed from the cluster (force-remove)' } });
+    return { exiting: true };
+  }
+  if (me?.status === 'exiting' || (me?.status === 'leaving' && outOfRing && context.transferIdle)) {
+    const cluster = markExiting(context.cluster, context.nodeId);
+    const update = { ...adopt(enqueue, context, cluster), exiting: true };
+    // Everyone learns at once that this node is gone, so nobody waits for its detector to say so.
+    enqueue({ type: 'sendAll', params: digestsTo(context, liveMembers(context.cluster), cluster) });
+    enqueue({ type: 'tellNode', params: { type: 'node.exit', reason: 'left the cluster: every partition handed over' } });
+    return update;
+  }
+  return {};
+}
+
+function digestsTo(context: GossipContext, members: readonly string[], cluster: ClusterState): SendParams[] {
+  return members
+    .filter((m) => m !== context.nodeId)
+    .map((to) => ({ to, kind: 'gossip.digest', reqId: String(context.round), body: viewOf(context, cluster) }));
+}
+
+function mergeView({ context, event, enqueue }: Args): GossipContext {
+  const e = event as Extract<GossipEvent, { type: 'gossip.digest' | 'gossip.digest.ok' }>;
+  const merged = receiveHeartbeats(context, context.nodeId, e.body.heartbeats, e.now, context.phi);
+  enqueue.assign(merged.liveness);
+  notify(enqueue, merged.changes);
+  let next: GossipContext = { ...context, ...merged.liveness };
+  if (e.body.cluster) {
+    next = { ...next, ...adopt(enqueue, next, mergeStates(next.cluster, e.body.cluster)) };
+    next = { ...next, ...maybeExit(enqueue, next) };
+    enqueue.assign({ cluster: next.cluster, transferIdle: next.transferIdle, exiting: next.exiting });
+  }
+  return next;
+}
+
+function adminError(code: ErrorBody['code'], message: string): ErrorBody {
+  return { code, message };
+}
+
+/** Applies an api.cluster request to the state: the new state, and the answer's body or error. */
+function applyAdmin(context: GossipContext, e: Extract<GossipEvent, { type: 'api.cluster' }>): { state?: ClusterState; body?: ApiClusterOk; error?: ErrorBody } {
+  const self = context.nodeId;
+  const state = context.cluster;
+  const answer = (s: ClusterState, plan?: ApiClusterOk['plan']): ApiClusterOk => ({
+    op: e.op,
+    nodeId: self,
+    changes: stagedChanges(s),
+    ringVersion: s.ring.version,
+    ...(plan ? { plan } : {}),
+  });
+  if (e.op === 'plan') {
+    const planned = planOf(state, context.n);
+    return planned.ok ? { body: answer(state, planned.plan) } : { error: adminError(planned.code, planned.message) };
+  }
+  let result: AdminResult;
+  let plan: ApiClusterOk['plan'];
+  switch (e.op) {
+    case 'join':
+      result = stageJoin(state, e.node ?? self, self);
+      break;
+    case 'leave':
+      result = stageLeave(state, e.node ?? self, 'leave', self, context.n);
+      break;
+    case 'force-remove':
+      if (e.node === undefined) return { error: adminError('BAD_REQUEST', 'force-remove needs the node to remove') };
+      result = stageLeave(state, e.node, 'remove', self, context.n);
+      break;
+    case 'commit': {
+      const planned = planOf(state, context.n);
+      if (planned.ok) plan = planned.plan;
+      result = commitPlan(state, self, context.n);
+      break;
+    }
+    case 'clear':
+      result = clearPlan(state, self);
+      break;
+  }
+  if (!result.ok) return { error: adminError(result.code, result.message) };
+  return { state: result.state, body: answer(result.state, plan) };
 }
 
 export const gossipMachine = setup({
@@ -53,9 +211,10 @@ export const gossipMachine = setup({
     // I/O, provided by the runtime.
     send: (_, _params: SendParams) => {},
     sendAll: (_, _params: SendParams[]) => {},
-    // Provided by the runtime: hands a liveness change to the node actor (its parent). A named
-    // action rather than sendParent, so the machine runs on its own in transition() tests too.
-    tellNode: (_, _params: { type: 'member.up' | 'member.down'; nodeId: string }) => {},
+    answerClient: (_, _params: AnswerParams) => {},
+    // Provided by the runtime: hands a change to the node actor (its parent). A named action rather
+    // than sendParent, so the machine runs on its own in transition() tests too.
+    tellNode: (_, _params: TellNodeParams) => {},
   },
 }).createMachine({
   id: 'gossip',
@@ -66,15 +225,14 @@ export const gossipMachine = setup({
     down: {},
     rng: input.seed >>> 0,
     round: 0,
+    transferIdle: false,
+    exiting: false,
   }),
-  // Announce this life to every member at once: a restarted node is taken back as up within one
-  // message delay instead of after a few gossip rounds.
+  // Announce this life (and this node's cluster state) to every member at once: a restarted node is
+  // taken back as up within one message delay instead of after a few gossip rounds.
   entry: {
     type: 'sendAll',
-    params: ({ context }) =>
-      context.members
-        .filter((m) => m !== context.nodeId)
-        .map((to) => ({ to, kind: 'gossip.digest', reqId: '0', body: { heartbeats: ownHeartbeats(context) } })),
+    params: ({ context }) => digestsTo(context, liveMembers(context.cluster), context.cluster).map((d) => ({ ...d, reqId: '0' })),
   },
   initial: 'gossiping',
   states: {
@@ -84,35 +242,55 @@ export const gossipMachine = setup({
           actions: enqueueActions(({ context, event, enqueue }) => {
             const round = context.round + 1;
             const rng = (context.rng + 0x9e3779b9) >>> 0;
-            const peers = context.members.filter((m) => m !== context.nodeId);
-            const verdict = judge(context, context.members, context.nodeId, event.now, context.phiThreshold, context.phi);
+            const members = liveMembers(context.cluster);
+            const peers = members.filter((m) => m !== context.nodeId);
+            const verdict = judge(context, members, context.nodeId, event.now, context.phiThreshold, context.phi);
             const next = { ...verdict.liveness, round, rng };
             enqueue.assign(next);
-            notify(enqueue, verdict.changes);
+            notify(enqueue as unknown as Enqueue, verdict.changes);
             if (peers.length === 0) return;
             const peer = peers[splitmix32(rng) % peers.length]!;
             enqueue({
               type: 'send',
-              params: { to: peer, kind: 'gossip.digest', reqId: String(round), body: { heartbeats: ownHeartbeats({ ...context, round }) } },
+              params: { to: peer, kind: 'gossip.digest', reqId: String(round), body: viewOf({ ...context, round }) },
             });
           }),
         },
         'gossip.digest': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const merged = receiveHeartbeats(context, context.nodeId, event.body.heartbeats, event.now, context.phi);
-            enqueue.assign(merged.liveness);
-            notify(enqueue, merged.changes);
-            enqueue({
-              type: 'send',
-              params: { to: event.from, kind: 'gossip.digest.ok', reqId: event.reqId, body: { heartbeats: ownHeartbeats({ ...context, ...merged.liveness }) } },
-            });
+          actions: enqueueActions((args) => {
+            const next = mergeView(args as unknown as Args);
+            const e = args.event;
+            args.enqueue({ type: 'send', params: { to: e.from, kind: 'gossip.digest.ok', reqId: e.reqId, body: viewOf(next) } });
           }),
         },
         'gossip.digest.ok': {
+          actions: enqueueActions((args) => void mergeView(args as unknown as Args)),
+        },
+        'api.cluster': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            const merged = receiveHeartbeats(context, context.nodeId, event.body.heartbeats, event.now, context.phi);
-            enqueue.assign(merged.liveness);
-            notify(enqueue, merged.changes);
+            const reply = { replyTo: event.replyTo, to: event.from, reqId: event.reqId };
+            const { state, body, error } = applyAdmin(context, event);
+            if (error) {
+              enqueue({ type: 'answerClient', params: { ...reply, kind: 'error', body: error } });
+              return;
+            }
+            if (state) {
+              const update = adopt(enqueue as Enqueue, context, state);
+              enqueue.assign(update);
+              // Everyone hears of the change now, the members it drops included.
+              const audience = [...new Set([...liveMembers(context.cluster), ...liveMembers(state)])];
+              enqueue({ type: 'sendAll', params: digestsTo(context, audience, state) });
+              const exit = maybeExit(enqueue as Enqueue, { ...context, ...update });
+              enqueue.assign(exit);
+            }
+            enqueue({ type: 'answerClient', params: { ...reply, kind: 'api.cluster.ok', body } });
+          }),
+        },
+        'transfer.idle': {
+          actions: enqueueActions(({ context, enqueue }) => {
+            enqueue.assign({ transferIdle: true });
+            const exit = maybeExit(enqueue as Enqueue, { ...context, transferIdle: true });
+            enqueue.assign(exit);
           }),
         },
       },
@@ -120,6 +298,6 @@ export const gossipMachine = setup({
   },
 });
 
-function notify(enqueue: (action: { type: 'tellNode'; params: { type: 'member.up' | 'member.down'; nodeId: string } }) => void, changes: LivenessChange[]): void {
+function notify(enqueue: Enqueue, changes: LivenessChange[]): void {
   for (const c of changes) enqueue({ type: 'tellNode', params: { type: c.state === 'up' ? 'member.up' : 'member.down', nodeId: c.nodeId } });
 }

@@ -3,6 +3,7 @@
  * client requests arrive with their context already decoded and their options checked for type.
  */
 import type { Sibling, VersionVector } from '../src/core/dvv.js';
+import type { ClusterState } from '../src/core/cluster-state.js';
 import type { Ring } from '../src/core/ring.js';
 import type { RequestOptions } from '../src/protocol/messages.js';
 import type { AntiEntropyEvent } from './anti-entropy.events.js';
@@ -43,4 +44,8 @@ export type NodeEvent =
    * its children that depend on ownership (ownership transfer, anti-entropy) are told.
    */
   | { type: 'ring.changed'; ring: Ring }
+  /** The gossiped cluster state changed (gossip child): the node keeps it for status and saves it. */
+  | { type: 'cluster.changed'; cluster: ClusterState }
+  /** This node has left the cluster (handed everything over) or was removed: the process may end. */
+  | { type: 'node.exit'; reason: string }
   | { type: 'xstate.done.actor.*'; actorId: string };

@@ -15,7 +15,8 @@
  * and the liveness view are context, so membership (gossip, a later actor) can change them.
  */
 import { assign, enqueueActions, forwardTo, sendTo, setup, spawnChild } from 'xstate';
-import { partitionOf, ringNodes, type Ring } from '../src/core/ring.js';
+import type { ClusterState } from '../src/core/cluster-state.js';
+import { partitionOf, type Ring } from '../src/core/ring.js';
 import { chooseTargets } from '../src/core/targets.js';
 import { type Quorum, quorumProblem } from '../src/core/quorum.js';
 import type { Limits } from '../src/protocol/limits.js';
@@ -46,6 +47,8 @@ export interface NodeInput {
 }
 
 export interface NodeContext extends NodeInput {
+  /** The gossiped cluster state as the gossip child last reported it (members for status). */
+  membership: ClusterState;
   /** Liveness as this node believes it; a node missing here counts as up. */
   down: Record<string, true>;
   /** Makes coordinator request ids unique on this node. */
@@ -125,6 +128,10 @@ export const nodeMachine = setup({
     answerHints: (_, _params: { replyTo: string; to: string; reqId: string }) => {},
     // Counted by the runtime: internal answers that arrived after their coordinator finished.
     dropLate: () => {},
+    /** I/O, provided by the runtime: keeps the cluster state in the store's meta (read at start). */
+    saveClusterState: (_, _params: { cluster: ClusterState }) => {},
+    /** Provided by the runtime: this node has left the cluster; the process stops cleanly. */
+    exitNode: (_, _params: { reason: string }) => {},
     // setup() cannot type an action that enqueues its sibling actions, hence the casts below; the
     // functions themselves are checked against NodeArgs.
     handleClientRequest: enqueueActions(({ enqueue, context, event }: NodeArgs) => {
@@ -234,7 +241,8 @@ export const nodeMachine = setup({
   },
 }).createMachine({
   id: 'node',
-  context: ({ input }) => ({ ...input, down: {}, seq: 0, coordinators: 0, slots: 0, freeSlots: [] }),
+  // Without a gossip input (machine tests), the ring alone stands for the membership.
+  context: ({ input }) => ({ ...input, membership: input.gossip?.cluster ?? { members: {}, ring: { version: 0, by: '', ...input.ring } }, down: {}, seq: 0, coordinators: 0, slots: 0, freeSlots: [] }),
   initial: 'serving',
   entry: [
     spawnChild('gossip', { id: 'gossip', input: ({ context }) => context.gossip }),
@@ -247,6 +255,14 @@ export const nodeMachine = setup({
         'gossip.tick': { actions: forwardTo('gossip') },
         'gossip.digest': { actions: forwardTo('gossip') },
         'gossip.digest.ok': { actions: forwardTo('gossip') },
+        'api.cluster': { actions: forwardTo('gossip') },
+        // A leaving node may go once ownership transfer has handed everything over (the gossip
+        // child holds the membership and decides).
+        'transfer.idle': { actions: forwardTo('gossip') },
+        'cluster.changed': {
+          actions: [assign({ membership: ({ event }) => event.cluster }), { type: 'saveClusterState', params: ({ event }) => ({ cluster: event.cluster }) }],
+        },
+        'node.exit': { actions: { type: 'exitNode', params: ({ event }) => ({ reason: event.reason }) } },
         'handoff.tick': { actions: forwardTo('handoff') },
         'handoff.batch': { actions: forwardTo('handoff') },
         'handoff.batch.ok': { actions: forwardTo('handoff') },
@@ -326,18 +342,27 @@ export const nodeMachine = setup({
   },
 });
 
-/** What api.status answers: the members, their liveness as this node sees it, and what they own. */
+/**
+ * What api.status answers: the members (those of the ring and those joining or leaving), their
+ * liveness as this node sees it, their membership status, and what they own.
+ */
 export function statusOf(context: NodeContext): ApiStatusOk {
   const owned = new Map<string, number[]>();
   context.ring.owners.forEach((owner, p) => owned.set(owner, [...(owned.get(owner) ?? []), p]));
+  const members = context.membership?.members ?? {};
+  const ids = new Set([...owned.keys(), ...Object.keys(members)]);
   return {
     cluster: context.cluster,
     partitions: context.ring.q,
     n: context.quorumDefault.n,
     nodeId: context.nodeId,
-    members: ringNodes(context.ring).map((nodeId) => ({
+    ringVersion: context.membership?.ring.version ?? 0,
+    startedAt: context.gossip?.incarnation,
+    members: [...ids].sort().map((nodeId) => ({
       nodeId,
       state: context.down[nodeId] ? 'down' : 'up',
+      status: members[nodeId]?.status ?? 'valid',
+      staged: members[nodeId]?.staged ?? null,
       partitions: owned.get(nodeId) ?? [],
     })),
   };

@@ -18,7 +18,7 @@ export const exitCodes = {
   unavailable: 5,
   /** The deadline passed (TIMEOUT): the outcome is unknown, a write may or may not have happened. */
   timeout: 6,
-  /** Any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL). */
+  /** Any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL, and the cluster admin codes). */
   serverError: 7,
 } as const;
 
@@ -33,7 +33,8 @@ export const exitCodesHelp = `Exit codes:
   4  not found
   5  UNAVAILABLE: too few replicas alive for the quorum
   6  TIMEOUT: the outcome is unknown (a write may or may not have taken effect)
-  7  any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL)`;
+  7  any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL,
+     NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY)`;
 
 /** The exit code for an error code of the client library (RingkvError.code). */
 export function exitCodeForErrorCode(code: string): ExitCode {
@@ -50,6 +51,11 @@ export function exitCodeForErrorCode(code: string): ExitCode {
     case 'TOO_MANY_SIBLINGS':
     case 'NOT_OWNER':
     case 'OVERLOADED':
+    case 'NO_CHANGES':
+    case 'UNKNOWN_NODE':
+    case 'TOO_FEW_NODES':
+    case 'ALREADY_MEMBER':
+    case 'NOT_READY':
     case 'INTERNAL':
       return exitCodes.serverError;
     default:

@@ -25,6 +25,7 @@ import { registerHintsCommand } from './hints-command.js';
 import { registerSimCommand } from './sim-command.js';
 import { registerRingCommand } from './ring-command.js';
 import { registerAaeCommand } from './aae-command.js';
+import { registerClusterCommand } from './cluster-command.js';
 import { exitCodeForError, exitCodes, exitCodesHelp, isNatsUnreachable, ringkvErrorCode } from './exit-codes.js';
 import { describeValue, formatIdList, formatJson, formatTable, fromBase64, renderValue, toBase64 } from './output.js';
 
@@ -40,7 +41,8 @@ interface GlobalOptions {
 interface NodeCommandOptions {
   id: string;
   data: string;
-  members: string[];
+  members?: string[];
+  seeds?: string[];
   partitions: number;
   n: number;
   valueBytesMax?: number;
@@ -224,7 +226,8 @@ function buildProgram(): Command {
     .description('run one node in this process')
     .requiredOption('--id <id>', 'this node id')
     .requiredOption('--data <dir>', 'data directory of this node')
-    .requiredOption('--members <ids>', 'comma-separated node ids of the cluster', memberList)
+    .option('--members <ids>', 'comma-separated node ids of a new cluster (each member forms the same first ring)', memberList)
+    .option('--seeds <ids>', 'join an existing cluster through these members (comma-separated node ids); then plan and commit', memberList)
     .option('--partitions <q>', 'partitions of the ring (a power of two, fixed at cluster creation)', partitionCount, partitionCountDefault)
     .option('--n <n>', 'replicas per key', positiveInt('n'), 3)
     .option('--value-bytes-max <bytes>', 'largest value a put may carry', positiveInt('value-bytes-max'))
@@ -246,7 +249,8 @@ function buildProgram(): Command {
         await runNodeProcess({
           nodeId: o.id,
           dataDir: o.data,
-          members: o.members,
+          members: o.members ?? [],
+          seeds: o.seeds,
           cluster: g.cluster,
           server: resolveServerUrl(g.server),
           partitions: o.partitions,
@@ -325,22 +329,79 @@ function buildProgram(): Command {
 
   program
     .command('status')
-    .description('list the members of the cluster and the partitions each owns')
+    .description('list the members of the cluster: liveness, membership status, ownership share, uptime; the ring version')
     .action(async (_o: unknown, cmd: Command) => {
       const g = globals(cmd);
-      const status = await withClient(g, (c) => c.status());
+      const { status, uptimes } = await withClient(g, async (c) => {
+        const status = await c.status();
+        // Each node reports its own start: asked directly, in parallel; a node that does not answer has none.
+        const { ClusterAdmin } = await import('../client/admin.js');
+        const admin = await ClusterAdmin.connect({ servers: resolveServerUrl(g.server), cluster: g.cluster, timeoutMs: 2_000 });
+        try {
+          const live = status.members.filter((m) => m.status !== 'exiting' && m.status !== 'removed');
+          const answers = await Promise.all(live.map((m) => admin.status({ via: m.nodeId }).catch(() => undefined)));
+          const uptimes = new Map<string, { startedAt?: number; ringVersion?: number }>();
+          answers.forEach((a, i) => uptimes.set(live[i]!.nodeId, { startedAt: a?.startedAt, ringVersion: a?.ringVersion }));
+          return { status, uptimes };
+        } finally {
+          await admin.close();
+        }
+      });
+      const now = Date.now();
+      const members = [...status.members].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
       if (g.json) {
-        write(formatJson(status));
+        write(
+          formatJson({
+            ...status,
+            members: members.map((m) => {
+              const u = uptimes.get(m.nodeId);
+              return {
+                ...m,
+                share: status.partitions === 0 ? 0 : m.partitions.length / status.partitions,
+                uptimeMs: u?.startedAt === undefined ? null : now - u.startedAt,
+                ringVersion: u?.ringVersion ?? null,
+              };
+            }),
+          }),
+        );
         return;
       }
-      write(`cluster ${status.cluster}: ${status.members.length} member(s), ${status.partitions} partitions, N=${status.n}\n\n`);
-      const rows = [...status.members]
-        .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
-        .map((m) => [m.nodeId, m.state, String(m.partitions.length), formatIdList(m.partitions)]);
-      write(formatTable(rows, { header: ['MEMBER', 'STATE', 'COUNT', 'PARTITIONS'], width: terminalWidth() }));
+      write(`cluster ${status.cluster}: ${members.length} member(s), ${status.partitions} partitions, N=${status.n}, ring version ${status.ringVersion ?? '?'} (as ${status.nodeId} sees it)\n\n`);
+      const rows = members.map((m) => {
+        const u = uptimes.get(m.nodeId);
+        const pct = status.partitions === 0 ? 0 : Math.round((m.partitions.length / status.partitions) * 1000) / 10;
+        return [
+          m.nodeId,
+          m.state,
+          `${m.status ?? 'valid'}${m.staged ? ` (${m.staged} staged)` : ''}`,
+          `${m.partitions.length} (${pct}%)`,
+          u?.startedAt === undefined ? '-' : formatUptime(now - u.startedAt),
+          u?.ringVersion === undefined ? '-' : String(u.ringVersion),
+          formatIdList(m.partitions),
+        ];
+      });
+      write(formatTable(rows, { header: ['MEMBER', 'STATE', 'STATUS', 'SHARE', 'UPTIME', 'RING', 'PARTITIONS'], width: terminalWidth() }));
     });
 
+  registerClusterCommand(program);
+
   return program;
+}
+
+/** 3d 4h, 5m 12s, 40s: the two largest units. */
+function formatUptime(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const units: [number, string][] = [[86_400, 'd'], [3_600, 'h'], [60, 'm'], [1, 's']];
+  const parts: string[] = [];
+  let rest = s;
+  for (const [size, name] of units) {
+    if (rest >= size || (parts.length === 0 && size === 1)) {
+      parts.push(`${Math.floor(rest / size)}${name}`);
+      rest %= size;
+    }
+    if (parts.length === 2) break;
+  }
+  return parts.join(' ');
 }
 
 function reportError(err: unknown): number {

@@ -19,14 +19,14 @@
 import { claim } from './claim.js';
 import { type Ring, claimInitial, ownershipCounts } from './ring.js';
 
-export type MemberStatus = 'joining' | 'valid' | 'leaving' | 'exiting' | 'removed';
+export type MembershipStatus = 'joining' | 'valid' | 'leaving' | 'exiting' | 'removed';
 export type StagedOp = 'join' | 'leave' | 'remove';
 
-export const memberStatuses: readonly MemberStatus[] = ['joining', 'valid', 'leaving', 'exiting', 'removed'];
+export const memberStatuses: readonly MembershipStatus[] = ['joining', 'valid', 'leaving', 'exiting', 'removed'];
 export const stagedOps: readonly StagedOp[] = ['join', 'leave', 'remove'];
 
 export interface MemberEntry {
-  status: MemberStatus;
+  status: MembershipStatus;
   /** The change staged for this member, or null. */
   staged: StagedOp | null;
   version: number;
@@ -242,7 +242,7 @@ export function commitPlan(state: ClusterState, by: string, n: number): AdminRes
   if (!planned.ok) return planned;
   let next: ClusterState = { ...state, ring: { version: state.ring.version + 1, by, q: planned.plan.next.q, owners: planned.plan.next.owners } };
   for (const { node, op } of planned.plan.changes) {
-    const status: MemberStatus = op === 'join' ? 'valid' : op === 'leave' ? 'leaving' : 'removed';
+    const status: MembershipStatus = op === 'join' ? 'valid' : op === 'leave' ? 'leaving' : 'removed';
     next = write(next, node, { status, staged: null }, by);
   }
   return { ok: true, state: next };

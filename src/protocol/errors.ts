@@ -12,6 +12,14 @@ export const errorCodes = [
   'NOT_OWNER',
   'OVERLOADED',
   'INTERNAL',
+  // Membership admin (ringkv cluster): nothing staged, a node the cluster does not know, a change
+  // that would leave fewer than N nodes, a join of a node that is already a member, a node that has
+  // not learned the ring yet.
+  'NO_CHANGES',
+  'UNKNOWN_NODE',
+  'TOO_FEW_NODES',
+  'ALREADY_MEMBER',
+  'NOT_READY',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -2,6 +2,7 @@
  * The message kinds and their bodies. Client API kinds start with `api.`, replica traffic between
  * nodes with `replica.`. An answer's kind is the request's kind plus `.ok`, or `error`.
  */
+import type { MembershipStatus, Plan, StagedChange } from '../core/cluster-state.js';
 import type { DvvSet, Sibling, VersionVector } from '../core/dvv.js';
 import type { ErrorBody } from './errors.js';
 
@@ -54,7 +55,12 @@ export interface ApiGetOk {
 
 export interface MemberStatus {
   nodeId: string;
+  /** Liveness as the answering node's failure detector sees it. */
   state: 'up' | 'down';
+  /** Membership: joining, valid, leaving, exiting or removed (absent from older nodes). */
+  status?: MembershipStatus;
+  /** A change staged for this member and not committed yet. */
+  staged?: string | null;
   partitions: number[];
 }
 
@@ -64,6 +70,31 @@ export interface ApiStatusOk {
   n: number;
   nodeId: string;
   members: MemberStatus[];
+  /** Version of the committed ring the answering node routes by. */
+  ringVersion?: number;
+  /** When the answering node started (ms since the epoch): its uptime. */
+  startedAt?: number;
+}
+
+/** `ringkv cluster <op>`: staged membership changes (Riak's plan and commit). */
+export const clusterOps = ['join', 'leave', 'force-remove', 'plan', 'commit', 'clear'] as const;
+export type ClusterOp = (typeof clusterOps)[number];
+
+export interface ApiClusterBody {
+  op: ClusterOp;
+  /** The node to join, leave or remove; for leave, absent means the node that answers. */
+  node?: string;
+}
+
+export interface ApiClusterOk {
+  op: ClusterOp;
+  /** The node that answered. */
+  nodeId: string;
+  /** The changes staged after this operation (empty after commit or clear). */
+  changes: StagedChange[];
+  ringVersion: number;
+  /** For plan (and commit: what was committed): the moves and the shares before and after. */
+  plan?: Plan;
 }
 
 /** Coordinator to its own node's replica: make a new dot for this client write. */
@@ -98,7 +129,7 @@ export type ReplicaPutOk = Record<string, never>;
 
 export type { ErrorBody };
 
-export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.status', 'api.hints', 'api.aae'] as const;
+export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.status', 'api.hints', 'api.aae', 'api.cluster'] as const;
 
 /** api.hints: one node's pending hints, per target. */
 export interface HintTargetSummary {

@@ -3,12 +3,16 @@
  * request becomes an error reply with a code and a sentence; a bad internal message is dropped and
  * counted. Either way no actor ever receives a malformed body, so no message can crash one.
  */
+import { type ClusterState, memberStatuses, stagedOps } from '../core/cluster-state.js';
 import type { DvvSet, VersionVector } from '../core/dvv.js';
+import { isValidPartitionCount } from '../core/ring.js';
 import { levelWidth, shapeProblem, treeDepth } from '../core/merkle.js';
 import { aaeItemsMax, aaeOps } from './aae-messages.js';
 import { decode } from './codec.js';
 import type { ErrorCode } from './errors.js';
 import type { Limits } from './limits.js';
+import { clusterOps } from './messages.js';
+import { namePattern } from './subjects.js';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; message: string };
 
@@ -91,6 +95,13 @@ export function checkClientBody(kind: string, body: unknown, limits: Limits): Ch
   if (!isObject(body)) return bad('request body must be a map');
   if (kind === 'api.status' || kind === 'api.hints') return ok(body);
   if (kind === 'api.aae') return (aaeOps as readonly unknown[]).includes(body.op) ? ok(body) : bad(`op must be one of ${aaeOps.join(', ')}`);
+  if (kind === 'api.cluster') {
+    if (!(clusterOps as readonly unknown[]).includes(body.op)) return bad(`op must be one of ${clusterOps.join(', ')}`);
+    if (body.node !== undefined && body.node !== null && (typeof body.node !== 'string' || !namePattern.test(body.node))) {
+      return bad('node must be a node id: 1-64 letters, digits, - or _');
+    }
+    return ok(body);
+  }
   const key = checkKey(body.key, limits);
   if (!key.ok) return key;
   const opt = checkOptions(body, limits);
@@ -133,7 +144,10 @@ export function checkReplicaBody(kind: string, body: unknown, q: number): boolea
 /** Members a gossip digest may name: more is not a cluster ringkv runs, so it is refused. */
 export const gossipMembersMax = 1024;
 
-/** Checks a gossip digest body: `{ heartbeats: { nodeId: [incarnation, counter] } }`. */
+/**
+ * Checks a gossip digest body: `{ heartbeats: { nodeId: [incarnation, counter] }, cluster? }`, the
+ * cluster state as src/core/cluster-state.ts defines it.
+ */
 export function checkGossipBody(body: unknown): boolean {
   if (!isObject(body) || !isObject(body.heartbeats)) return false;
   const entries = Object.entries(body.heartbeats);
@@ -142,7 +156,25 @@ export function checkGossipBody(body: unknown): boolean {
     if (id.length === 0 || id.length > 64) return false;
     if (!Array.isArray(hb) || hb.length !== 2 || !isCount(hb[0]) || !isCount(hb[1])) return false;
   }
-  return true;
+  return body.cluster === undefined || checkClusterState(body.cluster);
+}
+
+/** A cluster state: member entries with known statuses, and a ring whose owners are named members. */
+export function checkClusterState(x: unknown): x is ClusterState {
+  if (!isObject(x) || !isObject(x.members) || !isObject(x.ring)) return false;
+  const members = Object.entries(x.members);
+  if (members.length > gossipMembersMax) return false;
+  for (const [id, e] of members) {
+    if (!namePattern.test(id) || !isObject(e)) return false;
+    if (!(memberStatuses as readonly unknown[]).includes(e.status)) return false;
+    if (e.staged !== null && !(stagedOps as readonly unknown[]).includes(e.staged)) return false;
+    if (!isCount(e.version) || typeof e.by !== 'string' || e.by.length > 64) return false;
+  }
+  const r = x.ring;
+  if (!isCount(r.version) || typeof r.by !== 'string' || r.by.length > 64 || !isCount(r.q) || !isValidPartitionCount(r.q)) return false;
+  if (!Array.isArray(r.owners)) return false;
+  if (r.version === 0) return r.owners.length === 0;
+  return r.owners.length === r.q && r.owners.every((o) => typeof o === 'string' && Object.hasOwn(x.members as object, o));
 }
 
 function isNodeId(x: unknown): x is string {

@@ -50,7 +50,7 @@ export interface AaeIoDeps {
   log: Log;
   settings: AaeSettings;
   /** The partitions this node replicates: the rows of `ringkv aae`. */
-  partitions: readonly number[];
+  partitions: () => readonly number[];
   /** Hands an event to the node actor. */
   deliver: (event: AaeLocalEvent) => void;
   /** Answers a client request (api.aae). */
@@ -304,7 +304,7 @@ export function createAaeIo(deps: AaeIoDeps): AaeIo {
   };
 
   const status = (): ApiAaeOk => {
-    const rows = new Set([...deps.partitions, ...perPartition.keys()]);
+    const rows = new Set([...deps.partitions(), ...perPartition.keys()]);
     return {
       nodeId,
       ...deps.machineState(),

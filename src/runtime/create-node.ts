@@ -22,7 +22,13 @@ import type { ApiHintsOk } from '../protocol/messages.js';
 import { type CommitWriteParams, type ReadAndAnswerParams, type SendParams, replicaMachine, writesInFlightMaxDefault } from '../../actors/replica.machine.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
 import { applyWrite } from '../core/replica-write.js';
-import { claimInitial, partitionCountDefault, partitionsReplicatedBy, ringNodes as ringMembers } from '../core/ring.js';
+import { partitionCountDefault, partitionsReplicatedBy, type Ring } from '../core/ring.js';
+import { type ClusterState, hasRing, initialState, joinerState, mergeStates, ringOf } from '../core/cluster-state.js';
+import type { GossipBody } from '../../actors/gossip.events.js';
+import type { TellNodeParams } from '../../actors/gossip.machine.js';
+import { checkClusterState, checkGossipBody } from '../protocol/validation.js';
+import { decodeEnvelope } from '../protocol/envelope.js';
+import type { Inbound } from '../ports/transport.js';
 import { splitmix32 } from '../core/prng.js';
 import { decode, encode } from '../protocol/codec.js';
 import { encodeEnvelope, encodeStateAnswer, protocolVersion } from '../protocol/envelope.js';
@@ -38,8 +44,16 @@ import { createInspectServer, type InspectServer } from './inspect-server.js';
 export interface NodeConfig {
   nodeId: string;
   cluster: string;
-  /** The static member list (gossip membership replaces it in a later issue). */
+  /**
+   * The members of a new cluster (`--members`): a node with no stored cluster state forms the ring
+   * of exactly these nodes (the same on each of them). Ignored once a cluster state is stored.
+   */
   members: string[];
+  /**
+   * Members to join through (`--seeds`): a node with no stored cluster state and no members learns
+   * the cluster from a seed and stages its own join (Riak's `cluster join`); commit takes it in.
+   */
+  seeds?: string[];
   partitions?: number;
   quorum?: Partial<Quorum>;
   limits?: Partial<Limits>;
@@ -110,6 +124,8 @@ export interface RunningNode {
   aae: AaeView;
   /** Pending hints by target and the delivery rate (what `ringkv hints` shows; metrics read it too). */
   hints(): ApiHintsOk;
+  /** Resolves (with the reason) when this node has left the cluster or was removed: stop it then. */
+  exited: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -124,7 +140,29 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const { nodeId } = identity;
   const stats: NodeStats = { received: 0, droppedInvalid: 0, rejected: 0, lateAnswers: 0, actionFailures: 0 };
   const limits: Limits = { ...defaultLimits, ...config.limits };
-  const ring = claimInitial(config.members, config.partitions ?? partitionCountDefault);
+  const roundMs = config.gossipRoundMs ?? gossipRoundMsDefault;
+  const incarnation = clock.now();
+
+  // Every inbound message goes through `dispatch`: to the seed bootstrap first when this node still
+  // has to learn the cluster, then to the router.
+  let dispatch: (msg: Inbound) => void = () => {};
+  let listening = false;
+  let clusterState = await initialClusterState(config, store, nodeId);
+  if (!hasRing(clusterState)) {
+    await transport.listen((msg) => dispatch(msg));
+    listening = true;
+    clusterState = await learnFromSeeds(clusterState, config.seeds ?? [], {
+      nodeId,
+      incarnation,
+      transport,
+      clock,
+      log,
+      retryMs: Math.max(200, Math.min(roundMs, 1000)),
+      setHandler: (h) => (dispatch = h),
+    });
+  }
+  await store.putMeta(clusterMetaName, clusterState);
+  const ring = ringOf(clusterState);
 
   // Every action is I/O at the edge: a failure is logged and counted, and never crashes an actor.
   const safe = <A extends unknown[]>(name: string, fn: (...args: A) => void) => (...args: A) => {
@@ -136,6 +174,8 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     }
   };
 
+  let resolveExit: (reason: string) => void = () => {};
+  const exited = new Promise<string>((resolve) => (resolveExit = resolve));
   let root: AnyActorRef | undefined;
   const requests = ports.requests;
   const deliver = (event: NodeEvent) => {
@@ -196,7 +236,6 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     transport.send(p.from, 'replica', encodeStateAnswer(head, store.getEncoded(p.p, p.key)));
   };
 
-  const roundMs = config.gossipRoundMs ?? gossipRoundMsDefault;
   // Hinted handoff (Dynamo §4.6): the store work behind the handoff machine's named actions.
   const deliveries = new DeliveryTally();
   const collectBatch = ({ self }: { self: AnyActorRef }, p: CollectParams) => {
@@ -250,6 +289,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const shapeIssue = shapeProblem(shape);
   if (shapeIssue) throw new Error(`anti-entropy trees: ${shapeIssue}`);
   const n = { ...quorumDefault, ...config.quorum }.n;
+  const currentRing = (): Ring => (root?.getSnapshot().context as { ring?: Ring } | undefined)?.ring ?? ring;
   const aaeChild = () => root?.getSnapshot().children.antiEntropy as AnyActorRef | undefined;
   const aae = createAaeIo({
     nodeId,
@@ -259,7 +299,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     clock,
     log,
     settings: { intervalMs: aaeConfig.intervalMs, bytesPerSec: aaeConfig.bytesPerSec, exchangesMax: aaeConfig.exchangesMax },
-    partitions: partitionsReplicatedBy(ring, nodeId, n),
+    partitions: () => partitionsReplicatedBy(currentRing(), nodeId, n),
     deliver: (event) => deliver(event),
     answerClient,
     machineState: () => {
@@ -276,6 +316,14 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       forward: safe('forward', (_: unknown, p: ForwardParams) => forward(p)),
       answerHints: safe('answerHints', (_: unknown, p: { replyTo: string; to: string; reqId: string }) => answerHints(p)),
       dropLate: () => void stats.lateAnswers++,
+      saveClusterState: safe('saveClusterState', (_: unknown, p: { cluster: ClusterState }) => {
+        store.putMeta(clusterMetaName, p.cluster).catch((err: unknown) => log.error('could not save the cluster state', { err: String(err) }));
+      }),
+      exitNode: safe('exitNode', (_: unknown, p: { reason: string }) => {
+        log.info('node leaving the cluster', { reason: p.reason });
+        // One gossip round for the news that this node is gone to reach the others.
+        clock.setTimeout(() => resolveExit(p.reason), Math.max(roundMs, 200));
+      }),
     },
     actors: {
       coordinator: coordinatorMachine.provide({
@@ -289,9 +337,11 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
         actions: {
           send: safe('send', (_: unknown, p: SendParams) => send(p)),
           sendAll: safe('sendAll', (_: unknown, ps: SendParams[]) => ps.forEach(send)),
-          tellNode: safe('tellNode', (_: unknown, e: { type: 'member.up' | 'member.down'; nodeId: string }) => {
-            log.info(e.type === 'member.down' ? 'member judged down' : 'member up', { member: e.nodeId });
-            deliver(e);
+          answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
+          tellNode: safe('tellNode', (_: unknown, e: TellNodeParams) => {
+            if (e.type === 'member.up' || e.type === 'member.down') log.info(e.type === 'member.down' ? 'member judged down' : 'member up', { member: e.nodeId });
+            else if (e.type === 'ring.changed') log.info('ring changed', { owners: new Set(e.ring.owners).size });
+            deliver(e as NodeEvent);
           }),
         },
       }),
@@ -360,9 +410,10 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     },
     gossip: {
       nodeId,
-      members: ringMembers(ring),
+      cluster: clusterState,
+      n,
       // Larger in every later life of this node, so its new heartbeats beat the ones remembered.
-      incarnation: clock.now(),
+      incarnation,
       seed: ports.seed ?? hashSeed(identity.dotId),
       phiThreshold: config.phiThreshold ?? phiThresholdDefault,
       // The detector's expectations scale with the round: detection takes about 5 rounds.
@@ -379,7 +430,8 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   root = actor;
 
   const route = createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats, now: () => clock.now() });
-  await transport.listen((msg) => (msg.role === 'inspect' ? inspect.handle(msg) : route(msg)));
+  dispatch = (msg) => (msg.role === 'inspect' ? inspect.handle(msg) : route(msg));
+  if (!listening) await transport.listen((msg) => dispatch(msg));
   // Gossip rounds: time enters the machines only as event data, stamped here from the Clock port.
   let tickHandle: unknown;
   const tick = () => {
@@ -395,7 +447,10 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     aaeTickHandle = clock.setTimeout(aaeTick, aaeConfig.intervalMs);
   };
   if (aaeConfig.intervalMs > 0) aaeTickHandle = clock.setTimeout(aaeTick, aaeConfig.intervalMs);
-  log.info('node serving', { epoch: identity.epoch, newEpoch: identity.isNewEpoch, partitions: ring.q, members: config.members });
+  const status = clusterState.members[nodeId]?.status;
+  log.info('node serving', { epoch: identity.epoch, newEpoch: identity.isNewEpoch, partitions: ring.q, members: Object.keys(clusterState.members), status, ringVersion: clusterState.ring.version });
+  // A node that already left (or was removed) in an earlier life does not serve again.
+  if (status === 'exiting' || status === 'removed') resolveExit(`this node is ${status}: it left the cluster in an earlier life`);
 
   return {
     identity,
@@ -404,6 +459,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     inspect,
     aae: aae.view,
     hints: () => hintSummary(nodeId, store, clock.now(), deliveries),
+    exited,
     async stop() {
       if (tickHandle !== undefined) clock.clearTimeout(tickHandle);
       if (aaeTickHandle !== undefined) clock.clearTimeout(aaeTickHandle);
@@ -413,6 +469,79 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       await markCleanStop(store, identity);
     },
   };
+}
+
+/** The meta entry that keeps this node's cluster state (members, committed ring, staged plan). */
+export const clusterMetaName = 'cluster';
+
+/**
+ * The cluster state a node starts from: the stored one (a restart rejoins as the same member), else
+ * the ring of `--members` (a new cluster: every member computes the same state), else a joiner's
+ * state that knows only itself (it learns the rest from a seed).
+ */
+async function initialClusterState(config: NodeConfig, store: Store, nodeId: string): Promise<ClusterState> {
+  const q = config.partitions ?? partitionCountDefault;
+  const stored = store.getMeta<unknown>(clusterMetaName);
+  if (stored !== undefined) {
+    if (checkClusterState(stored)) return stored;
+    throw new Error('the stored cluster state is malformed');
+  }
+  if (config.members.length > 0) return initialState(config.members, q);
+  if ((config.seeds ?? []).length > 0) return joinerState(nodeId, q);
+  throw new Error('this node has no cluster state: give --members (a new cluster) or --seeds (join one)');
+}
+
+interface LearnDeps {
+  nodeId: string;
+  incarnation: number;
+  transport: Transport;
+  clock: Clock;
+  log: Log;
+  retryMs: number;
+  setHandler: (handler: (msg: Inbound) => void) => void;
+}
+
+/**
+ * A fresh node's first contact (Dynamo §4.8.2, seeds): it sends its state (itself, join staged) to
+ * its seeds until one answers with a state that holds a committed ring, and takes that over. Client
+ * requests that reach it meanwhile go on to a seed, which answers them.
+ */
+function learnFromSeeds(state: ClusterState, seeds: string[], deps: LearnDeps): Promise<ClusterState> {
+  const { nodeId, transport, clock, log } = deps;
+  const targets = seeds.filter((s) => s !== nodeId);
+  if (targets.length === 0) return Promise.reject(new Error('this node has no ring yet and no seed to learn it from: give --seeds'));
+  return new Promise((resolve) => {
+    let current = state;
+    let attempt = 0;
+    let timer: unknown;
+    const ask = () => {
+      attempt++;
+      if (attempt % 10 === 0) log.warn('no seed has answered yet', { seeds: targets, attempts: attempt });
+      const body: GossipBody = { heartbeats: { [nodeId]: [deps.incarnation, 0] }, cluster: current };
+      for (const seed of targets) {
+        transport.send(seed, 'gossip', encodeEnvelope({ v: protocolVersion, kind: 'gossip.digest', from: nodeId, to: seed, reqId: `join.${attempt}`, body }));
+      }
+      timer = clock.setTimeout(ask, deps.retryMs);
+    };
+    deps.setHandler((msg) => {
+      if (msg.role === 'api') {
+        if (msg.replyTo !== undefined) transport.forward(targets[0]!, msg.bytes, msg.replyTo);
+        return;
+      }
+      if (msg.role !== 'gossip') return;
+      const env = decodeEnvelope(msg.bytes);
+      if (typeof env === 'string' || !checkGossipBody(env.body)) return;
+      const cluster = (env.body as GossipBody).cluster;
+      if (!cluster) return;
+      current = mergeStates(current, cluster);
+      if (hasRing(current)) {
+        clock.clearTimeout(timer);
+        log.info('learned the cluster from a seed', { from: env.from, ringVersion: current.ring.version, members: Object.keys(current.members) });
+        resolve(current);
+      }
+    });
+    ask();
+  });
 }
 
 /** A 32-bit seed from a string (the node's clock id), so each node draws its own sequence. */

@@ -10,7 +10,8 @@ import type { ErrorBody } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';
 import { batchItems, batchKind } from '../protocol/batch.js';
 import { isBytes } from '../protocol/validation.js';
-import { clientKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
+import { type ClusterOp, clientKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
+import type { GossipBody } from '../../actors/gossip.events.js';
 import { checkAaeBody, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
 import type { Inbound, Transport } from '../ports/transport.js';
 
@@ -90,6 +91,9 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       const base = { from: env.from, reqId: env.reqId, replyTo: msg.replyTo };
       if (env.kind === 'api.status' || env.kind === 'api.hints') return deliver({ type: env.kind, ...base });
       if (env.kind === 'api.aae') return deliver({ type: 'api.aae', ...base, op: body.op as 'status' | 'pause' | 'resume' });
+      if (env.kind === 'api.cluster') {
+        return deliver({ type: 'api.cluster', ...base, op: body.op as ClusterOp, ...(typeof body.node === 'string' ? { node: body.node } : {}) });
+      }
       const request = {
         ...base,
         key: body.key as Uint8Array,
@@ -123,7 +127,7 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
         stats.droppedInvalid++;
         return;
       }
-      const body = env.body as { heartbeats: Record<string, [number, number]> };
+      const body = env.body as GossipBody;
       return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body, now: deps.now() });
     }
     if (msg.role === 'handoff') {

@@ -18,7 +18,10 @@ import { startServiceDiscovery } from './service-discovery.js';
 export interface NodeProcessOptions {
   nodeId: string;
   dataDir: string;
+  /** The members of a new cluster (each forms the same first ring); empty when joining through seeds. */
   members: string[];
+  /** Members to join through: a node with no stored cluster state learns the cluster from one. */
+  seeds?: string[];
   cluster: string;
   server: string;
   partitions?: number;
@@ -52,8 +55,9 @@ function definedOnly<T extends Record<string, unknown>>(o: T): Partial<T> {
 export function checkNodeOptions(o: NodeProcessOptions): void {
   if (!namePattern.test(o.nodeId)) throw new ConfigError(`node id "${o.nodeId}" must be 1-64 letters, digits, - or _`);
   if (!namePattern.test(o.cluster)) throw new ConfigError(`cluster name "${o.cluster}" must be 1-64 letters, digits, - or _`);
-  for (const m of o.members) if (!namePattern.test(m)) throw new ConfigError(`member id "${m}" must be 1-64 letters, digits, - or _`);
-  if (!o.members.includes(o.nodeId)) throw new ConfigError(`--members (${o.members.join(',')}) must include this node (${o.nodeId})`);
+  for (const m of [...o.members, ...(o.seeds ?? [])]) if (!namePattern.test(m)) throw new ConfigError(`member id "${m}" must be 1-64 letters, digits, - or _`);
+  if (o.members.length > 0 && !o.members.includes(o.nodeId)) throw new ConfigError(`--members (${o.members.join(',')}) must include this node (${o.nodeId})`);
+  if (o.members.length > 0 && (o.seeds ?? []).length > 0) throw new ConfigError('give --members (a new cluster) or --seeds (join one), not both');
 }
 
 export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
@@ -69,6 +73,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       nodeId: o.nodeId,
       cluster: o.cluster,
       members: o.members,
+      seeds: o.seeds,
       partitions: o.partitions,
       quorum: o.n === undefined ? undefined : { n: o.n },
       limits: o.valueBytesMax === undefined ? undefined : { valueBytesMax: o.valueBytesMax },
@@ -84,6 +89,9 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   const service = await startServiceDiscovery({ nc, cluster: o.cluster, nodeId: o.nodeId, epoch: node.identity.epoch, metrics, log });
 
   await new Promise<void>((resolve) => {
+    // A node that has left the cluster (leave, after handing everything over; or force-remove)
+    // stops as if told to: the process exits 0.
+    void node.exited.then((reason) => stop(`left the cluster: ${reason}`));
     const stop = (signal: string) => {
       log.info('stopping', { signal });
       process.off('SIGINT', onInt);

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import type { GossipEvent } from '../../actors/gossip.events.js';
 import { type GossipInput, gossipMachine, phiDefaults } from '../../actors/gossip.machine.js';
+import { initialState } from '../../src/core/cluster-state.js';
 
 type Snapshot = SnapshotFrom<typeof gossipMachine>;
 interface Effect {
@@ -14,7 +15,7 @@ interface Effect {
   params?: unknown;
 }
 
-const input: GossipInput = { nodeId: 'n1', members: ['n1', 'n2', 'n3'], incarnation: 100, seed: 7, phiThreshold: 8, phi: phiDefaults };
+const input: GossipInput = { nodeId: 'n1', cluster: initialState(['n1', 'n2', 'n3'], 8), n: 3, incarnation: 100, seed: 7, phiThreshold: 8, phi: phiDefaults };
 
 function effects(actions: readonly { type: string; params?: unknown }[]): Effect[] {
   return actions.map((a) => ({ type: a.type, params: a.params }));

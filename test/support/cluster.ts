@@ -64,6 +64,13 @@ export interface Cluster {
   lastExit(id: string): { code: number | null; signal: NodeJS.Signals | null } | undefined;
   /** The fields of every {"msg":"node serving"} line the node logged, one per start. */
   servingLines(id: string): Record<string, unknown>[];
+  /**
+   * Starts a new node that joins through seeds (`--seeds`, no `--members`): it learns the cluster from
+   * a seed and stages its join; resolves once it is serving. Its id joins `ids`.
+   */
+  add(id: string, seeds: string[]): Promise<void>;
+  /** Resolves when the node's process has exited (at once if it is not running). */
+  exited(id: string): Promise<void>;
 }
 
 interface NodeProc {
@@ -116,6 +123,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     logs.set(id, next.length > logBytesMax ? next.slice(-logBytesMax) : next);
   };
 
+  // How each node finds its cluster: the first ones by --members, added ones by --seeds.
+  const membership = new Map<string, string[]>(ids.map((id) => [id, ['--members', ids.join(',')]]));
+
   const startNode = (id: string): Promise<void> => {
     mkdirSync(dataDir(id), { recursive: true });
     const n = (incarnation.get(id) ?? 0) + 1;
@@ -132,8 +142,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       id,
       '--data',
       dataDir(id),
-      '--members',
-      ids.join(','),
+      ...membership.get(id)!,
       ...(opts.args ?? []),
     ];
     const child = spawn(process.execPath, args, {
@@ -238,6 +247,18 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     },
     lastExit: (id) => exits.get(id),
     servingLines: (id) => [...(serving.get(id) ?? [])],
+    async add(id, seeds) {
+      if (membership.has(id)) throw new Error(`node ${id} is already part of this test cluster`);
+      membership.set(id, ['--seeds', seeds.join(',')]);
+      ids.push(id);
+      logs.set(id, '');
+      incarnation.set(id, 0);
+      serving.set(id, []);
+      await startNode(id);
+    },
+    async exited(id) {
+      await procs.get(id)?.exited;
+    },
   };
 
   try {
