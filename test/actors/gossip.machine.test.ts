@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import type { GossipEvent } from '../../actors/gossip.events.js';
 import { type GossipInput, gossipMachine, phiDefaults } from '../../actors/gossip.machine.js';
-import { initialState } from '../../src/core/cluster-state.js';
+import { commitPlan, initialState, stageLeave } from '../../src/core/cluster-state.js';
 
 type Snapshot = SnapshotFrom<typeof gossipMachine>;
 interface Effect {
@@ -118,5 +118,67 @@ describe('gossip machine', () => {
       seen.push(...verdicts(fx));
     }
     expect(seen).toEqual(['member.down n3']);
+  });
+});
+
+describe('gossip machine: membership', () => {
+  const cluster4 = initialState(['n1', 'n2', 'n3', 'n4'], 8);
+  const base: GossipInput = { ...input, cluster: cluster4 };
+  const tells = (fx: Effect[]) => fx.filter((e) => e.type === 'tellNode').map((e) => (e.params as { type: string }).type);
+
+  it('takes a newer committed ring from a digest and tells the node (cluster.changed, ring.changed)', () => {
+    let [s] = initialTransition(gossipMachine, base);
+    const staged = stageLeave(cluster4, 'n4', 'leave', 'n2', 3);
+    if (!staged.ok) throw new Error(staged.message);
+    const committed = commitPlan(staged.state, 'n2', 3);
+    if (!committed.ok) throw new Error(committed.message);
+    let fx: Effect[];
+    [s, fx] = step(s, { type: 'gossip.digest', from: 'n2', reqId: '1', body: { heartbeats: { n2: [1, 1] }, cluster: committed.state }, now: 10 });
+    expect(tells(fx)).toEqual(['cluster.changed', 'ring.changed']);
+    const ring = fx.find((e) => (e.params as { type: string }).type === 'ring.changed')!.params as { ring: { owners: string[] } };
+    expect(ring.ring.owners).not.toContain('n4');
+    // The answer carries the merged state; the same digest again changes nothing.
+    const answer = fx.find((e) => e.type === 'send')!.params as { body: { cluster: unknown } };
+    expect(answer.body.cluster).toEqual(committed.state);
+    [s, fx] = step(s, { type: 'gossip.digest', from: 'n2', reqId: '2', body: { heartbeats: { n2: [1, 2] }, cluster: committed.state }, now: 20 });
+    expect(tells(fx)).toEqual([]);
+    // n4 is no longer judged or gossiped to once it has exited.
+    expect(s.context.cluster.members.n4!.status).toBe('leaving');
+  });
+
+  it('applies admin requests: stage, commit (the ring changes and every member hears at once), refusals with codes', () => {
+    let [s] = initialTransition(gossipMachine, base);
+    let fx: Effect[];
+    const req = (op: string, node?: string) => ({ type: 'api.cluster', from: 'c', reqId: op, replyTo: 'inbox', op, ...(node ? { node } : {}) }) as GossipEvent;
+    [s, fx] = step(s, req('commit'));
+    expect((fx.find((e) => e.type === 'answerClient')!.params as { body: { code: string } }).body.code).toBe('NO_CHANGES');
+    [s, fx] = step(s, req('leave', 'n4'));
+    expect(tells(fx)).toEqual(['cluster.changed']);
+    expect((fx.find((e) => e.type === 'sendAll')!.params as { to: string }[]).map((d) => d.to)).toEqual(['n2', 'n3', 'n4']);
+    [s, fx] = step(s, req('commit'));
+    expect(tells(fx)).toEqual(['cluster.changed', 'ring.changed']);
+    const answer = fx.find((e) => e.type === 'answerClient')!.params as { kind: string; body: { ringVersion: number; plan: { moves: unknown[] } } };
+    expect(answer.kind).toBe('api.cluster.ok');
+    expect(answer.body.ringVersion).toBe(2);
+    expect(answer.body.plan.moves.length).toBeGreaterThan(0);
+  });
+
+  it('a leaving node exits only when it is out of the ring and ownership transfer reported idle for that ring', () => {
+    const staged = stageLeave(cluster4, 'n1', 'leave', 'n2', 3);
+    if (!staged.ok) throw new Error(staged.message);
+    let [s] = initialTransition(gossipMachine, { ...base, cluster: staged.state });
+    let fx: Effect[];
+    // An idle report for the old ring does not count.
+    [s, fx] = step(s, { type: 'transfer.idle' });
+    expect(tells(fx)).toEqual([]);
+    const committed = commitPlan(staged.state, 'n2', 3);
+    if (!committed.ok) throw new Error(committed.message);
+    [s, fx] = step(s, { type: 'gossip.digest.ok', from: 'n2', reqId: '1', body: { heartbeats: {}, cluster: committed.state }, now: 5 });
+    expect(tells(fx)).toEqual(['cluster.changed', 'ring.changed']);
+    [s, fx] = step(s, { type: 'transfer.idle' });
+    expect(tells(fx)).toEqual(['cluster.changed', 'node.exit']);
+    expect(s.context.cluster.members.n1!.status).toBe('exiting');
+    // Everyone hears that it is gone.
+    expect((fx.find((e) => e.type === 'sendAll')!.params as { to: string }[]).map((d) => d.to)).toEqual(['n2', 'n3', 'n4']);
   });
 });
