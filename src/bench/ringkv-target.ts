@@ -18,6 +18,7 @@ import { partitionCountDefault } from '../core/ring.js';
 import { up, type LocalCluster } from '../server/local-cluster.js';
 import { ringkvAssumedDurability, ringkvDefaultDurability } from './durability.js';
 import { freePort, sleep } from './free-port.js';
+import { readClusterMemory } from './memory.js';
 import { ringkvFaultControl } from './ringkv-faults.js';
 import { divertProcessOutput, type Diversion } from './output-diversion.js';
 import type { BenchTarget, CartOutcome, ReadOutcome } from './target.js';
@@ -149,6 +150,7 @@ export async function openRingkvTarget(opts: RingkvTargetOptions): Promise<Bench
       remember(key, context);
       return { retries: 0, siblings };
     },
+    memory: () => readClusterMemory(client),
     close() {
       closed ??= (async () => {
         await client.close().catch(() => undefined);

@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { Histogram, type HistogramSummary } from './histogram.js';
 import { createRandom } from './random.js';
 import { errorCode, type BenchTarget, type Durability, type TargetName } from './target.js';
+import type { MemoryReport, NodeMemoryReading } from './memory.js';
 import { OperationChooser, opNames, recordKey, workloads, type OpName, type WorkloadName } from './workload.js';
 import { createKeyChooser, type Distribution } from './zipfian.js';
 
@@ -35,6 +36,10 @@ export interface BenchOptions {
   onProgress?: (progress: BenchProgress) => void;
   /** Called when the load phase ends. */
   onLoad?: (load: LoadResult) => void;
+  /** Read each node's memory after the load and at the end (targets that can: src/bench/memory.ts). */
+  memory?: boolean;
+  /** Called with each memory reading: 'after load' or 'at end'. */
+  onMemory?: (when: 'after load' | 'at end', readings: NodeMemoryReading[]) => void;
   /** Called when a level ends, with its result (the CLI prints it at once). */
   onLevel?: (level: LevelResult) => void;
   /** Sees each measured window start and every measured operation end (a fault run's phases). */
@@ -123,6 +128,8 @@ export interface BenchReport {
   durationMs: number;
   warmupMs: number;
   load: LoadResult;
+  /** With the memory option, on a target that reports memory. */
+  memory?: MemoryReport;
   levels: LevelResult[];
   /** True when the run was stopped before every level ran. */
   aborted: boolean;
@@ -186,6 +193,13 @@ export async function runBench(target: BenchTarget, opts: BenchOptions): Promise
 
   const load = await loadRecords(target, opts, values);
   opts.onLoad?.(load);
+  const readMemory = async (when: 'after load' | 'at end') => {
+    if (!opts.memory || !target.memory) return undefined;
+    const readings = await target.memory();
+    opts.onMemory?.(when, readings);
+    return readings;
+  };
+  const afterLoad = await readMemory('after load');
   const levels: LevelResult[] = [];
   for (const [index, concurrency] of opts.concurrency.entries()) {
     if (aborted()) break;
@@ -195,6 +209,7 @@ export async function runBench(target: BenchTarget, opts: BenchOptions): Promise
     levels.push(level);
     opts.onLevel?.(level);
   }
+  const atEnd = afterLoad ? await readMemory('at end') : undefined;
 
   return {
     target: target.name,
@@ -209,6 +224,7 @@ export async function runBench(target: BenchTarget, opts: BenchOptions): Promise
     durationMs: opts.durationMs,
     warmupMs: opts.warmupMs,
     load,
+    ...(afterLoad && atEnd ? { memory: { afterLoad, atEnd } } : {}),
     levels,
     aborted: aborted(),
     machine: describeMachine(),

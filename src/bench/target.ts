@@ -12,6 +12,8 @@
 
 import type { FaultControl } from './fault.js';
 
+import type { NodeMemoryReading } from './memory.js';
+
 export type TargetName = 'ringkv' | 'nats-kv';
 export const targetNames: readonly TargetName[] = ['ringkv', 'nats-kv'];
 
@@ -52,6 +54,8 @@ export interface BenchTarget {
   cart(key: string, value: Uint8Array): Promise<CartOutcome>;
   /** How `--fault` kills or pauses one of its nodes: only for a cluster the bench started. */
   readonly faults?: FaultControl;
+  /** Each node's heap and RSS (ringkv only; see src/bench/memory.ts). */
+  memory?(): Promise<NodeMemoryReading[]>;
   /** Closes connections and stops whatever the target started. Idempotent. */
   close(): Promise<void>;
 }

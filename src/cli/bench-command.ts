@@ -19,7 +19,9 @@ import { openNatsKvTarget } from '../bench/nats-kv-target.js';
 import { originalWriters, type Writers } from '../bench/output-diversion.js';
 import { ProgressBar } from '../bench/progress.js';
 import { openRingkvTarget } from '../bench/ringkv-target.js';
-import { describeMachine, runBench, type BenchReport, type LatencySummary, type LevelResult, type LoadResult } from '../bench/runner.js';
+import { formatMemory } from './bench-memory-output.js';
+import type { NodeMemoryReading } from '../bench/memory.js';
+import { describeMachine, loadConcurrencyDefault, runBench, type BenchReport, type LatencySummary, type LevelResult, type LoadResult } from '../bench/runner.js';
 import { targetNames, type BenchTarget, type TargetName } from '../bench/target.js';
 import { isWorkloadName, workloadNames, type OpName, type WorkloadName } from '../bench/workload.js';
 import { recordCountMax, type Distribution } from '../bench/zipfian.js';
@@ -51,6 +53,8 @@ export interface BenchCommandOptions {
   w: number;
   seed: number;
   json?: boolean;
+  memory?: boolean;
+  loadConcurrency?: number;
   server?: string;
   cluster?: string;
   /** --fault kill-node@10s[+20s] or pause-node@... */
@@ -125,6 +129,8 @@ export function registerBenchCommand(program: Command, io: BenchIo = defaultIo()
     .option('--n <n>', 'ringkv: replicas; nats-kv: the bucket replicas', wholeNumber('n', 1, 7), 3)
     .option('--r <r>', 'ringkv: read quorum', wholeNumber('r', 1, 7), 2)
     .option('--w <w>', 'ringkv: write quorum', wholeNumber('w', 1, 7), 2)
+    .option('--memory', "ringkv: report each node's JavaScript heap and RSS after the load and at the end")
+    .option('--load-concurrency <count>', 'requests in flight while loading the records', wholeNumber('load-concurrency', 1, concurrencyMax), loadConcurrencyDefault)
     .option('--seed <seed>', 'seed of the key, operation and value choices', wholeNumber('seed', 0, 2 ** 32 - 1), 1)
     .option(
       '--fault <spec>',
@@ -214,6 +220,16 @@ export async function runBenchCommand(o: BenchCommandOptions, io: BenchIo): Prom
       warmupMs: o.warmup,
       seed: o.seed,
       signal: controller.signal,
+      ...(o.loadConcurrency !== undefined ? { loadConcurrency: o.loadConcurrency } : {}),
+      ...(o.memory
+        ? {
+            memory: true,
+            onMemory: (when: string, readings: NodeMemoryReading[]) => {
+              bar?.clear();
+              if (!o.json) io.out(formatMemory(when, readings));
+            },
+          }
+        : {}),
       ...(faulting ? { observer: faulting.observer } : {}),
       ...(bar ? { onProgress: (p) => bar.update(p) } : {}),
       onLoad: (load) => {

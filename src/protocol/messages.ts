@@ -74,6 +74,26 @@ export interface ApiStatusOk {
   ringVersion?: number;
   /** When the answering node started (ms since the epoch): its uptime. */
   startedAt?: number;
+  /** The answering node's process memory (absent where the runtime has none to report, as in simulation). */
+  memory?: ProcessMemory;
+}
+
+/**
+ * A node process's memory when it answered (Node's process.memoryUsage()). Keys live in LMDB, not in
+ * JavaScript maps, so heapUsed must not grow with the number of keys stored (issue 8); rss also
+ * counts the LMDB pages the process has touched through its memory map, which do grow with the data.
+ */
+export interface ProcessMemory {
+  heapUsedBytes: number;
+  /**
+   * Heap used just after the last full (mark-sweep) garbage collection: what the process really
+   * keeps, without the garbage heapUsed also counts. Absent before the first full collection.
+   */
+  heapAfterGcBytes?: number;
+  heapTotalBytes: number;
+  /** Memory outside the JavaScript heap held by JavaScript objects (Buffers). */
+  externalBytes: number;
+  rssBytes: number;
 }
 
 /** `ringkv cluster <op>`: staged membership changes (Riak's plan and commit). */

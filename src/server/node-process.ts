@@ -4,10 +4,12 @@
  * was acknowledged: acks wait for the LMDB commit.
  */
 import { randomBytes } from 'node:crypto';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { connectNats } from '../adapters/nats/nats-transport.js';
 import { NatsTransport } from '../adapters/nats/nats-transport.js';
 import { LmdbStore } from '../adapters/lmdb/lmdb-store.js';
 import { namePattern } from '../protocol/subjects.js';
+import type { ProcessMemory } from '../protocol/messages.js';
 import { systemClock } from '../ports/clock.js';
 import { createNode } from '../runtime/create-node.js';
 import { jsonLog, type LogLevel } from './json-log.js';
@@ -82,7 +84,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       handoff: o.handoffRateBytesPerSec === undefined ? undefined : { rateBytesPerSec: o.handoffRateBytesPerSec },
       antiEntropy: definedOnly({ intervalMs: o.aaeIntervalMs, bytesPerSec: o.aaeBytesPerSec, exchangesMax: o.aaeExchangesMax }),
     },
-    { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests },
+    { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader() },
   );
   metrics.attach(node, transport, () => !nc.isClosed());
   metrics.setServing(true);
@@ -110,4 +112,28 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   await nc.close();
   await http?.close();
   log.info('stopped');
+}
+
+/**
+ * This process's memory, as api.status reports it. Starts watching full garbage collections (an
+ * observer that runs after each one, nothing per request) to know the heap used just after the
+ * newest one (ProcessMemory.heapAfterGcBytes).
+ */
+function processMemoryReader(): () => ProcessMemory {
+  let heapAfterGcBytes: number | undefined;
+  const observer = new PerformanceObserver((list) => {
+    const major = list.getEntries().some((e) => (e as unknown as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
+    if (major) heapAfterGcBytes = process.memoryUsage().heapUsed;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return () => {
+    const m = process.memoryUsage();
+    return {
+      heapUsedBytes: m.heapUsed,
+      ...(heapAfterGcBytes !== undefined ? { heapAfterGcBytes } : {}),
+      heapTotalBytes: m.heapTotal,
+      externalBytes: m.external,
+      rssBytes: m.rss,
+    };
+  };
 }

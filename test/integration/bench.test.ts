@@ -62,8 +62,17 @@ describe('ringkv bench', () => {
 
   it('measures a local ringkv cluster and stops it', async () => {
     const before = new Set(tempLeftovers());
-    const { report } = await bench(['--local', ...short]);
+    const { report } = await bench(['--local', ...short, '--memory']);
     expect(report.target).toBe('ringkv');
+    // --memory: every node's heap and RSS after the load and at the end (from its api.status answer).
+    for (const readings of [report.memory?.afterLoad, report.memory?.atEnd]) {
+      expect(readings?.map((r) => r.node).sort()).toEqual(['n1', 'n2', 'n3']);
+      for (const r of readings!) {
+        expect(r.heapUsedBytes).toBeGreaterThan(1 << 20);
+        expect(r.heapTotalBytes).toBeGreaterThanOrEqual(r.heapUsedBytes);
+        expect(r.rssBytes).toBeGreaterThan(r.heapUsedBytes);
+      }
+    }
     expect(report.durability.mode).toBe('committed');
     expect(report.settings).toMatchObject({ N: 3, R: 2, W: 2 });
     expectHealthy(report);
