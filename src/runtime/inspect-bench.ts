@@ -13,77 +13,12 @@
  * A second, quieter measurement drives bare actors (a root that spawns a child per request, two
  * events, done) with the same modes, without the node's I/O around them.
  */
-import type { DvvSet } from '../core/dvv.js';
-import { encode } from '../protocol/codec.js';
-import type { Clock } from '../ports/clock.js';
 import { silentLog } from '../ports/log.js';
-import type { Hint, Mutation, Store } from '../ports/store.js';
-import type { Inbound, Transport } from '../ports/transport.js';
 import { encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { createActor, enqueueActions, setup } from 'xstate';
 import { createNode, type RunningNode } from './create-node.js';
+import { clock, LoopTransport, MemoryStore } from './loop-ports.js';
 import { InspectTap } from './inspect-tap.js';
-
-class MemoryStore implements Store {
-  private objects = new Map<string, DvvSet>();
-  private meta = new Map<string, unknown>();
-  get(p: number, key: Uint8Array): DvvSet | undefined {
-    return this.objects.get(`${p}/${Buffer.from(key).toString('hex')}`);
-  }
-  getEncoded(p: number, key: Uint8Array): Uint8Array | undefined {
-    const state = this.get(p, key);
-    return state === undefined ? undefined : encode(state);
-  }
-  async update<T>(p: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>): Promise<T> {
-    const k = `${p}/${Buffer.from(key).toString('hex')}`;
-    const m = mutate(this.objects.get(k));
-    if (m.next) this.objects.set(k, m.next);
-    return m.result;
-  }
-  getMeta<T>(name: string): T | undefined {
-    return this.meta.get(name) as T | undefined;
-  }
-  async putMeta(name: string, value: unknown): Promise<void> {
-    this.meta.set(name, value);
-  }
-  *keys(): Iterable<Uint8Array> {}
-  // Hints and Merkle segments are not on the path this bench drives.
-  hints(): Iterable<Hint> {
-    return [];
-  }
-  hintCount(): number {
-    return 0;
-  }
-  async removeHint(): Promise<boolean> {
-    return false;
-  }
-  readonly segmentCount = 1024;
-  segments(): BigUint64Array {
-    return new BigUint64Array(this.segmentCount);
-  }
-  keysInSegment(): Iterable<Uint8Array> {
-    return [];
-  }
-  async close(): Promise<void> {}
-}
-
-class LoopTransport implements Transport {
-  handler: ((msg: Inbound) => void) | undefined;
-  waiting = new Map<string, () => void>();
-  send(): void {}
-  forward(): void {}
-  reply(replyTo: string): void {
-    const done = this.waiting.get(replyTo);
-    this.waiting.delete(replyTo);
-    done?.();
-  }
-  async listen(handler: (msg: Inbound) => void): Promise<void> {
-    this.handler = handler;
-  }
-  async close(): Promise<void> {}
-}
-
-const clock: Clock = { now: () => Date.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
 async function drive(transport: LoopTransport, requests: number, inFlight: number, bodies: Uint8Array[]): Promise<number> {
   let next = 0;
