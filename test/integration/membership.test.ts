@@ -146,6 +146,24 @@ describe('membership: join and leave under load', () => {
       },
       20_000,
     );
+    // Clear drops both staged joins (they stay known as joining); `ringkv cluster join` stages them
+    // again, asked at a seed.
+    const cleared = await ringkv(['cluster', 'clear', '--via', 'n1']);
+    expect(cleared.code, cleared.stderr).toBe(0);
+    expect((await ringkv(['cluster', 'plan', '--via', 'n1'])).stderr).toContain('error NO_CHANGES');
+    for (const [seed, node] of [['n1', 'n4'], ['n2', 'n5']]) {
+      const joined = await ringkv(['cluster', 'join', seed!, '--node', node!]);
+      expect(joined.code, joined.stderr).toBe(0);
+      expect(joined.stdout).toContain(`join of ${node} staged`);
+    }
+    await waitFor(
+      'both joins staged on every node',
+      async () => {
+        const all = await statuses(admin, c.ids);
+        return [...all.values()].every((s) => ['n4', 'n5'].every((id) => s.members.find((m) => m.nodeId === id)?.staged === 'join')) ? true : undefined;
+      },
+      10_000,
+    );
     // Only commit changes the ring: the plan leaves it as it is.
     const planned = await admin.plan();
     expect(planned.plan!.changes).toEqual([
