@@ -181,4 +181,17 @@ describe('gossip machine: membership', () => {
     // Everyone hears that it is gone.
     expect((fx.find((e) => e.type === 'sendAll')!.params as { to: string }[]).map((d) => d.to)).toEqual(['n2', 'n3', 'n4']);
   });
+
+  it('a force-removed node that still runs learns it and exits without handoff', () => {
+    const staged = stageLeave(cluster4, 'n1', 'remove', 'n2', 3);
+    if (!staged.ok) throw new Error(staged.message);
+    const committed = commitPlan(staged.state, 'n2', 3);
+    if (!committed.ok) throw new Error(committed.message);
+    expect(committed.state.members.n1!.status).toBe('removed');
+    let [s] = initialTransition(gossipMachine, base);
+    let fx: Effect[];
+    [s, fx] = step(s, { type: 'gossip.digest', from: 'n2', reqId: '1', body: { heartbeats: {}, cluster: committed.state }, now: 5 });
+    expect(tells(fx)).toEqual(['cluster.changed', 'ring.changed', 'node.exit']);
+    expect(s.context.exiting).toBe(true);
+  });
 });
