@@ -143,7 +143,7 @@ export class WriteLog {
 
 /**
  * The target as the runner sees it in a fault run: the same operations, with every written value
- * tagged and logged. Reads pass straight through.
+ * tagged and logged. Reads, and everything else the target offers, pass straight through.
  */
 export function withWriteLog(target: BenchTarget, log: WriteLog): BenchTarget {
   const logged = async <T>(key: string, value: Uint8Array, write: (tagged: Uint8Array) => Promise<T>): Promise<T> => {
@@ -163,6 +163,7 @@ export function withWriteLog(target: BenchTarget, log: WriteLog): BenchTarget {
     durability: target.durability,
     settings: target.settings,
     ...(target.faults ? { faults: target.faults } : {}),
+    ...(target.memory ? { memory: () => target.memory!() } : {}),
     load: (key, value) => logged(key, value, (v) => target.load(key, v)),
     read: (key): Promise<ReadOutcome> => target.read(key),
     update: (key, value) => logged(key, value, (v) => target.update(key, v)),
