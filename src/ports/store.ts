@@ -61,6 +61,15 @@ export interface Store {
   /** Node metadata (node id, epoch, membership): small values, read at start. */
   getMeta<T>(name: string): T | undefined;
   putMeta(name: string, value: unknown): Promise<void>;
+  /**
+   * Ownership transfer: deletes one object, but only if its state is still `expected` (an equal DVV
+   * set: nothing was written to the key since that state was sent to its new owners) and no hint is
+   * pending for the key (hinted handoff still owes it to a replica). The object's Merkle segment
+   * folds it out in the same transaction, so the tree stays exact. Resolves true after the commit,
+   * or false (at once) when it deleted nothing. Reads see the deletion at the call, as they see an
+   * update.
+   */
+  removeIfUnchanged(partition: number, key: Uint8Array, expected: DvvSet): Promise<boolean>;
   /** Every key held for one partition, in key order (anti-entropy and ownership transfer). */
   keys(partition: number): Iterable<Uint8Array>;
   /**

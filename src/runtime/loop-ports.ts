@@ -42,6 +42,10 @@ export class MemoryStore implements Store {
   async removeHint(): Promise<boolean> {
     return false;
   }
+  // keys() is empty, so ownership transfer never finds anything to drop here.
+  async removeIfUnchanged(): Promise<boolean> {
+    return false;
+  }
   readonly segmentCount = 1024;
   segments(): BigUint64Array {
     return new BigUint64Array(this.segmentCount);

@@ -31,7 +31,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { DvvSet } from '../../core/dvv.js';
+import { type DvvSet, equal } from '../../core/dvv.js';
 import { SegmentTable, buildSegments, keysInSegments, segmentsDefault, shapeProblem } from '../../core/merkle.js';
 import { decode, encode } from '../../protocol/codec.js';
 import type { Hint, HintWrite, Mutation, Store } from '../../ports/store.js';
@@ -53,7 +53,8 @@ const partitionMax = 0xffff_ffff;
 interface PendingWrite {
   seq: number;
   key: Buffer;
-  bytes: Uint8Array;
+  /** The new value, or null for a deletion (ownership transfer's drop). */
+  bytes: Uint8Array | null;
   /** Settles when this write has committed (or failed). */
   done: Promise<void>;
 }
@@ -71,6 +72,11 @@ export class LmdbStore implements Store {
    * the hints database, so scans and removals never touch LMDB's read path. Bounded by hintsMax.
    */
   private readonly hintIndex = new Map<string, Hint>();
+  /**
+   * Pending hints per object (object key, latin1): an object with hints is never dropped by
+   * ownership transfer. Same bound as hintIndex.
+   */
+  private readonly hintedObjects = new Map<string, number>();
   private hintSeq = 0;
   private seq = 0;
   /** Settles when every write issued so far has settled (lmdb-js commits in issue order). */
@@ -97,6 +103,7 @@ export class LmdbStore implements Store {
       const k = Buffer.from(key);
       const h = decodeHint(k, Buffer.from(value));
       this.hintIndex.set(k.toString('latin1'), h);
+      this.countHint(h.partition, h.key, 1);
       this.hintSeq = Math.max(this.hintSeq, h.seq);
     }
     if (noSync) {
@@ -132,11 +139,28 @@ export class LmdbStore implements Store {
     return bytes === undefined ? undefined : (decode(bytes) as DvvSet);
   }
 
+  async removeIfUnchanged(partition: number, key: Uint8Array, expected: DvvSet): Promise<boolean> {
+    const k = objectKey(partition, key);
+    const id = k.toString('latin1');
+    const current = this.get(partition, key);
+    if (current === undefined || !equal(current, expected) || this.hintedObjects.has(id)) return false;
+    // As in update: the deletion and its segment are issued in one event turn, so lmdb-js commits
+    // them in one transaction, and the tree forgets the object exactly as the objects do.
+    const segment = this.trees.fold(partition, key, current, undefined);
+    const removal = this.write(this.pendingObjects, id, k, null, () => this.objects.remove(k)).catch((err: unknown) => {
+      this.resyncTree(partition);
+      throw err;
+    });
+    await Promise.all([removal, this.merkle.put(merkleKey(partition, segment), hashBytes(this.trees.of(partition)[segment]!))]);
+    return true;
+  }
+
   getEncoded(partition: number, key: Uint8Array): Uint8Array | undefined {
     const k = objectKey(partition, key);
     // Most reads find no write in flight for their key; skip building the overlay's string key then.
     const pending = this.pendingObjects.size === 0 ? undefined : this.pendingObjects.get(k.toString('latin1'));
-    return pending ? pending.bytes : this.objects.get(k);
+    // A pending deletion (ownership transfer's drop) reads as absent.
+    return pending ? (pending.bytes ?? undefined) : this.objects.get(k);
   }
 
   async update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>, hints?: HintWrite): Promise<T> {
@@ -159,7 +183,8 @@ export class LmdbStore implements Store {
     const writes: Promise<unknown>[] = [];
     if (next !== null) {
       const segment = this.trees.fold(partition, key, current, next);
-      const write = this.write(this.pendingObjects, k.toString('latin1'), k, encode(next), (bytes) => this.objects.put(k, bytes));
+      const bytes = encode(next);
+      const write = this.write(this.pendingObjects, k.toString('latin1'), k, bytes, () => this.objects.put(k, bytes));
       writes.push(write.catch((err: unknown) => {
         // The fold above assumed this write: the tree must forget it again.
         this.resyncTree(partition);
@@ -185,6 +210,7 @@ export class LmdbStore implements Store {
     const id = k.toString('latin1');
     if (this.hintIndex.get(id)?.seq !== hint.seq) return false;
     this.hintIndex.delete(id);
+    this.countHint(hint.partition, hint.key, -1);
     await this.hintsDb.remove(k);
     return true;
   }
@@ -193,7 +219,9 @@ export class LmdbStore implements Store {
     if (this.closed) return Promise.reject(new Error('LmdbStore is closed'));
     const k = hintKey(target, partition, key);
     const id = k.toString('latin1');
-    const since = this.hintIndex.get(id)?.since ?? now;
+    const known = this.hintIndex.get(id);
+    const since = known?.since ?? now;
+    if (!known) this.countHint(partition, key, 1);
     const h: Hint = { target, partition, key: new Uint8Array(key), seq: ++this.hintSeq, since };
     // Re-hinting moves the hint to the back: the index stays in write order, oldest first.
     this.hintIndex.delete(id);
@@ -201,32 +229,48 @@ export class LmdbStore implements Store {
     return this.hintsDb.put(k, Buffer.from(encode({ seq: h.seq, since })));
   }
 
+  private countHint(partition: number, key: Uint8Array, delta: 1 | -1): void {
+    const id = objectKey(partition, key).toString('latin1');
+    const next = (this.hintedObjects.get(id) ?? 0) + delta;
+    if (next > 0) this.hintedObjects.set(id, next);
+    else this.hintedObjects.delete(id);
+  }
+
   getMeta<T>(name: string): T | undefined {
     const pending = this.pendingMeta.get(name);
     const bytes = pending ? pending.bytes : this.meta.get(name);
-    return bytes === undefined ? undefined : (decode(bytes) as T);
+    return bytes === undefined || bytes === null ? undefined : (decode(bytes) as T);
   }
 
   async putMeta(name: string, value: unknown): Promise<void> {
-    await this.write(this.pendingMeta, name, Buffer.from(name), encode(value), (bytes) => this.meta.put(name, bytes));
+    const bytes = encode(value);
+    await this.write(this.pendingMeta, name, Buffer.from(name), bytes, () => this.meta.put(name, bytes));
   }
 
   *keys(partition: number): Iterable<Uint8Array> {
     const start = partitionPrefix(partition);
     const end = partition < partitionMax ? partitionPrefix(partition + 1) : undefined;
     // Keys written but not yet committed are part of what this node holds; merge them in, in order.
+    // A pending deletion hides its key, committed or not.
     const pending = [...this.pendingObjects.values()]
-      .map((w) => w.key)
-      .filter((k) => k.compare(start, 0, 4, 0, 4) === 0)
-      .sort(Buffer.compare);
+      .filter((w) => w.key.compare(start, 0, 4, 0, 4) === 0)
+      .sort((a, b) => Buffer.compare(a.key, b.key));
     let i = 0;
     for (const k of this.objects.getKeys(end ? { start, end } : { start })) {
       if (end === undefined && k.compare(start, 0, 4, 0, 4) !== 0) break;
-      while (i < pending.length && Buffer.compare(pending[i]!, k) < 0) yield userKey(pending[i++]!);
-      if (i < pending.length && Buffer.compare(pending[i]!, k) === 0) i++;
+      while (i < pending.length && Buffer.compare(pending[i]!.key, k) < 0) {
+        const w = pending[i++]!;
+        if (w.bytes !== null) yield userKey(w.key);
+      }
+      if (i < pending.length && Buffer.compare(pending[i]!.key, k) === 0) {
+        if (pending[i++]!.bytes === null) continue;
+      }
       yield userKey(k);
     }
-    while (i < pending.length) yield userKey(pending[i++]!);
+    while (i < pending.length) {
+      const w = pending[i++]!;
+      if (w.bytes !== null) yield userKey(w.key);
+    }
   }
 
   segments(partition: number): BigUint64Array {
@@ -274,7 +318,7 @@ export class LmdbStore implements Store {
    * not a newer one of the same key) has committed or failed; from then on LMDB's read path holds
    * the same state, because lmdb-js renews its read snapshot before resolving a commit.
    */
-  private write(pending: Map<string, PendingWrite>, id: string, key: Buffer, bytes: Uint8Array, put: (bytes: Uint8Array) => Promise<boolean>): Promise<void> {
+  private write(pending: Map<string, PendingWrite>, id: string, key: Buffer, bytes: Uint8Array | null, put: () => Promise<boolean>): Promise<void> {
     if (this.closed) return Promise.reject(new Error('LmdbStore is closed'));
     const seq = ++this.seq;
     const entry: PendingWrite = { seq, key, bytes, done: Promise.resolve() };
@@ -282,7 +326,7 @@ export class LmdbStore implements Store {
     const settle = () => {
       if (pending.get(id)?.seq === seq) pending.delete(id);
     };
-    const done = put(bytes).then(
+    const done = put().then(
       () => {
         settle();
         this.dirty = true;

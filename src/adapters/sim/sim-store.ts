@@ -23,7 +23,7 @@
  *   writes are ignored (and never settle), so nothing it left behind can touch the restarted node's
  *   data.
  */
-import type { DvvSet } from '../../core/dvv.js';
+import { type DvvSet, equal } from '../../core/dvv.js';
 import { SegmentTable, keysInSegments, segmentsDefault } from '../../core/merkle.js';
 import type { Prng } from '../../core/prng.js';
 import type { Hint, HintWrite, Mutation, Store } from '../../ports/store.js';
@@ -52,7 +52,8 @@ interface Op {
 
 interface PendingWrite {
   seq: number;
-  bytes: Uint8Array;
+  /** The new value, or null for a deletion (ownership transfer's drop). */
+  bytes: Uint8Array | null;
   /** Settles when the transaction holding this write has committed (never, if a crash comes first). */
   done: Promise<void>;
 }
@@ -109,9 +110,29 @@ export class SimStore implements Store {
     return bytes === undefined ? undefined : (decode(bytes) as DvvSet);
   }
 
+  async removeIfUnchanged(partition: number, key: Uint8Array, expected: DvvSet): Promise<boolean> {
+    const current = this.get(partition, key);
+    const id = objectId(partition, key);
+    if (current === undefined || !equal(current, expected) || this.hasHint(id)) return false;
+    const segment = this.trees.fold(partition, key, current, undefined);
+    await this.transact([
+      { table: 'objects', id, bytes: null },
+      { table: 'merkle', id: merkleId(partition, segment), bytes: hashBytes(this.trees.of(partition)[segment]!) },
+    ]);
+    return true;
+  }
+
+  /** Whether any hint is pending for the object (a scan: the simulator's hint counts are small). */
+  private hasHint(objectKeyId: string): boolean {
+    for (const id of this.hintIndex.keys()) if (id.slice(id.indexOf('\u0000') + 1) === objectKeyId) return true;
+    return false;
+  }
+
   getEncoded(partition: number, key: Uint8Array): Uint8Array | undefined {
     const id = objectId(partition, key);
-    return this.pendingObjects.get(id)?.bytes ?? this.committed.objects.get(id);
+    const pending = this.pendingObjects.get(id);
+    // A pending deletion (ownership transfer's drop) reads as absent.
+    return pending ? (pending.bytes ?? undefined) : this.committed.objects.get(id);
   }
 
   async update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>, hints?: HintWrite): Promise<T> {
@@ -161,7 +182,7 @@ export class SimStore implements Store {
 
   getMeta<T>(name: string): T | undefined {
     const bytes = this.pendingMeta.get(name)?.bytes ?? this.committed.meta.get(name);
-    return bytes === undefined ? undefined : (decode(bytes) as T);
+    return bytes === undefined || bytes === null ? undefined : (decode(bytes) as T);
   }
 
   async putMeta(name: string, value: unknown): Promise<void> {
@@ -173,7 +194,8 @@ export class SimStore implements Store {
     const ids = new Set<string>();
     for (const id of this.committed.objects.keys()) if (id.startsWith(prefix)) ids.add(id);
     for (const id of this.pendingObjects.keys()) if (id.startsWith(prefix)) ids.add(id);
-    for (const id of [...ids].sort()) yield userKey(id);
+    // A pending deletion hides its key.
+    for (const id of [...ids].sort()) if (this.pendingObjects.get(id)?.bytes !== null) yield userKey(id);
   }
 
   async close(): Promise<void> {}
@@ -220,7 +242,8 @@ export class SimStore implements Store {
     for (const id of [...ids].sort()) {
       const p = partitionOfId(id);
       const key = userKey(id);
-      yield [p, key, this.get(p, key)!];
+      const state = this.get(p, key);
+      if (state !== undefined) yield [p, key, state];
     }
   }
 
@@ -271,7 +294,8 @@ export class SimStore implements Store {
     });
     for (const op of ops) {
       const pending = op.table === 'objects' ? this.pendingObjects : op.table === 'meta' ? this.pendingMeta : undefined;
-      if (pending && op.bytes) pending.set(op.id, { seq, bytes: op.bytes, done });
+      // Objects: a deletion is pending too, so reads stop seeing the key at once.
+      if (pending && (op.bytes || op.table === 'objects')) pending.set(op.id, { seq, bytes: op.bytes, done });
     }
     return done;
   }
@@ -341,6 +365,11 @@ class SimStoreHandle implements Store {
 
   keys(partition: number): Iterable<Uint8Array> {
     return this.store.keys(partition);
+  }
+
+  removeIfUnchanged(partition: number, key: Uint8Array, expected: DvvSet): Promise<boolean> {
+    if (this.dead) return new Promise<boolean>(() => {});
+    return this.store.removeIfUnchanged(partition, key, expected);
   }
 
   get segmentCount(): number {
