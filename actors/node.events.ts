@@ -11,6 +11,7 @@ import type { CoordinatorEvent } from './coordinator.events.js';
 import type { GossipEvent } from './gossip.events.js';
 import type { HandoffEvent } from './handoff.events.js';
 import type { ReplicaEvent } from './replica.events.js';
+import type { TransferEvent } from './transfer.events.js';
 
 interface ClientRequest {
   from: string;
@@ -36,6 +37,14 @@ export type NodeEvent =
   | GossipEvent
   | Extract<HandoffEvent, { type: 'handoff.tick' | 'handoff.batch' | 'handoff.batch.ok' }>
   | { type: 'api.hints'; from: string; reqId: string; replyTo: string }
+  /** Ownership transfer: its schedule, peers' batches and their answers, and `ringkv transfers`. */
+  | Extract<TransferEvent, { type: 'transfer.tick' | 'handoff.transfer' | 'handoff.transfer.ok' | 'handoff.transfer.busy' | 'handoff.transfer.done' | 'api.transfers' }>
+  /**
+   * From the transfer child: for the current ring this node has nothing left to hand over (every
+   * partition it holds but no longer replicates was confirmed by its primaries and dropped; objects
+   * still waiting for hinted handoff excepted). Told again after each ring change once it holds.
+   */
+  | { type: 'transfer.idle' }
   | Exclude<AntiEntropyEvent, { type: 'xstate.done.actor.*' }>
   /** The liveness view changed (the gossip child's failure detector). */
   | { type: 'member.up' | 'member.down'; nodeId: string }

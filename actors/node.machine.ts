@@ -27,6 +27,7 @@ import { type AnswerParams, coordinatorMachine } from './coordinator.machine.js'
 import { type GossipInput, gossipMachine } from './gossip.machine.js';
 import { type HandoffInput, handoffMachine } from './handoff.machine.js';
 import type { ClientReadEvent, ClientWriteEvent, NodeEvent } from './node.events.js';
+import { type TransferInput, transferMachine } from './transfer.machine.js';
 import { replicaMachine } from './replica.machine.js';
 
 export interface NodeInput {
@@ -44,6 +45,7 @@ export interface NodeInput {
   gossip: GossipInput;
   handoff: HandoffInput;
   antiEntropy: AntiEntropyInput;
+  transfer: TransferInput;
 }
 
 export interface NodeContext extends NodeInput {
@@ -119,6 +121,7 @@ export const nodeMachine = setup({
     gossip: gossipMachine,
     handoff: handoffMachine,
     antiEntropy: antiEntropyMachine,
+    transfer: transferMachine,
   },
   actions: {
     // I/O, provided by the runtime.
@@ -248,6 +251,7 @@ export const nodeMachine = setup({
     spawnChild('gossip', { id: 'gossip', input: ({ context }) => context.gossip }),
     spawnChild('handoff', { id: 'handoff', input: ({ context }) => context.handoff }),
     spawnChild('antiEntropy', { id: 'antiEntropy', input: ({ context }) => context.antiEntropy }),
+    spawnChild('transfer', { id: 'transfer', input: ({ context }) => context.transfer }),
   ],
   states: {
     serving: {
@@ -266,6 +270,12 @@ export const nodeMachine = setup({
         'handoff.tick': { actions: forwardTo('handoff') },
         'handoff.batch': { actions: forwardTo('handoff') },
         'handoff.batch.ok': { actions: forwardTo('handoff') },
+        'transfer.tick': { actions: forwardTo('transfer') },
+        'handoff.transfer': { actions: forwardTo('transfer') },
+        'handoff.transfer.ok': { actions: forwardTo('transfer') },
+        'handoff.transfer.busy': { actions: forwardTo('transfer') },
+        'handoff.transfer.done': { actions: forwardTo('transfer') },
+        'api.transfers': { actions: forwardTo('transfer') },
         'aae.tick': { actions: sendTo('antiEntropy', ({ context, event }) => ({ ...event, down: Object.keys(context.down) })) },
         'aae.tree': { actions: forwardTo('antiEntropy') },
         'aae.tree.ok': { actions: forwardTo('antiEntropy') },
@@ -305,7 +315,7 @@ export const nodeMachine = setup({
         'replica.get.ok': { actions: 'routeToCoordinator' },
         'replica.error': { actions: 'routeToCoordinator' },
         'member.down': {
-          actions: [assign({ down: ({ context, event }) => ({ ...context.down, [event.nodeId]: true }) }), forwardTo('handoff')],
+          actions: [assign({ down: ({ context, event }) => ({ ...context.down, [event.nodeId]: true }) }), forwardTo('handoff'), forwardTo('transfer')],
         },
         'member.up': {
           actions: [
@@ -315,14 +325,15 @@ export const nodeMachine = setup({
                 return rest;
               },
             }),
-            // A primary that is back gets its hints at once (Dynamo §4.6).
+            // A primary that is back gets its hints at once (Dynamo §4.6), and the transfers waiting for it start.
             forwardTo('handoff'),
+            forwardTo('transfer'),
           ],
         },
         // Ownership changed: route by the new ring at once. The children that act on ownership take
-        // the same event (ownership transfer in handoff, the replicated partitions in anti-entropy).
+        // the same event (ownership transfer, the replicated partitions in anti-entropy).
         'ring.changed': {
-          actions: [assign({ ring: ({ event }) => event.ring }), forwardTo('handoff'), forwardTo('antiEntropy')],
+          actions: [assign({ ring: ({ event }) => event.ring }), forwardTo('handoff'), forwardTo('antiEntropy'), forwardTo('transfer')],
         },
         'xstate.done.actor.*': {
           actions: enqueueActions(({ enqueue, event }) => {

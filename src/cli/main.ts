@@ -22,6 +22,7 @@ import { registerInspectCommands } from './inspect-command.js';
 import { registerDemoCommand } from './demo-cart-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerHintsCommand } from './hints-command.js';
+import { registerTransfersCommand } from './transfers-command.js';
 import { registerSimCommand } from './sim-command.js';
 import { registerRingCommand } from './ring-command.js';
 import { registerAaeCommand } from './aae-command.js';
@@ -55,6 +56,9 @@ interface NodeCommandOptions {
   aaeIntervalMs?: number;
   aaeBytesPerSec?: number;
   aaeExchangesMax?: number;
+  transfersMax?: number;
+  transfersInboundMax?: number;
+  transferRateBytes?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -240,6 +244,9 @@ function buildProgram(): Command {
     .option('--aae-interval-ms <ms>', 'anti-entropy: a round of Merkle exchanges starts at most this often (default 60000)', positiveInt('aae-interval-ms'))
     .option('--aae-bytes-per-sec <bytes>', 'anti-entropy traffic limit of this node (default 1048576)', positiveInt('aae-bytes-per-sec'))
     .option('--aae-exchanges-max <k>', 'anti-entropy exchanges running at once on this node (default 1)', positiveInt('aae-exchanges-max'))
+    .option('--transfers-max <k>', 'ownership transfer: partitions this node hands over at once (default 2)', positiveInt('transfers-max'))
+    .option('--transfers-inbound-max <k>', 'ownership transfer: transfers this node takes at once; bounds the cluster-wide count (default 2)', positiveInt('transfers-inbound-max'))
+    .option('--transfer-rate-bytes <bytes>', 'ownership transfer: bytes per second this node sends, all transfers together (default 8 MiB)', positiveInt('transfer-rate-bytes'))
     .addOption(new Option('--log-level <level>', 'least severe log line to print').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .action(async (o: NodeCommandOptions, cmd: Command) => {
       const g = globals(cmd);
@@ -265,6 +272,9 @@ function buildProgram(): Command {
           aaeIntervalMs: o.aaeIntervalMs,
           aaeBytesPerSec: o.aaeBytesPerSec,
           aaeExchangesMax: o.aaeExchangesMax,
+          transfersMax: o.transfersMax,
+          transfersInboundMax: o.transfersInboundMax,
+          transferRateBytesPerSec: o.transferRateBytes,
           logLevel: o.logLevel,
         });
       } catch (err) {
@@ -277,6 +287,7 @@ function buildProgram(): Command {
   registerBenchCommand(program);
   registerDemoCommand(program);
   registerHintsCommand(program, withClient);
+  registerTransfersCommand(program, withClient);
   registerSimCommand(program);
   registerRingCommand(program, withClient);
   registerAaeCommand(program);

@@ -14,7 +14,7 @@ import { connect, type NatsConnection, RequestError, TimeoutError } from '@nats-
 import { randomBytes } from 'node:crypto';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { isErrorCode, type ErrorBody } from '../protocol/errors.js';
-import type { ApiGetOk, ApiHintsOk, ApiPutOk, ApiStatusOk, RequestOptions } from '../protocol/messages.js';
+import type { ApiGetOk, ApiHintsOk, ApiPutOk, ApiStatusOk, ApiTransfersOk, RequestOptions } from '../protocol/messages.js';
 import type { AaeOp, ApiAaeOk } from '../protocol/aae-messages.js';
 import { apiSubject, nodeSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
@@ -151,6 +151,11 @@ export class RingkvClient {
     return (await this.request('hints', { ...opts })) as ApiHintsOk;
   }
 
+  /** The partitions one node is handing over (ownership transfer), with progress (`via` names the node). */
+  async transfers(opts: { via: string }): Promise<ApiTransfersOk> {
+    return (await this.request('transfers', { ...opts })) as ApiTransfersOk;
+  }
+
   async close(): Promise<void> {
     if (this.ownsConnection) await this.nc.close();
   }
@@ -159,7 +164,7 @@ export class RingkvClient {
     const { via, ...rest } = body;
     body = rest;
     const timeoutMs = typeof body.timeoutMs === 'number' ? body.timeoutMs : this.timeoutMs;
-    if (body.timeoutMs === undefined && op !== 'status' && op !== 'hints' && op !== 'aae') body.timeoutMs = timeoutMs;
+    if (body.timeoutMs === undefined && op !== 'status' && op !== 'hints' && op !== 'aae' && op !== 'transfers') body.timeoutMs = timeoutMs;
     const reqId = String(++this.seq);
     const bytes = encodeEnvelope({ v: protocolVersion, kind: `api.${op}`, from: this.name, to: '', reqId, body });
     let reply;

@@ -149,7 +149,36 @@ export type ReplicaPutOk = Record<string, never>;
 
 export type { ErrorBody };
 
-export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.status', 'api.hints', 'api.aae', 'api.cluster'] as const;
+export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.status', 'api.hints', 'api.aae', 'api.cluster', 'api.transfers'] as const;
+
+/** api.transfers: one partition this node is handing over (ownership transfer). */
+export interface TransferRow {
+  p: number;
+  from: string;
+  to: string[];
+  /** waiting (queued, or a target judged down), collecting, sending, dropping or pacing. */
+  state: string;
+  objectsSent: number;
+  bytesSent: number;
+  /** Objects found in the partition when the transfer started (an estimate: writes keep arriving). */
+  objectsTotal: number;
+  /** ms since the transfer started, or null while waiting. */
+  elapsedMs: number | null;
+  objectsPerSec: number;
+  bytesPerSec: number;
+  /** Estimated ms to finish at the current rate, or null when unknown. */
+  etaMs: number | null;
+  passes: number;
+}
+
+export interface ApiTransfersOk {
+  nodeId: string;
+  transfers: TransferRow[];
+  /** Inbound transfers this node is taking now. */
+  inbound: number;
+  /** Partition transfers this node finished since it started. */
+  completed: number;
+}
 
 /** api.hints: one node's pending hints, per target. */
 export interface HintTargetSummary {

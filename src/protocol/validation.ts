@@ -93,7 +93,7 @@ export function decodeContext(bytes: Uint8Array | undefined): Checked<VersionVec
 /** Checks a client request body for its kind. */
 export function checkClientBody(kind: string, body: unknown, limits: Limits): Checked<Record<string, unknown>> {
   if (!isObject(body)) return bad('request body must be a map');
-  if (kind === 'api.status' || kind === 'api.hints') return ok(body);
+  if (kind === 'api.status' || kind === 'api.hints' || kind === 'api.transfers') return ok(body);
   if (kind === 'api.aae') return (aaeOps as readonly unknown[]).includes(body.op) ? ok(body) : bad(`op must be one of ${aaeOps.join(', ')}`);
   if (kind === 'api.cluster') {
     if (!(clusterOps as readonly unknown[]).includes(body.op)) return bad(`op must be one of ${clusterOps.join(', ')}`);
@@ -191,7 +191,15 @@ export const handoffItemsMax = 4096;
 /** Checks a handoff message body; false means drop it. */
 export function checkHandoffBody(kind: string, body: unknown, q: number): boolean {
   if (!isObject(body)) return false;
-  if (kind === 'handoff.batch.ok') return true;
+  if (kind === 'handoff.batch.ok' || kind === 'handoff.transfer.ok') return true;
+  if (kind === 'handoff.transfer.busy') return typeof body.message === 'string';
+  if (kind === 'handoff.transfer.done') return isCount(body.p) && body.p < q;
+  if (kind === 'handoff.transfer') {
+    // Ownership transfer: one partition's objects, every item of that partition.
+    if (!isCount(body.p) || body.p >= q || !Array.isArray(body.items) || body.items.length > handoffItemsMax) return false;
+    const p = body.p;
+    return body.items.every((item: unknown) => isObject(item) && item.p === p && isBytes(item.key) && item.key.length > 0 && checkDvvSet(item.state));
+  }
   if (kind !== 'handoff.batch' || !Array.isArray(body.items) || body.items.length > handoffItemsMax) return false;
   return body.items.every(
     (item: unknown) => isObject(item) && isCount(item.p) && item.p < q && isBytes(item.key) && item.key.length > 0 && checkDvvSet(item.state),

@@ -14,6 +14,9 @@ import type { PhiOptions } from '../core/phi.js';
 import { type CollectParams, type HandoffInput, handoffDefaults, handoffMachine } from '../../actors/handoff.machine.js';
 import type { HandoffItem } from '../../actors/handoff.events.js';
 import { antiEntropyDefaults, antiEntropyMachine } from '../../actors/anti-entropy.machine.js';
+import { type AnswerTransfersParams, type TransferInput, transferDefaults, transferMachine } from '../../actors/transfer.machine.js';
+import { type CollectTransferParams, type DropSentParams, partitionTransferMachine } from '../../actors/partition-transfer.machine.js';
+import { createTransferIo, type TransferTotals } from './transfer-io.js';
 import { exchangeMachine } from '../../actors/exchange.machine.js';
 import { fanoutDefault, shapeProblem, type TreeShape } from '../core/merkle.js';
 import { type AaeView, createAaeIo } from './anti-entropy-io.js';
@@ -68,6 +71,8 @@ export interface NodeConfig {
   phi?: Partial<PhiOptions>;
   handoff?: Partial<Omit<HandoffInput, 'nodeId'>>;
   antiEntropy?: Partial<AntiEntropyConfig>;
+  /** Ownership transfer (limits, batches, byte rate); defaults in transferDefaults. */
+  transfer?: Partial<Omit<TransferInput, 'nodeId' | 'ring' | 'n' | 'now'>>;
 }
 
 /** Anti-entropy (Merkle exchanges, Dynamo §4.7); defaults in antiEntropyDefaults. */
@@ -128,6 +133,8 @@ export interface RunningNode {
   hints(): ApiHintsOk;
   /** Resolves (with the reason) when this node has left the cluster or was removed: stop it then. */
   exited: Promise<string>;
+  /** Ownership transfer totals since start, and the partition transfers running and waiting now (metrics). */
+  transfers(): TransferTotals;
   stop(): Promise<void>;
 }
 
@@ -276,9 +283,13 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       },
     );
   };
-  const applyBatch = (p: { from: string; reqId: string; items: HandoffItem[] }) => {
+  // Hinted handoff and ownership transfer deliver objects the same way: synced, then acked.
+  const applyBatch = (p: { from: string; reqId: string; items: HandoffItem[] }, ackKind = 'handoff.batch.ok', onCommitted?: () => void) => {
     Promise.all(p.items.map((item) => store.update(item.p, item.key, (current) => applyWrite(current, { kind: 'sync', state: item.state })))).then(
-      () => send({ to: p.from, kind: 'handoff.batch.ok', reqId: p.reqId, body: {} }),
+      () => {
+        onCommitted?.();
+        send({ to: p.from, kind: ackKind, reqId: p.reqId, body: {} });
+      },
       // No answer: the sender keeps its hints and tries again later.
       (err: unknown) => log.error('could not apply a handoff batch', { from: p.from, err: String(err) }),
     );
@@ -312,6 +323,12 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     },
   });
   const ae = aae.antiEntropyActions;
+
+  // Ownership transfer: the store work behind its machines' named actions.
+  const transferIo = createTransferIo({ nodeId, store, log });
+  const answerTransfers = (p: AnswerTransfersParams) => {
+    answerClient({ replyTo: p.replyTo, to: p.to, reqId: p.reqId, kind: 'api.transfers.ok', body: transferIo.answerBody(p, clock.now()) });
+  };
   const ex = aae.exchangeActions;
 
   const machine = nodeMachine.provide({
@@ -378,6 +395,29 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
           }),
         },
       }),
+      transfer: transferMachine.provide({
+        actions: {
+          send: safe('send', (_: unknown, p: SendParams) => send(p)),
+          findWork: safe('findWork', ({ self }: { self: AnyActorRef }, p: { scan: number; partitions: number[] }) => transferIo.findWork(self, p)) as never,
+          applyTransfer: safe('applyTransfer', (_: unknown, p: { from: string; reqId: string; items: HandoffItem[] }) =>
+            applyBatch(p, 'handoff.transfer.ok', () => transferIo.received(p.items)),
+          ),
+          answerTransfers: safe('answerTransfers', (_: unknown, p: AnswerTransfersParams) => answerTransfers(p)),
+          tellNode: safe('tellNode', (_: unknown, e: { type: 'transfer.idle' }) => {
+            log.info('ownership transfer idle: nothing left to hand over for the current ring');
+            deliver(e);
+          }),
+        },
+        actors: {
+          partitionTransfer: partitionTransferMachine.provide({
+            actions: {
+              sendAll: safe('sendAll', (_: unknown, ps: SendParams[]) => ps.forEach(send)),
+              collectTransfer: safe('collectTransfer', ({ self }: { self: AnyActorRef }, p: CollectTransferParams) => transferIo.collectTransfer(self, p)) as never,
+              dropSent: safe('dropSent', ({ self }: { self: AnyActorRef }, p: DropSentParams) => transferIo.dropSent(self, p)) as never,
+            },
+          }),
+        },
+      }),
       replica: replicaMachine.provide({
         actions: {
           send: safe('send', (_: unknown, p: SendParams) => send(p)),
@@ -400,6 +440,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     coordinatorsMax: config.coordinatorsMax ?? coordinatorsMaxDefault,
     writesInFlightMax: config.writesInFlightMax ?? writesInFlightMaxDefault,
     handoff: { nodeId, ...handoffDefaults, ...config.handoff },
+    transfer: { ...transferDefaults, ...config.transfer, nodeId, ring, n, now: clock.now() },
     antiEntropy: {
       nodeId,
       ring,
@@ -441,6 +482,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const tick = () => {
     deliver({ type: 'gossip.tick', now: clock.now() });
     deliver({ type: 'handoff.tick' });
+    deliver({ type: 'transfer.tick', now: clock.now() });
     tickHandle = clock.setTimeout(tick, roundMs);
   };
   if (roundMs > 0) tickHandle = clock.setTimeout(tick, roundMs);
@@ -464,6 +506,10 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     aae: aae.view,
     hints: () => hintSummary(nodeId, store, clock.now(), deliveries),
     exited,
+    transfers: () => {
+      const snap = (root?.getSnapshot().children.transfer as AnyActorRef | undefined)?.getSnapshot() as { context?: { running: string[]; waiting: unknown[] } } | undefined;
+      return { ...transferIo.totals, running: snap?.context?.running.length ?? 0, waiting: snap?.context?.waiting.length ?? 0 };
+    },
     async stop() {
       if (tickHandle !== undefined) clock.clearTimeout(tickHandle);
       if (aaeTickHandle !== undefined) clock.clearTimeout(aaeTickHandle);

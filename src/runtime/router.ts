@@ -89,7 +89,7 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       if (!checked.ok) return reject(msg.replyTo, env.from, env.reqId, { code: checked.code, message: checked.message });
       const body = checked.value;
       const base = { from: env.from, reqId: env.reqId, replyTo: msg.replyTo };
-      if (env.kind === 'api.status' || env.kind === 'api.hints') return deliver({ type: env.kind, ...base });
+      if (env.kind === 'api.status' || env.kind === 'api.hints' || env.kind === 'api.transfers') return deliver({ type: env.kind, ...base });
       if (env.kind === 'api.aae') return deliver({ type: 'api.aae', ...base, op: body.op as 'status' | 'pause' | 'resume' });
       if (env.kind === 'api.cluster') {
         return deliver({ type: 'api.cluster', ...base, op: body.op as ClusterOp, ...(typeof body.node === 'string' ? { node: body.node } : {}) });
@@ -135,6 +135,8 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
         stats.droppedInvalid++;
         return;
       }
+      // A peer's transfer batch is stamped with its arrival: inbound transfer slots expire by it.
+      if (env.kind === 'handoff.transfer') return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body, now: deps.now() } as NodeEvent);
       return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body } as NodeEvent);
     }
     if (msg.role === 'aae') {

@@ -203,6 +203,23 @@ export class NodeMetrics {
     fromStats('ringkv_aae_exchanges_failed_total', 'Merkle exchanges that ended without completing (deadline, refusal).', () => self.node?.aae.totals.failed);
     fromStats('ringkv_aae_keys_repaired_total', 'Keys anti-entropy merged on either side of this node\'s exchanges.', () => self.node?.aae.totals.keysRepaired);
     fromStats('ringkv_aae_bytes_sent_total', 'Bytes this node sent in Merkle exchanges.', () => self.node?.aae.totals.bytesSent);
+    // Ownership transfer: what `ringkv transfers` shows, summed up.
+    new Gauge({
+      name: 'ringkv_transfers',
+      help: 'Partition transfers (ownership transfer) on this node, by state: running, or waiting (found, not started).',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const t = self.node?.transfers();
+        this.set({ state: 'running' }, t?.running ?? 0);
+        this.set({ state: 'waiting' }, t?.waiting ?? 0);
+      },
+    });
+    fromStats('ringkv_transfer_objects_sent_total', 'Objects this node handed over and every new owner confirmed.', () => self.node?.transfers().objectsSent);
+    fromStats('ringkv_transfer_bytes_sent_total', 'Bytes on the wire of confirmed transfer batches (object bytes times targets).', () => self.node?.transfers().bytesSent);
+    fromStats('ringkv_transfer_objects_dropped_total', 'Objects this node deleted after their new owners confirmed them.', () => self.node?.transfers().objectsDropped);
+    fromStats('ringkv_transfer_objects_received_total', 'Objects received from other nodes\' transfers and committed here.', () => self.node?.transfers().objectsReceived);
+    fromStats('ringkv_transfer_bytes_received_total', 'Bytes of objects received from other nodes\' transfers.', () => self.node?.transfers().bytesReceived);
     new Gauge({
       name: 'ringkv_hints_delivery_bytes_per_second',
       help: 'Hinted handoff delivery rate over the last 10 s.',

@@ -38,6 +38,10 @@ export interface NodeProcessOptions {
   aaeIntervalMs?: number;
   aaeBytesPerSec?: number;
   aaeExchangesMax?: number;
+  /** Ownership transfer: partitions handed over at once, inbound transfers taken at once, and the byte rate. */
+  transfersMax?: number;
+  transfersInboundMax?: number;
+  transferRateBytesPerSec?: number;
   /** Make an ack mean "on disk" rather than "committed in LMDB, on disk within a second". */
   fsync?: boolean;
   logLevel?: LogLevel;
@@ -83,6 +87,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       gossipRoundMs: o.gossipRoundMs,
       handoff: o.handoffRateBytesPerSec === undefined ? undefined : { rateBytesPerSec: o.handoffRateBytesPerSec },
       antiEntropy: definedOnly({ intervalMs: o.aaeIntervalMs, bytesPerSec: o.aaeBytesPerSec, exchangesMax: o.aaeExchangesMax }),
+      transfer: definedOnly({ transfersMax: o.transfersMax, inboundMax: o.transfersInboundMax, rateBytesPerSec: o.transferRateBytesPerSec }),
     },
     { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader() },
   );
