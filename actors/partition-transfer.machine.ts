@@ -3,7 +3,8 @@
  * of the partition under the current ring (ownership transfer, Dynamo §4.9). One per partition being
  * handed over, a child of the transfer machine.
  *
- * It walks the partition's objects in key order from a cursor, in batches bounded by items and bytes;
+ * It first reserves an inbound slot at every target (an empty batch; any busy ends it, freeing the
+ * slots it got). It then walks the partition's objects in key order from a cursor, in batches bounded by items and bytes;
  * each batch goes to every target at once (handoff.transfer). A target syncs each object into its own
  * state (a DVV merge, never an overwrite) and answers handoff.transfer.ok only after the commit. Once
  * every target confirmed a batch, each of its objects is deleted here, but only if its state is still
@@ -14,7 +15,8 @@
  * starts from the first key (at most passesMax).
  *
  * Takes: transfer.collected / transfer.dropped (the store), handoff.transfer.ok / .busy (targets),
- * member.down. Sends: handoff.transfer to each target that has not confirmed the batch in flight.
+ * member.down. Sends: handoff.transfer to each target that has not confirmed the batch in flight,
+ * and handoff.transfer.done to every target when it ends, however it ends.
  * Output: how it ended (done, or why it stopped early) and its cursor, so a later transfer of the
  * same partition starts where this one stopped.
  *
@@ -23,7 +25,7 @@
  * started again when the target is up); bytes on the wire (batch bytes times targets) stay under
  * rateBytesPerSec.
  */
-import { assign, raise, setup } from 'xstate';
+import { assign, cancel, raise, setup } from 'xstate';
 import type { HandoffItem } from './handoff.events.js';
 import type { SendParams } from './replica.machine.js';
 import type { PartitionTransferEvent } from './transfer.events.js';
@@ -121,6 +123,11 @@ const isForInFlight = ({ context, event }: Ev<'handoff.transfer.ok' | 'handoff.t
 const isConfirmedByAll = ({ context, event }: Ev<'handoff.transfer.ok'>) =>
   isForInFlight({ context, event }) && context.targets.every((t) => t === event.from || context.inFlight!.acked.includes(t));
 
+const releaseSlots = {
+  type: 'sendAll' as const,
+  params: ({ context }: Ctx) => context.targets.map((to) => ({ to, kind: 'handoff.transfer.done', reqId: context.id, body: { p: context.p } })),
+};
+
 export const partitionTransferMachine = setup({
   types: {
     context: {} as PartitionTransferContext,
@@ -152,8 +159,35 @@ export const partitionTransferMachine = setup({
     lastWireBytes: 0,
     outcome: null,
   }),
-  initial: 'collecting',
+  initial: 'reserving',
   states: {
+    // An empty batch first: each target either takes this transfer (an inbound slot) or answers
+    // busy. On any busy the transfer releases the slots it got and stops, before any data moved:
+    // it never holds one slot while it waits for another, so transfers cannot deadlock on slots.
+    reserving: {
+      entry: [
+        assign({ batchSeq: ({ context }) => context.batchSeq + 1 }),
+        assign({ inFlight: ({ context }) => ({ reqId: `${context.id}.${context.batchSeq}`, items: [], bytes: 0, acked: [] }) }),
+        {
+          type: 'sendAll',
+          params: ({ context }: Ctx) => context.targets.map((to) => ({ to, kind: 'handoff.transfer', reqId: context.inFlight!.reqId, body: { p: context.p, items: [] } })),
+        },
+        raise({ type: 'attemptTimedOut' }, { id: 'attempt', delay: ({ context }) => context.attemptTimeoutMs }),
+      ],
+      exit: cancel('attempt'),
+      on: {
+        'handoff.transfer.ok': [
+          { guard: isConfirmedByAll, target: 'collecting', actions: assign({ inFlight: null }) },
+          {
+            guard: isForInFlight,
+            actions: assign({ inFlight: ({ context, event }) => ({ ...context.inFlight!, acked: [...new Set([...context.inFlight!.acked, event.from])] }) }),
+          },
+        ],
+        'handoff.transfer.busy': { guard: isForInFlight, target: 'busy' },
+        'member.down': { guard: ({ context, event }) => context.targets.includes(event.nodeId), target: 'targetDown' },
+        attemptTimedOut: { target: 'timedOut' },
+      },
+    },
     collecting: {
       entry: {
         type: 'collectTransfer',
@@ -201,6 +235,7 @@ export const partitionTransferMachine = setup({
         assign({ attempts: ({ context }) => context.attempts + 1 }),
         raise({ type: 'attemptTimedOut' }, { id: 'attempt', delay: ({ context }) => context.attemptTimeoutMs }),
       ],
+      exit: cancel('attempt'),
       on: {
         'handoff.transfer.ok': [
           { guard: isConfirmedByAll, target: 'dropping' },
@@ -249,11 +284,12 @@ export const partitionTransferMachine = setup({
       entry: raise({ type: 'paced' }, { id: 'pace', delay: ({ context }) => Math.ceil((context.lastWireBytes / context.rateBytesPerSec) * 1000) }),
       on: { paced: 'collecting' },
     },
-    done: { type: 'final', entry: assign({ outcome: 'done' as const }) },
-    gaveUp: { type: 'final', entry: assign({ outcome: 'again' as const }) },
-    busy: { type: 'final', entry: assign({ outcome: 'busy' as const }) },
-    targetDown: { type: 'final', entry: assign({ outcome: 'targetDown' as const }) },
-    timedOut: { type: 'final', entry: assign({ outcome: 'timedOut' as const }) },
+    // Every end frees the inbound slot this transfer holds (or may hold) at each target.
+    done: { type: 'final', entry: [assign({ outcome: 'done' as const }), releaseSlots] },
+    gaveUp: { type: 'final', entry: [assign({ outcome: 'again' as const }), releaseSlots] },
+    busy: { type: 'final', entry: [assign({ outcome: 'busy' as const }), releaseSlots] },
+    targetDown: { type: 'final', entry: [assign({ outcome: 'targetDown' as const }), releaseSlots] },
+    timedOut: { type: 'final', entry: [assign({ outcome: 'timedOut' as const }), releaseSlots] },
   },
   output: ({ context }) => ({
     id: context.id,

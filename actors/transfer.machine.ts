@@ -14,10 +14,12 @@
  *
  * Concurrency: at most transfersMax partitions are handed over at once by this node (outbound), and
  * at most inboundMax transfers (distinct sender and partition) are taken at once by this node
- * (inbound): a batch beyond that is refused with handoff.transfer.busy, and the sender stops and
- * tries again on a later scan. An inbound slot is freed by handoff.transfer.done or after
- * inboundIdleMs without a batch. So the cluster as a whole runs at most min(sum of transfersMax,
- * sum of inboundMax / N) partition transfers at once (each one holds a slot at each of its N targets).
+ * (inbound): a batch beyond that is refused with handoff.transfer.busy. A partition transfer first
+ * reserves a slot at each of its N targets (an empty batch); on any busy it frees the slots it got
+ * (handoff.transfer.done) and stops, and the next scan tries again, so no transfer waits while it
+ * holds a slot (no deadlock). A slot is freed by handoff.transfer.done or after inboundIdleMs without
+ * a batch. So the cluster as a whole runs at most min(sum of transfersMax, sum of inboundMax / N)
+ * partition transfers at once.
  *
  * Takes: transfer.tick {now}, transfer.found, ring.changed, member.up / member.down, the store's
  * answers and the targets' answers for its children (routed by id), handoff.transfer (a peer's
@@ -111,7 +113,7 @@ export interface AnswerTransfersParams {
 
 export const transferDefaults = {
   transfersMax: 2,
-  inboundMax: 2,
+  inboundMax: 4,
   inboundIdleMs: 30_000,
   rateBytesPerSec: 8 * 1024 * 1024,
   ...partitionTransferDefaults,
@@ -277,7 +279,6 @@ export const transferMachine = setup({
       if (out) {
         if (out.outcome === 'done') delete cursors[out.p];
         else cursors[out.p] = out.cursor;
-        if (out.outcome === 'done') enqueue('sendDone');
       }
       const completed = context.completed + (out?.outcome === 'done' ? 1 : 0);
       const waiting = context.waiting.filter((w) => w.p !== out?.p);
@@ -285,15 +286,6 @@ export const transferMachine = setup({
       startTransfers(enqueue, { ...context, cursors }, running, waiting);
       // The last transfer ended: scan at once, to start what is left or to report idle.
       if (running.length === 0 && waiting.length === 0 && !context.scanning) startScan(enqueue, context, context.ring, context.scan + 1);
-    }) as never,
-
-    // Frees the partition's inbound slot at each target (best effort: slots also expire).
-    sendDone: enqueueActions(({ enqueue, context, event }: Args) => {
-      const out = (event as { output?: PartitionTransferOutput }).output;
-      if (!out) return;
-      for (const to of preferenceList(context.ring, out.p, context.n)) {
-        enqueue({ type: 'send', params: { to, kind: 'handoff.transfer.done', reqId: out.id, body: { p: out.p } } });
-      }
     }) as never,
 
     onInboundBatch: enqueueActions(({ enqueue, context, event }: Args) => {

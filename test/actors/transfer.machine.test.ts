@@ -42,11 +42,38 @@ describe('partition-transfer machine', () => {
     const [next, actions] = transition(partitionTransferMachine, s, event);
     return [next, actions.map((a) => ({ type: a.type, params: a.params }))];
   };
-  const start = (over: Partial<PartitionTransferInput> = {}): [S, Effect[]] => {
+  const begin = (over: Partial<PartitionTransferInput> = {}): [S, Effect[]] => {
     const [s, actions] = initialTransition(partitionTransferMachine, { ...input, ...over });
     return [s, actions.map((a) => ({ type: a.type, params: a.params }))];
   };
+  /** Starts a transfer and has every target take it (the empty reserving batch). */
+  const start = (over: Partial<PartitionTransferInput> = {}): [S, Effect[]] => {
+    let [s, fx] = begin(over);
+    const reqId = find<{ reqId: string }[]>(fx, 'sendAll')[0]!.reqId;
+    for (const t of input.targets) [s, fx] = step(s, { type: 'handoff.transfer.ok', from: t, reqId, body: {} });
+    return [s, fx];
+  };
   const ok = (from: string, reqId: string): PartitionTransferEvent => ({ type: 'handoff.transfer.ok', from, reqId, body: {} });
+
+  it('first reserves a slot at every target with an empty batch, and releases them all when one is busy', () => {
+    let [s, fx] = begin();
+    const reserve = find<{ to: string; kind: string; reqId: string; body: { p: number; items: unknown[] } }[]>(fx, 'sendAll');
+    expect(reserve.map((x) => [x.to, x.kind, x.body.items.length])).toEqual([
+      ['n2', 'handoff.transfer', 0],
+      ['n3', 'handoff.transfer', 0],
+      ['n4', 'handoff.transfer', 0],
+    ]);
+    [s, fx] = step(s, { type: 'handoff.transfer.ok', from: 'n2', reqId: reserve[0]!.reqId, body: {} });
+    expect(types(fx)).toEqual([]);
+    [s, fx] = step(s, { type: 'handoff.transfer.busy', from: 'n3', reqId: reserve[0]!.reqId, body: { message: 'full' } });
+    expect(s.output).toMatchObject({ outcome: 'busy' });
+    expect(find<{ to: string; kind: string }[]>(fx, 'sendAll').map((x) => [x.to, x.kind])).toEqual([
+      ['n2', 'handoff.transfer.done'],
+      ['n3', 'handoff.transfer.done'],
+      ['n4', 'handoff.transfer.done'],
+    ]);
+    expect(types(fx)).not.toContain('collectTransfer');
+  });
 
   it('sends each batch to every target, drops only after all acked, paces by wire bytes, and ends when a full pass left nothing', () => {
     let [s, fx] = start();
@@ -201,8 +228,6 @@ describe('transfer machine', () => {
     [s, fx] = step(s, { type: 'xstate.done.actor.transfer-1-1', actorId: 'transfer-1-1', output: { id: 'transfer-1-1', p: 1, outcome: 'done', cursor: null, objectsSent: 4, bytesSent: 80 } } as never);
     expect(s.context.running).toEqual(['transfer-5-2']);
     expect(s.context.completed).toBe(1);
-    // The targets are told the transfer of partition 1 is over (their inbound slots free up).
-    expect(fx.filter((e) => e.type === 'send').map((e) => (e.params as { to: string; kind: string }).kind)).toEqual(['handoff.transfer.done', 'handoff.transfer.done', 'handoff.transfer.done']);
     [s, fx] = step(s, { type: 'xstate.done.actor.transfer-5-2', actorId: 'transfer-5-2', output: { id: 'transfer-5-2', p: 5, outcome: 'busy', cursor: te.encode('k'), objectsSent: 0, bytesSent: 0 } } as never);
     // The last one ended: scan at once; the busy partition keeps its cursor for next time.
     expect(find(fx, 'findWork')).toMatchObject({ partitions: [1, 5] });
@@ -223,7 +248,7 @@ describe('transfer machine', () => {
     actor.stop();
     expect(answer).toMatchObject({ replyTo: 'inbox', to: 'cli', reqId: 'r1', inbound: 0, completed: 0 });
     expect(answer!.transfers.map((t) => [t.p, t.state, t.objectsTotal, t.startedAt, t.to])).toEqual([
-      [1, 'collecting', 4, 100, preferenceList(ring, 1, 3)],
+      [1, 'reserving', 4, 100, preferenceList(ring, 1, 3)],
       [5, 'waiting', 7, null, preferenceList(ring, 5, 3)],
     ]);
   });
