@@ -20,11 +20,31 @@ export const ringkvDefaultDurability: Durability = {
   flush: 'fdatasync within ~1 s of the commit',
 };
 
-/** For a cluster the bench did not start: ringkv nodes do not report their mode yet. */
+/** Nodes started with --fsync: lmdb-js resolves a commit only after LMDB's fdatasync. */
+export const ringkvFsyncDurability: Durability = {
+  mode: 'fsync',
+  ack: 'after the LMDB commit and its fdatasync on W replicas (survives a power cut)',
+  flush: 'fdatasync before each ack',
+};
+
+/** For a cluster whose nodes do not say (older nodes): the default is assumed. */
 export const ringkvAssumedDurability: Durability = {
   ...ringkvDefaultDurability,
   mode: 'committed (assumed: the default; the cluster does not report its mode)',
 };
+
+/**
+ * The durability a ringkv cluster reports (api.status of each node, DurabilityMode): one mode when
+ * every node that answered says the same, 'mixed' when they differ, assumed when none says.
+ */
+export function ringkvDurability(modes: readonly (string | undefined)[]): Durability {
+  const known = [...new Set(modes.filter((m): m is string => m !== undefined))];
+  if (known.length === 0) return ringkvAssumedDurability;
+  if (known.length > 1) {
+    return { mode: `mixed (${known.join(', ')})`, ack: 'depends on the node: committed, or on disk with --fsync', flush: 'see each node' };
+  }
+  return known[0] === 'fsync' ? ringkvFsyncDurability : ringkvDefaultDurability;
+}
 
 /**
  * JetStream's durability for the nats-server version the bench is connected to. Before 2.10 the

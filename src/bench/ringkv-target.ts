@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { RingkvClient } from '../client/client.js';
 import { partitionCountDefault } from '../core/ring.js';
 import { up, type LocalCluster } from '../server/local-cluster.js';
-import { ringkvAssumedDurability, ringkvDefaultDurability } from './durability.js';
+import { ringkvDurability } from './durability.js';
 import { freePort, sleep } from './free-port.js';
 import { readClusterMemory } from './memory.js';
 import { ringkvFaultControl } from './ringkv-faults.js';
@@ -39,6 +39,8 @@ export interface RingkvTargetOptions {
   readyTimeoutMs?: number;
   /** Called with lines for people while the cluster starts (stderr in the CLI). */
   say?: (text: string) => void;
+  /** A local cluster's nodes run with --fsync (an ack means on disk). */
+  fsync?: boolean;
 }
 
 /** The most per-key contexts the target remembers; past it the oldest are forgotten. */
@@ -74,7 +76,7 @@ export async function openRingkvTarget(opts: RingkvTargetOptions): Promise<Bench
     say(`starting a local ringkv cluster: ${nodes} nodes on ${servers} (log: ${path.join(tempRoot, 'cluster.log')})\n`);
     diversion = divertProcessOutput(path.join(tempRoot, 'cluster.log'));
     try {
-      cluster = await up({ nodes, dataDir: path.join(tempRoot, 'data'), server: servers, cluster: clusterName, partitions: partitionCountDefault });
+      cluster = await up({ nodes, dataDir: path.join(tempRoot, 'data'), server: servers, cluster: clusterName, partitions: partitionCountDefault, ...(opts.fsync ? { nodeArgs: ['--fsync'] } : {}) });
     } catch (err) {
       await cleanup(true);
       throw err;
@@ -109,13 +111,17 @@ export async function openRingkvTarget(opts: RingkvTargetOptions): Promise<Bench
   // so that a second run does not pile siblings onto the first one's values.
   const fresh = cluster !== undefined;
   let closed: Promise<void> | undefined;
+  // What an ack means, as the nodes say (api.status); a node that does not answer says nothing.
+  const members = await client.status().then((s) => s.members.map((m) => m.nodeId)).catch(() => [] as string[]);
+  const modes = await Promise.all(members.map((via) => client.status({ via }).then((s) => s.durability).catch(() => undefined)));
+  const durability = ringkvDurability(modes);
 
   return {
     name: 'ringkv',
     endpoint: cluster
       ? `local cluster "${clusterName}" of ${nodes} nodes on ${servers} (started for this run)`
       : `cluster "${clusterName}" on ${servers ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222'}`,
-    durability: cluster ? ringkvDefaultDurability : ringkvAssumedDurability,
+    durability,
     settings: { N: opts.n, R: opts.r, W: opts.w, ...(cluster ? { nodes } : {}) },
     ...(cluster ? { faults: ringkvFaultControl(cluster, client, quorum) } : {}),
     async load(key, value) {

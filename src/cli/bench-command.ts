@@ -55,6 +55,7 @@ export interface BenchCommandOptions {
   json?: boolean;
   memory?: boolean;
   loadConcurrency?: number;
+  fsync?: boolean;
   server?: string;
   cluster?: string;
   /** --fault kill-node@10s[+20s] or pause-node@... */
@@ -129,6 +130,7 @@ export function registerBenchCommand(program: Command, io: BenchIo = defaultIo()
     .option('--n <n>', 'ringkv: replicas; nats-kv: the bucket replicas', wholeNumber('n', 1, 7), 3)
     .option('--r <r>', 'ringkv: read quorum', wholeNumber('r', 1, 7), 2)
     .option('--w <w>', 'ringkv: write quorum', wholeNumber('w', 1, 7), 2)
+    .option('--fsync', 'ringkv --local: run the nodes with --fsync (an ack means on disk; the report says which mode ran)')
     .option('--memory', "ringkv: report each node's JavaScript heap and RSS after the load and at the end")
     .option('--load-concurrency <count>', 'requests in flight while loading the records', wholeNumber('load-concurrency', 1, concurrencyMax), loadConcurrencyDefault)
     .option('--seed <seed>', 'seed of the key, operation and value choices', wholeNumber('seed', 0, 2 ** 32 - 1), 1)
@@ -155,6 +157,10 @@ export function registerBenchCommand(program: Command, io: BenchIo = defaultIo()
 export async function runBenchCommand(o: BenchCommandOptions, io: BenchIo): Promise<number> {
   if (o.target === 'ringkv' && (o.r > o.n || o.w > o.n)) {
     io.err(`error: --r and --w must not exceed --n (${o.n})\n`);
+    return 2;
+  }
+  if (o.fsync && (o.target !== 'ringkv' || !o.local)) {
+    io.err('error: --fsync is for a ringkv cluster the bench starts (--local); a running cluster keeps the mode its nodes were started with\n');
     return 2;
   }
   if (o.target === 'ringkv' && o.kvServer) {
@@ -198,6 +204,7 @@ export async function runBenchCommand(o: BenchCommandOptions, io: BenchIo): Prom
             r: o.r,
             w: o.w,
             say,
+            ...(o.fsync ? { fsync: true } : {}),
           });
     const header = {
       target: target.name,

@@ -76,7 +76,15 @@ export interface ApiStatusOk {
   startedAt?: number;
   /** The answering node's process memory (absent where the runtime has none to report, as in simulation). */
   memory?: ProcessMemory;
+  /**
+   * What an acknowledged write means on the answering node: 'committed' (the default: committed in
+   * LMDB, on disk within about a second) or 'fsync' (started with --fsync: on disk). Absent where the
+   * runtime does not know (simulation).
+   */
+  durability?: DurabilityMode;
 }
+
+export type DurabilityMode = 'committed' | 'fsync';
 
 /**
  * A node process's memory when it answered (Node's process.memoryUsage()). Keys live in LMDB, not in

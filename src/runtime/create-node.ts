@@ -21,7 +21,7 @@ import { exchangeMachine } from '../../actors/exchange.machine.js';
 import { fanoutDefault, shapeProblem, type TreeShape } from '../core/merkle.js';
 import { type AaeView, createAaeIo } from './anti-entropy-io.js';
 import { DeliveryTally, hintSummary } from './hint-summary.js';
-import type { ApiHintsOk, ApiStatusOk, ProcessMemory } from '../protocol/messages.js';
+import type { ApiHintsOk, ApiStatusOk, DurabilityMode, ProcessMemory } from '../protocol/messages.js';
 import { type CommitWriteParams, type ReadAndAnswerParams, type SendParams, replicaMachine, writesInFlightMaxDefault } from '../../actors/replica.machine.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
 import { applyWrite } from '../core/replica-write.js';
@@ -104,6 +104,8 @@ export interface NodePorts {
   requests?: RequestObserver;
   /** The process's memory, reported in api.status answers (absent in simulation: no process to measure). */
   memory?: () => ProcessMemory;
+  /** What an ack means with this node's store, reported in api.status answers. */
+  durability?: DurabilityMode;
 }
 
 /** Client requests as this node sees them: the hooks behind request counts and latencies. */
@@ -207,8 +209,11 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   };
 
   const answerClient = (p: AnswerParams) => {
-    // The node machine answers status from its context; the process's memory is I/O, added here.
-    if (p.kind === 'api.status.ok' && ports.memory) p = { ...p, body: { ...(p.body as ApiStatusOk), memory: ports.memory() } };
+    // The node machine answers status from its context; the process's memory and the store's
+    // durability mode are the runtime's to know, added here.
+    if (p.kind === 'api.status.ok' && (ports.memory || ports.durability)) {
+      p = { ...p, body: { ...(p.body as ApiStatusOk), ...(ports.memory ? { memory: ports.memory() } : {}), ...(ports.durability ? { durability: ports.durability } : {}) } };
+    }
     requests?.answered(p.to, p.reqId, p.kind, p.kind === 'error' ? (p.body as { code?: string }).code : undefined);
     transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
   };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jetStreamDurability, ringkvAssumedDurability, ringkvDefaultDurability } from '../../src/bench/durability.js';
+import { jetStreamDurability, ringkvAssumedDurability, ringkvDefaultDurability, ringkvDurability, ringkvFsyncDurability } from '../../src/bench/durability.js';
 
 describe('durability reported by the bench', () => {
   it('says JetStream fsyncs every 2 minutes, fixed before nats-server 2.10', () => {
@@ -19,5 +19,14 @@ describe('durability reported by the bench', () => {
   it("says ringkv acks after the LMDB commit and flushes within a second", () => {
     expect(ringkvDefaultDurability).toMatchObject({ mode: 'committed', ack: expect.stringMatching(/LMDB commit/), flush: expect.stringMatching(/1 s/) });
     expect(ringkvAssumedDurability.mode).toMatch(/assumed/);
+  });
+
+  it('reports the mode the ringkv nodes say they run (api.status), and says when it is assumed or mixed', () => {
+    expect(ringkvDurability(['committed', 'committed', undefined])).toEqual(ringkvDefaultDurability);
+    expect(ringkvDurability(['fsync', 'fsync', 'fsync'])).toEqual(ringkvFsyncDurability);
+    expect(ringkvFsyncDurability).toMatchObject({ mode: 'fsync', ack: expect.stringMatching(/fdatasync/) });
+    expect(ringkvDurability([undefined, undefined])).toEqual(ringkvAssumedDurability);
+    expect(ringkvDurability([])).toEqual(ringkvAssumedDurability);
+    expect(ringkvDurability(['committed', 'fsync']).mode).toBe('mixed (committed, fsync)');
   });
 });
