@@ -27,12 +27,15 @@ interface ClientRequest {
 
 export type ClientWriteEvent = ClientRequest & { type: 'api.put' | 'api.del'; value: Sibling; context: VersionVector };
 export type ClientReadEvent = ClientRequest & { type: 'api.get' };
+/** A client-driven read: this node's own replica state of the key, answered without a coordinator. */
+export type ClientLocalReadEvent = ClientRequest & { type: 'api.local.get' };
 
 export type NodeEvent =
   | ClientWriteEvent
   | ClientReadEvent
+  | ClientLocalReadEvent
   | { type: 'api.status'; from: string; reqId: string; replyTo: string }
-  | Exclude<ReplicaEvent, { type: 'store.committed' | 'store.failed' }>
+  | Exclude<ReplicaEvent, { type: 'store.committed' | 'store.failed' | 'replica.local.get' }>
   | Exclude<CoordinatorEvent, { type: 'deadline' | 'repairWaitOver' }>
   | GossipEvent
   | Extract<HandoffEvent, { type: 'handoff.tick' | 'handoff.batch' | 'handoff.batch.ok' }>

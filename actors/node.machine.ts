@@ -2,7 +2,9 @@
  * Node: the root actor of one ringkv node. It spawns and supervises the others and routes every
  * validated envelope to the actor it is for.
  *
- * Takes: api.put / api.del / api.get (client requests), api.status, replica requests (to the replica
+ * Takes: api.put / api.del / api.get (client requests), api.local.get (a client-driven read: to the
+ * replica of its partition, which answers the client; NOT_OWNER from a node that is not one of the
+ * key's targets), api.status, replica requests (to the replica
  * of their partition, spawned on first use), replica answers (to the coordinator that asked, by
  * reqId; late answers for a finished coordinator are dropped), gossip traffic (to its gossip child),
  * member.up / member.down (from the gossip child's failure detector), aae.* traffic, aae.tick and
@@ -21,14 +23,14 @@ import { chooseTargets } from '../src/core/targets.js';
 import { type Quorum, quorumProblem } from '../src/core/quorum.js';
 import type { Limits } from '../src/protocol/limits.js';
 import type { ErrorBody } from '../src/protocol/errors.js';
-import type { ApiStatusOk } from '../src/protocol/messages.js';
+import type { ApiStatusOk, RequestOptions } from '../src/protocol/messages.js';
 import { type AntiEntropyInput, antiEntropyMachine } from './anti-entropy.machine.js';
 import { type AnswerParams, coordinatorMachine } from './coordinator.machine.js';
 import { type GossipInput, gossipMachine } from './gossip.machine.js';
 import { type HandoffInput, handoffMachine } from './handoff.machine.js';
-import type { ClientReadEvent, ClientWriteEvent, NodeEvent } from './node.events.js';
+import type { ClientLocalReadEvent, ClientReadEvent, ClientWriteEvent, NodeEvent } from './node.events.js';
 import { type TransferInput, transferMachine } from './transfer.machine.js';
-import { replicaMachine } from './replica.machine.js';
+import { type ReplicaInput, replicaMachine } from './replica.machine.js';
 
 export interface NodeInput {
   nodeId: string;
@@ -105,6 +107,25 @@ export function replicaId(partition: number): string {
   return `replica-${partition}`;
 }
 
+function replicaInput(context: NodeContext, partition: number): ReplicaInput {
+  return { partition, dotId: context.dotId, siblingsMax: context.limits.siblingsMax, writesInFlightMax: context.writesInFlightMax };
+}
+
+/** The quorum a client request asks for (its options over the node's defaults), or what is wrong with it. */
+function requestQuorum(context: NodeContext, options: RequestOptions): Quorum | string {
+  const quorum: Quorum = {
+    n: options.n ?? context.quorumDefault.n,
+    r: options.r ?? context.quorumDefault.r,
+    w: options.w ?? context.quorumDefault.w,
+  };
+  return (
+    quorumProblem(quorum, context.limits.nMax) ??
+    ((options.pw ?? 0) > quorum.n ? `pw must be at most n (${quorum.n}), got ${options.pw}` : null) ??
+    ((options.pr ?? 0) > quorum.n ? `pr must be at most n (${quorum.n}), got ${options.pr}` : null) ??
+    quorum
+  );
+}
+
 function answerError(event: { from: string; reqId: string; replyTo: string }, body: ErrorBody): AnswerParams {
   return { replyTo: event.replyTo, to: event.from, reqId: event.reqId, kind: 'error', body };
 }
@@ -140,17 +161,9 @@ export const nodeMachine = setup({
     handleClientRequest: enqueueActions(({ enqueue, context, event }: NodeArgs) => {
       const req = event as ClientWriteEvent | ClientReadEvent;
       const options = req.options;
-      const quorum: Quorum = {
-        n: options.n ?? context.quorumDefault.n,
-        r: options.r ?? context.quorumDefault.r,
-        w: options.w ?? context.quorumDefault.w,
-      };
-      const problem =
-        quorumProblem(quorum, context.limits.nMax) ??
-        ((options.pw ?? 0) > quorum.n ? `pw must be at most n (${quorum.n}), got ${options.pw}` : null) ??
-        ((options.pr ?? 0) > quorum.n ? `pr must be at most n (${quorum.n}), got ${options.pr}` : null);
-      if (problem) {
-        enqueue({ type: 'answerClient', params: answerError(req, { code: 'BAD_REQUEST', message: problem }) });
+      const quorum = requestQuorum(context, options);
+      if (typeof quorum === 'string') {
+        enqueue({ type: 'answerClient', params: answerError(req, { code: 'BAD_REQUEST', message: quorum }) });
         return;
       }
       const partition = partitionOf(req.key, context.ring.q);
@@ -214,19 +227,38 @@ export const nodeMachine = setup({
       );
     }) as never,
 
+    // A client-driven read (api.local.get): this node's replica answers the client directly, with
+    // no coordinator. Only a node that is one of the key's targets (by its own ring and liveness
+    // view) answers; any other says NOT_OWNER, so a client whose ring is stale never takes an
+    // empty answer from a node that does not hold the key for "not found".
+    handleLocalRead: enqueueActions(({ enqueue, context, event, self }: NodeArgs) => {
+      const req = event as ClientLocalReadEvent;
+      const quorum = requestQuorum(context, req.options);
+      if (typeof quorum === 'string') {
+        enqueue({ type: 'answerClient', params: answerError(req, { code: 'BAD_REQUEST', message: quorum }) });
+        return;
+      }
+      const partition = partitionOf(req.key, context.ring.q);
+      const isUp = (node: string) => node === context.nodeId || !context.down[node];
+      const { primaries, targets } = chooseTargets(context.ring, partition, quorum.n, isUp);
+      if (!primaries.includes(context.nodeId) && !targets.some((t) => t.node === context.nodeId)) {
+        const body: ErrorBody = {
+          code: 'NOT_OWNER',
+          message: `node ${context.nodeId} is not a replica of this key (its preference list is ${primaries.join(', ')}); the client's ring is stale`,
+        };
+        enqueue({ type: 'answerClient', params: answerError(req, body) });
+        return;
+      }
+      const id = replicaId(partition);
+      if (!self.getSnapshot().children[id]) enqueue.spawnChild('replica', { id, input: replicaInput(context, partition) });
+      enqueue.sendTo(id, { type: 'replica.local.get', from: req.from, reqId: req.reqId, replyTo: req.replyTo, p: partition, key: req.key });
+    }) as never,
+
     routeToReplica: enqueueActions(({ enqueue, context, event, self }: NodeArgs) => {
       const req = event as Extract<NodeEvent, { type: 'replica.coordinate' | 'replica.put' | 'replica.get' }>;
       const id = replicaId(req.body.p);
       if (!self.getSnapshot().children[id]) {
-        enqueue.spawnChild('replica', {
-          id,
-          input: {
-            partition: req.body.p,
-            dotId: context.dotId,
-            siblingsMax: context.limits.siblingsMax,
-            writesInFlightMax: context.writesInFlightMax,
-          },
-        });
+        enqueue.spawnChild('replica', { id, input: replicaInput(context, req.body.p) });
       }
       enqueue.sendTo(id, req);
     }) as never,
@@ -295,6 +327,7 @@ export const nodeMachine = setup({
         'api.put': { actions: 'handleClientRequest' },
         'api.del': { actions: 'handleClientRequest' },
         'api.get': { actions: 'handleClientRequest' },
+        'api.local.get': { actions: 'handleLocalRead' },
         'api.status': {
           actions: {
             type: 'answerClient',

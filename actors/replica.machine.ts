@@ -3,8 +3,10 @@
  * reads of that partition against the local store.
  *
  * Takes: replica.coordinate (a client write: make the new dot), replica.put (sync another replica's
- * state), replica.get (answer the local state); store.committed / store.failed from the store.
- * Sends: replica.coordinate.ok {state}, replica.put.ok, replica.get.ok {state}, replica.error.
+ * state), replica.get (answer the local state), replica.local.get (a client's local read, Dynamo
+ * §6.4: answer the client directly); store.committed / store.failed from the store.
+ * Sends: replica.coordinate.ok {state}, replica.put.ok, replica.get.ok {state}, replica.error;
+ * api.local.get.ok {state} to a client.
  *
  * Invariants: an ok is sent only after store.committed, that is after the LMDB transaction that
  * holds the write has committed (Dynamo §4.5: a write is acknowledged once durable at W nodes).
@@ -52,6 +54,15 @@ export interface ReadAndAnswerParams {
   key: Uint8Array;
 }
 
+/** A client's local read: read the local state and answer the client (api.local.get.ok). */
+export interface ReadAndReplyParams {
+  replyTo: string;
+  from: string;
+  reqId: string;
+  p: number;
+  key: Uint8Array;
+}
+
 export const writesInFlightMaxDefault = 1024;
 
 /** A write that finds writesInFlightMax writes waiting is refused at once with OVERLOADED. */
@@ -75,6 +86,8 @@ export const replicaMachine = setup({
     commitWrite: (_, _params: CommitWriteParams) => {},
     // I/O, provided by the runtime: read the local state and send replica.get.ok to the asker.
     readAndAnswer: (_, _params: ReadAndAnswerParams) => {},
+    // I/O, provided by the runtime: read the local state and answer a client's local read.
+    readAndReply: (_, _params: ReadAndReplyParams) => {},
     // I/O, provided by the runtime: send one envelope.
     send: (_, _params: SendParams) => {},
     countWriteStarted: assign({ writesInFlight: ({ context }) => context.writesInFlight + 1 }),
@@ -140,6 +153,12 @@ export const replicaMachine = setup({
           actions: {
             type: 'readAndAnswer',
             params: ({ event }) => ({ from: event.from, reqId: event.reqId, p: event.body.p, key: event.body.key }),
+          },
+        },
+        'replica.local.get': {
+          actions: {
+            type: 'readAndReply',
+            params: ({ event }) => ({ replyTo: event.replyTo, from: event.from, reqId: event.reqId, p: event.p, key: event.key }),
           },
         },
         'store.committed': {

@@ -1,6 +1,23 @@
 /**
- * The ringkv client library. It talks to the cluster over NATS only: each operation is one request
- * to the API queue group, answered by the coordinating node (or by a node that passed it on).
+ * The ringkv client library. It talks to the cluster over NATS only, and coordinates from the
+ * client's side where it can (client-driven coordination, Dynamo §6.4):
+ *
+ * - It keeps the ring: fetched from the nodes (api.status), refreshed every few seconds and at once
+ *   when an answer suggests it is stale (NOT_OWNER, an answer from a node it does not know).
+ * - A put or delete goes straight to the first live node of the key's preference list, which
+ *   coordinates it: no forwarding hop.
+ * - A get asks R replicas directly for their own state of the key (api.local.get) and merges the
+ *   DVV sets itself. When the answers differ (a replica is behind) it falls back to a get
+ *   coordinated by a node, which answers the merge and read-repairs the replicas; when too few
+ *   replicas can answer, to the coordinated get too, which knows sloppy quorums and says
+ *   UNAVAILABLE with what it needed and what was alive.
+ * - Requests are hedged: with no answer from a node after a short delay derived from recent
+ *   latency, the next node of the preference list is asked as well, and the first good answer wins.
+ *   A node with no responders (its process is gone) is skipped at once, and requests in flight on
+ *   a connection that drops are sent again at once.
+ *
+ * With `via` a request goes to that node (and on to the preference list only if that node is gone);
+ * with `coordination: 'cluster'` every request goes through the API queue group, as before.
  *
  *   const client = await RingkvClient.connect({ servers: 'nats://127.0.0.1:4222' });
  *   const { values, context } = await client.get('cart:1');
@@ -8,16 +25,30 @@
  *
  * Values are bytes; getString/putString and getJson/putJson are helpers on top. The context is
  * opaque: pass back what a read returned, and the write supersedes exactly the siblings that read
- * saw. A write without a context adds a sibling.
+ * saw. A write without a context adds a sibling. A retried or hedged write can leave, at worst, an
+ * extra sibling with the same value (never a lost write); merge() hands each distinct value once.
  */
-import { connect, type NatsConnection, RequestError, TimeoutError } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { type DvvSet, equal, isDeleted, join, sync, values as dvvValues } from '../core/dvv.js';
+import { partitionOf, preferenceList } from '../core/ring.js';
+import { quorumDefault } from '../core/quorum.js';
+import { chooseTargets } from '../core/targets.js';
+import { encode } from '../protocol/codec.js';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { isErrorCode, type ErrorBody } from '../protocol/errors.js';
-import type { ApiGetOk, ApiHintsOk, ApiPutOk, ApiStatusOk, ApiTransfersOk, RequestOptions } from '../protocol/messages.js';
+import { defaultLimits } from '../protocol/limits.js';
+import type { ApiGetOk, ApiHintsOk, ApiLocalGetOk, ApiPutOk, ApiStatusOk, ApiTransfersOk, RequestOptions } from '../protocol/messages.js';
 import type { AaeOp, ApiAaeOk } from '../protocol/aae-messages.js';
+import { checkDvvSet } from '../protocol/validation.js';
 import { apiSubject, nodeSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
+import { HedgeBudget, HedgeDelay, type HedgeDelayOptions } from './hedge-delay.js';
+import { type HedgedOutcome, type Judgement, runHedged } from './hedged-request.js';
+import { NodeHealth, type NodeHealthOptions } from './node-health.js';
+import { RequestMux } from './request-mux.js';
+import { ringFromStatus, supersedes, type RingView } from './ring-view.js';
 
 export { RingkvError } from './errors.js';
 
@@ -30,10 +61,22 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Reuse an existing NATS connection instead of opening one; close() then leaves it open. */
   connection?: NatsConnection;
+  /**
+   * 'client' (default): the client keeps the ring, sends writes to the key's preference list and
+   * reads replicas itself, hedged. 'cluster': every request goes through the API queue group and
+   * the node that takes it coordinates (or forwards it once).
+   */
+  coordination?: 'client' | 'cluster';
+  /** How often the ring is fetched again (default 3000 ms). */
+  ringRefreshMs?: number;
+  /** Hedge delay tuning for reads and for writes (see hedge-delay.ts). */
+  readHedge?: Partial<HedgeDelayOptions>;
+  writeHedge?: Partial<HedgeDelayOptions>;
+  nodeHealth?: Partial<NodeHealthOptions>;
 }
 
 export interface ReadOptions extends RequestOptions {
-  /** Send the request to this node rather than to whichever node the API queue group picks. */
+  /** Send the request to this node (it coordinates), rather than choosing one from the ring. */
   via?: string;
 }
 
@@ -50,9 +93,35 @@ export interface GetResult {
   context: Uint8Array;
 }
 
+/** What the client did for its requests since it connected (for tests, benchmarks and metrics). */
+export interface ClientStats {
+  /** Gets answered from the replicas' own states (no coordinator). */
+  clientDrivenReads: number;
+  /** Client-driven gets whose replicas differed, or too few answered: a node coordinated instead. */
+  readFallbacks: number;
+  /** Requests sent to a further node because the first had not answered in time. */
+  hedges: number;
+  /** Nodes skipped because NATS had no responders for them. */
+  noResponders: number;
+  /** Requests sent again because the connection dropped under them. */
+  lostRequests: number;
+  ringRefreshes: number;
+}
+
 export const clientTimeoutMsDefault = 5_000;
+export const ringRefreshMsDefault = 3_000;
 /** The client waits a little past the cluster's deadline so that a TIMEOUT answer can arrive. */
 const replyGraceMs = 500;
+/** An early ring fetch waits at most this long; the request then goes through the queue group. */
+const ringFetchTimeoutMs = 2_000;
+/** Refreshes the ring asks for on a hint of staleness, at most one per this many ms. */
+const ringRefreshMinGapMs = 250;
+/** A later attempt carries a shorter deadline only when it is shorter by more than this. */
+const reencodeSlackMs = 20;
+/** Errors that the same request would get from any node: report them at once. */
+const definiteCodes = new Set(['BAD_REQUEST', 'TOO_LARGE', 'TOO_MANY_SIBLINGS']);
+/** When no node could give a good answer, which of their errors says most. */
+const errorRank = ['UNAVAILABLE', 'TIMEOUT', 'OVERLOADED', 'NOT_OWNER', 'INTERNAL'];
 
 const text = new TextEncoder();
 const untext = new TextDecoder('utf-8', { fatal: true });
@@ -61,36 +130,113 @@ export function keyBytes(key: string | Uint8Array): Uint8Array {
   return typeof key === 'string' ? text.encode(key) : key;
 }
 
+/** What a read of these merged states answers: the live siblings and the context of all of it. */
+export function readResultOf(state: DvvSet): GetResult {
+  const live = dvvValues(state).filter((v): v is Uint8Array => v !== null);
+  return { found: !isDeleted(state) && live.length > 0, values: live, context: encode(join(state)) };
+}
+
+/** Each distinct value once, in first-seen order: a retried write may have left a duplicate sibling. */
+export function distinctValues(values: Uint8Array[]): Uint8Array[] {
+  const seen = new Set<string>();
+  const out: Uint8Array[] = [];
+  for (const v of values) {
+    const id = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+    if (!seen.has(id)) {
+      seen.add(id);
+      out.push(v);
+    }
+  }
+  return out;
+}
+
+/**
+ * A get's values, each distinct value once. A write that was retried or hedged can leave two
+ * siblings with the same bytes (two coordinators each made a dot for it); to the application they
+ * are one value, and the context still covers both, so the next write supersedes both.
+ */
+function withDistinctValues(r: GetResult): GetResult {
+  return r.values.length < 2 ? r : { found: r.found, values: distinctValues(r.values), context: r.context };
+}
+
+type ApiOp = 'put' | 'del' | 'get' | 'local.get' | 'status' | 'hints' | 'aae' | 'transfers';
+
 export class RingkvClient {
+  readonly stats: ClientStats = { clientDrivenReads: 0, readFallbacks: 0, hedges: 0, noResponders: 0, lostRequests: 0, ringRefreshes: 0 };
   private seq = 0;
   private readonly name = `client-${randomBytes(4).toString('hex')}`;
+  private readonly mux: RequestMux;
+  private readonly readDelay: HedgeDelay;
+  private readonly writeDelay: HedgeDelay;
+  private readonly budget = new HedgeBudget();
+  private readonly health: NodeHealth;
+  private readonly clientDriven: boolean;
+  private view: RingView | undefined;
+  private fetching: Promise<void> | undefined;
+  private lastFetchAt = Number.NEGATIVE_INFINITY;
+  private readonly refreshTimer: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
     private readonly nc: NatsConnection,
     private readonly cluster: string,
     private readonly timeoutMs: number,
     private readonly ownsConnection: boolean,
-  ) {}
+    opts: ClientOptions,
+  ) {
+    this.mux = new RequestMux(nc);
+    this.readDelay = new HedgeDelay({ quantile: 0.95, ...opts.readHedge });
+    // A hedged write can leave a duplicate sibling: writes hedge later than reads (p99, and not
+    // before 20 ms, well past a healthy commit on loopback).
+    this.writeDelay = new HedgeDelay({ quantile: 0.99, floorMs: 20, initialMs: 50, ...opts.writeHedge });
+    this.health = new NodeHealth(opts.nodeHealth);
+    this.clientDriven = (opts.coordination ?? 'client') === 'client';
+    if (this.clientDriven) {
+      this.refreshTimer = setInterval(() => void this.refreshRing(), opts.ringRefreshMs ?? ringRefreshMsDefault);
+      this.refreshTimer.unref?.();
+    }
+  }
 
   static async connect(opts: ClientOptions = {}): Promise<RingkvClient> {
     const servers = opts.servers ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
     let nc = opts.connection;
     if (!nc) {
       try {
-        nc = await connect({ servers: servers.split(','), name: 'ringkv-client', timeout: 3_000 });
+        nc = await connect({
+          servers: servers.split(',').map((s) => s.trim()).filter((s) => s.length > 0),
+          name: 'ringkv-client',
+          timeout: 3_000,
+          // Reconnect quickly and for as long as the client lives: requests lost with the
+          // connection are sent again as soon as it is back.
+          reconnect: true,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          reconnectJitter: 100,
+        });
       } catch (err) {
         throw new RingkvError('NO_CLUSTER', `cannot reach NATS at ${servers}: ${(err as Error).message}`);
       }
     }
-    return new RingkvClient(nc, opts.cluster ?? 'ringkv', opts.timeoutMs ?? clientTimeoutMsDefault, !opts.connection);
+    return new RingkvClient(nc, opts.cluster ?? 'ringkv', opts.timeoutMs ?? clientTimeoutMsDefault, !opts.connection, opts);
   }
 
   async get(key: string | Uint8Array, opts: ReadOptions = {}): Promise<GetResult> {
-    return (await this.request('get', { key: keyBytes(key), ...opts })) as ApiGetOk;
+    const k = keyBytes(key);
+    const { via, ...options } = opts;
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    const deadlineAt = performance.now() + timeoutMs + replyGraceMs;
+    const view = via === undefined ? await this.ring() : this.view;
+    if (via === undefined && view !== undefined && this.canReadReplicas(view, options)) {
+      const direct = await this.readReplicas(view, k, { ...options, timeoutMs }, deadlineAt);
+      if (direct !== undefined) return withDistinctValues(direct);
+    }
+    return withDistinctValues((await this.coordinated('get', k, { key: k, ...options, timeoutMs }, via, deadlineAt)) as ApiGetOk);
   }
 
   async put(key: string | Uint8Array, value: Uint8Array, opts: WriteOptions = {}): Promise<{ context: Uint8Array }> {
-    return (await this.request('put', { key: keyBytes(key), value, ...opts })) as ApiPutOk;
+    const k = keyBytes(key);
+    const { via, ...options } = opts;
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    return (await this.coordinated('put', k, { key: k, value, ...options, timeoutMs }, via, performance.now() + timeoutMs + replyGraceMs)) as ApiPutOk;
   }
 
   /** Deletes a key: a tombstone that supersedes what the context saw (everything, without one). */
@@ -99,7 +245,10 @@ export class RingkvClient {
     // Without a context a delete would only add a tombstone beside the live values; read first so
     // that it supersedes what is there now, as a user of `del` expects.
     if (context === undefined) context = (await this.get(key, opts)).context;
-    await this.request('del', { key: keyBytes(key), ...opts, context });
+    const k = keyBytes(key);
+    const { via, ...options } = opts;
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    await this.coordinated('del', k, { key: k, ...options, context, timeoutMs }, via, performance.now() + timeoutMs + replyGraceMs);
   }
 
   async getString(key: string | Uint8Array, opts: ReadOptions = {}): Promise<{ found: boolean; values: string[]; context: Uint8Array }> {
@@ -124,11 +273,12 @@ export class RingkvClient {
    * Read-merge-write: reads every sibling, lets `resolve` merge them into one value (and apply the
    * caller's change), and writes that back with the read's context, so it supersedes exactly what
    * was read. A write that raced with this one comes back as a sibling on the next read; nothing is
-   * lost. `resolve` gets an empty array when the key does not exist.
+   * lost. `resolve` gets each distinct value once (a retried or hedged write can leave two siblings
+   * with the same bytes), and an empty array when the key does not exist.
    */
   async merge(key: string | Uint8Array, resolve: (siblings: Uint8Array[]) => Uint8Array, opts: WriteOptions = {}): Promise<{ context: Uint8Array }> {
     const read = await this.get(key, opts);
-    return this.put(key, resolve(read.values), { ...opts, context: read.context });
+    return this.put(key, resolve(distinctValues(read.values)), { ...opts, context: read.context });
   }
 
   /** merge() for JSON values. */
@@ -137,60 +287,263 @@ export class RingkvClient {
   }
 
   /** The cluster's members and partition ownership, as the answering node sees them. */
-  async status(opts: { via?: string } = {}): Promise<ApiStatusOk> {
-    return (await this.request('status', { ...opts })) as ApiStatusOk;
+  async status(opts: { via?: string; timeoutMs?: number } = {}): Promise<ApiStatusOk> {
+    return (await this.single('status', {}, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiStatusOk;
   }
 
   /** One node's anti-entropy counters per partition; pause or resume its exchanges (`via` names the node). */
   async aae(op: AaeOp, opts: { via: string; timeoutMs?: number }): Promise<ApiAaeOk> {
-    return (await this.request('aae', { op, ...opts })) as ApiAaeOk;
+    return (await this.single('aae', { op }, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiAaeOk;
   }
 
   /** One node's pending hints by target and its delivery rate (`via` names the node). */
-  async hints(opts: { via: string }): Promise<ApiHintsOk> {
-    return (await this.request('hints', { ...opts })) as ApiHintsOk;
+  async hints(opts: { via: string; timeoutMs?: number }): Promise<ApiHintsOk> {
+    return (await this.single('hints', {}, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiHintsOk;
+  }
+
+  /** The ring the client routes by now (undefined until fetched, or with coordination 'cluster'). */
+  ringView(): RingView | undefined {
+    return this.view;
   }
 
   /** The partitions one node is handing over (ownership transfer), with progress (`via` names the node). */
-  async transfers(opts: { via: string }): Promise<ApiTransfersOk> {
-    return (await this.request('transfers', { ...opts })) as ApiTransfersOk;
+  async transfers(opts: { via: string; timeoutMs?: number }): Promise<ApiTransfersOk> {
+    return (await this.single('transfers', {}, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiTransfersOk;
   }
 
   async close(): Promise<void> {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.mux.close();
     if (this.ownsConnection) await this.nc.close();
   }
 
-  private async request(op: string, body: Record<string, unknown>): Promise<unknown> {
-    const { via, ...rest } = body;
-    body = rest;
-    const timeoutMs = typeof body.timeoutMs === 'number' ? body.timeoutMs : this.timeoutMs;
-    if (body.timeoutMs === undefined && op !== 'status' && op !== 'hints' && op !== 'aae' && op !== 'transfers') body.timeoutMs = timeoutMs;
-    const reqId = String(++this.seq);
-    const bytes = encodeEnvelope({ v: protocolVersion, kind: `api.${op}`, from: this.name, to: '', reqId, body });
-    let reply;
-    try {
-      const subject = typeof via === 'string' ? nodeSubject(this.cluster, via, 'api') : apiSubject(this.cluster, op);
-      reply = await this.nc.request(subject, bytes, { timeout: timeoutMs + replyGraceMs });
-    } catch (err) {
-      throw toClientError(err, timeoutMs);
+  // --- the ring -----------------------------------------------------------------------------------
+
+  /** The ring to route by: fetched first when the client has none yet (at most ringFetchTimeoutMs). */
+  private async ring(): Promise<RingView | undefined> {
+    if (!this.clientDriven) return undefined;
+    if (this.view === undefined && performance.now() - this.lastFetchAt > ringRefreshMinGapMs) await this.refreshRing();
+    return this.view;
+  }
+
+  /** Fetches the ring again (one fetch at a time; a caller during a fetch shares it). */
+  private refreshRing(): Promise<void> {
+    if (this.fetching) return this.fetching;
+    this.lastFetchAt = performance.now();
+    this.fetching = (async () => {
+      try {
+        const status = (await this.single('status', {}, undefined, ringFetchTimeoutMs)) as ApiStatusOk;
+        const view = ringFromStatus(status);
+        if (typeof view !== 'string' && supersedes(view, this.view)) {
+          this.view = view;
+          this.stats.ringRefreshes++;
+        }
+      } catch {
+        // No node answered: keep the ring we have (or none: requests use the queue group).
+      } finally {
+        this.fetching = undefined;
+      }
+    })();
+    return this.fetching;
+  }
+
+  /** An answer suggested the ring is stale: fetch it again soon, without holding anyone up. */
+  private suspectStaleRing(): void {
+    if (this.clientDriven && performance.now() - this.lastFetchAt > ringRefreshMinGapMs) void this.refreshRing();
+  }
+
+  /**
+   * The nodes to ask about a key, best first: the key's targets as the client sees liveness (the
+   * healthy primaries, then fallbacks standing in for the others, Dynamo §4.6), then the rest of its
+   * extended preference list; nodes believed down or avoided go last (they may still be the only
+   * ones left).
+   */
+  private order(view: RingView, key: Uint8Array, n: number): { targets: string[]; order: string[] } {
+    const now = performance.now();
+    const isUp = (node: string) => !view.down.has(node) && !this.health.isAvoided(node, now);
+    const p = partitionOf(key, view.ring.q);
+    const targets = chooseTargets(view.ring, p, n, isUp).targets.map((t) => t.node);
+    const extended = preferenceList(view.ring, p, view.ring.q);
+    const rest = extended.filter((node) => !targets.includes(node));
+    return { targets, order: [...targets, ...rest.filter(isUp), ...rest.filter((node) => !isUp(node))] };
+  }
+
+  // --- reads from the replicas ------------------------------------------------------------------------
+
+  /** Client-driven reads need a plain quorum read: strict quorums and pr go through a coordinator. */
+  private canReadReplicas(view: RingView, o: RequestOptions): boolean {
+    const n = o.n ?? view.n;
+    const r = o.r ?? quorumDefault.r;
+    const isWhole = (x: unknown, lo: number, hi: number) => Number.isInteger(x) && (x as number) >= lo && (x as number) <= hi;
+    return isWhole(n, 1, defaultLimits.nMax) && isWhole(r, 1, n) && (o.pr ?? 0) === 0 && o.sloppy !== false;
+  }
+
+  /**
+   * Asks R replicas for their own state of the key and merges them. Undefined when the client must
+   * ask a coordinator instead: too few replicas could answer, or they differ (one is behind, and a
+   * coordinated get answers their merge and repairs it).
+   */
+  private async readReplicas(view: RingView, key: Uint8Array, options: RequestOptions & { timeoutMs: number }, deadlineAt: number): Promise<GetResult | undefined> {
+    const n = options.n ?? view.n;
+    const r = options.r ?? quorumDefault.r;
+    const { targets, order } = this.order(view, key, n);
+    if (targets.length < r) return undefined;
+    const body = { key, ...options };
+    const outcome = await this.hedged<DvvSet | null>('local.get', order, r, body, deadlineAt, this.readDelay, (env) => {
+      const state = (env as ApiLocalGetOk).state;
+      return state === null || checkDvvSet(state) ? { kind: 'ok', value: state } : badAnswer('api.local.get');
+    });
+    if (!outcome.ok) {
+      if (outcome.why === 'final') throw this.failure('get', outcome, options.timeoutMs);
+      if (outcome.why === 'deadline') throw this.failure('get', outcome, options.timeoutMs);
+      this.stats.readFallbacks++;
+      return undefined;
     }
-    const env = decodeEnvelope(reply.data);
-    if (typeof env === 'string') throw new RingkvError('INTERNAL', `the cluster answered with a bad message: ${env}`);
+    const states = outcome.answers.map(([, s]) => s ?? []);
+    const merged = states.reduce((acc, s) => sync(acc, s), [] as DvvSet);
+    if (states.every((s) => equal(s, merged))) {
+      this.stats.clientDrivenReads++;
+      return readResultOf(merged);
+    }
+    // A replica is behind. A coordinated get answers the merge of what the replicas hold and sends
+    // the ones that lack part of it read repair; should it fail, the merge of R answers is itself a
+    // correct quorum read.
+    this.stats.readFallbacks++;
+    try {
+      return (await this.coordinated('get', key, body, undefined, deadlineAt)) as ApiGetOk;
+    } catch {
+      return readResultOf(merged);
+    }
+  }
+
+  // --- coordinated requests ---------------------------------------------------------------------------
+
+  /**
+   * A request a node coordinates (put, del, or a coordinated get): to the first live node of the
+   * key's preference list (or `via`), hedged to the next ones; through the API queue group when the
+   * client has no ring.
+   */
+  private async coordinated(op: 'put' | 'del' | 'get', key: Uint8Array, body: Record<string, unknown>, via: string | undefined, deadlineAt: number): Promise<unknown> {
+    const view = await this.ring();
+    const n = typeof body.n === 'number' ? body.n : (view?.n ?? 3);
+    let candidates: string[];
+    let hedge = true;
+    if (view === undefined) candidates = via === undefined ? [''] : [via];
+    else {
+      const { order } = this.order(view, key, Number.isInteger(n) && n >= 1 ? n : 1);
+      candidates = via === undefined ? order : [via, ...order.filter((node) => node !== via)];
+    }
+    // `via` names the coordinator: others are asked only when it is gone, never as a hedge.
+    if (via !== undefined) hedge = false;
+    const delay = op === 'get' ? this.readDelay : this.writeDelay;
+    const outcome = await this.hedged<unknown>(op, candidates, 1, body, deadlineAt, delay, (env) => ({ kind: 'ok', value: env }), hedge);
+    if (outcome.ok) return outcome.answers[0]![1];
+    throw this.failure(op, outcome, typeof body.timeoutMs === 'number' ? body.timeoutMs : this.timeoutMs);
+  }
+
+  /** One request to one node (`via`) or to the queue group; it fails over only on a lost connection. */
+  private async single(op: ApiOp, body: Record<string, unknown>, via: string | undefined, timeoutMs: number): Promise<unknown> {
+    const outcome = await this.hedged<unknown>(op, [via ?? ''], 1, body, performance.now() + timeoutMs + replyGraceMs, this.readDelay, (env) => ({ kind: 'ok', value: env }), false);
+    if (outcome.ok) return outcome.answers[0]![1];
+    throw this.failure(op, outcome, timeoutMs);
+  }
+
+  private hedged<T>(
+    op: ApiOp,
+    candidates: string[],
+    needed: number,
+    body: Record<string, unknown>,
+    deadlineAt: number,
+    delay: HedgeDelay,
+    accept: (body: unknown) => Judgement<T>,
+    hedge = true,
+  ): Promise<HedgedOutcome<T>> {
+    const kind = `api.${op}`;
+    const reqId = String(++this.seq);
+    const first = encodeEnvelope({ v: protocolVersion, kind, from: this.name, to: '', reqId, body });
+    const firstTimeoutMs = body.timeoutMs;
+    const withDeadline = typeof firstTimeoutMs === 'number';
+    return runHedged<T>({
+      candidates,
+      needed,
+      deadlineAt,
+      delay: hedge ? delay : noHedge,
+      budget: this.budget,
+      health: this.health,
+      now: () => performance.now(),
+      send: (node, remainingMs) => {
+        const subject = node === '' ? apiSubject(this.cluster, op) : nodeSubject(this.cluster, node, 'api');
+        // A later attempt carries what is left of the deadline, so its answer still comes in time.
+        const left = Math.floor(remainingMs - replyGraceMs);
+        const bytes =
+          withDeadline && left < (firstTimeoutMs as number) - reencodeSlackMs
+            ? encodeEnvelope({ v: protocolVersion, kind, from: this.name, to: '', reqId, body: { ...body, timeoutMs: Math.max(1, left) } })
+            : first;
+        return this.mux.request(subject, bytes, remainingMs);
+      },
+      judge: (node, bytes) => this.judge(op, node, bytes, accept),
+    }).then((outcome) => {
+      this.stats.hedges += outcome.hedges;
+      this.stats.lostRequests = this.mux.lostRequests;
+      if (!outcome.ok) this.stats.noResponders += outcome.gone.length;
+      return outcome;
+    });
+  }
+
+  private judge<T>(op: ApiOp, node: string, bytes: Uint8Array, accept: (body: unknown) => Judgement<T>): Judgement<T> {
+    const env = decodeEnvelope(bytes);
+    if (typeof env === 'string') return { kind: 'next', error: new RingkvError('INTERNAL', `node ${node || '(queue group)'} answered with a bad message: ${env}`) };
+    if (this.view !== undefined && env.from !== '' && !this.view.members.has(env.from)) this.suspectStaleRing();
     if (env.kind === 'error') {
       const e = env.body as ErrorBody;
-      throw new RingkvError(isErrorCode(e.code) ? e.code : 'INTERNAL', String(e.message), e.needed, e.alive);
+      const error = new RingkvError(isErrorCode(e?.code) ? e.code : 'INTERNAL', String(e?.message), e?.needed, e?.alive);
+      if (definiteCodes.has(error.code)) return { kind: 'final', error };
+      if (error.code === 'NOT_OWNER') this.suspectStaleRing();
+      // A coordinator that timed out may have applied the write: nothing to retry, only to report.
+      if (error.code === 'TIMEOUT') return { kind: 'wait', error };
+      return { kind: 'next', error };
     }
-    if (env.kind !== `api.${op}.ok`) throw new RingkvError('INTERNAL', `unexpected answer kind "${env.kind}" to api.${op}`);
-    return env.body;
+    if (env.kind !== `api.${op}.ok`) return { kind: 'next', error: new RingkvError('INTERNAL', `unexpected answer kind "${env.kind}" to api.${op}`) };
+    return accept(env.body);
+  }
+
+  /** The error a failed operation reports: what the nodes said, else what the client saw. */
+  private failure(op: ApiOp, outcome: Extract<HedgedOutcome<unknown>, { ok: false }>, timeoutMs: number): RingkvError {
+    const isWrite = op === 'put' || op === 'del';
+    if (outcome.why === 'final') return outcome.errors.at(-1)!;
+    if (outcome.why === 'deadline') {
+      const got = outcome.answers.length > 0 ? ` (${outcome.answers.length} replicas answered in time)` : '';
+      return new RingkvError(
+        'TIMEOUT',
+        isWrite
+          ? `no answer within ${timeoutMs} ms${got}; the ${op === 'del' ? 'delete' : 'write'} may or may not have been applied`
+          : `no answer within ${timeoutMs} ms${got}`,
+      );
+    }
+    // A write that a coordinator timed out on, or whose answer was lost with the connection, may
+    // have been applied: saying UNAVAILABLE (not applied) for it would mislead.
+    if (isWrite) {
+      const timedOut = outcome.errors.filter((x) => x.code === 'TIMEOUT').at(-1);
+      if (timedOut) return timedOut;
+      if (outcome.lost > 0) {
+        return new RingkvError('TIMEOUT', `the connection to NATS dropped while the ${op === 'del' ? 'delete' : 'write'} was in flight and no node answered it again; it may or may not have been applied`);
+      }
+    }
+    for (const code of errorRank) {
+      const e = outcome.errors.filter((x) => x.code === code).at(-1);
+      if (e) return e;
+    }
+    if (outcome.gone.length > 0) {
+      const where = outcome.gone.includes('') ? 'for its API' : `for nodes ${[...new Set(outcome.gone)].join(', ')}`;
+      return new RingkvError('NO_CLUSTER', `no ringkv node is serving cluster "${this.cluster}" (NATS has no responders ${where})`);
+    }
+    return new RingkvError('NO_CLUSTER', `the request could not be sent: the connection to NATS is closed`);
   }
 }
 
-function toClientError(err: unknown, timeoutMs: number): RingkvError {
-  if (err instanceof RequestError && err.isNoResponders()) {
-    return new RingkvError('NO_CLUSTER', 'no ringkv node is serving this cluster (NATS has no responders for its API)');
-  }
-  if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
-    return new RingkvError('TIMEOUT', `no answer within ${timeoutMs} ms; the operation may or may not have taken effect`);
-  }
-  return new RingkvError('NO_CLUSTER', `the request could not be sent: ${(err as Error).message}`);
+/** Hedging off: a delay past any deadline, so no hedge is ever sent. */
+const noHedge = new HedgeDelay({ floorMs: 0, capMs: 2 ** 31 - 1, initialMs: 2 ** 31 - 1, samplesMin: 2 ** 30 });
+
+function badAnswer(kind: string): Judgement<never> {
+  return { kind: 'next', error: new RingkvError('INTERNAL', `a node answered ${kind} with a malformed state`) };
 }

@@ -40,6 +40,22 @@ export interface ApiGetBody extends RequestOptions {
   forwarded?: boolean;
 }
 
+/**
+ * api.local.get: one node's own replica state of a key, without a coordinator (client-driven reads,
+ * Dynamo §6.4). Only on a node's directed api subject. The client asks R replicas, merges their DVV
+ * sets itself, and falls back to a coordinated api.get (which read-repairs) when they differ. `n`
+ * and the other options are those of the get: the node answers NOT_OWNER when it is not one of
+ * the key's targets for that n (its ring differs from the client's).
+ */
+export interface ApiLocalGetBody extends RequestOptions {
+  key: Uint8Array;
+}
+
+/** The asked node's replica state of the key (null: it holds nothing for it), tombstones included. */
+export interface ApiLocalGetOk {
+  state: DvvSet | null;
+}
+
 export type ApiStatusBody = Record<string, never>;
 
 export interface ApiPutOk {
@@ -157,7 +173,7 @@ export type ReplicaPutOk = Record<string, never>;
 
 export type { ErrorBody };
 
-export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.status', 'api.hints', 'api.aae', 'api.cluster', 'api.transfers'] as const;
+export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.local.get', 'api.status', 'api.hints', 'api.aae', 'api.cluster', 'api.transfers'] as const;
 
 /** api.transfers: one partition this node is handing over (ownership transfer). */
 export interface TransferRow {

@@ -22,7 +22,14 @@ import { fanoutDefault, shapeProblem, type TreeShape } from '../core/merkle.js';
 import { type AaeView, createAaeIo } from './anti-entropy-io.js';
 import { DeliveryTally, hintSummary } from './hint-summary.js';
 import type { ApiHintsOk, ApiStatusOk, DurabilityMode, ProcessMemory } from '../protocol/messages.js';
-import { type CommitWriteParams, type ReadAndAnswerParams, type SendParams, replicaMachine, writesInFlightMaxDefault } from '../../actors/replica.machine.js';
+import {
+  type CommitWriteParams,
+  type ReadAndAnswerParams,
+  type ReadAndReplyParams,
+  type SendParams,
+  replicaMachine,
+  writesInFlightMaxDefault,
+} from '../../actors/replica.machine.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
 import { applyWrite } from '../core/replica-write.js';
 import { partitionCountDefault, partitionsReplicatedBy, type Ring } from '../core/ring.js';
@@ -252,6 +259,14 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     transport.send(p.from, 'replica', encodeStateAnswer(head, store.getEncoded(p.p, p.key)));
   };
 
+  // A client-driven read (api.local.get): the stored bytes straight back to the client, spliced
+  // into the answer as they are (no decode and re-encode), like a replica.get.ok to a peer.
+  const readAndReply = (p: ReadAndReplyParams) => {
+    requests?.answered(p.from, p.reqId, 'api.local.get.ok', undefined);
+    const head = { v: protocolVersion, kind: 'api.local.get.ok', from: nodeId, to: p.from, reqId: p.reqId };
+    transport.reply(p.replyTo, encodeStateAnswer(head, store.getEncoded(p.p, p.key)));
+  };
+
   // Hinted handoff (Dynamo §4.6): the store work behind the handoff machine's named actions.
   const deliveries = new DeliveryTally();
   const collectBatch = ({ self }: { self: AnyActorRef }, p: CollectParams) => {
@@ -428,6 +443,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
           send: safe('send', (_: unknown, p: SendParams) => send(p)),
           commitWrite: safe('commitWrite', commitWrite as (args: unknown, p: CommitWriteParams) => void),
           readAndAnswer: safe('readAndAnswer', (_: unknown, p: ReadAndAnswerParams) => readAndAnswer(p)),
+          readAndReply: safe('readAndReply', (_: unknown, p: ReadAndReplyParams) => readAndReply(p)),
         },
       }),
     },

@@ -110,6 +110,7 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
         bytes: msg.bytes,
       };
       if (env.kind === 'api.get') return deps.deliver({ type: 'api.get', ...request });
+      if (env.kind === 'api.local.get') return deps.deliver({ type: 'api.local.get', ...request });
       const context = decodeContext(body.context as Uint8Array | undefined);
       if (!context.ok) return reject(msg.replyTo, env.from, env.reqId, { code: context.code, message: context.message });
       const value = env.kind === 'api.put' ? (body.value as Uint8Array) : null;

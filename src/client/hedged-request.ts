@@ -1,0 +1,166 @@
+/**
+ * One client operation sent to the nodes of a key's preference list, hedged (issue 10): it needs
+ * `needed` good answers from distinct nodes (1 for a put, R for a client-driven read). It asks the
+ * first `needed` candidates at once; when they have not all answered after the hedge delay, it asks
+ * the next candidate too, and again after each further delay. A candidate that cannot answer (no
+ * responders: its process is gone; an answer that says "try elsewhere") is replaced by the next one
+ * at once, and a request lost with the connection is sent again at once. The first `needed` good
+ * answers win; later answers still count for the latency window and node health, never for the
+ * result.
+ *
+ * The caller judges each answer: ok (counts), final (a definite error: stop and report it),
+ * next (this node cannot serve it: ask another), or wait (an indeterminate error: report it only if
+ * nothing else is still in flight).
+ */
+import { MuxError } from './request-mux.js';
+import type { HedgeBudget, HedgeDelay } from './hedge-delay.js';
+import type { NodeHealth } from './node-health.js';
+import type { RingkvError } from './errors.js';
+
+export type Judgement<T> = { kind: 'ok'; value: T } | { kind: 'final' | 'next' | 'wait'; error: RingkvError };
+
+export interface HedgedSpec<T> {
+  /** Node ids in the order to ask them; '' is the API queue group (any node). */
+  candidates: string[];
+  needed: number;
+  /** When the whole operation gives up (performance.now() ms). */
+  deadlineAt: number;
+  /** Sends one attempt; `remainingMs` is what is left of the operation's time. */
+  send(node: string, remainingMs: number): Promise<Uint8Array>;
+  judge(node: string, answer: Uint8Array): Judgement<T>;
+  delay: HedgeDelay;
+  budget: HedgeBudget;
+  health: NodeHealth;
+  now(): number;
+}
+
+export type HedgedOutcome<T> =
+  | { ok: true; answers: [node: string, value: T][]; hedges: number }
+  | {
+      ok: false;
+      /** final: a node gave a definite error; exhausted: no candidate left; deadline: time ran out. */
+      why: 'final' | 'exhausted' | 'deadline';
+      answers: [node: string, value: T][];
+      /** Errors the nodes answered, in arrival order. */
+      errors: RingkvError[];
+      /** Candidates that had no responders. */
+      gone: string[];
+      /** Attempts whose answer was lost with the connection (a write among them may have been applied). */
+      lost: number;
+      hedges: number;
+    };
+
+export function runHedged<T>(spec: HedgedSpec<T>): Promise<HedgedOutcome<T>> {
+  return new Promise((resolve) => {
+    const queue = [...spec.candidates];
+    const answers: [string, T][] = [];
+    const answered = new Set<string>();
+    const errors: RingkvError[] = [];
+    const gone: string[] = [];
+    const startedAt = spec.now();
+    let inFlight = 0;
+    let hedges = 0;
+    let lost = 0;
+    let done = false;
+    let hedgeTimer: ReturnType<typeof setTimeout> | undefined;
+    let lastWait: RingkvError | undefined;
+
+    const finish = (outcome: HedgedOutcome<T>) => {
+      if (done) return;
+      done = true;
+      clearTimeout(hedgeTimer);
+      clearTimeout(deadlineTimer);
+      resolve(outcome);
+    };
+    const fail = (why: 'final' | 'exhausted' | 'deadline') => finish({ ok: false, why, answers, errors, gone, lost, hedges });
+
+    const launch = (): boolean => {
+      const node = queue.shift();
+      if (node === undefined) return false;
+      const remaining = spec.deadlineAt - spec.now();
+      if (remaining <= 0) return false;
+      inFlight++;
+      const sentAt = spec.now();
+      if (node !== '') spec.health.sent(node, sentAt);
+      spec.send(node, remaining).then(
+        (bytes) => {
+          inFlight--;
+          const now = spec.now();
+          if (node !== '') spec.health.answered(node, now);
+          if (done) return;
+          const j = spec.judge(node, bytes);
+          if (j.kind === 'ok') {
+            spec.delay.record(now - sentAt);
+            if (!answered.has(node)) {
+              answered.add(node);
+              answers.push([node, j.value]);
+            }
+            if (answers.length >= spec.needed) finish({ ok: true, answers, hedges });
+            else settle();
+            return;
+          }
+          errors.push(j.error);
+          if (j.kind === 'final') return fail('final');
+          if (j.kind === 'next') launch();
+          else lastWait = j.error;
+          settle();
+        },
+        (err: unknown) => {
+          inFlight--;
+          const reason = err instanceof MuxError ? err.reason : 'publish';
+          const now = spec.now();
+          if (node !== '') {
+            if (reason === 'noResponders') spec.health.noResponders(node, now);
+            else if (reason === 'timeout') spec.health.timedOut(node, now);
+            else spec.health.lost(node);
+          }
+          if (done) return;
+          if (reason === 'noResponders') {
+            gone.push(node);
+            launch();
+          } else if (reason === 'lost') {
+            // The answer was lost with the connection, not the node: ask it again, after the others.
+            lost++;
+            queue.push(node);
+            launch();
+          } else if (reason === 'closed') {
+            return fail('exhausted');
+          }
+          settle();
+        },
+      );
+      return true;
+    };
+
+    // Nothing in flight and nothing more to ask: report what there is.
+    const settle = () => {
+      if (done || inFlight > 0) return;
+      if (lastWait === undefined && queue.length > 0 && launch()) return;
+      fail('exhausted');
+    };
+
+    const armHedge = (ms: number) => {
+      if (spec.now() + ms >= spec.deadlineAt) return; // no hedge would be in time
+      hedgeTimer = setTimeout(onHedgeTimer, Math.max(0, ms));
+    };
+    const onHedgeTimer = () => {
+      if (done || queue.length === 0) return;
+      const elapsed = spec.now() - startedAt;
+      const cap = spec.delay.options.capMs;
+      // Past the cap a hedge goes whatever the budget says: a stalled node must not hold a request.
+      if (elapsed >= cap || spec.budget.take()) {
+        hedges++;
+        launch();
+        armHedge(spec.delay.delayMs());
+      } else {
+        armHedge(cap - elapsed);
+      }
+    };
+
+    const deadlineTimer = setTimeout(() => fail('deadline'), Math.max(0, spec.deadlineAt - startedAt));
+    spec.budget.earn();
+    for (let i = 0; i < spec.needed; i++) if (!launch()) break;
+    if (inFlight === 0) return settle();
+    armHedge(spec.delay.delayMs());
+  });
+}

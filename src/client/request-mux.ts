@@ -1,0 +1,125 @@
+/**
+ * The client's request/reply over core NATS: one wildcard inbox subscription for every request,
+ * answers matched to requests by the last token of their reply subject.
+ *
+ * nats.js's own request() leaves the requests that were in flight on a connection that dropped to
+ * time out (DESIGN.md §9): their answers were lost with the connection, but nothing says so. Here a
+ * "disconnect" status from the connection fails every pending request at once with `lost`, so the
+ * caller can send it again (after the reconnect, or to another node) instead of waiting out its
+ * deadline. A "no responders" answer (NATS's 503 status, sent when nothing subscribes to the
+ * subject: the node is gone) fails a request at once with `noResponders`.
+ *
+ * Each request has its own deadline; `request` never throws synchronously.
+ */
+import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+
+export type MuxFailure = 'noResponders' | 'timeout' | 'lost' | 'closed' | 'publish';
+
+export class MuxError extends Error {
+  override readonly name = 'MuxError';
+  constructor(
+    readonly reason: MuxFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Pending {
+  resolve: (data: Uint8Array) => void;
+  reject: (err: MuxError) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** Requests in flight at most; beyond, a request fails at once (a client bug, or a runaway loop). */
+export const muxPendingMax = 1 << 20;
+
+export class RequestMux {
+  private readonly prefix: string;
+  private readonly pending = new Map<string, Pending>();
+  private readonly sub: Subscription;
+  private seq = 0;
+  private closed = false;
+  /** Requests failed over because the connection dropped (for tests and metrics). */
+  lostRequests = 0;
+
+  constructor(private readonly nc: NatsConnection) {
+    this.prefix = `${createInbox()}.`;
+    this.sub = nc.subscribe(`${this.prefix}*`, { callback: (err, msg) => this.deliver(err, msg) });
+    void this.watch();
+    nc.closed().then(
+      () => this.failAll('closed', 'the NATS connection closed'),
+      () => this.failAll('closed', 'the NATS connection closed'),
+    );
+  }
+
+  /** Sends `bytes` to `subject`; resolves with the answer's bytes or rejects with a MuxError. */
+  request(subject: string, bytes: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (this.closed) return Promise.reject(new MuxError('closed', 'the client is closed'));
+    if (this.pending.size >= muxPendingMax) return Promise.reject(new MuxError('publish', `more than ${muxPendingMax} requests in flight`));
+    const token = (++this.seq).toString(36);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(token);
+        reject(new MuxError('timeout', `no answer within ${timeoutMs} ms`));
+      }, Math.max(1, timeoutMs));
+      this.pending.set(token, { resolve, reject, timer });
+      try {
+        this.nc.publish(subject, bytes, { reply: this.prefix + token });
+      } catch (err) {
+        clearTimeout(timer);
+        this.pending.delete(token);
+        reject(new MuxError('publish', `the request could not be sent: ${(err as Error).message}`));
+      }
+    });
+  }
+
+  inFlight(): number {
+    return this.pending.size;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAll('closed', 'the client is closed');
+    try {
+      this.sub.unsubscribe();
+    } catch {
+      // the connection is already gone
+    }
+  }
+
+  private deliver(err: Error | null, msg: Msg): void {
+    if (err || !msg) return;
+    const token = msg.subject.slice(this.prefix.length);
+    const p = this.pending.get(token);
+    if (!p) return; // late: the request already timed out or was failed over
+    this.pending.delete(token);
+    clearTimeout(p.timer);
+    if (msg.data.length === 0 && msg.headers?.code === 503) p.reject(new MuxError('noResponders', 'nothing subscribes to the subject (no responders)'));
+    else p.resolve(msg.data);
+  }
+
+  private async watch(): Promise<void> {
+    try {
+      for await (const s of this.nc.status()) {
+        if (s.type === 'disconnect') {
+          this.lostRequests += this.pending.size;
+          this.failAll('lost', `the connection to NATS server ${s.server} dropped`);
+        }
+        if (this.closed) return;
+      }
+    } catch {
+      // the status iterator ends with the connection
+    }
+  }
+
+  private failAll(reason: MuxFailure, message: string): void {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) {
+      clearTimeout(p.timer);
+      p.reject(new MuxError(reason, message));
+    }
+  }
+}
