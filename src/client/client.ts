@@ -485,7 +485,7 @@ export class RingkvClient {
     }).then((outcome) => {
       this.stats.hedges += outcome.hedges;
       this.stats.lostRequests = this.mux.lostRequests;
-      if (!outcome.ok) this.stats.noResponders += outcome.gone.length;
+      this.stats.noResponders += outcome.gone.length;
       return outcome;
     });
   }

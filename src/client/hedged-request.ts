@@ -35,7 +35,7 @@ export interface HedgedSpec<T> {
 }
 
 export type HedgedOutcome<T> =
-  | { ok: true; answers: [node: string, value: T][]; hedges: number }
+  | { ok: true; answers: [node: string, value: T][]; hedges: number; gone: string[] }
   | {
       ok: false;
       /** final: a node gave a definite error; exhausted: no candidate left; deadline: time ran out. */
@@ -95,7 +95,7 @@ export function runHedged<T>(spec: HedgedSpec<T>): Promise<HedgedOutcome<T>> {
               answered.add(node);
               answers.push([node, j.value]);
             }
-            if (answers.length >= spec.needed) finish({ ok: true, answers, hedges });
+            if (answers.length >= spec.needed) finish({ ok: true, answers, hedges, gone });
             else settle();
             return;
           }
