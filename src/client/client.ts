@@ -387,7 +387,11 @@ export class RingkvClient {
     const n = options.n ?? view.n;
     const r = options.r ?? quorumDefault.r;
     const { targets, order } = this.order(view, key, n);
-    if (targets.length < r) return undefined;
+    if (targets.length < r) {
+      // Too few replicas believed alive: a coordinator knows the sloppy quorum and says UNAVAILABLE.
+      this.stats.readFallbacks++;
+      return undefined;
+    }
     const body = { key, ...options };
     const outcome = await this.hedged<DvvSet | null>('local.get', order, r, body, deadlineAt, this.readDelay, (env) => {
       const state = (env as ApiLocalGetOk).state;

@@ -39,7 +39,7 @@ describe('ringFromStatus', () => {
     expect(view.n).toBe(5);
     expect([...view.members].sort()).toEqual(['n1', 'n2', 'n3']);
     expect([...view.down]).toEqual(['n2']);
-    expect(view.version).toBeUndefined();
+    expect(view.version).toBe(0);
   });
 
   it('takes the ring version when the status has one', () => {
