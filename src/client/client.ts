@@ -64,7 +64,8 @@ export interface ClientOptions {
   /**
    * 'client' (default): the client keeps the ring, sends writes to the key's preference list and
    * reads replicas itself, hedged. 'cluster': every request goes through the API queue group and
-   * the node that takes it coordinates (or forwards it once).
+   * the node that takes it coordinates (or forwards it once). Default: RINGKV_COORDINATION, else
+   * 'client'.
    */
   coordination?: 'client' | 'cluster';
   /** How often the ring is fetched again (default 3000 ms). */
@@ -150,6 +151,11 @@ export function distinctValues(values: Uint8Array[]): Uint8Array[] {
   return out;
 }
 
+/** RINGKV_COORDINATION=cluster turns client-driven coordination off for every client of a process. */
+function coordinationFromEnv(): 'client' | 'cluster' {
+  return process.env.RINGKV_COORDINATION === 'cluster' ? 'cluster' : 'client';
+}
+
 /**
  * A get's values, each distinct value once. A write that was retried or hedged can leave two
  * siblings with the same bytes (two coordinators each made a dot for it); to the application they
@@ -189,7 +195,7 @@ export class RingkvClient {
     // before 20 ms, well past a healthy commit on loopback).
     this.writeDelay = new HedgeDelay({ quantile: 0.99, floorMs: 20, initialMs: 50, ...opts.writeHedge });
     this.health = new NodeHealth(opts.nodeHealth);
-    this.clientDriven = (opts.coordination ?? 'client') === 'client';
+    this.clientDriven = (opts.coordination ?? coordinationFromEnv()) === 'client';
     if (this.clientDriven) {
       this.refreshTimer = setInterval(() => void this.refreshRing(), opts.ringRefreshMs ?? ringRefreshMsDefault);
       this.refreshTimer.unref?.();
