@@ -28,6 +28,7 @@ function start() {
       gossip: idle,
       handoff: idle,
       antiEntropy: idle,
+      transfer: idle,
     } as never,
   });
   const input = {
