@@ -2,7 +2,7 @@
  * What one request costs a node in CPU, split so that xstate's share shows (issue 8: "measure
  * xstate's cost per request"):
  *
- *   npx tsx src/runtime/request-cost-bench.ts [requests]
+ *   npx tsx src/runtime/request-cost-bench.ts [requests] [only cases whose name contains this]
  *
  * - node, api.get / api.put: one node (N=R=W=1) through its router, node machine, coordinator and
  *   replica, with in-memory ports (src/runtime/loop-ports.ts), 64 requests in flight;
@@ -148,7 +148,8 @@ async function main(): Promise<void> {
     'coordinator as functions: get': () => coordinatorPlain('get', requests),
     'coordinator as functions: put': () => coordinatorPlain('put', requests),
   };
-  const names = Object.keys(cases);
+  const only = process.argv[3];
+  const names = Object.keys(cases).filter((n) => only === undefined || n.includes(only));
   const results = new Map<string, number[]>(names.map((n) => [n, []]));
   await nodeRequests(transport, 'api.put', requests, 'warm');
   for (let round = 0; round < rounds; round++) {
