@@ -394,7 +394,10 @@ export function statusOf(context: NodeContext): ApiStatusOk {
   const owned = new Map<string, number[]>();
   context.ring.owners.forEach((owner, p) => owned.set(owner, [...(owned.get(owner) ?? []), p]));
   const members = context.membership?.members ?? {};
-  const ids = new Set([...owned.keys(), ...Object.keys(members)]);
+  // Members that have left (exiting) or were removed are listed apart: everything that asks each
+  // member in turn (aae, hints, transfers, inspect, bench) must not wait for them.
+  const gone = (id: string) => members[id]?.status === 'exiting' || members[id]?.status === 'removed';
+  const ids = new Set([...owned.keys(), ...Object.keys(members).filter((id) => !gone(id))]);
   return {
     cluster: context.cluster,
     partitions: context.ring.q,
@@ -409,5 +412,9 @@ export function statusOf(context: NodeContext): ApiStatusOk {
       staged: members[nodeId]?.staged ?? null,
       partitions: owned.get(nodeId) ?? [],
     })),
+    departed: Object.keys(members)
+      .filter(gone)
+      .sort()
+      .map((nodeId) => ({ nodeId, status: members[nodeId]!.status })),
   };
 }

@@ -349,7 +349,7 @@ function buildProgram(): Command {
         const { ClusterAdmin } = await import('../client/admin.js');
         const admin = await ClusterAdmin.connect({ servers: resolveServerUrl(g.server), cluster: g.cluster, timeoutMs: 2_000 });
         try {
-          const live = status.members.filter((m) => m.status !== 'exiting' && m.status !== 'removed');
+          const live = status.members;
           const answers = await Promise.all(live.map((m) => admin.status({ via: m.nodeId }).catch(() => undefined)));
           const uptimes = new Map<string, { startedAt?: number; ringVersion?: number }>();
           answers.forEach((a, i) => uptimes.set(live[i]!.nodeId, { startedAt: a?.startedAt, ringVersion: a?.ringVersion }));
@@ -392,6 +392,8 @@ function buildProgram(): Command {
         ];
       });
       write(formatTable(rows, { header: ['MEMBER', 'STATE', 'STATUS', 'SHARE', 'UPTIME', 'RING', 'PARTITIONS'], width: terminalWidth() }));
+      const departed = status.departed ?? [];
+      if (departed.length > 0) write(`\ndeparted: ${departed.map((d) => `${d.nodeId} (${d.status})`).join(', ')}\n`);
     });
 
   registerClusterCommand(program);

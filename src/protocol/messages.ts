@@ -90,6 +90,8 @@ export interface ApiStatusOk {
   ringVersion?: number;
   /** When the answering node started (ms since the epoch): its uptime. */
   startedAt?: number;
+  /** Members that have left the cluster (exiting) or were removed: no longer in `members`. */
+  departed?: { nodeId: string; status: MembershipStatus }[];
   /** The answering node's process memory (absent where the runtime has none to report, as in simulation). */
   memory?: ProcessMemory;
   /**
