@@ -193,6 +193,19 @@ describe('always writable', () => {
     await expectNothingLost(client, cluster, run.acked);
   });
 
+  it('SIGSTOP of a node for a while: puts and gets keep succeeding, no acknowledged write is lost', { timeout: 240_000 }, async () => {
+    const { cluster, client } = await start('aw-pause');
+    const run = await runWithFault(
+      client,
+      (i) => `pause:${i}`,
+      async () => cluster.signal('n2', 'SIGSTOP'),
+      async () => cluster.signal('n2', 'SIGCONT'),
+    );
+    describeRun('pause n2', run);
+    expectFailover(run);
+    await expectNothingLost(client, cluster, run.acked);
+  });
+
   it('SIGKILL of the node the client sends to: puts and gets fail over, no acknowledged write is lost', { timeout: 240_000 }, async () => {
     const { cluster, client } = await start('aw-kill-first');
     // Only keys whose preference list starts with n1: the node a client that coordinates by key
