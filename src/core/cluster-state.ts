@@ -141,7 +141,7 @@ export function plannedMembers(state: ClusterState): string[] {
     .filter((id) => {
       const e = state.members[id]!;
       if (e.staged === 'leave' || e.staged === 'remove') return false;
-      return (e.status === 'valid' && state.ring.owners.includes(id)) || (e.status === 'joining' && e.staged === 'join');
+      return (e.status === 'valid' && state.ring.owners.includes(id)) || e.staged === 'join';
     })
     .sort();
 }
@@ -155,9 +155,11 @@ function write(state: ClusterState, id: string, entry: Omit<MemberEntry, 'versio
 export function stageJoin(state: ClusterState, node: string, by: string): AdminResult {
   const e = state.members[node];
   if (!e) return { ok: false, code: 'UNKNOWN_NODE', message: `node ${node} is not known to the cluster: start it with --seeds naming a member` };
-  if (e.status === 'valid' || e.status === 'leaving') return { ok: false, code: 'ALREADY_MEMBER', message: `node ${node} is already a member (${e.status})` };
-  if (e.status === 'joining' && e.staged === 'join') return { ok: true, state };
-  return { ok: true, state: write(state, node, { status: 'joining', staged: 'join' }, by) };
+  // A valid member missing from the ring (two commits at once, the other one won) may join again.
+  const inRing = state.ring.owners.includes(node);
+  if ((e.status === 'valid' && inRing) || e.status === 'leaving') return { ok: false, code: 'ALREADY_MEMBER', message: `node ${node} is already a member (${e.status})` };
+  if (e.staged === 'join') return { ok: true, state };
+  return { ok: true, state: write(state, node, { status: e.status === 'valid' ? 'valid' : 'joining', staged: 'join' }, by) };
 }
 
 /** Stages a leave (with handoff) or a force-remove (without), refusing one that leaves fewer than n nodes. */

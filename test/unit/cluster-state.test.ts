@@ -130,4 +130,27 @@ describe('staged changes', () => {
     process.stdout.write(`cluster state, 17 members, Q=64: ${bytes} bytes of MessagePack\n`);
     expect(bytes).toBeLessThan(2048);
   });
+
+  it('two commits at once: the larger writer id wins everywhere, and a member the winner left out can join again', () => {
+    const withJoiners = mergeStates(mergeStates(base, joinerState('n4', 64)), joinerState('n5', 64));
+    // n1 saw only n4's join staged, n2 saw only n5's: each commits what it saw.
+    const atN1 = stageJoin(mergeStates(base, joinerState('n4', 64)), 'n4', 'n1');
+    const atN2 = stageJoin(mergeStates(base, joinerState('n5', 64)), 'n5', 'n2');
+    if (!atN1.ok || !atN2.ok) throw new Error('stage failed');
+    const c1 = commitPlan(atN1.state, 'n1', n);
+    const c2 = commitPlan(atN2.state, 'n2', n);
+    if (!c1.ok || !c2.ok) throw new Error('commit failed');
+    const merged = mergeStates(mergeStates(withJoiners, c1.state), c2.state);
+    expect(merged).toEqual(mergeStates(c2.state, mergeStates(c1.state, withJoiners)));
+    expect(merged.ring.by).toBe('n2');
+    expect(merged.ring.owners).not.toContain('n4');
+    expect(merged.members.n4!.status).toBe('valid');
+    // n4 is valid but owns nothing: staging its join again is allowed and commit takes it in.
+    const again = stageJoin(merged, 'n4', 'n3');
+    if (!again.ok) throw new Error(again.message);
+    const fixed = commitPlan(again.state, 'n3', n);
+    if (!fixed.ok) throw new Error(fixed.message);
+    expect(fixed.state.ring.owners).toContain('n4');
+    expect(fixed.state.ring.owners).toContain('n5');
+  });
 });
