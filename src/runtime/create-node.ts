@@ -425,7 +425,8 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
           answerTransfers: safe('answerTransfers', (_: unknown, p: AnswerTransfersParams) => answerTransfers(p)),
           tellNode: safe('tellNode', (_: unknown, e: { type: 'transfer.idle' }) => {
             log.info('ownership transfer idle: nothing left to hand over for the current ring');
-            deliver(e);
+            // After the transfer machine's transition: the node and gossip take it as a new event.
+            queueMicrotask(() => deliver(e));
           }),
         },
         actors: {

@@ -43,6 +43,14 @@ export interface TransferIo {
   received(items: HandoffItem[]): void;
 }
 
+/**
+ * Answers the asking actor after its current transition: the store reads above are synchronous, and
+ * an actor must never receive an event while it is still taking a transition.
+ */
+function answer(self: AnyActorRef, event: { type: string; [field: string]: unknown }): void {
+  queueMicrotask(() => self.send(event));
+}
+
 function objectId(p: number, key: Uint8Array): string {
   return `${p}/${Buffer.from(key).toString('latin1')}`;
 }
@@ -73,7 +81,7 @@ export function createTransferIo(deps: { nodeId: string; store: Store; log: Log 
         }
         if (objects > 0) found.push({ p: partition, objects });
       }
-      self.send({ type: 'transfer.found', scan: p.scan, partitions: found });
+      answer(self, { type: 'transfer.found', scan: p.scan, partitions: found });
     },
 
     collectTransfer(self, p) {
@@ -93,7 +101,7 @@ export function createTransferIo(deps: { nodeId: string; store: Store; log: Log 
         items.push({ p: p.p, key, state });
         bytes += size;
       }
-      self.send({ type: 'transfer.collected', id: p.id, items, bytes });
+      answer(self, { type: 'transfer.collected', id: p.id, items, bytes });
     },
 
     dropSent(self, p) {
