@@ -27,7 +27,8 @@ import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats
 const cluster = 'transfertest';
 const q = 16;
 const ids = ['n1', 'n2', 'n3', 'n4'];
-const keyCount = 3000;
+// TRANSFER_KEYS=N measures a bigger transfer (the figure is printed).
+const keyCount = Number(process.env.TRANSFER_KEYS ?? 3000);
 const te = new TextEncoder();
 const td = new TextDecoder();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
