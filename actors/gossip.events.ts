@@ -1,4 +1,5 @@
 /** Events of the gossip machine. `now` is stamped by the runtime from the Clock port. */
+import type { Ring } from '../src/core/ring.js';
 import type { ClusterState } from '../src/core/cluster-state.js';
 import type { Heartbeats } from '../src/core/membership.js';
 import type { ClusterOp } from '../src/protocol/messages.js';
@@ -19,5 +20,9 @@ export type GossipEvent =
   | { type: 'gossip.digest.ok'; from: string; reqId: string; body: GossipBody; now: number }
   /** `ringkv cluster ...`: an admin request, answered by this machine (it holds the cluster state). */
   | { type: 'api.cluster'; from: string; reqId: string; replyTo: string; op: ClusterOp; node?: string }
-  /** Ownership transfer has nothing left to hand over for the current ring (a leaving node may go). */
-  | { type: 'transfer.idle' };
+  /**
+   * Ownership transfer has nothing left to hand over for `ring`, the ring it scanned under (a leaving
+   * node may go). It counts only for the committed ring: a report computed under the old ring can
+   * arrive after the new one was adopted.
+   */
+  | { type: 'transfer.idle'; ring: Ring };

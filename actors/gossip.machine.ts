@@ -287,7 +287,9 @@ export const gossipMachine = setup({
           }),
         },
         'transfer.idle': {
-          actions: enqueueActions(({ context, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            // A report for another ring than the committed one (an old scan's) says nothing.
+            if (!hasRing(context.cluster) || !sameOwners(event.ring, ringOf(context.cluster))) return;
             enqueue.assign({ transferIdle: true });
             const exit = maybeExit(enqueue as Enqueue, { ...context, transferIdle: true });
             enqueue.assign(exit);
@@ -297,6 +299,10 @@ export const gossipMachine = setup({
     },
   },
 });
+
+function sameOwners(a: Ring, b: Ring): boolean {
+  return a.q === b.q && a.owners.length === b.owners.length && a.owners.every((o, p) => o === b.owners[p]);
+}
 
 function notify(enqueue: Enqueue, changes: LivenessChange[]): void {
   for (const c of changes) enqueue({ type: 'tellNode', params: { type: c.state === 'up' ? 'member.up' : 'member.down', nodeId: c.nodeId } });

@@ -47,7 +47,7 @@ export type NodeEvent =
    * partition it holds but no longer replicates was confirmed by its primaries and dropped; objects
    * still waiting for hinted handoff excepted). Told again after each ring change once it holds.
    */
-  | { type: 'transfer.idle' }
+  | { type: 'transfer.idle'; ring: Ring }
   | Exclude<AntiEntropyEvent, { type: 'xstate.done.actor.*' }>
   /** The liveness view changed (the gossip child's failure detector). */
   | { type: 'member.up' | 'member.down'; nodeId: string }

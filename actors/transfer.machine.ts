@@ -215,7 +215,7 @@ export const transferMachine = setup({
     /** Answers api.transfers, adding rates and ETAs from the runtime's clock. */
     answerTransfers: (_, _params: AnswerTransfersParams) => {},
     /** Tells the node that nothing is left to hand over for the current ring. */
-    tellNode: (_, _params: { type: 'transfer.idle' }) => {},
+    tellNode: (_, _params: { type: 'transfer.idle'; ring: Ring }) => {},
 
     onTick: enqueueActions(({ enqueue, context, event }: Args) => {
       const now = (event as { now: number }).now;
@@ -228,7 +228,7 @@ export const transferMachine = setup({
       if (found.scan !== context.scan) return;
       enqueue.assign({ scanning: false });
       if (found.partitions.length === 0 && context.running.length === 0) {
-        if (!context.idleTold) enqueue({ type: 'tellNode', params: { type: 'transfer.idle' } });
+        if (!context.idleTold) enqueue({ type: 'tellNode', params: { type: 'transfer.idle', ring: context.ring } });
         enqueue.assign({ waiting: [], idleTold: true });
         return;
       }

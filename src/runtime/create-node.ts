@@ -423,7 +423,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
             applyBatch(p, 'handoff.transfer.ok', () => transferIo.received(p.items)),
           ),
           answerTransfers: safe('answerTransfers', (_: unknown, p: AnswerTransfersParams) => answerTransfers(p)),
-          tellNode: safe('tellNode', (_: unknown, e: { type: 'transfer.idle' }) => {
+          tellNode: safe('tellNode', (_: unknown, e: { type: 'transfer.idle'; ring: Ring }) => {
             log.info('ownership transfer idle: nothing left to hand over for the current ring');
             // After the transfer machine's transition: the node and gossip take it as a new event.
             queueMicrotask(() => deliver(e));

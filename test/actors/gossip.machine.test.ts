@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import type { GossipEvent } from '../../actors/gossip.events.js';
 import { type GossipInput, gossipMachine, phiDefaults } from '../../actors/gossip.machine.js';
-import { commitPlan, initialState, stageLeave } from '../../src/core/cluster-state.js';
+import { commitPlan, initialState, ringOf, stageLeave } from '../../src/core/cluster-state.js';
 
 type Snapshot = SnapshotFrom<typeof gossipMachine>;
 interface Effect {
@@ -168,14 +168,19 @@ describe('gossip machine: membership', () => {
     if (!staged.ok) throw new Error(staged.message);
     let [s] = initialTransition(gossipMachine, { ...base, cluster: staged.state });
     let fx: Effect[];
-    // An idle report for the old ring does not count.
-    [s, fx] = step(s, { type: 'transfer.idle' });
+    const oldRing = ringOf(staged.state);
+    // An idle report while the node is still in the ring does not count.
+    [s, fx] = step(s, { type: 'transfer.idle', ring: oldRing });
     expect(tells(fx)).toEqual([]);
     const committed = commitPlan(staged.state, 'n2', 3);
     if (!committed.ok) throw new Error(committed.message);
     [s, fx] = step(s, { type: 'gossip.digest.ok', from: 'n2', reqId: '1', body: { heartbeats: {}, cluster: committed.state }, now: 5 });
     expect(tells(fx)).toEqual(['cluster.changed', 'ring.changed']);
-    [s, fx] = step(s, { type: 'transfer.idle' });
+    // A report from a scan under the old ring that arrives after the commit does not count either:
+    // the node has not handed over under the ring that leaves it out.
+    [s, fx] = step(s, { type: 'transfer.idle', ring: oldRing });
+    expect(tells(fx)).toEqual([]);
+    [s, fx] = step(s, { type: 'transfer.idle', ring: ringOf(committed.state) });
     expect(tells(fx)).toEqual(['cluster.changed', 'node.exit']);
     expect(s.context.cluster.members.n1!.status).toBe('exiting');
     // Everyone hears that it is gone.

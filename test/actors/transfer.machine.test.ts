@@ -207,7 +207,7 @@ describe('transfer machine', () => {
     let [s, fx] = start();
     expect(find(fx, 'findWork')).toEqual({ scan: 1, partitions: [1, 5] });
     [s, fx] = step(s, { type: 'transfer.found', scan: 1, partitions: [] });
-    expect(find(fx, 'tellNode')).toEqual({ type: 'transfer.idle' });
+    expect(find(fx, 'tellNode')).toEqual({ type: 'transfer.idle', ring });
     [s, fx] = step(s, { type: 'transfer.tick', now: 200 });
     expect(find(fx, 'findWork')).toEqual({ scan: 2, partitions: [1, 5] });
     [s, fx] = step(s, { type: 'transfer.found', scan: 2, partitions: [] });
@@ -277,7 +277,7 @@ describe('transfer machine', () => {
     [s, fx] = step(s, { type: 'transfer.found', scan: 1, partitions: [] });
     expect(types(fx)).toEqual([]);
     [s, fx] = step(s, { type: 'transfer.found', scan: 2, partitions: [] });
-    expect(find(fx, 'tellNode')).toEqual({ type: 'transfer.idle' });
+    expect(find(fx, 'tellNode')).toEqual({ type: 'transfer.idle', ring: ring2 });
     // An answer for the stopped transfer is dropped.
     [s, fx] = step(s, { type: 'handoff.transfer.ok', from: 'n2', reqId: 'transfer-1-1.1', body: {} });
     expect(types(fx)).toEqual([]);
