@@ -14,13 +14,13 @@
  * node keeps a key of a partition it does not replicate.
  */
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LmdbStore } from '../../src/adapters/lmdb/lmdb-store.js';
 import { ClusterAdmin } from '../../src/client/admin.js';
 import { RingkvClient } from '../../src/client/client.js';
 import { partitionOf, preferenceList, type Ring } from '../../src/core/ring.js';
 import type { ApiTransfersOk } from '../../src/protocol/messages.js';
-import { type Cluster, startCluster } from '../support/cluster.js';
+import { type Cluster, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const q = 16;
@@ -77,11 +77,7 @@ afterAll(async () => {
   if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
 });
 
-beforeEach((ctx) => {
-  ctx.onTestFailed(() => {
-    if (cluster) process.stderr.write(`\n===== node output for "${ctx.task.name}" =====\n${cluster.logs().slice(-30_000)}\n`);
-  });
-});
+printNodeOutputOnFailure(() => cluster, 30_000);
 
 describe('ownership transfer under kill -9 of the receiver', () => {
   it('resumes after the receiving node restarts, completes, and loses nothing', { timeout: 300_000 }, async () => {

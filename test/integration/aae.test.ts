@@ -9,10 +9,10 @@
  */
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient } from '../../src/client/client.js';
 import type { ApiAaeOk } from '../../src/protocol/aae-messages.js';
-import { type Cluster, repoRoot, ringkvBin, startCluster } from '../support/cluster.js';
+import { type Cluster, repoRoot, ringkvBin, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const clusterName = 'aaetest';
@@ -46,11 +46,7 @@ afterAll(async () => {
   if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
 });
 
-beforeEach((ctx) => {
-  ctx.onTestFailed(() => {
-    if (cluster) process.stderr.write(`\n===== node output for "${ctx.task.name}" =====\n${cluster.logs().slice(-20_000)}\n`);
-  });
-});
+printNodeOutputOnFailure(() => cluster, 20_000);
 
 /** Runs fn(i) for i in [0, count) with at most `concurrency` in flight. */
 async function pool(count: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {

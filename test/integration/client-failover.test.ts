@@ -14,12 +14,12 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient, RingkvError } from '../../src/client/client.js';
 import { partitionOf, preferenceList } from '../../src/core/ring.js';
 import { decodeEnvelope, encodeEnvelope } from '../../src/protocol/envelope.js';
 import type { DvvSet } from '../../src/core/dvv.js';
-import { type Cluster, startCluster } from '../support/cluster.js';
+import { type Cluster, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const clusterName = 'failover';
@@ -65,11 +65,7 @@ afterAll(async () => {
   if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
 });
 
-beforeEach((ctx) => {
-  ctx.onTestFailed(() => {
-    if (cluster) process.stderr.write(`\n===== node output for "${ctx.task.name}" =====\n${cluster.logs()}\n`);
-  });
-});
+printNodeOutputOnFailure(() => cluster);
 
 /** Keys whose preference list (by the client's ring) starts with `node`. */
 function keysLedBy(node: string, count: number, prefix: string): string[] {

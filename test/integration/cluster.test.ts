@@ -13,11 +13,11 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient, RingkvError } from '../../src/client/client.js';
 import { encode } from '../../src/protocol/codec.js';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from '../../src/protocol/envelope.js';
-import { type Cluster, repoRoot, ringkvBin, startCluster } from '../support/cluster.js';
+import { type Cluster, repoRoot, ringkvBin, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const clusterName = 'itest';
@@ -56,11 +56,7 @@ afterAll(async () => {
   if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
 });
 
-beforeEach((ctx) => {
-  ctx.onTestFailed(() => {
-    if (cluster) process.stderr.write(`\n===== node output for "${ctx.task.name}" =====\n${cluster.logs()}\n`);
-  });
-});
+printNodeOutputOnFailure(() => cluster);
 
 /** The code a rejected promise carries (RingkvError.code), or a failure when it resolved. */
 async function codeOf(p: Promise<unknown>): Promise<string> {

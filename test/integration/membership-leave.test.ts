@@ -7,10 +7,10 @@
  * whose shares are balanced.
  */
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ClusterAdmin } from '../../src/client/admin.js';
 import { RingkvClient } from '../../src/client/client.js';
-import { type Cluster, startCluster } from '../support/cluster.js';
+import { type Cluster, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -39,11 +39,7 @@ afterAll(async () => {
   if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
 });
 
-beforeEach((ctx) => {
-  ctx.onTestFailed(() => {
-    if (cluster) process.stderr.write(`\n===== node output for "${ctx.task.name}" =====\n${cluster.logs()}\n`);
-  });
-});
+printNodeOutputOnFailure(() => cluster);
 
 it('a leaving node hands its partitions over and exits 0 by itself; nothing acknowledged is lost', async () => {
   const c = cluster!;

@@ -14,11 +14,11 @@
  */
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterAdmin } from '../../src/client/admin.js';
 import { RingkvClient } from '../../src/client/client.js';
 import type { ApiStatusOk } from '../../src/protocol/messages.js';
-import { type Cluster, repoRoot, ringkvBin, startCluster } from '../support/cluster.js';
+import { type Cluster, repoRoot, ringkvBin, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -124,11 +124,7 @@ describe('membership: join and leave under load', () => {
     if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
   });
 
-  beforeEach((ctx) => {
-    ctx.onTestFailed(() => {
-      if (cluster) process.stderr.write(`\n===== node output for "${ctx.task.name}" =====\n${cluster.logs()}\n`);
-    });
-  });
+  printNodeOutputOnFailure(() => cluster);
 
   it('joins a 4th and a 5th node under load: plan, commit, converge, nothing acknowledged lost, shares balanced', async () => {
     const c = cluster!;

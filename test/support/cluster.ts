@@ -21,6 +21,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { beforeEach } from 'vitest';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ringkvBin = path.join(repoRoot, 'bin', 'ringkv.js');
@@ -347,4 +348,17 @@ function newestSourceMtime(dirs: string[]): number {
 
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Registers a beforeEach (in the calling describe block or file) that prints the nodes' output (its
+ * last `maxChars`) when a test fails: a failure on real processes is seldom clear without it.
+ */
+export function printNodeOutputOnFailure(cluster: () => Cluster | undefined, maxChars = 100_000): void {
+  beforeEach((ctx) => {
+    ctx.onTestFailed(() => {
+      const c = cluster();
+      if (c) process.stderr.write(`\n===== node output for "${ctx.task.name}" =====\n${c.logs().slice(-maxChars)}\n`);
+    });
+  });
 }
