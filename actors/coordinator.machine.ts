@@ -1,5 +1,8 @@
 /**
- * Coordinator: one per client request (Dynamo §4.5, §5), spawned by the node. It runs on one of the
+ * Coordinator: serves one client request at a time (Dynamo §4.5, §5). The node spawns it with its
+ * first request; when that is over it waits in `idle` (telling the node, tellNode coordinator.done)
+ * and the node hands it the next request as coordinator.start { input }, which resets every
+ * per-request field. A request runs on one of the
  * request's targets: the first N healthy nodes of the key's extended preference list (sloppy quorum,
  * §4.6), where a fallback stands in for a down primary and keeps the write with a hint for it.
  *
@@ -11,15 +14,17 @@
  * are merged and the client gets every sibling plus one context; answers that come in a little later
  * are still awaited, and every replica that answered with less than the merge gets read repair.
  *
- * Takes: replica.*.ok, replica.error, deadline, repairWaitOver. Sends: replica.coordinate,
- * replica.put, replica.get; one answer to the client.
+ * Takes: coordinator.start, replica.*.ok, replica.error, deadline, repairWaitOver. Sends:
+ * replica.coordinate, replica.put, replica.get; one answer to the client; coordinator.done to the node.
  *
  * Invariants: the client is answered exactly once: with the result on quorum, UNAVAILABLE
  * {needed, alive} before any replica is asked when too few are believed alive, an error a replica
  * reported, or TIMEOUT (indeterminate: the write may have been stored) at the deadline. Each replica
- * counts once however often its answer is duplicated.
+ * counts once however often its answer is duplicated. Nothing of one request (acks, answers, state,
+ * timers) reaches the next: the context is rebuilt from the new input, the delayed events are
+ * cancelled on the way to idle and carry their request id besides.
  */
-import { assign, raise, setup } from 'xstate';
+import { assign, cancel, raise, setup } from 'xstate';
 import { type DvvSet, type Sibling, type VersionVector, equal, isDeleted, join, sync, values } from '../src/core/dvv.js';
 import type { Quorum } from '../src/core/quorum.js';
 import type { Target } from '../src/core/targets.js';
@@ -75,6 +80,18 @@ export interface CoordinatorContext extends CoordinatorInput {
   state: DvvSet;
   /** get: each answering replica's state (null: it has nothing). */
   answers: Record<string, DvvSet | null>;
+}
+
+/** What a coordinator tells its node (tellNode): it has answered and finished its request, and is idle. */
+export interface CoordinatorDone {
+  type: 'coordinator.done';
+  /** The request id it served (coordinator-<slot>.<seq>): its slot is free again. */
+  id: string;
+}
+
+/** A fresh context for one request: nothing of the previous request in this slot carries over. */
+function freshContext(input: CoordinatorInput): CoordinatorContext {
+  return { ...input, acked: [], state: [], answers: {} };
 }
 
 export interface AnswerParams {
@@ -140,6 +157,8 @@ export const coordinatorMachine = setup({
     send: (_, _params: SendParams) => {},
     sendAll: (_, _params: SendParams[]) => {},
     answerClient: (_, _params: AnswerParams) => {},
+    /** Provided by the runtime: tells the node this coordinator is idle again (its slot is free). */
+    tellNode: (_, _params: CoordinatorDone) => {},
     recordAnswer: assign(({ context, event }) => {
       if (event.type !== 'replica.get.ok') return {};
       const state = event.body.state;
@@ -152,18 +171,22 @@ export const coordinatorMachine = setup({
   guards: {
     lacksLiveQuorum: ({ context }) => !hasQuorum(context, targetNodes(context)),
     isGet: ({ context }) => context.op === 'get',
+    // Delayed events carry the request id they were raised for: one left from an earlier request
+    // in this slot (cancel should have removed it) is ignored.
+    isCurrent: ({ context, event }) => 'reqId' in event && event.reqId === context.id,
   },
 }).createMachine({
   id: 'coordinator',
-  context: ({ input }) => ({ ...input, acked: [], state: [], answers: {} }),
-  entry: raise({ type: 'deadline' }, { id: 'deadline', delay: ({ context }) => context.timeoutMs }),
+  context: ({ input }) => freshContext(input),
   initial: 'checking',
   states: {
+    // Every request starts here, the first one (the spawn input) and each coordinator.start.
     checking: {
+      entry: raise(({ context }) => ({ type: 'deadline' as const, reqId: context.id }), { id: 'deadline', delay: ({ context }) => context.timeoutMs }),
       always: [
         {
           guard: 'lacksLiveQuorum',
-          target: 'done',
+          target: 'idle',
           actions: {
             type: 'answerClient',
             params: ({ context }) =>
@@ -197,13 +220,13 @@ export const coordinatorMachine = setup({
           actions: assign({ state: ({ event }) => event.body.state, acked: ({ event }) => [event.from] }),
         },
         'replica.error': {
-          target: 'done',
+          target: 'idle',
           actions: {
             type: 'answerClient',
             params: ({ context, event }) => answerError(context, event.body as ErrorBody),
           },
         },
-        deadline: { target: 'done', actions: { type: 'answerClient', params: ({ context }) => timeoutAnswer(context) } },
+        deadline: { guard: 'isCurrent', target: 'idle', actions: { type: 'answerClient', params: ({ context }) => timeoutAnswer(context) } },
       },
     },
 
@@ -223,7 +246,7 @@ export const coordinatorMachine = setup({
       },
       always: {
         guard: ({ context }) => hasQuorum(context, context.acked),
-        target: 'done',
+        target: 'idle',
         actions: { type: 'answerClient', params: ({ context }) => answer(context, { context: encode(join(context.state)) }) },
       },
       on: {
@@ -231,7 +254,7 @@ export const coordinatorMachine = setup({
           guard: ({ context, event }) => !context.acked.includes(event.from),
           actions: assign({ acked: ({ context, event }) => [...context.acked, event.from] }),
         },
-        deadline: { target: 'done', actions: { type: 'answerClient', params: ({ context }) => timeoutAnswer(context) } },
+        deadline: { guard: 'isCurrent', target: 'idle', actions: { type: 'answerClient', params: ({ context }) => timeoutAnswer(context) } },
       },
     },
 
@@ -252,26 +275,35 @@ export const coordinatorMachine = setup({
           guard: ({ context, event }) => !(event.from in context.answers),
           actions: 'recordAnswer',
         },
-        deadline: { target: 'done', actions: { type: 'answerClient', params: ({ context }) => timeoutAnswer(context) } },
+        deadline: { guard: 'isCurrent', target: 'idle', actions: { type: 'answerClient', params: ({ context }) => timeoutAnswer(context) } },
       },
     },
 
     // get: the client has its answer; wait briefly for the rest, then repair the replicas that
     // answered with less than the merge.
     repairing: {
-      entry: raise({ type: 'repairWaitOver' }, { id: 'repairWait', delay: ({ context }) => context.readRepairWaitMs }),
-      always: { guard: ({ context }) => Object.keys(context.answers).length >= context.targets.length, target: 'done', actions: readRepair },
+      entry: raise(({ context }) => ({ type: 'repairWaitOver' as const, reqId: context.id }), { id: 'repairWait', delay: ({ context }) => context.readRepairWaitMs }),
+      always: { guard: ({ context }) => Object.keys(context.answers).length >= context.targets.length, target: 'idle', actions: readRepair },
       on: {
         'replica.get.ok': {
           guard: ({ context, event }) => !(event.from in context.answers),
           actions: 'recordAnswer',
         },
-        repairWaitOver: { target: 'done', actions: readRepair },
-        deadline: { target: 'done', actions: readRepair },
+        repairWaitOver: { guard: 'isCurrent', target: 'idle', actions: readRepair },
+        deadline: { guard: 'isCurrent', target: 'idle', actions: readRepair },
       },
     },
 
-    done: { type: 'final' },
+    // The request is over (the client has its answer, read repair is sent): the coordinator waits in
+    // its slot for the node's next request, so a request costs no spawn (xstate copies the node's
+    // children map on each). Its timers are cancelled; answers for the old request that still come
+    // are dropped by the node (the slot's request id), and ignored here anyway.
+    idle: {
+      entry: [cancel('deadline'), cancel('repairWait'), { type: 'tellNode', params: ({ context }) => ({ type: 'coordinator.done' as const, id: context.id }) }],
+      on: {
+        'coordinator.start': { target: 'checking', actions: assign(({ event }) => freshContext(event.input)) },
+      },
+    },
   },
 });
 

@@ -8,6 +8,7 @@ import type { Ring } from '../src/core/ring.js';
 import type { RequestOptions } from '../src/protocol/messages.js';
 import type { AntiEntropyEvent } from './anti-entropy.events.js';
 import type { CoordinatorEvent } from './coordinator.events.js';
+import type { CoordinatorDone } from './coordinator.machine.js';
 import type { GossipEvent } from './gossip.events.js';
 import type { HandoffEvent } from './handoff.events.js';
 import type { ReplicaEvent } from './replica.events.js';
@@ -36,7 +37,9 @@ export type NodeEvent =
   | ClientLocalReadEvent
   | { type: 'api.status'; from: string; reqId: string; replyTo: string }
   | Exclude<ReplicaEvent, { type: 'store.committed' | 'store.failed' | 'replica.local.get' }>
-  | Exclude<CoordinatorEvent, { type: 'deadline' | 'repairWaitOver' }>
+  | Exclude<CoordinatorEvent, { type: 'deadline' | 'repairWaitOver' | 'coordinator.start' }>
+  /** From a coordinator child (tellNode): its request is over, it is idle and its slot free. */
+  | CoordinatorDone
   | GossipEvent
   | Extract<HandoffEvent, { type: 'handoff.tick' | 'handoff.batch' | 'handoff.batch.ok' }>
   | { type: 'api.hints'; from: string; reqId: string; replyTo: string }

@@ -25,7 +25,7 @@ import type { Limits } from '../src/protocol/limits.js';
 import type { ErrorBody } from '../src/protocol/errors.js';
 import type { ApiStatusOk, RequestOptions } from '../src/protocol/messages.js';
 import { type AntiEntropyInput, antiEntropyMachine } from './anti-entropy.machine.js';
-import { type AnswerParams, coordinatorMachine } from './coordinator.machine.js';
+import { type AnswerParams, type CoordinatorInput, coordinatorMachine } from './coordinator.machine.js';
 import { type GossipInput, gossipMachine } from './gossip.machine.js';
 import { type HandoffInput, handoffMachine } from './handoff.machine.js';
 import type { ClientLocalReadEvent, ClientReadEvent, ClientWriteEvent, NodeEvent } from './node.events.js';
@@ -59,12 +59,13 @@ export interface NodeContext extends NodeInput {
   seq: number;
   coordinators: number;
   /**
-   * Coordinator slots: a coordinator is the child `coordinator-<slot>`, and its request id (the
-   * reqId of its replica messages) is `coordinator-<slot>.<seq>`, unique on this node. A finished
-   * coordinator has stopped itself; its slot goes back to freeSlots and the next coordinator
-   * replaces it in the children map. So the map keeps a bounded set of keys and is never shrunk
-   * (xstate copies it on each spawn and stop, and a fresh key or a delete each request made that
-   * copy the largest cost of a request).
+   * Coordinator slots: a coordinator is the child `coordinator-<slot>`, and the request it serves
+   * has the id (the reqId of its replica messages) `coordinator-<slot>.<seq>`, unique on this node.
+   * A coordinator that has finished a request stays alive, idle, and tells the node
+   * (coordinator.done); its slot goes back to freeSlots and the next request is sent to it as
+   * coordinator.start. A child is spawned only when no slot is free, so the children map holds a
+   * bounded set of keys and is copied (xstate copies it on each spawn and stop) only while the
+   * number of concurrent requests grows past its peak.
    */
   slots: number;
   freeSlots: number[];
@@ -100,7 +101,7 @@ export function coordinatorChildId(reqId: string): string | undefined {
 
 /** A coordinator child as routeToCoordinator reads it. */
 interface CoordinatorRef {
-  getSnapshot(): { status: string; context: { id: string } };
+  getSnapshot(): { status: string; value: unknown; context: { id: string } };
 }
 
 export function replicaId(partition: number): string {
@@ -150,7 +151,7 @@ export const nodeMachine = setup({
     forward: (_, _params: ForwardParams) => {},
     /** I/O, provided by the runtime: answers api.hints with this node's pending hints. */
     answerHints: (_, _params: { replyTo: string; to: string; reqId: string }) => {},
-    // Counted by the runtime: internal answers that arrived after their coordinator finished.
+    // Counted by the runtime: internal answers that arrived after their request was over.
     dropLate: () => {},
     /** I/O, provided by the runtime: keeps the cluster state in the store's meta (read at start). */
     saveClusterState: (_, _params: { cluster: ClusterState }) => {},
@@ -198,28 +199,28 @@ export const nodeMachine = setup({
       const slot = free.length > 0 ? free[free.length - 1]! : context.slots;
       const childId = `${coordinatorIdPrefix}${slot}`;
       const isWrite = req.type !== 'api.get';
-      enqueue.spawnChild('coordinator', {
-        id: childId,
-        input: {
-          op: isWrite ? 'put' : 'get',
-          id: `${childId}.${context.seq}`,
-          nodeId: context.nodeId,
-          client: { replyTo: req.replyTo, from: req.from, reqId: req.reqId, kind: req.type },
-          partition,
-          key: req.key,
-          preferenceList: primaries,
-          // The coordinating replica is this node: it goes first.
-          targets: [self, ...targets.filter((t) => t !== self)],
-          localHints: self.hintFor ? [self.hintFor, ...orphans] : orphans,
-          quorum,
-          primariesNeeded: (isWrite ? options.pw : options.pr) ?? 0,
-          sloppy: options.sloppy ?? true,
-          timeoutMs: options.timeoutMs ?? context.requestTimeoutMs,
-          readRepairWaitMs: context.readRepairWaitMs,
-          context: isWrite ? (req as ClientWriteEvent).context : [],
-          value: isWrite ? (req as ClientWriteEvent).value : null,
-        },
-      });
+      const input: CoordinatorInput = {
+        op: isWrite ? 'put' : 'get',
+        id: `${childId}.${context.seq}`,
+        nodeId: context.nodeId,
+        client: { replyTo: req.replyTo, from: req.from, reqId: req.reqId, kind: req.type },
+        partition,
+        key: req.key,
+        preferenceList: primaries,
+        // The coordinating replica is this node: it goes first.
+        targets: [self, ...targets.filter((t) => t !== self)],
+        localHints: self.hintFor ? [self.hintFor, ...orphans] : orphans,
+        quorum,
+        primariesNeeded: (isWrite ? options.pw : options.pr) ?? 0,
+        sloppy: options.sloppy ?? true,
+        timeoutMs: options.timeoutMs ?? context.requestTimeoutMs,
+        readRepairWaitMs: context.readRepairWaitMs,
+        context: isWrite ? (req as ClientWriteEvent).context : [],
+        value: isWrite ? (req as ClientWriteEvent).value : null,
+      };
+      // A free slot holds an idle coordinator: it takes the request as an event (no spawn).
+      if (free.length > 0) enqueue.sendTo(childId, { type: 'coordinator.start', input });
+      else enqueue.spawnChild('coordinator', { id: childId, input });
       enqueue.assign(
         free.length > 0
           ? { seq: context.seq + 1, coordinators: context.coordinators + 1, freeSlots: free.slice(0, -1) }
@@ -267,9 +268,9 @@ export const nodeMachine = setup({
       const answer = event as Extract<NodeEvent, { reqId: string; body: unknown }>;
       const childId = coordinatorChildId(answer.reqId);
       const child = childId === undefined ? undefined : (self.getSnapshot().children[childId] as CoordinatorRef | undefined);
-      // The slot may hold a later coordinator, or one that has finished: the answer is late then.
+      // The slot's coordinator may serve a later request, or be idle: the answer is late then.
       const snap = child?.getSnapshot();
-      if (snap && snap.status === 'active' && snap.context.id === answer.reqId) enqueue.sendTo(child, answer);
+      if (snap && snap.status === 'active' && snap.value !== 'idle' && snap.context.id === answer.reqId) enqueue.sendTo(child, answer);
       else enqueue('dropLate');
     }) as never,
   
@@ -368,19 +369,19 @@ export const nodeMachine = setup({
         'ring.changed': {
           actions: [assign({ ring: ({ event }) => event.ring }), forwardTo('handoff'), forwardTo('antiEntropy'), forwardTo('transfer')],
         },
-        'xstate.done.actor.*': {
+        // A coordinator has answered its request and is idle in its slot: the slot takes the next one.
+        'coordinator.done': {
           actions: enqueueActions(({ enqueue, event }) => {
-            if (event.actorId.startsWith(coordinatorIdPrefix)) {
-              // A finished coordinator has already stopped itself; it stays in its slot until the
-              // next coordinator takes the slot over (see NodeContext.slots).
-              const slot = Number(event.actorId.slice(coordinatorIdPrefix.length));
-              enqueue.assign({
-                coordinators: ({ context }) => context.coordinators - 1,
-                freeSlots: ({ context }) => [...context.freeSlots, slot],
-              });
-            } else enqueue.stopChild(event.actorId);
+            const childId = coordinatorChildId(event.id);
+            if (childId === undefined) return;
+            const slot = Number(childId.slice(coordinatorIdPrefix.length));
+            enqueue.assign({
+              coordinators: ({ context }) => context.coordinators - 1,
+              freeSlots: ({ context }) => [...context.freeSlots, slot],
+            });
           }),
         },
+        'xstate.done.actor.*': { actions: enqueueActions(({ enqueue, event }) => enqueue.stopChild(event.actorId)) },
       },
     },
   },

@@ -120,17 +120,20 @@ function paramsText(p: Summary | undefined): string {
 /** One record as a line of text (without time and node, which the caller adds). */
 export function recordText(r: InspectRecord): string {
   switch (r.kind) {
-    case 'spawn': {
+    case 'spawn':
+    case 'start': {
       const i = (r.input ?? {}) as Record<string, Summary>;
+      // start: an idle coordinator took the request (coordinators are reused, not respawned).
+      const verb = r.kind === 'start' ? 'started' : 'spawned';
       if (r.machine === 'coordinator') {
         const client = (i.client ?? {}) as Record<string, Summary>;
         const op = typeof client.kind === 'string' ? client.kind.replace(/^api\./, '') : String(i.op);
         const targets = Array.isArray(i.targets)
           ? i.targets.map((t) => (t && typeof t === 'object' && !Array.isArray(t) ? `${String(t.node)}${t.hintFor ? ` (for ${String(t.hintFor)})` : ''}` : String(t))).join(', ')
           : asList(i.alive);
-        return `spawned: ${op} for ${String(client.from)} #${String(client.reqId)}, partition ${String(i.partition)}, preference list ${asList(i.preferenceList)}, asks ${targets}`;
+        return `${verb}: ${op} for ${String(client.from)} #${String(client.reqId)}, partition ${String(i.partition)}, preference list ${asList(i.preferenceList)}, asks ${targets}`;
       }
-      return `spawned ${r.machine}${r.input ? `: ${inlineSummary(r.input)}` : ''}`;
+      return `${verb} ${r.machine}${r.input ? `: ${inlineSummary(r.input)}` : ''}`;
     }
     case 'event':
       return `<- ${eventText(r.event)}${r.source && r.source !== r.actor ? ` (via ${r.source})` : ''}`;

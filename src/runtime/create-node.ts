@@ -7,7 +7,7 @@
 import { type AnyActorRef, createActor } from 'xstate';
 import type { NodeEvent } from '../../actors/node.events.js';
 import { type ForwardParams, type NodeInput, nodeMachine } from '../../actors/node.machine.js';
-import type { AnswerParams } from '../../actors/coordinator.machine.js';
+import type { AnswerParams, CoordinatorDone } from '../../actors/coordinator.machine.js';
 import { coordinatorMachine } from '../../actors/coordinator.machine.js';
 import { gossipMachine, gossipRoundMsDefault, phiDefaults, phiThresholdDefault } from '../../actors/gossip.machine.js';
 import type { PhiOptions } from '../core/phi.js';
@@ -372,6 +372,9 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
           send: safe('send', (_: unknown, p: SendParams) => send(p)),
           sendAll: safe('sendAll', (_: unknown, ps: SendParams[]) => ps.forEach(send)),
           answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
+          // Synchronous on purpose: xstate queues it in the node's mailbox when the node is the one
+          // delivering the coordinator's last answer, and the slot is free before the next request.
+          tellNode: safe('tellNode', (_: unknown, e: CoordinatorDone) => deliver(e)),
         },
       }),
       gossip: gossipMachine.provide({

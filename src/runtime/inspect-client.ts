@@ -270,7 +270,8 @@ function paramsList(params: Summary | undefined): Record<string, Summary>[] {
 /** Reads a request's path out of its trace records. */
 export function summarizeTrace(records: InspectRecord[], reqId: string): TraceSummary {
   const summary: TraceSummary = { receivedBy: [], forwards: [], skipped: [], fallbacks: [], hintsKeptLocally: [], asked: [], answered: [], notAnswered: [], states: [] };
-  const spawn = records.find((r) => r.kind === 'spawn' && r.machine === 'coordinator');
+  // The coordinator was spawned for the request, or an idle one took it (start).
+  const spawn = records.find((r) => (r.kind === 'spawn' || r.kind === 'start') && r.machine === 'coordinator');
   for (const r of records) {
     const ev = r.event as Record<string, Summary> | undefined;
     if (r.kind === 'event' && r.actor === r.node && typeof ev?.type === 'string' && ev.type.startsWith('api.') && ev.reqId === reqId) {

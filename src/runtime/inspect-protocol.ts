@@ -74,7 +74,11 @@ export interface SnapshotAnswer {
   omitted: number;
 }
 
-export type RecordKind = 'spawn' | 'event' | 'transition' | 'action' | 'done';
+/**
+ * start: an idle coordinator took its next request (coordinator.start), recorded as its spawn is;
+ * done: an actor finished, or a coordinator finished its request and is idle.
+ */
+export type RecordKind = 'spawn' | 'start' | 'event' | 'transition' | 'action' | 'done';
 
 export interface InspectRecord {
   /** Per node and session, from 1. */
@@ -96,7 +100,7 @@ export interface InspectRecord {
   /** action: its name and a summary of its parameters. */
   action?: string;
   params?: Summary;
-  /** spawn: a summary of the actor's input. */
+  /** spawn, start: a summary of the actor's input (start: the request it takes). */
   input?: Summary;
 }
 

@@ -10,8 +10,9 @@
  * its own `inspectionObservers.size` check. A permanent `inspect` option with a flag check inside
  * would cost more: xstate would build and spread every inspection event to call it.
  *
- * Following one request: the coordinator whose input names the client request (input.client.reqId)
- * is followed whole; events anywhere else follow the request when they carry its reqId (the node
+ * Following one request: the coordinator serving the client request (its spawn input, or the input
+ * of the coordinator.start that handed an idle coordinator the request, names it: client.reqId) is
+ * followed whole until it is idle again; events anywhere else follow the request when they carry its reqId (the node
  * receiving it, a node forwarding it) or come from that coordinator (from = its node, reqId = its
  * id: the replica requests it sends and what they cause). When the coordinator is spawned, the tap
  * tells the session's peers about it before the coordinator sends anything, so that the replicas on
@@ -119,12 +120,24 @@ export function stateText(value: unknown): string {
   return parts.length === 1 ? parts[0]! : `(${parts.join(', ')})`;
 }
 
-/** The client request an actor serves, if its input names one (a coordinator's does). */
-export function requestOf(ref: ActorLike): { reqId: string; from: string | undefined } | undefined {
-  const client = (ref.options?.input as { client?: { reqId?: unknown; from?: unknown } } | undefined)?.client;
-  if (!client || typeof client.reqId !== 'string') return undefined;
-  return { reqId: client.reqId, from: typeof client.from === 'string' ? client.from : undefined };
+/**
+ * The request an actor serves, if it serves one (a coordinator does): its current context names it
+ * (a coordinator is reused across requests, coordinator.start resets it), else its spawn input.
+ */
+export function requestOf(ref: ActorLike): { reqId: string; from: string | undefined; id: string | undefined } | undefined {
+  return requestIn(snapshotOf(ref)?.context) ?? requestIn(ref.options?.input);
 }
+
+/** The client request a coordinator's input (or context) names, and its own request id. */
+function requestIn(x: unknown): { reqId: string; from: string | undefined; id: string | undefined } | undefined {
+  const input = x as { client?: { reqId?: unknown; from?: unknown }; id?: unknown } | undefined;
+  const client = input?.client;
+  if (!client || typeof client.reqId !== 'string') return undefined;
+  return { reqId: client.reqId, from: typeof client.from === 'string' ? client.from : undefined, id: typeof input.id === 'string' ? input.id : undefined };
+}
+
+/** The event that hands an idle coordinator its next request (actors/coordinator.events.ts). */
+const startEvent = 'coordinator.start';
 
 const summaryStringMax = 80;
 const summaryItemsMax = 8;
@@ -252,6 +265,8 @@ class Session {
   private correlations = new Map<string, Set<string>>();
   private correlationCount = 0;
   private whole = new WeakMap<object, boolean>();
+  /** Coordinators followed whole for a request they have not finished yet. */
+  private serving = new WeakSet<object>();
   private pending = new WeakMap<object, Pending[]>();
   /** The state an actor left in the macrostep being processed (microsteps come one by one). */
   private lastState = new WeakMap<object, string>();
@@ -306,19 +321,31 @@ class Session {
     return w;
   }
 
-  private decideWhole(ref: ActorLike, spawnedNow: boolean): boolean {
-    const { request, client, actors } = this.opts;
-    if (request !== undefined) {
-      const req = requestOf(ref);
-      const mine = req !== undefined && req.reqId === request && (client === undefined || req.from === client);
-      // A coordinator's requests carry its input id (coordinator-<slot>.<seq>), not its actor id.
-      const coordinatorReqId = (ref.options?.input as { id?: unknown } | undefined)?.id;
-      if (mine) this.adopt(typeof coordinatorReqId === 'string' ? coordinatorReqId : ref.id);
+  private decideWhole(ref: ActorLike, spawnedNow: boolean, request = requestOf(ref)): boolean {
+    const { client, actors } = this.opts;
+    if (this.opts.request !== undefined) {
+      const mine = request !== undefined && request.reqId === this.opts.request && (client === undefined || request.from === client);
+      // A coordinator's requests carry its request id (coordinator-<slot>.<seq>), not its actor id.
+      if (mine) this.adopt(request.id ?? ref.id);
       return mine;
     }
     if (actors !== undefined) return actors.includes(ref.id);
-    // Unfiltered: an actor spawned while the session runs is one unit of sampling.
+    // Unfiltered: an actor spawned (or a coordinator started) while the session runs is one unit of sampling.
     return spawnedNow && this.sample();
+  }
+
+  /**
+   * A reused coordinator takes its next request (coordinator.start): it is followed whole for that
+   * request if the session follows it, and its start is recorded as a spawn is.
+   */
+  private onStart(ref: ActorLike, e: EventLike): void {
+    const request = requestIn(e.input);
+    const whole = this.decideWhole(ref, true, request);
+    this.whole.set(ref, whole);
+    if (whole) {
+      this.serving.add(ref);
+      this.emit(ref, { kind: 'start', input: summarize(e.input) });
+    }
   }
 
   /** A coordinator of the followed request: its own requests belong to the session, here and on peers. */
@@ -351,11 +378,13 @@ class Session {
   private onActor(ref: ActorLike): void {
     // Called from xstate's Actor constructor: the actor has no snapshot yet, but has its input.
     if (!this.isWhole(ref, true)) return;
+    if (requestIn(ref.options?.input)) this.serving.add(ref);
     this.emit(ref, { kind: 'spawn', input: summarize(ref.options?.input) });
   }
 
   private onEvent(ref: ActorLike, e: EventLike, source: ActorLike | undefined): void {
     if (e.type === 'xstate.init') return;
+    if (e.type === startEvent) this.onStart(ref, e);
     const whole = this.isWhole(ref);
     const matched = whole || this.eventMatches(e);
     if (!whole && snapshotOf(ref)?.status === 'active') {
@@ -377,9 +406,12 @@ class Session {
     const source = from !== '' ? from : (transitions?.[0]?.source?.path?.join('.') ?? '');
     this.lastState.set(ref, to);
     if (source === to) return;
-    if (!(this.isWhole(ref) || this.current(ref))) return;
     // An eventless transition is taken because of the event before it, but is not caused by it.
     const eventless = transitions !== undefined && transitions.length > 0 && transitions.every((t) => t.eventType === '');
+    // A reused coordinator's way out of idle: its start record stands for it, so that its states
+    // read as a newly spawned one's do.
+    if (e.type === startEvent && !eventless) return;
+    if (!(this.isWhole(ref) || this.current(ref))) return;
     this.emit(ref, { kind: 'transition', from: source, state: to, event: eventless ? { type: 'always' } : summarizeEvent(e) });
   }
 
@@ -402,6 +434,12 @@ class Session {
     }
     if (snapshot.status !== 'active' && this.isWhole(ref)) {
       this.emit(ref, { kind: 'done', state: stateText(snapshot.value), event: { type: snapshot.status ?? 'done' } });
+    } else if (snapshot.value === 'idle' && this.serving.has(ref)) {
+      // A coordinator has finished its request and waits for the next: its request is done.
+      this.serving.delete(ref);
+      this.emit(ref, { kind: 'done', state: 'idle', event: { type: 'idle' } });
+      // Its next request is decided afresh (coordinator.start); a session that follows actors keeps it.
+      if (this.opts.actors === undefined || this.opts.request !== undefined) this.whole.set(ref, false);
     }
   }
 
@@ -540,10 +578,7 @@ export class InspectTap {
   };
 }
 
-/**
- * False for a child that has finished: the node keeps a finished coordinator in its slot until the
- * next coordinator takes the slot over (NodeContext.slots), and it is no longer a live actor.
- */
+/** False for a child that has finished or was stopped (xstate may still list it for a moment). */
 function isLive(ref: ActorLike): boolean {
   const status = snapshotOf(ref)?.status;
   return status !== 'done' && status !== 'stopped';

@@ -9,7 +9,8 @@
  * - node, replica.get from a peer: the client-driven read's work on a replica node (router, node
  *   machine, replica actor, store read, encoded answer), no coordinator;
  * - coordinator actor alone, get (three replica answers) and put (local commit, one replica ack):
- *   createActor, start, the events, done, with no-op I/O;
+ *   createActor, start, the events, idle, with no-op I/O; and one actor reused for every request
+ *   (coordinator.start, the events), as the node's coordinator slots do;
  * - the same coordinator logic as plain functions (targets, merges, quorum checks, the answer), so
  *   that the difference is what the actor machinery itself costs.
  * Rounds are interleaved and the median is printed.
@@ -51,23 +52,44 @@ function coordinatorInput(op: 'get' | 'put', i: number): CoordinatorInput {
 
 const quietCoordinator = coordinatorMachine.provide({ actions: { send: () => {}, sendAll: () => {}, answerClient: () => {} } });
 
+function answersFor(op: 'get' | 'put', input: CoordinatorInput): CoordinatorEvent[] {
+  return op === 'get'
+    ? (['n1', 'n2', 'n3'] as const).map((from) => ({ type: 'replica.get.ok', from, reqId: input.id, body: { state } }))
+    : [
+        { type: 'replica.coordinate.ok', from: 'n1', reqId: input.id, body: { state } },
+        { type: 'replica.put.ok', from: 'n2', reqId: input.id, body: {} },
+      ];
+}
+
+/** A new coordinator actor per request (createActor, start, the answers). */
 function coordinatorActor(op: 'get' | 'put', requests: number): number {
   const started = performance.now();
   for (let i = 0; i < requests; i++) {
     const input = coordinatorInput(op, i);
     const actor = createActor(quietCoordinator, { input, clock });
     actor.start();
-    const events: CoordinatorEvent[] =
-      op === 'get'
-        ? (['n1', 'n2', 'n3'] as const).map((from) => ({ type: 'replica.get.ok', from, reqId: input.id, body: { state } }))
-        : [
-            { type: 'replica.coordinate.ok', from: 'n1', reqId: input.id, body: { state } },
-            { type: 'replica.put.ok', from: 'n2', reqId: input.id, body: {} },
-          ];
-    for (const e of events) actor.send(e);
-    if (actor.getSnapshot().status !== 'done') throw new Error(`the ${op} coordinator did not finish`);
+    for (const e of answersFor(op, input)) actor.send(e);
+    if (actor.getSnapshot().value !== 'idle') throw new Error(`the ${op} coordinator did not finish`);
+    actor.stop();
   }
   return ((performance.now() - started) * 1000) / requests;
+}
+
+/** One coordinator actor serving every request in turn (coordinator.start, the answers), as a node's slot does. */
+function coordinatorReused(op: 'get' | 'put', requests: number): number {
+  const actor = createActor(quietCoordinator, { input: coordinatorInput(op, -1), clock });
+  actor.start();
+  for (const e of answersFor(op, coordinatorInput(op, -1))) actor.send(e);
+  const started = performance.now();
+  for (let i = 0; i < requests; i++) {
+    const input = coordinatorInput(op, i);
+    actor.send({ type: 'coordinator.start', input });
+    for (const e of answersFor(op, input)) actor.send(e);
+    if (actor.getSnapshot().value !== 'idle') throw new Error(`the ${op} coordinator did not finish`);
+  }
+  const us = ((performance.now() - started) * 1000) / requests;
+  actor.stop();
+  return us;
 }
 
 /** The coordinator's decisions without an actor: what the protocol logic itself costs. */
@@ -145,6 +167,8 @@ async function main(): Promise<void> {
     'node: replica.get from a peer': () => peerReads(transport, requests),
     'coordinator actor: get': () => coordinatorActor('get', requests),
     'coordinator actor: put': () => coordinatorActor('put', requests),
+    'coordinator actor reused: get': () => coordinatorReused('get', requests),
+    'coordinator actor reused: put': () => coordinatorReused('put', requests),
     'coordinator as functions: get': () => coordinatorPlain('get', requests),
     'coordinator as functions: put': () => coordinatorPlain('put', requests),
   };

@@ -95,7 +95,7 @@ const stateA2: DvvSet = update(stateA, join(stateA), 'n1/e1', bytes('A2'));
 const coordinateOk = (state: DvvSet): CoordinatorEvent => ({ type: 'replica.coordinate.ok', from: 'n1', reqId: 'coordinator-4', body: { state } });
 const putOk = (from: string): CoordinatorEvent => ({ type: 'replica.put.ok', from, reqId: 'coordinator-4', body: {} });
 const getOk = (from: string, state: DvvSet | null): CoordinatorEvent => ({ type: 'replica.get.ok', from, reqId: 'coordinator-4', body: { state } });
-const deadline: CoordinatorEvent = { type: 'deadline' };
+const deadline: CoordinatorEvent = { type: 'deadline', reqId: 'coordinator-4' };
 
 describe('coordinator machine: put', () => {
   it('schedules its deadline with an explicit id and asks only its local replica to make the dot', () => {
@@ -122,12 +122,12 @@ describe('coordinator machine: put', () => {
       { replyTo: '_INBOX.client.1', to: 'client-ab', reqId: '17', kind: 'api.put.ok', body: { context: encode(join(stateA)) } },
     ]);
     expect(decode(answers(e2)[0]!.body.context as Uint8Array)).toEqual([['n1/e1', 1]]);
-    expect(s2.status).toBe('done');
+    expect(s2.value).toBe('idle');
 
     // A late ack, a duplicate and then the deadline: nothing more reaches the client.
     const [s3, later] = run(s2, [putOk('n3'), putOk('n2'), deadline]);
     expect(later).toEqual([]);
-    expect(s3.status).toBe('done');
+    expect(s3.value).toBe('idle');
   });
 
   it('counts duplicate acks from one replica once', () => {
@@ -140,7 +140,7 @@ describe('coordinator machine: put', () => {
     const [s2, e2] = step(s1, putOk('n3'));
     expect(answers(e2)).toHaveLength(1);
     expect(answers(e2)[0]!.kind).toBe('api.put.ok');
-    expect(s2.status).toBe('done');
+    expect(s2.value).toBe('idle');
     expect(step(s2, putOk('n3'))[1]).toEqual([]);
   });
 
@@ -149,7 +149,7 @@ describe('coordinator machine: put', () => {
     const [s1, e1] = step(s0, coordinateOk(stateA));
     expect(answers(e1)).toHaveLength(1);
     expect(sent(e1).map((m) => m.to)).toEqual(['n2', 'n3']);
-    expect(s1.status).toBe('done');
+    expect(s1.value).toBe('idle');
   });
 
   it('answers TIMEOUT once when the deadline comes before the local commit, and then is final', () => {
@@ -157,7 +157,7 @@ describe('coordinator machine: put', () => {
     const [s1, e1] = step(s0, deadline);
     expect(answers(e1)).toHaveLength(1);
     expect(answers(e1)[0]).toMatchObject({ kind: 'error', to: 'client-ab', reqId: '17', body: { code: 'TIMEOUT' } });
-    expect(s1.status).toBe('done');
+    expect(s1.value).toBe('idle');
     expect(run(s1, [coordinateOk(stateA), putOk('n2'), putOk('n3'), deadline])[1]).toEqual([]);
   });
 
@@ -167,7 +167,7 @@ describe('coordinator machine: put', () => {
     expect(answers(e1)).toHaveLength(1);
     expect(answers(e1)[0]!.body).toMatchObject({ code: 'TIMEOUT' });
     expect(String(answers(e1)[0]!.body.message)).toContain('only 1 of the 2');
-    expect(s1.status).toBe('done');
+    expect(s1.value).toBe('idle');
     expect(run(s1, [putOk('n2'), putOk('n3')])[1]).toEqual([]);
   });
 
@@ -182,13 +182,13 @@ describe('coordinator machine: put', () => {
     expect(answers(e1)).toEqual([
       { replyTo: '_INBOX.client.1', to: 'client-ab', reqId: '17', kind: 'error', body: { code: 'TOO_MANY_SIBLINGS', message: 'merge first' } },
     ]);
-    expect(s1.status).toBe('done');
+    expect(s1.value).toBe('idle');
     expect(step(s1, deadline)[1]).toEqual([]);
   });
 
   it('answers UNAVAILABLE {needed, alive} in the initial transition when fewer than W are alive, asking no replica', () => {
     const [s, effects] = start({ alive: ['n1'] });
-    expect(s.status).toBe('done');
+    expect(s.value).toBe('idle');
     expect(sent(effects)).toEqual([]);
     expect(answers(effects)).toHaveLength(1);
     expect(answers(effects)[0]).toMatchObject({ kind: 'error', to: 'client-ab', reqId: '17', body: { code: 'UNAVAILABLE', needed: 2, alive: 1 } });
@@ -228,8 +228,8 @@ describe('coordinator machine: get', () => {
     expect(sent(e3)).toEqual(
       ['n1', 'n2'].map((to) => ({ to, kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: merged } })),
     );
-    expect(s3.status).toBe('done');
-    expect(run(s3, [deadline, { type: 'repairWaitOver' }, getOk('n3', merged)])[1]).toEqual([]);
+    expect(s3.value).toBe('idle');
+    expect(run(s3, [deadline, { type: 'repairWaitOver', reqId: 'coordinator-4' }, getOk('n3', merged)])[1]).toEqual([]);
   });
 
   it('repairs only the replica that answered with nothing', () => {
@@ -239,7 +239,7 @@ describe('coordinator machine: get', () => {
     expect(sent(effects).filter((m) => m.kind === 'replica.put')).toEqual([
       { to: 'n3', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA } },
     ]);
-    expect(s1.status).toBe('done');
+    expect(s1.value).toBe('idle');
   });
 
   it('after the repair wait, repairs the stale replica that answered and not the one that never did', () => {
@@ -247,10 +247,10 @@ describe('coordinator machine: get', () => {
     const [s1, e1] = run(s0, [getOk('n1', stateA2), getOk('n2', stateA)]);
     expect(answers(e1)).toHaveLength(1);
     expect((answers(e1)[0]!.body.values as Uint8Array[]).map(text)).toEqual(['A2']);
-    const [s2, e2] = step(s1, { type: 'repairWaitOver' });
+    const [s2, e2] = step(s1, { type: 'repairWaitOver', reqId: 'coordinator-4' });
     expect(answers(e2)).toEqual([]);
     expect(sent(e2)).toEqual([{ to: 'n2', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA2 } }]);
-    expect(s2.status).toBe('done');
+    expect(s2.value).toBe('idle');
   });
 
   it('sends no repair when every answer was already the merge', () => {
@@ -264,7 +264,7 @@ describe('coordinator machine: get', () => {
     expect(answers(effects)).toHaveLength(1);
     expect(answers(effects)[0]!.body).toMatchObject({ found: false, values: [] });
     expect(sent(effects)).toEqual([]);
-    expect(s1.status).toBe('done');
+    expect(s1.value).toBe('idle');
   });
 
   it('counts duplicate answers from one replica once', () => {
@@ -277,7 +277,7 @@ describe('coordinator machine: get', () => {
     const [s1, effects] = run(get()[0], [getOk('n1', stateA), deadline]);
     expect(answers(effects)).toHaveLength(1);
     expect(answers(effects)[0]).toMatchObject({ kind: 'error', body: { code: 'TIMEOUT' } });
-    expect(s1.status).toBe('done');
+    expect(s1.value).toBe('idle');
     expect(run(s1, [getOk('n2', stateA), getOk('n3', stateA), deadline])[1]).toEqual([]);
   });
 
@@ -287,12 +287,12 @@ describe('coordinator machine: get', () => {
     const [s2, e2] = step(s1, deadline);
     expect(answers(e2)).toEqual([]);
     expect(sent(e2)).toEqual([{ to: 'n2', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA } }]);
-    expect(s2.status).toBe('done');
+    expect(s2.value).toBe('idle');
   });
 
   it('answers UNAVAILABLE {needed, alive} in the initial transition when fewer than R are alive', () => {
     const [s, effects] = get({ alive: ['n1', 'n2'], quorum: { n: 3, r: 3, w: 2 } });
-    expect(s.status).toBe('done');
+    expect(s.value).toBe('idle');
     expect(sent(effects)).toEqual([]);
     expect(answers(effects)).toHaveLength(1);
     expect(answers(effects)[0]).toMatchObject({ kind: 'error', body: { code: 'UNAVAILABLE', needed: 3, alive: 2 } });
@@ -314,12 +314,12 @@ describe('coordinator machine: sloppy quorum', () => {
     [s, effects] = step(s, putOk('n4'));
     expect(answers(effects)).toHaveLength(1);
     expect(answers(effects)[0]!.kind).toBe('api.put.ok');
-    expect(s.status).toBe('done');
+    expect(s.value).toBe('idle');
   });
 
   it('with sloppy: false a fallback does not count: UNAVAILABLE when too few primaries are up', () => {
     const [s, effects] = start({ ...sloppyTargets, quorum: { n: 3, r: 2, w: 3 }, sloppy: false });
-    expect(s.status).toBe('done');
+    expect(s.value).toBe('idle');
     expect(answers(effects)[0]).toMatchObject({ kind: 'error', body: { code: 'UNAVAILABLE', needed: 3, alive: 2 } });
   });
 
@@ -353,5 +353,53 @@ describe('coordinator machine: sloppy quorum', () => {
     expect(answers(effects)).toEqual([]);
     [s, effects] = step(s, getOk('n2', stateA));
     expect(answers(effects)[0]!.kind).toBe('api.get.ok');
+  });
+});
+
+describe('coordinator machine: reuse (idle between requests)', () => {
+  it('going idle cancels its timers and tells the node, with the request id it served', () => {
+    const [s1, effects] = run(start({ op: 'get' })[0], [getOk('n1', stateA), getOk('n2', stateA)]);
+    expect(s1.value).toBe('repairing');
+    const [s2, e2] = step(s1, { type: 'repairWaitOver', reqId: 'coordinator-4' });
+    expect(answers(effects)).toHaveLength(1);
+    expect(s2).toMatchObject({ status: 'active', value: 'idle' });
+    expect(e2.filter((e) => e.type === 'xstate.cancel').map((e) => e.params)).toEqual([{ sendId: 'deadline' }, { sendId: 'repairWait' }]);
+    expect(e2.filter((e) => e.type === 'tellNode').map((e) => e.params)).toEqual([{ type: 'coordinator.done', id: 'coordinator-4' }]);
+  });
+
+  it('coordinator.start serves a new request with nothing of the previous one', () => {
+    // A get that ended on its deadline with one answer recorded.
+    const [s1] = run(start({ op: 'get' })[0], [getOk('n1', stateA), deadline]);
+    expect(s1.value).toBe('idle');
+    expect(s1.context.answers).toHaveProperty('n1');
+
+    const next = inputOf({ id: 'coordinator-4.2', client: { replyTo: '_INBOX.client.2', from: 'client-cd', reqId: '18', kind: 'api.put' } });
+    const [s2, e2] = step(s1, { type: 'coordinator.start', input: next });
+    expect(s2.value).toBe('coordinating');
+    expect(s2.context).toEqual({ ...next, acked: [], state: [], answers: {} });
+    // A fresh deadline for the new request, and its first message under the new id.
+    expect(e2.find((e) => e.type === 'xstate.raise')?.params).toMatchObject({ id: 'deadline', delay: 1000, event: { type: 'deadline', reqId: 'coordinator-4.2' } });
+    expect(sent(e2)).toEqual([expect.objectContaining({ to: 'n1', kind: 'replica.coordinate', reqId: 'coordinator-4.2' })]);
+
+    // The previous request's deadline, had it not been cancelled, is ignored.
+    expect(step(s2, deadline)[1]).toEqual([]);
+    expect(step(s2, deadline)[0].value).toBe('coordinating');
+    // The new request answers its own client, once.
+    const [s3, e3] = run(s2, [
+      { type: 'replica.coordinate.ok', from: 'n1', reqId: 'coordinator-4.2', body: { state: stateB } },
+      { type: 'replica.put.ok', from: 'n2', reqId: 'coordinator-4.2', body: {} },
+    ]);
+    expect(answers(e3)).toEqual([expect.objectContaining({ to: 'client-cd', reqId: '18', kind: 'api.put.ok' })]);
+    expect(s3.value).toBe('idle');
+    expect(e3.filter((e) => e.type === 'tellNode').map((e) => e.params)).toEqual([{ type: 'coordinator.done', id: 'coordinator-4.2' }]);
+  });
+
+  it('a timeout of the new request reports its own count, not the previous acks', () => {
+    const [s1] = run(start()[0], [coordinateOk(stateA), putOk('n2')]);
+    expect(s1.value).toBe('idle');
+    const next = inputOf({ id: 'coordinator-4.3' });
+    const [s2] = step(s1, { type: 'coordinator.start', input: next });
+    const [, e3] = step(s2, { type: 'deadline', reqId: 'coordinator-4.3' });
+    expect(answers(e3)[0]).toMatchObject({ kind: 'error', body: { code: 'TIMEOUT', message: expect.stringContaining('only 0 of the 2') } });
   });
 });
