@@ -14,6 +14,9 @@
  * - anti-entropy: in runs that repair by anti-entropy, the Merkle exchanges alone converge every
  *   replica of every key, before any read.
  * - final-read: the final reads themselves succeeded (liveness: after heal the cluster answers).
+ * - ring-settled: in runs with membership changes (join, leave), each change is committed, and after
+ *   the heal every node uses the same committed ring, a node that left has exited, and ownership
+ *   transfer is idle: no node holds keys of a partition it does not replicate.
  * - no-node-errors: no node logged an error (a failed action, a failed actor, a failed store write):
  *   those are programmer errors, which the simulator reports with the seed (DESIGN.md §7).
  */
@@ -22,7 +25,7 @@ import { partitionOf, preferenceList, type Ring } from '../core/ring.js';
 import { encode } from '../protocol/codec.js';
 import type { CartWorkload } from './workloads.js';
 
-export type InvariantName = 'acked-in-final-read' | 'convergence' | 'never-written' | 'final-read' | 'members-up' | 'hints-drained' | 'anti-entropy' | 'no-node-errors';
+export type InvariantName = 'acked-in-final-read' | 'convergence' | 'never-written' | 'final-read' | 'members-up' | 'hints-drained' | 'anti-entropy' | 'no-node-errors' | 'ring-settled';
 
 export interface Violation {
   invariant: InvariantName;

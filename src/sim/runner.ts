@@ -24,7 +24,7 @@
 import type { AnyActorRef } from 'xstate';
 import { Prng } from '../core/prng.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
-import { claimInitial } from '../core/ring.js';
+import { claimInitial, preferenceList, type Ring } from '../core/ring.js';
 import type { Log, LogFields } from '../ports/log.js';
 import { createNode, type NodeConfig, type RunningNode } from '../runtime/create-node.js';
 import { SimClock, type SimClockView } from '../adapters/sim/sim-clock.js';
@@ -38,15 +38,22 @@ import {
   checkStoredValuesWritten,
   type Violation,
 } from './invariants.js';
-import { type Outcome, SimClient } from './sim-client.js';
+import { type Outcome, SimClient, sleep } from './sim-client.js';
 import { TraceHash } from './trace-hash.js';
 import { decodeEnvelope } from '../protocol/envelope.js';
 import type { DvvSet } from '../core/dvv.js';
 import { describe } from './invariants.js';
 import { CartWorkload } from './workloads.js';
 
-export const faultKinds = ['drop', 'duplicate', 'delay', 'partition', 'crash', 'wipe'] as const;
+export const faultKinds = ['drop', 'duplicate', 'delay', 'partition', 'crash', 'wipe', 'join', 'leave'] as const;
 export type FaultKind = (typeof faultKinds)[number];
+/**
+ * Membership changes: a spare node started with seeds joins (staged and committed through
+ * api.cluster, as the admin client does), or a member leaves (it hands its data over and exits).
+ * Swarm testing draws them from a fork of the plan's stream, so adding them left the other kinds'
+ * draws (and so every older seed's faults) as they were.
+ */
+export const membershipKinds: readonly FaultKind[] = ['join', 'leave'];
 
 export function isFaultKind(x: string): x is FaultKind {
   return (faultKinds as readonly string[]).includes(x);
@@ -120,6 +127,9 @@ export interface FaultPlan {
    * reads only afterwards.
    */
   repairBy: 'read-repair' | 'anti-entropy';
+  /** When the spare node starts and its join is staged, and when a member's leave is staged (simulated ms). */
+  joinAtMs: number;
+  leaveAtMs: number;
 }
 
 export interface FaultCounts {
@@ -189,6 +199,8 @@ const membersUpPollMs = 10;
 /** How long anti-entropy alone may take to converge every replica after the heal, and how often to look. */
 const aaeConvergeLimitMs = 120_000;
 const aaePollMs = 50;
+/** How long after the heal (and the membership changes) every node must use one ring, with transfers idle. */
+const ringSettleLimitMs = 120_000;
 /** Attempts of each liveness read before the run is declared stuck. */
 const livenessReadAttempts = 5;
 /** Node errors kept for the report (the first ones; the rest only repeat them). */
@@ -218,11 +230,17 @@ export function planFaults(prng: Prng, faults: readonly FaultKind[] | 'swarm'): 
   let kinds: FaultKind[];
   if (faults === 'swarm') {
     // Swarm testing (Groce et al.): leaving some faults out of a run lets others reach deeper.
-    kinds = faultKinds.filter((k) => prng.chance(k === 'wipe' ? 0.2 : 0.5));
+    const base = faultKinds.filter((k) => !membershipKinds.includes(k) && prng.chance(k === 'wipe' ? 0.2 : 0.5));
+    const m = prng.fork('membership');
+    const changes = membershipKinds.filter(() => m.chance(0.3));
+    kinds = faultKinds.filter((k) => base.includes(k) || changes.includes(k));
   } else {
     kinds = faultKinds.filter((k) => faults.includes(k));
   }
+  const times = prng.fork('membership-times');
   return {
+    joinAtMs: times.int(0, 1500),
+    leaveAtMs: times.int(0, 1500),
     kinds,
     drop: kinds.includes('drop') ? round(prng.float(0.01, 0.15)) : 0,
     duplicate: kinds.includes('duplicate') ? round(prng.float(0.01, 0.2)) : 0,
@@ -275,7 +293,8 @@ interface NodeSlot {
   store: SimStore;
   /** Starts so far: the first is a fresh node, later ones restarts. */
   starts: number;
-  state: 'starting' | 'up' | 'down';
+  /** gone: it left the cluster (handed everything over and exited); it is never started again. */
+  state: 'starting' | 'up' | 'down' | 'gone';
   view?: SimClockView;
   running?: RunningNode;
   starting?: Promise<void>;
@@ -334,16 +353,19 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
 
   // The cluster.
   const members = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}`);
-  const ring = claimInitial(members, partitions);
+  const staticRing = claimInitial(members, partitions);
   const epochPrng = root.fork('epoch');
   const newEpoch = () => epochPrng.nextUint32().toString(16).padStart(8, '0');
   const nodeErrors: string[] = [];
   const infos = new Map<string, number>();
   const log = recordingLog(clock, nodeErrors, {}, infos);
+  // The spare node of a join run: it starts with no members, only seeds, like `ringkv node --seeds`.
+  const joinerId = plan.kinds.includes('join') ? `n${nodeCount + 1}` : undefined;
   const config = (nodeId: string): NodeConfig => ({
     nodeId,
     cluster: clusterName,
-    members,
+    members: nodeId === joinerId ? [] : members,
+    ...(nodeId === joinerId ? { seeds: members } : {}),
     partitions,
     quorum,
     requestTimeoutMs: timeoutMs,
@@ -352,7 +374,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     antiEntropy: { intervalMs: plan.aaeIntervalMs, requestTimeoutMs: timeoutMs, fanout: plan.treeShape.fanout },
   });
   const slots = new Map<string, NodeSlot>(
-    members.map((id) => [
+    [...members, ...(joinerId ? [joinerId] : [])].map((id) => [
       id,
       {
         id,
@@ -379,6 +401,18 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
       }
       slot.running = node;
       slot.state = 'up';
+      // A node that left the cluster (it handed everything over) stops, as node-process does.
+      void node.exited.then((reason) => {
+        if (slot.running !== node) return;
+        event(`exit ${slot.id}: ${reason}`);
+        slot.state = 'gone';
+        slot.running = undefined;
+        slot.starting = undefined;
+        void node.stop().then(() => {
+          network.crash(slot.id);
+          view.dispose();
+        });
+      });
     });
   };
 
@@ -396,7 +430,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     slot.state = 'down';
   };
 
-  for (const slot of slots.values()) start(slot);
+  for (const id of members) start(slots.get(id)!);
   await clock.runUntilSettled(Promise.all([...slots.values()].map((s) => s.starting)), simTimeLimitMs);
 
   // Faults.
@@ -434,6 +468,20 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
         network.setLinkFaults(from, to, link);
       }
     }
+    if (joinerId) {
+      // The spare node's links draw from their own fork: the members' links stay as without it.
+      const joinerLinks = faultPrng.fork('links-joiner');
+      for (const other of endpoints) {
+        for (const [from, to] of [[joinerId, other], [other, joinerId]] as const) {
+          network.setLinkFaults(from, to, {
+            drop: round(plan.drop * 2 * joinerLinks.next()),
+            duplicate: round(plan.duplicate * 2 * joinerLinks.next()),
+            delayMinMs: 1,
+            delayMaxMs: Math.max(1, joinerLinks.int(1, plan.delayMaxMs)),
+          });
+        }
+      }
+    }
     event(`links drop~${plan.drop} duplicate~${plan.duplicate} delay<=${plan.delayMaxMs}ms`);
   }
 
@@ -464,7 +512,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   };
 
   const crashSome = (powerLoss: boolean, why: string) => {
-    const up = [...slots.values()].filter((s) => s.state !== 'down');
+    const up = [...slots.values()].filter((s) => s.state !== 'down' && s.state !== 'gone');
     if (up.length === 0) return;
     const victims = powerLoss ? up : [faultPrng.pick(up)];
     if (powerLoss) counts.powerLosses++;
@@ -489,12 +537,87 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   if (plan.kinds.includes('wipe')) {
     later(faultPrng.int(0, Math.max(1, ops * 10)), () => {
       const slot = slots.get(faultPrng.pick(members))!;
+      if (slot.state === 'gone') return;
       counts.wipes++;
       crash(slot, true);
       event(`disk lost: wipe ${slot.id}`);
       restartLater(slot);
     });
   }
+
+  // Membership changes, staged and committed through api.cluster over the SimNetwork (the requests
+  // of src/client/admin.ts). They go on after the heal until committed.
+  const admin = new SimClient(network, clock, 'admin', timeoutMs, observe);
+  const membershipPrng = root.fork('membership');
+  const membershipFailures: string[] = [];
+  const adminRetryMs = 100;
+  const membershipDeadline = () => clock.now() > simTimeLimitMs;
+  const ringMembers = () => [...slots.values()].filter((s) => s.state === 'up' && (membershipOf(s.running)?.ring.version ?? 0) > 0);
+  /** Stages `op` of `node` at a member and commits it there, until some node's committed state shows it done. */
+  const stageAndCommit = async (op: 'join' | 'leave', node: string, done: (c: ClusterStateView) => boolean, via: () => string | undefined): Promise<boolean> => {
+    while (!membershipDeadline()) {
+      if (ringMembers().some((s) => done(membershipOf(s.running)!))) return true;
+      const at = via();
+      if (at === undefined) {
+        await sleep(clock, adminRetryMs);
+        continue;
+      }
+      const staged = await admin.cluster(op, node, at);
+      if (!staged.ok && staged.code === 'TOO_FEW_NODES') {
+        event(`${op} ${node} refused at ${at}: ${staged.message}`);
+        return false;
+      }
+      if (!staged.ok && staged.code !== 'ALREADY_MEMBER') {
+        await sleep(clock, adminRetryMs);
+        continue;
+      }
+      const committed = await admin.cluster('commit', undefined, at);
+      if (committed.ok) {
+        event(`${op} ${node} committed at ${at}: ring version ${committed.body.ringVersion}`);
+        return true;
+      }
+      await sleep(clock, adminRetryMs);
+    }
+    membershipFailures.push(`the ${op} of ${node} was not committed by t=${simTimeLimitMs}`);
+    return false;
+  };
+  let joinTask: Promise<boolean> | undefined;
+  if (joinerId) {
+    const slot = slots.get(joinerId)!;
+    joinTask = (async () => {
+      await sleep(clock, plan.joinAtMs);
+      if (slot.starts === 0 && slot.state === 'down') {
+        event(`start ${joinerId} with seeds ${members.join(',')}`);
+        start(slot);
+      }
+      return stageAndCommit('join', joinerId, (c) => c.ring.owners.includes(joinerId), () => {
+        if (slot.state !== 'up') return undefined;
+        const up = ringMembers().filter((s) => s.id !== joinerId);
+        return up.length === 0 ? undefined : membershipPrng.pick(up).id;
+      });
+    })();
+  }
+  let leaverId: string | undefined;
+  let leaveTask: Promise<boolean> | undefined;
+  if (plan.kinds.includes('leave')) {
+    const leaver = membershipPrng.pick(members);
+    leaveTask = (async () => {
+      // After the join, if both: a three-node cluster with N = 3 can lose a member only once it has four.
+      if (joinTask) await joinTask;
+      await sleep(clock, plan.leaveAtMs);
+      if (slots.get(leaver)!.state === 'gone') return false;
+      // Like `ringkv cluster leave`: asked at the leaving node itself.
+      const ok = await stageAndCommit(
+        'leave',
+        leaver,
+        (c) => !c.ring.owners.includes(leaver) && c.members[leaver] !== undefined,
+        () => (slots.get(leaver)!.state === 'up' ? leaver : undefined),
+      );
+      if (ok) leaverId = leaver;
+      return ok;
+    })();
+  }
+  const membershipTasks = [joinTask, leaveTask].filter((t): t is Promise<boolean> => t !== undefined);
 
   // The workload.
   const workload = new CartWorkload(Array.from({ length: keyCount }, (_, i) => `cart-${i + 1}`));
@@ -517,12 +640,16 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   event('heal: faults off, every node started');
   await clock.runUntilSettled(Promise.all([...slots.values()].map((s) => s.starting)), simTimeLimitMs);
   const healAtMs = clock.now();
+  if (membershipTasks.length > 0) await clock.runUntilSettled(Promise.all(membershipTasks), simTimeLimitMs);
 
   // Liveness: every node sees every member up again; requests still in flight finish; every key is
   // read with R = N (read repair); the clock runs; every key is read again for the final answer.
   const violations: Violation[] = [];
+  // A node that left is no longer expected: neither its own view nor the others' verdict on it counts.
   const judgedDown = () =>
-    [...slots.values()].flatMap((s) => Object.keys(downOf(s.running)).map((d) => `${s.id} judges ${d} down`));
+    [...slots.values()]
+      .filter((s) => s.state !== 'gone')
+      .flatMap((s) => Object.keys(downOf(s.running)).filter((d) => slots.get(d)?.state !== 'gone').map((d) => `${s.id} judges ${d} down`));
   const upBy = healAtMs + membersUpLimitMs;
   while (judgedDown().length > 0 && clock.now() < upBy) await clock.runUntil(clock.now() + membersUpPollMs);
   if (judgedDown().length > 0) {
@@ -551,6 +678,38 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     return undefined;
   };
   await quiesce();
+  // Membership runs: every node uses the same committed ring, and ownership transfer is idle (no
+  // node holds a partition it does not replicate, no partition transfer running or waiting).
+  let ring: Ring = staticRing;
+  if (membershipTasks.length > 0) {
+    const ringProblems = (): string[] => {
+      const up = [...slots.values()].filter((s) => s.state !== 'gone');
+      const problems: string[] = [];
+      const rings = new Set(up.map((s) => JSON.stringify(membershipOf(s.running)?.ring ?? null)));
+      if (rings.size !== 1) problems.push(`the nodes use ${rings.size} different rings`);
+      const first = up[0] && ringOf(up[0].running);
+      if (!first) return [...problems, 'no node is up'];
+      if (leaverId && slots.get(leaverId)!.state !== 'gone') problems.push(`${leaverId} left the ring but has not exited`);
+      for (const s of slots.values()) {
+        const t = s.running?.transfers();
+        if (t && t.running + t.waiting > 0) problems.push(`${s.id} has ${t.running} partition transfers running and ${t.waiting} waiting`);
+        for (let p = 0; p < first.q; p++) {
+          if (preferenceList(first, p, quorum.n).includes(s.id)) continue;
+          const held = [...s.store.keys(p)].length;
+          if (held > 0) problems.push(`${s.id} holds ${held} keys of partition ${p}, which it does not replicate`);
+        }
+      }
+      return problems;
+    };
+    const by = clock.now() + ringSettleLimitMs;
+    while (ringProblems().length > 0 && clock.now() < by) await clock.runUntil(clock.now() + membersUpPollMs);
+    const left = ringProblems();
+    for (const message of membershipFailures) violations.push({ invariant: 'ring-settled', message });
+    if (left.length > 0) violations.push({ invariant: 'ring-settled', message: `${ringSettleLimitMs} ms after the heal: ${left.join('; ')}` });
+    const first = [...slots.values()].find((s) => s.state === 'up');
+    if (first) ring = ringOf(first.running)!;
+    await quiesce();
+  }
   const readReplica = (nodeId: string, p: number, key: Uint8Array) => slots.get(nodeId)!.store.get(p, key);
   let settleMs = 0;
   if (plan.repairBy === 'anti-entropy') {
@@ -633,6 +792,24 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
 function downOf(node: RunningNode | undefined): Record<string, true> {
   const snapshot = node?.actor.getSnapshot() as { context?: { down?: Record<string, true> } } | undefined;
   return snapshot?.context?.down ?? {};
+}
+
+/** The parts of a node's cluster state the runner looks at. */
+interface ClusterStateView {
+  members: Record<string, { status: string }>;
+  ring: { version: number; owners: string[] };
+}
+
+/** A running node's cluster state (members and committed ring), as its root actor holds it. */
+function membershipOf(node: RunningNode | undefined): ClusterStateView | undefined {
+  const snapshot = node?.actor.getSnapshot() as { context?: { membership?: ClusterStateView } } | undefined;
+  return snapshot?.context?.membership;
+}
+
+/** The ring a running node routes by. */
+function ringOf(node: RunningNode | undefined): Ring | undefined {
+  const snapshot = node?.actor.getSnapshot() as { context?: { ring?: Ring } } | undefined;
+  return snapshot?.context?.ring;
 }
 
 /** Client requests the node's root actor is coordinating now. */

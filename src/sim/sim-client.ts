@@ -6,7 +6,7 @@
  * time ends as TIMEOUT, which means "unknown", never "failed".
  */
 import type { Clock } from '../ports/clock.js';
-import type { ApiGetOk, ApiPutOk, RequestOptions } from '../protocol/messages.js';
+import type { ApiClusterOk, ApiGetOk, ApiPutOk, ClusterOp, RequestOptions } from '../protocol/messages.js';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import type { SimClientEndpoint, SimNetwork } from '../adapters/sim/sim-network.js';
 
@@ -62,10 +62,19 @@ export class SimClient {
     return this.request('del', body, opts.node) as Promise<Outcome<Record<string, never>>>;
   }
 
-  private request(op: string, body: Record<string, unknown>, node: string | undefined): Promise<Outcome<unknown>> {
+  /**
+   * An api.cluster request, as the admin client sends it (src/client/admin.ts): {op, node?}, to one
+   * node (`via`) or to the queue group.
+   */
+  cluster(op: ClusterOp, node?: string, via?: string): Promise<Outcome<ApiClusterOk>> {
+    const body: Record<string, unknown> = node === undefined ? { op } : { op, node };
+    return this.request('cluster', body, via, false) as Promise<Outcome<ApiClusterOk>>;
+  }
+
+  private request(op: string, body: Record<string, unknown>, node: string | undefined, deadlineInBody = true): Promise<Outcome<unknown>> {
     if (this.waiting.size >= simClientInFlightMax) throw new Error(`sim client ${this.id} has ${simClientInFlightMax} requests in flight`);
     const timeoutMs = typeof body.timeoutMs === 'number' ? body.timeoutMs : this.timeoutMs;
-    body.timeoutMs = timeoutMs;
+    if (deadlineInBody) body.timeoutMs = timeoutMs;
     const n = ++this.seq;
     const reqId = String(n);
     const kind = `api.${op}`;
