@@ -38,6 +38,24 @@ describe('simulation sweep', () => {
     expect(b).toEqual(a);
   });
 
+  it('changes membership under faults: a spare node joins, a member leaves and exits, every invariant holds', { timeout: 60_000 }, async () => {
+    const r = await runSimulation({ seed: 3, nodes: 3, ops: 60, faults: ['join', 'leave', 'crash', 'drop'] });
+    expect(r.ok, failureText(r)).toBe(true);
+    expect(r.faults.kinds).toEqual(['drop', 'crash', 'join', 'leave']);
+    expect(r.injected.crashes).toBeGreaterThan(0);
+    // The join is committed before the leave (a three-node cluster with N = 3 cannot lose a member).
+    const join = r.events.findIndex((e) => / join n4 committed at n\d: ring version \d+$/.test(e));
+    const leave = r.events.findIndex((e) => / leave n\d committed at n\d: ring version \d+$/.test(e));
+    const exit = r.events.findIndex((e) => / exit n\d: /.test(e));
+    expect(join, r.events.join('\n')).toBeGreaterThanOrEqual(0);
+    expect(leave).toBeGreaterThan(join);
+    expect(exit).toBeGreaterThan(leave);
+    // A leave on its own cannot shrink three nodes below N = 3: refused, and the run still settles.
+    const refused = await runSimulation({ seed: 5, nodes: 3, ops: 30, faults: ['leave'] });
+    expect(refused.ok, failureText(refused)).toBe(true);
+    expect(refused.events.some((e) => / leave n\d refused at n\d: /.test(e))).toBe(true);
+  });
+
   it('runs the fault kinds it is asked for, and none when asked for none', async () => {
     const calm = await runSimulation({ seed: 9, nodes: 4, ops: 30, faults: [] });
     expect(calm.ok).toBe(true);
