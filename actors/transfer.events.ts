@@ -41,8 +41,12 @@ export type TransferEvent =
   | TransferPeerAnswer
   /** The runtime's schedule (each gossip round): time to look for partitions to hand over. */
   | { type: 'transfer.tick'; now: number }
-  /** The store's answer to findWork, for the scan with that number. */
-  | { type: 'transfer.found'; scan: number; partitions: FoundPartition[] }
+  /**
+   * The store's answer to findWork, for the scan with that number. `hints`: hints this node still
+   * holds (hinted handoff owns those objects, so transfer skips them); while there are any the node
+   * has not handed everything over, and is not idle.
+   */
+  | { type: 'transfer.found'; scan: number; partitions: FoundPartition[]; hints?: number }
   | Extract<PartitionTransferEvent, { type: 'transfer.collected' | 'transfer.dropped' }>
   | { type: 'member.up' | 'member.down'; nodeId: string }
   /** A newer committed ring took effect. */

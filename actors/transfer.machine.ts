@@ -208,7 +208,7 @@ export const transferMachine = setup({
   actions: {
     // I/O, provided by the runtime.
     send: (_, _params: SendParams) => {},
-    /** Counts, per partition given, the objects without a pending hint: answers transfer.found. */
+    /** Counts, per partition given, the objects without a pending hint, and the hints held: answers transfer.found. */
     findWork: (_, _params: { scan: number; partitions: number[] }) => {},
     /** Syncs a peer's batch into the local store, then sends handoff.transfer.ok. */
     applyTransfer: (_, _params: { from: string; reqId: string; items: HandoffItem[] }) => {},
@@ -227,6 +227,13 @@ export const transferMachine = setup({
       const found = event as Extract<TransferEvent, { type: 'transfer.found' }>;
       if (found.scan !== context.scan) return;
       enqueue.assign({ scanning: false });
+      if (found.partitions.length === 0 && context.running.length === 0 && (found.hints ?? 0) > 0) {
+        // Nothing for transfer, but hinted handoff still has objects to deliver: a leaving node that
+        // exited now would take them with it (found by the simulator: `ringkv sim --seed 14 --nodes 4
+        // --faults drop,partition,crash,join,leave`). A later scan, once they are handed off, tells idle.
+        enqueue.assign({ waiting: [], idleTold: false });
+        return;
+      }
       if (found.partitions.length === 0 && context.running.length === 0) {
         if (!context.idleTold) enqueue({ type: 'tellNode', params: { type: 'transfer.idle', ring: context.ring } });
         enqueue.assign({ waiting: [], idleTold: true });

@@ -81,7 +81,7 @@ export function createTransferIo(deps: { nodeId: string; store: Store; log: Log 
         }
         if (objects > 0) found.push({ p: partition, objects });
       }
-      answer(self, { type: 'transfer.found', scan: p.scan, partitions: found });
+      answer(self, { type: 'transfer.found', scan: p.scan, partitions: found, hints: store.hintCount() });
     },
 
     collectTransfer(self, p) {

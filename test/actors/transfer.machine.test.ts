@@ -214,6 +214,16 @@ describe('transfer machine', () => {
     expect(types(fx)).not.toContain('tellNode');
   });
 
+  it('is not idle while the node holds hints: hinted handoff still has objects to deliver (a leaving node must not exit)', () => {
+    let [s, fx] = start();
+    [s, fx] = step(s, { type: 'transfer.found', scan: 1, partitions: [], hints: 2 });
+    expect(types(fx)).not.toContain('tellNode');
+    [s, fx] = step(s, { type: 'transfer.tick', now: 200 });
+    expect(find(fx, 'findWork')).toEqual({ scan: 2, partitions: [1, 5] });
+    [s, fx] = step(s, { type: 'transfer.found', scan: 2, partitions: [], hints: 0 });
+    expect(find(fx, 'tellNode')).toEqual({ type: 'transfer.idle', ring });
+  });
+
   it('runs at most transfersMax partitions, reports running and waiting ones, and starts the next when one is done', () => {
     let [s, fx] = start();
     [s, fx] = step(s, { type: 'transfer.found', scan: 1, partitions: [{ p: 1, objects: 4 }, { p: 5, objects: 7 }] });
