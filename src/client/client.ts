@@ -191,9 +191,12 @@ export class RingkvClient {
   ) {
     this.mux = new RequestMux(nc);
     this.readDelay = new HedgeDelay({ quantile: 0.95, ...opts.readHedge });
-    // A hedged write can leave a duplicate sibling: writes hedge later than reads (p99, and not
-    // before 20 ms, well past a healthy commit on loopback).
-    this.writeDelay = new HedgeDelay({ quantile: 0.99, floorMs: 20, initialMs: 50, ...opts.writeHedge });
+    // A hedged write can leave a sibling the writer did not mean: both coordinators make a dot, and
+    // a read between them can return a context that covers only one, so a later read-modify-write
+    // sees the old value again beside the new one. Writes therefore hedge only when the node looks
+    // stuck (p99, not before 200 ms: far past a healthy commit even on a loaded machine, and still
+    // well inside the 500 ms a paused node may cost), not on ordinary tail latency like reads.
+    this.writeDelay = new HedgeDelay({ quantile: 0.99, floorMs: 200, initialMs: 250, ...opts.writeHedge });
     this.health = new NodeHealth(opts.nodeHealth);
     this.clientDriven = (opts.coordination ?? coordinationFromEnv()) === 'client';
     if (this.clientDriven) {
