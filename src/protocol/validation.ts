@@ -78,9 +78,13 @@ export function checkDvvSet(x: unknown): x is DvvSet {
   return true;
 }
 
-/** A client context is the MessagePack of a version vector; anything else is refused. */
-export function decodeContext(bytes: Uint8Array | undefined): Checked<VersionVector> {
-  if (bytes === undefined || bytes.length === 0) return ok([]);
+/**
+ * A client context is the MessagePack of a version vector; anything else is refused. Absent, null
+ * (checkClientBody lets both through: MessagePack clients often send nil for "none") and empty all
+ * mean "no context": a blind write.
+ */
+export function decodeContext(bytes: Uint8Array | null | undefined): Checked<VersionVector> {
+  if (bytes === undefined || bytes === null || bytes.length === 0) return ok([]);
   let raw: unknown;
   try {
     raw = decode(bytes);

@@ -111,7 +111,7 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       };
       if (env.kind === 'api.get') return deps.deliver({ type: 'api.get', ...request });
       if (env.kind === 'api.local.get') return deps.deliver({ type: 'api.local.get', ...request });
-      const context = decodeContext(body.context as Uint8Array | undefined);
+      const context = decodeContext(body.context as Uint8Array | null | undefined);
       if (!context.ok) return reject(msg.replyTo, env.from, env.reqId, { code: context.code, message: context.message });
       const value = env.kind === 'api.put' ? (body.value as Uint8Array) : null;
       return deps.deliver({ type: env.kind as 'api.put' | 'api.del', ...request, value, context: context.value });
