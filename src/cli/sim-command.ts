@@ -21,6 +21,7 @@ interface SimCommandOptions {
   nodes: number;
   ops: number;
   faults: readonly FaultKind[] | 'swarm';
+  swarmExclude?: readonly FaultKind[];
   clients: number;
   keys: number;
   sweep?: number;
@@ -48,6 +49,12 @@ export function parseFaults(text: string): readonly FaultKind[] | 'swarm' {
   return kinds as FaultKind[];
 }
 
+function parseExcludes(text: string): readonly FaultKind[] {
+  const kinds = parseFaults(text);
+  if (kinds === 'swarm') throw new InvalidArgumentError('--swarm-exclude takes a list of fault kinds');
+  return kinds;
+}
+
 export function registerSimCommand(program: Command): Command {
   return program
     .command('sim')
@@ -56,6 +63,7 @@ export function registerSimCommand(program: Command): Command {
     .option('--nodes <count>', 'nodes in the simulated cluster', wholeNumber('nodes', 1, 64), 5)
     .option('--ops <count>', 'cart adds (each a get and a put with the context)', wholeNumber('ops', 0), 100)
     .option('--faults <kinds>', `swarm (the seed picks), none, or a list of ${faultKinds.join(',')}`, parseFaults, 'swarm' as const)
+    .option('--swarm-exclude <kinds>', 'with --faults swarm: kinds the seed never picks (comma-separated)', parseExcludes)
     .option('--clients <count>', 'concurrent clients', wholeNumber('clients', 1, 1000), 3)
     .option('--keys <count>', 'shared keys', wholeNumber('keys', 1, 100_000), 3)
     .option('--sweep <count>', 'run seeds seed..seed+count-1 and summarise', wholeNumber('sweep', 1))
@@ -67,7 +75,7 @@ export function registerSimCommand(program: Command): Command {
 }
 
 function simOptions(o: SimCommandOptions, seed: number): SimOptions {
-  return { seed, nodes: o.nodes, ops: o.ops, faults: o.faults, clients: o.clients, keys: o.keys };
+  return { seed, nodes: o.nodes, ops: o.ops, faults: o.faults, clients: o.clients, keys: o.keys, ...(o.swarmExclude ? { swarmExcludes: o.swarmExclude } : {}) };
 }
 
 /** One run, or the error that stopped it (a deadlock, a time limit, a crash of the simulator). */

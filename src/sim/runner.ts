@@ -67,6 +67,11 @@ export interface SimOptions {
   ops?: number;
   /** The fault kinds to inject, or 'swarm': the seed picks them and their intensities. */
   faults?: readonly FaultKind[] | 'swarm';
+  /**
+   * Kinds that swarm testing never picks (the other kinds are drawn as without it, so the rest of
+   * each seed's plan stays the same).
+   */
+  swarmExcludes?: readonly FaultKind[];
   /** Concurrent workload clients (default 3). */
   clients?: number;
   /** Shared keys (default 3): few keys and several clients make concurrent writes and siblings. */
@@ -226,14 +231,14 @@ function recordingLog(clock: SimClock, errors: string[], bound: LogFields, infos
   };
 }
 
-export function planFaults(prng: Prng, faults: readonly FaultKind[] | 'swarm'): FaultPlan {
+export function planFaults(prng: Prng, faults: readonly FaultKind[] | 'swarm', swarmExcludes: readonly FaultKind[] = []): FaultPlan {
   let kinds: FaultKind[];
   if (faults === 'swarm') {
     // Swarm testing (Groce et al.): leaving some faults out of a run lets others reach deeper.
     const base = faultKinds.filter((k) => !membershipKinds.includes(k) && prng.chance(k === 'wipe' ? 0.2 : 0.5));
     const m = prng.fork('membership');
     const changes = membershipKinds.filter(() => m.chance(0.3));
-    kinds = faultKinds.filter((k) => base.includes(k) || changes.includes(k));
+    kinds = faultKinds.filter((k) => (base.includes(k) || changes.includes(k)) && !swarmExcludes.includes(k));
   } else {
     kinds = faultKinds.filter((k) => faults.includes(k));
   }
@@ -283,6 +288,7 @@ function round(x: number): number {
 export function replayCommand(o: SimOptions): string {
   const faults = o.faults === undefined || o.faults === 'swarm' ? 'swarm' : o.faults.length === 0 ? 'none' : o.faults.join(',');
   const parts = [`ringkv sim --seed ${o.seed} --nodes ${o.nodes ?? 5} --ops ${o.ops ?? 100} --faults ${faults}`];
+  if (faults === 'swarm' && o.swarmExcludes && o.swarmExcludes.length > 0) parts.push(`--swarm-exclude ${o.swarmExcludes.join(',')}`);
   if (o.clients !== undefined) parts.push(`--clients ${o.clients}`);
   if (o.keys !== undefined) parts.push(`--keys ${o.keys}`);
   return parts.join(' ');
@@ -313,7 +319,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   if (nodeCount < 1 || clientCount < 1 || keyCount < 1 || ops < 0) throw new RangeError('nodes, clients and keys must be at least 1');
 
   const root = new Prng(seed);
-  const plan = planFaults(root.fork('plan'), opts.faults ?? 'swarm');
+  const plan = planFaults(root.fork('plan'), opts.faults ?? 'swarm', opts.swarmExcludes);
   const faultPrng = root.fork('faults');
   const clock = new SimClock();
   const network = new SimNetwork(clock, root.fork('network'));
@@ -689,7 +695,15 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
       if (rings.size !== 1) problems.push(`the nodes use ${rings.size} different rings`);
       const first = up[0] && ringOf(up[0].running);
       if (!first) return [...problems, 'no node is up'];
-      if (leaverId && slots.get(leaverId)!.state !== 'gone') problems.push(`${leaverId} left the ring but has not exited`);
+      if (leaverId && slots.get(leaverId)!.state !== 'gone') {
+        const s = slots.get(leaverId)!;
+        const t = s.running?.transfers();
+        const hintTargets = [...new Set([...s.store.hints()].map((h) => h.target))].join(',');
+        problems.push(
+          `the leave of ${leaverId} was committed but it has not exited (${s.state}; ${first.owners.includes(leaverId) ? 'still' : 'not'} in the ring; ${s.store.hintCount()} hints${hintTargets ? ` for ${hintTargets}` : ''}; ` +
+            `${t ? `${t.running} transfers running, ${t.waiting} waiting` : 'not running'}; its status ${membershipOf(s.running)?.members[leaverId]?.status ?? '?'})`,
+        );
+      }
       for (const s of slots.values()) {
         const t = s.running?.transfers();
         if (t && t.running + t.waiting > 0) problems.push(`${s.id} has ${t.running} partition transfers running and ${t.waiting} waiting`);
