@@ -560,9 +560,16 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   const membershipDeadline = () => clock.now() > simTimeLimitMs;
   const ringMembers = () => [...slots.values()].filter((s) => s.state === 'up' && (membershipOf(s.running)?.ring.version ?? 0) > 0);
   /** Stages `op` of `node` at a member and commits it there, until some node's committed state shows it done. */
+  /** The member whose leave the cluster's ring shows (it must hand over and exit). */
+  let leaverId: string | undefined;
   const stageAndCommit = async (op: 'join' | 'leave', node: string, done: (c: ClusterStateView) => boolean, via: () => string | undefined): Promise<boolean> => {
     while (!membershipDeadline()) {
-      if (ringMembers().some((s) => done(membershipOf(s.running)!))) return true;
+      // Done once every node that is not gone is up and its committed state shows the change.
+      const expected = [...slots.values()].filter((s) => s.state !== 'gone' && s.starts > 0);
+      if (expected.every((s) => s.state === 'up' && (membershipOf(s.running)?.ring.version ?? 0) > 0 && done(membershipOf(s.running)!))) {
+        if (op === 'leave') leaverId = node;
+        return true;
+      }
       const at = via();
       if (at === undefined) {
         await sleep(clock, adminRetryMs);
@@ -578,10 +585,9 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
         continue;
       }
       const committed = await admin.cluster('commit', undefined, at);
-      if (committed.ok) {
-        event(`${op} ${node} committed at ${at}: ring version ${committed.body.ringVersion}`);
-        return true;
-      }
+      // Like a careful operator, look again until the cluster's ring shows the change: a commit
+      // made at the same time at another node may win over this one.
+      if (committed.ok) event(`${op} ${node} committed at ${at}: ring version ${committed.body.ringVersion}`);
       await sleep(clock, adminRetryMs);
     }
     membershipFailures.push(`the ${op} of ${node} was not committed by t=${simTimeLimitMs}`);
@@ -603,7 +609,6 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
       });
     })();
   }
-  let leaverId: string | undefined;
   let leaveTask: Promise<boolean> | undefined;
   if (plan.kinds.includes('leave')) {
     const leaver = membershipPrng.pick(members);
@@ -613,14 +618,12 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
       await sleep(clock, plan.leaveAtMs);
       if (slots.get(leaver)!.state === 'gone') return false;
       // Like `ringkv cluster leave`: asked at the leaving node itself.
-      const ok = await stageAndCommit(
+      return stageAndCommit(
         'leave',
         leaver,
         (c) => !c.ring.owners.includes(leaver) && c.members[leaver] !== undefined,
         () => (slots.get(leaver)!.state === 'up' ? leaver : undefined),
       );
-      if (ok) leaverId = leaver;
-      return ok;
     })();
   }
   const membershipTasks = [joinTask, leaveTask].filter((t): t is Promise<boolean> => t !== undefined);

@@ -103,6 +103,25 @@ describe('staged changes', () => {
     expect(clearPlan(base, 'n1')).toMatchObject({ ok: false, code: 'NO_CHANGES' });
   });
 
+  it('a leaving member whose commit lost to a concurrent one (still in the ring) can be staged to leave again', () => {
+    const five = initialState(['n1', 'n2', 'n3', 'n4', 'n5'], 64);
+    // n2 committed its own leave (ring v2 by n2); n3 committed a join at the same version and won the merge.
+    const leaveAtN2 = commitPlan((stageLeave(five, 'n2', 'leave', 'n2', n) as { state: ClusterState }).state, 'n2', n);
+    if (!leaveAtN2.ok) throw new Error(leaveAtN2.message);
+    const other = { ...five, ring: { ...five.ring, version: leaveAtN2.state.ring.version, by: 'n3' } };
+    const merged = mergeStates(leaveAtN2.state, other);
+    expect(merged.members.n2!.status).toBe('leaving');
+    expect(merged.ring.owners).toContain('n2');
+    const again = stageLeave(merged, 'n2', 'leave', 'n1', n);
+    if (!again.ok) throw new Error(again.message);
+    const committed = commitPlan(again.state, 'n1', n);
+    if (!committed.ok) throw new Error(committed.message);
+    expect(committed.state.ring.owners).not.toContain('n2');
+    expect(committed.state.members.n2!.status).toBe('leaving');
+    // A leaving member already out of the ring cannot be staged again.
+    expect(stageLeave(committed.state, 'n2', 'leave', 'n1', n)).toMatchObject({ ok: false, code: 'UNKNOWN_NODE' });
+  });
+
   it('leave and clear; a leaver marks itself exiting after the commit', () => {
     const four = initialState(['n1', 'n2', 'n3', 'n4'], 64);
     const staged = stageLeave(four, 'n4', 'leave', 'n1', n);
