@@ -5,12 +5,12 @@
  * and nothing the bench started may be left behind.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchReport } from '../../src/bench/runner.js';
 import { registerBenchCommand, type BenchIo } from '../../src/cli/bench-command.js';
 
@@ -30,8 +30,24 @@ async function bench(args: string[]): Promise<{ code: number; report: BenchRepor
   return { code, report: JSON.parse(stdout) as BenchReport, stderr };
 }
 
+// The bench makes its temporary directories under os.tmpdir(). This file points TMPDIR at a
+// directory of its own, so what another test file running alongside makes (bench-fault runs the
+// bench too) is never taken for a leftover of this one.
+const systemTmp = os.tmpdir();
+let scratch = '';
+const savedTmpdir = process.env.TMPDIR;
+beforeAll(() => {
+  scratch = mkdtempSync(path.join(systemTmp, 'ringkv-bench-test-'));
+  process.env.TMPDIR = scratch;
+});
+afterAll(() => {
+  if (savedTmpdir === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmpdir;
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
 function tempLeftovers(): string[] {
-  return readdirSync(os.tmpdir()).filter((name) => name.startsWith('ringkv-bench-'));
+  return readdirSync(scratch).filter((name) => name.startsWith('ringkv-bench-'));
 }
 
 function expectHealthy(report: BenchReport): void {
