@@ -21,6 +21,7 @@ import { RingkvClient } from '../../src/client/client.js';
 import { partitionOf, preferenceList, type Ring } from '../../src/core/ring.js';
 import type { ApiTransfersOk } from '../../src/protocol/messages.js';
 import { type Cluster, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
+import { waitFor } from '../support/wait-for.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const q = 16;
@@ -36,20 +37,6 @@ let client: RingkvClient;
 let admin: ClusterAdmin;
 let dataRoot: string;
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-}
 
 async function transfersOf(ids: string[]): Promise<ApiTransfersOk[]> {
   return Promise.all(ids.map((id) => client.transfers({ via: id })));

@@ -19,6 +19,7 @@ import { ClusterAdmin } from '../../src/client/admin.js';
 import { RingkvClient } from '../../src/client/client.js';
 import type { ApiStatusOk } from '../../src/protocol/messages.js';
 import { type Cluster, repoRoot, ringkvBin, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
+import { waitFor } from '../support/wait-for.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -30,20 +31,6 @@ const gossipRoundMs = 250;
 const commonArgs = ['--aae-interval-ms', '600000', '--request-timeout-ms', '3000'];
 const detectArgs = ['--gossip-round-ms', String(gossipRoundMs), ...commonArgs];
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-}
 
 /** Each node's own status, asked on its own subject. */
 async function statuses(admin: ClusterAdmin, ids: string[]): Promise<Map<string, ApiStatusOk>> {
