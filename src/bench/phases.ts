@@ -178,7 +178,9 @@ export class PhaseRecorder {
       // answering for good has one that long).
       this.noteSuccess(g, Math.max(endAt, g.lastOkAt));
       gaps[op] = { longestMs: Math.round(g.longest * 10) / 10, fromMs: rel(g.from), toMs: rel(g.to) };
-      const seconds = Math.max(0, Math.min(successSecondsMax, Math.ceil((endAt - start) / 1000)));
+      // Whole seconds of the window, rounded: a 5 s window that ends a millisecond late has 5, not a
+      // sixth bucket holding that millisecond's few successes.
+      const seconds = Math.max(0, Math.min(successSecondsMax, Math.round((endAt - start) / 1000)));
       const counts = [...this.perSecond.get(op)!].slice(0, seconds);
       while (counts.length < seconds) counts.push(0);
       successesPerSecond[op] = counts;
