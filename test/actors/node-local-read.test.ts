@@ -8,10 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { createActor, createMachine } from 'xstate';
 import type { AnswerParams } from '../../actors/coordinator.machine.js';
 import type { NodeEvent } from '../../actors/node.events.js';
-import { type NodeInput, nodeMachine } from '../../actors/node.machine.js';
+import { nodeMachine } from '../../actors/node.machine.js';
 import { type ReadAndReplyParams, replicaMachine } from '../../actors/replica.machine.js';
 import { claimInitial, partitionOf, preferenceList } from '../../src/core/ring.js';
-import { defaultLimits } from '../../src/protocol/limits.js';
+import { nodeTestInput } from '../support/node-input.js';
 
 const idle = createMachine({});
 const ring = claimInitial(['n1', 'n2', 'n3', 'n4'], 8);
@@ -31,18 +31,7 @@ function start() {
       transfer: idle,
     } as never,
   });
-  const input = {
-    nodeId: 'n1',
-    dotId: 'n1:e1',
-    cluster: 'test',
-    ring,
-    quorumDefault: { n: 3, r: 2, w: 2 },
-    limits: defaultLimits,
-    requestTimeoutMs: 60_000,
-    readRepairWaitMs: 60_000,
-    coordinatorsMax: 16,
-    writesInFlightMax: 16,
-  } as unknown as NodeInput;
+  const input = nodeTestInput(ring);
   const actor = createActor(machine, { input });
   actor.start();
   return { actor, answers, reads };

@@ -8,12 +8,12 @@ import { createActor, createMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { coordinatorMachine } from '../../actors/coordinator.machine.js';
 import type { NodeEvent } from '../../actors/node.events.js';
-import { type NodeInput, nodeMachine } from '../../actors/node.machine.js';
+import { nodeMachine } from '../../actors/node.machine.js';
 import { summarizeTrace } from '../../src/runtime/inspect-client.js';
 import type { InspectRecord } from '../../src/runtime/inspect-protocol.js';
 import { InspectTap } from '../../src/runtime/inspect-tap.js';
 import { claimInitial } from '../../src/core/ring.js';
-import { defaultLimits } from '../../src/protocol/limits.js';
+import { nodeTestInput } from '../support/node-input.js';
 
 const stub = createMachine({});
 const ring = claimInitial(['n1', 'n2', 'n3'], 8);
@@ -40,18 +40,7 @@ function start() {
       transfer: stub,
     } as never,
   });
-  const input = {
-    nodeId: 'n1',
-    dotId: 'n1:e1',
-    cluster: 'test',
-    ring,
-    quorumDefault: { n: 3, r: 2, w: 2 },
-    limits: defaultLimits,
-    requestTimeoutMs: 60_000,
-    readRepairWaitMs: 60_000,
-    coordinatorsMax: 16,
-    writesInFlightMax: 16,
-  } as unknown as NodeInput;
+  const input = nodeTestInput(ring);
   node = createActor(machine, { input, id: 'n1' });
   const tap = new InspectTap({ nodeId: 'n1', clock: { now: () => 0, setTimeout: () => 0, clearTimeout: () => {} } });
   tap.attach(node);
