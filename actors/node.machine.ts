@@ -20,10 +20,10 @@ import { assign, enqueueActions, forwardTo, sendTo, setup, spawnChild } from 'xs
 import type { ClusterState } from '../src/core/cluster-state.js';
 import { partitionOf, type Ring } from '../src/core/ring.js';
 import { chooseTargets } from '../src/core/targets.js';
-import { type Quorum, quorumProblem } from '../src/core/quorum.js';
+import type { Quorum } from '../src/core/quorum.js';
 import type { Limits } from '../src/protocol/limits.js';
 import type { ErrorBody } from '../src/protocol/errors.js';
-import type { ApiStatusOk, RequestOptions } from '../src/protocol/messages.js';
+import type { ApiStatusOk } from '../src/protocol/messages.js';
 import { type AntiEntropyInput, antiEntropyMachine } from './anti-entropy.machine.js';
 import { type AnswerParams, type CoordinatorInput, coordinatorMachine } from './coordinator.machine.js';
 import { type GossipInput, gossipMachine } from './gossip.machine.js';
@@ -31,6 +31,7 @@ import { type HandoffInput, handoffMachine } from './handoff.machine.js';
 import type { ClientLocalReadEvent, ClientReadEvent, ClientWriteEvent, NodeEvent } from './node.events.js';
 import { type TransferInput, transferMachine } from './transfer.machine.js';
 import { type ReplicaInput, replicaMachine } from './replica.machine.js';
+import { type ChildRef, coordinatorChildId, coordinatorFor, coordinatorIdPrefix, localReadEvent, localReadRoute, replicaId, requestQuorum } from './node-routes.js';
 
 export interface NodeInput {
   nodeId: string;
@@ -90,41 +91,8 @@ interface NodeArgs {
   };
 }
 
-export const coordinatorIdPrefix = 'coordinator-';
-
-/** The child that serves a coordinator request id (`coordinator-<slot>.<seq>`): `coordinator-<slot>`. */
-export function coordinatorChildId(reqId: string): string | undefined {
-  if (!reqId.startsWith(coordinatorIdPrefix)) return undefined;
-  const dot = reqId.indexOf('.', coordinatorIdPrefix.length);
-  return dot < 0 ? undefined : reqId.slice(0, dot);
-}
-
-/** A coordinator child as routeToCoordinator reads it. */
-interface CoordinatorRef {
-  getSnapshot(): { status: string; value: unknown; context: { id: string } };
-}
-
-export function replicaId(partition: number): string {
-  return `replica-${partition}`;
-}
-
 function replicaInput(context: NodeContext, partition: number): ReplicaInput {
   return { partition, dotId: context.dotId, siblingsMax: context.limits.siblingsMax, writesInFlightMax: context.writesInFlightMax };
-}
-
-/** The quorum a client request asks for (its options over the node's defaults), or what is wrong with it. */
-function requestQuorum(context: NodeContext, options: RequestOptions): Quorum | string {
-  const quorum: Quorum = {
-    n: options.n ?? context.quorumDefault.n,
-    r: options.r ?? context.quorumDefault.r,
-    w: options.w ?? context.quorumDefault.w,
-  };
-  return (
-    quorumProblem(quorum, context.limits.nMax) ??
-    ((options.pw ?? 0) > quorum.n ? `pw must be at most n (${quorum.n}), got ${options.pw}` : null) ??
-    ((options.pr ?? 0) > quorum.n ? `pr must be at most n (${quorum.n}), got ${options.pr}` : null) ??
-    quorum
-  );
 }
 
 function answerError(event: { from: string; reqId: string; replyTo: string }, body: ErrorBody): AnswerParams {
@@ -229,30 +197,17 @@ export const nodeMachine = setup({
     }) as never,
 
     // A client-driven read (api.local.get): this node's replica answers the client directly, with
-    // no coordinator. Only a node that is one of the key's targets (by its own ring and liveness
-    // view) answers; any other says NOT_OWNER, so a client whose ring is stale never takes an
-    // empty answer from a node that does not hold the key for "not found".
+    // no coordinator (localReadRoute says when this node may answer).
     handleLocalRead: enqueueActions(({ enqueue, context, event, self }: NodeArgs) => {
       const req = event as ClientLocalReadEvent;
-      const quorum = requestQuorum(context, req.options);
-      if (typeof quorum === 'string') {
-        enqueue({ type: 'answerClient', params: answerError(req, { code: 'BAD_REQUEST', message: quorum }) });
+      const route = localReadRoute(context, req);
+      if ('error' in route) {
+        enqueue({ type: 'answerClient', params: answerError(req, route.error) });
         return;
       }
-      const partition = partitionOf(req.key, context.ring.q);
-      const isUp = (node: string) => node === context.nodeId || !context.down[node];
-      const { primaries, targets } = chooseTargets(context.ring, partition, quorum.n, isUp);
-      if (!primaries.includes(context.nodeId) && !targets.some((t) => t.node === context.nodeId)) {
-        const body: ErrorBody = {
-          code: 'NOT_OWNER',
-          message: `node ${context.nodeId} is not a replica of this key (its preference list is ${primaries.join(', ')}); the client's ring is stale`,
-        };
-        enqueue({ type: 'answerClient', params: answerError(req, body) });
-        return;
-      }
-      const id = replicaId(partition);
-      if (!self.getSnapshot().children[id]) enqueue.spawnChild('replica', { id, input: replicaInput(context, partition) });
-      enqueue.sendTo(id, { type: 'replica.local.get', from: req.from, reqId: req.reqId, replyTo: req.replyTo, p: partition, key: req.key });
+      const id = replicaId(route.partition);
+      if (!self.getSnapshot().children[id]) enqueue.spawnChild('replica', { id, input: replicaInput(context, route.partition) });
+      enqueue.sendTo(id, localReadEvent(req, route.partition));
     }) as never,
 
     routeToReplica: enqueueActions(({ enqueue, context, event, self }: NodeArgs) => {
@@ -266,14 +221,11 @@ export const nodeMachine = setup({
 
     routeToCoordinator: enqueueActions(({ enqueue, event, self }: NodeArgs) => {
       const answer = event as Extract<NodeEvent, { reqId: string; body: unknown }>;
-      const childId = coordinatorChildId(answer.reqId);
-      const child = childId === undefined ? undefined : (self.getSnapshot().children[childId] as CoordinatorRef | undefined);
       // The slot's coordinator may serve a later request, or be idle: the answer is late then.
-      const snap = child?.getSnapshot();
-      if (snap && snap.status === 'active' && snap.value !== 'idle' && snap.context.id === answer.reqId) enqueue.sendTo(child, answer);
+      const child = coordinatorFor(self.getSnapshot().children as Record<string, ChildRef>, answer.reqId);
+      if (child) enqueue.sendTo(child, answer);
       else enqueue('dropLate');
     }) as never,
-  
   },
 }).createMachine({
   id: 'node',

@@ -6,7 +6,8 @@
  */
 import { type AnyActorRef, createActor } from 'xstate';
 import type { NodeEvent } from '../../actors/node.events.js';
-import { type ForwardParams, type NodeInput, nodeMachine } from '../../actors/node.machine.js';
+import { type ForwardParams, type NodeContext, type NodeInput, nodeMachine } from '../../actors/node.machine.js';
+import { type ChildRef, directRoute } from '../../actors/node-routes.js';
 import type { AnswerParams, CoordinatorDone } from '../../actors/coordinator.machine.js';
 import { coordinatorMachine } from '../../actors/coordinator.machine.js';
 import { gossipMachine, gossipRoundMsDefault, phiDefaults, phiThresholdDefault } from '../../actors/gossip.machine.js';
@@ -201,7 +202,14 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       const e = event as { type: string; from: string; reqId: string };
       requests.received(e.type.slice('api.'.length), e.from, e.reqId);
     }
-    root?.send(event);
+    if (!root) return;
+    // The request path's fast route: an event for a child that exists goes to it straight, routed
+    // as the node machine would route it (actors/node-routes.ts), without a node transition.
+    const snapshot = root.getSnapshot() as { context: NodeContext; children: Record<string, ChildRef | undefined> };
+    const direct = directRoute(snapshot.context, snapshot.children, event);
+    if (direct === undefined) root.send(event);
+    else if ('late' in direct) stats.lateAnswers++;
+    else direct.to.send(direct.event);
   };
 
   const send = (p: SendParams) => {
