@@ -25,6 +25,8 @@ export interface NatsJsCluster {
   /** Starts a server that has exited again, with its configuration and JetStream store. */
   restart(name: string): Promise<void>;
   stop(opts?: { keepLog?: boolean }): Promise<void>;
+  /** The servers running now, by name and pid (the bench's CPU split). */
+  processes(): { name: string; pid: number }[];
 }
 
 export const jsServersDefault = 3;
@@ -133,5 +135,6 @@ export async function startNatsJsCluster(servers = jsServersDefault): Promise<Na
     if (running(i)) throw new Error(`nats-server ${name} is still running`);
     launch(i);
   };
-  return { urls: clientPorts.map((p) => `nats://127.0.0.1:${p}`), dir, logPath, names, kill, signal, restart, stop };
+  const processes = () => names.flatMap((name, i) => (running(i) && children[i]!.child.pid !== undefined ? [{ name, pid: children[i]!.child.pid! }] : []));
+  return { urls: clientPorts.map((p) => `nats://127.0.0.1:${p}`), dir, logPath, names, kill, signal, restart, stop, processes };
 }

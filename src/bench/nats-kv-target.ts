@@ -85,6 +85,7 @@ export async function openNatsKvTarget(opts: NatsKvTargetOptions): Promise<Bench
     durability: jetStreamDurability(nc.info?.version, cluster !== undefined),
     settings: { replicas: opts.replicas },
     ...(cluster ? { faults: natsKvFaultControl(cluster, kv) } : {}),
+    ...(cluster ? { processes: () => cluster!.processes().map((p) => ({ role: `nats-server ${p.name}`, pid: p.pid })) } : {}),
     async load(key, value) {
       await kv.put(key, value);
     },

@@ -124,6 +124,7 @@ export async function openRingkvTarget(opts: RingkvTargetOptions): Promise<Bench
     durability,
     settings: { N: opts.n, R: opts.r, W: opts.w, ...(cluster ? { nodes } : {}) },
     ...(cluster ? { faults: ringkvFaultControl(cluster, client, quorum) } : {}),
+    ...(cluster ? { processes: () => cluster!.processes().map((p) => ({ role: p.isNode ? `node ${p.label}` : 'nats-server', pid: p.pid })) } : {}),
     async load(key, value) {
       if (fresh) {
         const { context } = await client.put(key, value, quorum);

@@ -9,6 +9,7 @@
  * Each worker draws keys, operations and values from its own PRNG, seeded by the seed, the level
  * and the worker's index: a seed fixes what every worker asks, whatever the target.
  */
+import { type CpuShare, CpuMeter } from './cpu-split.js';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Histogram, type HistogramSummary } from './histogram.js';
@@ -105,6 +106,8 @@ export interface LevelResult {
   siblingsMax: number;
   /** nats-kv cart: updates refused for a wrong revision and tried again. */
   cartRetries: number;
+  /** CPU seconds each process used during the measured window (src/bench/cpu-split.ts). */
+  cpu: CpuShare[];
 }
 
 export interface LoadResult {
@@ -308,6 +311,8 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
   let measureStart = phase === 'measure' ? performance.now() : 0;
   let lastEnd = 0;
   const levelStart = performance.now();
+  const cpu = new CpuMeter(() => target.processes?.() ?? []);
+  let cpuShares: CpuShare[] = [];
 
   const stopProgress = progressTimer(opts, () => {
     const now = performance.now();
@@ -370,7 +375,10 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
     }
   };
 
-  if (phase === 'measure') opts.observer?.measureStarted(measureStart, opts.durationMs);
+  if (phase === 'measure') {
+    cpu.start();
+    opts.observer?.measureStarted(measureStart, opts.durationMs);
+  }
   const onAbort = () => {
     phase = 'stop';
   };
@@ -384,6 +392,7 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
         phaseOps = 0;
         phaseErrors = 0;
         measureStart = performance.now();
+        cpu.start();
         opts.observer?.measureStarted(measureStart, opts.durationMs);
       }
     }
@@ -391,6 +400,8 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
       await abortableSleep(opts.durationMs, opts.signal);
       phase = 'stop';
     }
+    // The CPU of the window itself: the operations still ending after it are few and are counted.
+    cpuShares = cpu.stop();
     await running;
   } finally {
     stopProgress();
@@ -428,6 +439,7 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
     readsWithSiblings: counters.readsWithSiblings,
     siblingsMax: counters.siblingsMax,
     cartRetries: counters.cartRetries,
+    cpu: cpuShares,
   };
 }
 

@@ -13,6 +13,7 @@
 import type { FaultControl } from './fault.js';
 
 import type { NodeMemoryReading } from './memory.js';
+import type { BenchProcess } from './cpu-split.js';
 
 export type TargetName = 'ringkv' | 'nats-kv';
 export const targetNames: readonly TargetName[] = ['ringkv', 'nats-kv'];
@@ -56,6 +57,8 @@ export interface BenchTarget {
   readonly faults?: FaultControl;
   /** Each node's heap and RSS (ringkv only; see src/bench/memory.ts). */
   memory?(): Promise<NodeMemoryReading[]>;
+  /** The server processes the bench started for this target, for the CPU split (src/bench/cpu-split.ts). */
+  processes?(): BenchProcess[];
   /** Closes connections and stops whatever the target started. Idempotent. */
   close(): Promise<void>;
 }

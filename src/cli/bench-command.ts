@@ -12,6 +12,8 @@
  *   ringkv bench --local --fault kill-node@10s       kill a node 10 s into the run, restart it 20 s
  *                                                    later, and report gaps, phases and durability
  */
+import { availableParallelism } from 'node:os';
+import { formatCpuSplit } from '../bench/cpu-split.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { faultForMsDefault, FaultSpecError, parseFaultSpec, type FaultReport, type FaultSpec } from '../bench/fault.js';
 import { prepareFault, type PreparedFault } from '../bench/fault-session.js';
@@ -351,6 +353,8 @@ export function formatLevel(level: LevelResult, warmupMs: number): string {
   if (level.notFound > 0) notes.push(`${count(level.notFound)} reads found no value`);
   if (level.readsWithSiblings > 0) notes.push(`${count(level.readsWithSiblings)} reads saw siblings (at most ${level.siblingsMax})`);
   if (level.cartRetries > 0) notes.push(`${count(level.cartRetries)} cart updates met a newer revision and were tried again`);
+  const cpu = formatCpuSplit(level.cpu ?? [], level.ops, level.elapsedMs, availableParallelism());
+  if (cpu) notes.push(cpu);
   for (const note of notes) out += `  ${note}\n`;
   return out + '\n';
 }

@@ -66,6 +66,8 @@ export interface LocalCluster {
    * stop, 1 when every node had died on its own.
    */
   stopped: Promise<number>;
+  /** The processes running now that this launcher started (nodes, and the nats-server if it started one). */
+  processes(): { label: string; pid: number; isNode: boolean }[];
 }
 
 /** A failure that ends `up` with a message for people and an exit code (3: NATS is the problem). */
@@ -351,7 +353,10 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
     watch(launch(nodeId, i, process.execPath, nodeArgs(nodeId, i), true));
   };
 
-  return { natsUrl, natsStarted, dataDir, nodeIds, stop, kill, signal, restart, stopped };
+  const processes = () =>
+    managed.filter((m) => isRunning(m) && m.child.pid !== undefined).map((m) => ({ label: m.label, pid: m.child.pid!, isNode: m.isNode }));
+
+  return { natsUrl, natsStarted, dataDir, nodeIds, stop, kill, signal, restart, stopped, processes };
 }
 
 async function waitForNats(host: string, port: number, nats: Managed): Promise<boolean> {

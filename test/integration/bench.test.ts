@@ -92,6 +92,10 @@ describe('ringkv bench', () => {
     expect(report.durability.mode).toBe('committed');
     expect(report.settings).toMatchObject({ N: 3, R: 2, W: 2 });
     expectHealthy(report);
+    // The CPU split: every process the bench started, and the bench client, used CPU in the window.
+    const roles = report.levels[1]!.cpu.map((s) => s.role).sort();
+    expect(roles).toEqual(['bench client', 'nats-server', 'node n1', 'node n2', 'node n3']);
+    for (const share of report.levels[1]!.cpu) expect(share.seconds, share.role).toBeGreaterThan(0);
     expect(tempLeftovers().filter((d) => !before.has(d))).toEqual([]);
   }, 60_000);
 
@@ -102,6 +106,7 @@ describe('ringkv bench', () => {
     expect(report.durability.mode).toBe('replicated');
     expect(report.settings).toMatchObject({ replicas: 3 });
     expectHealthy(report);
+    expect(report.levels[1]!.cpu.map((s) => s.role).sort()).toEqual(['bench client', 'nats-server js1', 'nats-server js2', 'nats-server js3']);
     expect(tempLeftovers().filter((d) => !before.has(d))).toEqual([]);
   }, 60_000);
 });
