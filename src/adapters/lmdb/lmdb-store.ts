@@ -5,32 +5,47 @@
  * partition's objects are one contiguous key range; values are the codec-encoded DVV set.
  *
  * Merkle trees (src/core/merkle.ts): `merkle` holds each partition's segment hashes, key = the
- * partition as u32 BE then the segment as u16 BE, value = the 8-byte hash BE (absent = 0). Every
- * object put carries the put of its segment in the same event turn, so lmdb-js commits both in one
- * transaction and the tree on disk always equals the tree of the objects on disk. A SegmentTable
- * caches the segments of each partition used (S * 8 bytes each) and already includes uncommitted
- * writes, as `get` does. A data directory without trees of this segment count (older, or opened
- * with another count) gets them rebuilt from its objects at open; meta `merkle` records the count.
+ * partition as u32 BE then the segment as u16 BE, value = the 8-byte hash BE (absent = 0). A
+ * SegmentTable caches the segments of each partition used (S * 8 bytes each) and already includes
+ * uncommitted writes, as `get` does. Every object write marks its segment in the batch that carries
+ * it, and the batch's transaction writes each marked segment once, from the table: the tree on disk
+ * always equals the tree of the objects on disk. A data directory without trees of this segment
+ * count (older, or opened with another count) gets them rebuilt from its objects at open; meta
+ * `merkle` records the count.
+ *
+ * Group commit. Every write this class issues (update, removeIfUnchanged, putHint, removeHint,
+ * putMeta) is queued into the current batch; the first write of a batch schedules its commit with
+ * setImmediate, so every write of the event-loop turn (and of its microtasks) joins it. The commit
+ * applies the whole batch, in issue order, inside ONE synchronous `env.transactionSync`, and then
+ * settles every promise of the batch together. A synchronous transaction costs a few µs per write on
+ * this thread, where lmdb-js's async puts cost a round trip through its writer thread (~180 µs of
+ * latency for one put, measured: see store-bench.ts) that a replicated put pays twice in sequence.
+ *
+ * How `update` keeps the Store contract (reads see every update already issued; atomic
+ * read-modify-write; per-key order; resolve after commit): `mutate` runs synchronously, at the call,
+ * against the newest state of the key, and its result goes into `pending` (an overlay that `get`,
+ * `keys` and later updates read first) and into the batch. Node runs one callback at a time and this
+ * object is the environment's only writer, so no other write can slip in between the read and the
+ * write; the batch applies writes in issue order, so the last write of a key wins. lmdb-js renews its
+ * read snapshot when a transactionSync commits, so once the batch's overlay entries leave, LMDB's
+ * read path holds the same state. The object, its Merkle segment and its hints are in one batch, so
+ * they commit together or not at all. A failed transaction (LMDB refused a write, or the commit
+ * failed) writes nothing: every write of its batch rejects, its overlay entries leave, and the
+ * trees and the hint index of what it touched are rebuilt from what LMDB holds.
  *
  * Durability: an ack means committed in LMDB (survives kill -9 of the process); flushed to disk
  * within about a second; `sync: true` makes an ack mean on disk. With the default (`sync: false`) the
  * environment runs with `noSync`: a commit is written into the OS page cache, which outlives the
  * process but not the machine, and a timer forces an fdatasync every second when something was
- * committed since the last one. With `sync: true` lmdb-js's default applies and a commit resolves
- * only after LMDB's fdatasync.
- *
- * How `update` keeps the Store contract (reads see every update already issued; atomic
- * read-modify-write; per-key order; resolve after commit): `mutate` runs synchronously, at the call,
- * against the newest state of the key, and its result goes into `pending` (an overlay that `get`,
- * `keys` and later updates read first) and into an lmdb-js async put. lmdb-js commits async writes in
- * the order they were issued and resolves each put after its transaction commits. Node runs one
- * callback at a time and this object is the environment's only writer, so no other write can slip in
- * between the read and the write. lmdb-js's `db.transaction(cb)` would also be atomic, but it runs
- * `cb` later on a commit turn, so a read issued in between would miss an update whose promise already
- * exists; it also costs about twice as much per write here.
+ * committed since the last one. With `sync: true` the environment runs with lmdb-js's
+ * `overlappingSync` (its Linux default): a batch commits without syncing (the event loop never waits
+ * for the disk; the meta page marks that transaction unsynced, so a machine crash falls back to the
+ * last synced one), then its writes wait for one fdatasync on libuv's thread pool. Syncs are
+ * coalesced: one that starts after a batch committed serves that batch and every earlier one, and
+ * batches that commit while it runs share the next one.
  */
 import { mkdirSync } from 'node:fs';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, TransactionFlags, type Database, type RootDatabase } from 'lmdb';
 import { type DvvSet, equal } from '../../core/dvv.js';
 import { SegmentTable, buildSegments, keysInSegments, segmentsDefault, shapeProblem } from '../../core/merkle.js';
 import { decode, encode } from '../../protocol/codec.js';
@@ -48,22 +63,47 @@ const flushIntervalMs = 1000;
 /** The named databases of DESIGN.md §6; LMDB needs the count up front. */
 const namedDbsMax = 8;
 const partitionMax = 0xffff_ffff;
+/** A batch's own transaction (never joined to lmdb-js's async batch), committed before returning. */
+const txnFlags = TransactionFlags.ABORTABLE | TransactionFlags.SYNCHRONOUS_COMMIT;
 
-/** A write that has been issued but whose commit has not been confirmed yet. */
+/** A write that has been issued but whose batch has not settled yet. */
 interface PendingWrite {
   seq: number;
   key: Buffer;
   /** The new value, or null for a deletion (ownership transfer's drop). */
   bytes: Uint8Array | null;
-  /** Settles when this write has committed (or failed). */
+  /** Settles when this write's batch has settled (committed, and in sync mode on disk; or failed). */
   done: Promise<void>;
+}
+
+/** One LMDB write of a batch. An overlay write (`pending` set) is skipped when a later write of the same batch replaced it. */
+interface Op {
+  db: Database<Uint8Array, Buffer> | Database<Uint8Array, string>;
+  key: Buffer | string;
+  /** null: remove the key. */
+  bytes: Uint8Array | null;
+  pending?: Map<string, PendingWrite>;
+  id?: string;
+  entry?: PendingWrite;
+}
+
+/** The writes of one group commit. */
+interface Batch {
+  ops: Op[];
+  /** Merkle segments this batch changed, by partition: written once each, from the trees, at the commit. */
+  segments: Map<number, Set<number>>;
+  hasHints: boolean;
+  /** Every promise a write of this batch returned is this one. */
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
 
 export class LmdbStore implements Store {
   /**
-   * Uncommitted writes by key (latin1 of the key bytes, a bijection). Its size is bounded by the
-   * writes in flight, which lmdb-js itself throttles (it blocks the writer past its backpressure
-   * threshold), and each entry leaves once its commit is confirmed.
+   * Uncommitted writes by key (latin1 of the key bytes, a bijection). Bounded by the writes of the
+   * open batch (and, with sync: true, of the batches waiting for their fdatasync): each entry leaves
+   * when its batch settles.
    */
   private readonly pendingObjects = new Map<string, PendingWrite>();
   private readonly pendingMeta = new Map<string, PendingWrite>();
@@ -79,11 +119,16 @@ export class LmdbStore implements Store {
   private readonly hintedObjects = new Map<string, number>();
   private hintSeq = 0;
   private seq = 0;
-  /** Settles when every write issued so far has settled (lmdb-js commits in issue order). */
+  /** The batch that writes join until its commit runs (setImmediate). */
+  private batch: Batch | undefined;
+  /** Settles when every write issued so far has settled (batches settle in commit order). */
   private lastWrite: Promise<void> = Promise.resolve();
-  /** Something committed since the last forced flush. */
-  private dirty = false;
-  private flushing: Promise<void> = Promise.resolve();
+  /** Batches committed so far, and how many of them the newest fdatasync started covers. */
+  private commits = 0;
+  private syncedThrough = 0;
+  /** The fdatasync running now, and the one queued to start when it ends. */
+  private syncing: Promise<void> | undefined;
+  private syncNext: Promise<void> | undefined;
   private flushTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
   /** Each partition's segment hashes, uncommitted writes included (loaded from `merkle` on first use). */
@@ -99,15 +144,9 @@ export class LmdbStore implements Store {
     private readonly noSync: boolean,
   ) {
     this.trees = new SegmentTable(segmentCount, (p) => readSegments(merkle, p, segmentCount));
-    for (const { key, value } of hintsDb.getRange({})) {
-      const k = Buffer.from(key);
-      const h = decodeHint(k, Buffer.from(value));
-      this.hintIndex.set(k.toString('latin1'), h);
-      this.countHint(h.partition, h.key, 1);
-      this.hintSeq = Math.max(this.hintSeq, h.seq);
-    }
+    this.loadHints();
     if (noSync) {
-      this.flushTimer = setInterval(() => void this.flush(), flushIntervalMs);
+      this.flushTimer = setInterval(() => void this.flush().catch(() => undefined), flushIntervalMs);
       // The flush timer must never keep a process alive on its own.
       this.flushTimer.unref();
     }
@@ -121,7 +160,9 @@ export class LmdbStore implements Store {
       // lmdb-js guesses "path is a file" when the name has a dot in it; ours is always a directory.
       noSubdir: false,
       maxDbs: namedDbsMax,
-      ...(noSync ? { noSync: true } : {}),
+      // sync: true commits without waiting for the disk and then syncs (see the header), which is
+      // safe only with overlappingSync; asking for it explicitly makes open fail rather than run without.
+      ...(noSync ? { noSync: true } : { overlappingSync: true }),
     });
     const objects = env.openDB<Uint8Array, Buffer>({ name: 'objects', keyEncoding: 'binary', encoding: 'binary' });
     const hints = env.openDB<Uint8Array, Buffer>({ name: 'hints', keyEncoding: 'binary', encoding: 'binary' });
@@ -144,14 +185,13 @@ export class LmdbStore implements Store {
     const id = k.toString('latin1');
     const current = this.get(partition, key);
     if (current === undefined || !equal(current, expected) || this.hintedObjects.has(id)) return false;
-    // As in update: the deletion and its segment are issued in one event turn, so lmdb-js commits
-    // them in one transaction, and the tree forgets the object exactly as the objects do.
+    const batch = this.openBatch();
+    // As in update: the deletion and its segment are in one batch, so the tree forgets the object
+    // exactly as the objects do.
     const segment = this.trees.fold(partition, key, current, undefined);
-    const removal = this.write(this.pendingObjects, id, k, null, () => this.objects.remove(k)).catch((err: unknown) => {
-      this.resyncTree(partition);
-      throw err;
-    });
-    await Promise.all([removal, this.merkle.put(merkleKey(partition, segment), hashBytes(this.trees.of(partition)[segment]!))]);
+    this.markSegment(batch, partition, segment);
+    this.overlayWrite(batch, this.pendingObjects, id, k, null, this.objects);
+    await batch.done;
     return true;
   }
 
@@ -164,7 +204,7 @@ export class LmdbStore implements Store {
   }
 
   async update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>, hints?: HintWrite): Promise<T> {
-    // Everything up to the put runs synchronously at the call: that is what makes the
+    // Everything up to the queueing runs synchronously at the call: that is what makes the
     // read-modify-write atomic and the new state visible to reads at once. A throwing mutate
     // rejects this promise before anything was written.
     const current = this.get(partition, key);
@@ -172,28 +212,20 @@ export class LmdbStore implements Store {
     if (next === null && !hints?.targets.length) {
       // Nothing to write, but the state mutate judged may still be an uncommitted write of this key:
       // resolving now would let a replica ack a state that is not yet durable (found by the
-      // simulator: W acks must mean W durable copies). Wait for that write's commit.
+      // simulator: W acks must mean W durable copies). Wait for that write's batch.
       const pending = this.pendingObjects.get(objectKey(partition, key).toString('latin1'));
       if (pending) await pending.done;
       return result;
     }
-    const k = objectKey(partition, key);
-    // lmdb-js commits the puts issued in one event turn in one transaction: the object, its Merkle
-    // segment and its hints are committed together or not at all.
-    const writes: Promise<unknown>[] = [];
+    const batch = this.openBatch();
+    // The object, its Merkle segment and its hints go into one batch: one transaction.
     if (next !== null) {
-      const segment = this.trees.fold(partition, key, current, next);
-      const bytes = encode(next);
-      const write = this.write(this.pendingObjects, k.toString('latin1'), k, bytes, () => this.objects.put(k, bytes));
-      writes.push(write.catch((err: unknown) => {
-        // The fold above assumed this write: the tree must forget it again.
-        this.resyncTree(partition);
-        throw err;
-      }));
-      writes.push(this.merkle.put(merkleKey(partition, segment), hashBytes(this.trees.of(partition)[segment]!)));
+      const k = objectKey(partition, key);
+      this.markSegment(batch, partition, this.trees.fold(partition, key, current, next));
+      this.overlayWrite(batch, this.pendingObjects, k.toString('latin1'), k, encode(next), this.objects);
     }
-    for (const target of hints?.targets ?? []) writes.push(this.putHint(target, partition, key, hints!.now));
-    await Promise.all(writes);
+    for (const target of hints?.targets ?? []) this.putHint(batch, target, partition, key, hints!.now);
+    await batch.done;
     return result;
   }
 
@@ -209,14 +241,16 @@ export class LmdbStore implements Store {
     const k = hintKey(hint.target, hint.partition, hint.key);
     const id = k.toString('latin1');
     if (this.hintIndex.get(id)?.seq !== hint.seq) return false;
+    const batch = this.openBatch();
     this.hintIndex.delete(id);
     this.countHint(hint.partition, hint.key, -1);
-    await this.hintsDb.remove(k);
+    batch.hasHints = true;
+    batch.ops.push({ db: this.hintsDb, key: k, bytes: null });
+    await batch.done;
     return true;
   }
 
-  private putHint(target: string, partition: number, key: Uint8Array, now: number): Promise<boolean> {
-    if (this.closed) return Promise.reject(new Error('LmdbStore is closed'));
+  private putHint(batch: Batch, target: string, partition: number, key: Uint8Array, now: number): void {
     const k = hintKey(target, partition, key);
     const id = k.toString('latin1');
     const known = this.hintIndex.get(id);
@@ -226,7 +260,8 @@ export class LmdbStore implements Store {
     // Re-hinting moves the hint to the back: the index stays in write order, oldest first.
     this.hintIndex.delete(id);
     this.hintIndex.set(id, h);
-    return this.hintsDb.put(k, Buffer.from(encode({ seq: h.seq, since })));
+    batch.hasHints = true;
+    batch.ops.push({ db: this.hintsDb, key: k, bytes: encode({ seq: h.seq, since }) });
   }
 
   private countHint(partition: number, key: Uint8Array, delta: 1 | -1): void {
@@ -234,6 +269,19 @@ export class LmdbStore implements Store {
     const next = (this.hintedObjects.get(id) ?? 0) + delta;
     if (next > 0) this.hintedObjects.set(id, next);
     else this.hintedObjects.delete(id);
+  }
+
+  /** (Re)load the hint index from the hints database: at open, and after a failed batch touched hints. */
+  private loadHints(): void {
+    this.hintIndex.clear();
+    this.hintedObjects.clear();
+    for (const { key, value } of this.hintsDb.getRange({})) {
+      const k = Buffer.from(key);
+      const h = decodeHint(k, Buffer.from(value));
+      this.hintIndex.set(k.toString('latin1'), h);
+      this.countHint(h.partition, h.key, 1);
+      this.hintSeq = Math.max(this.hintSeq, h.seq);
+    }
   }
 
   getMeta<T>(name: string): T | undefined {
@@ -244,7 +292,9 @@ export class LmdbStore implements Store {
 
   async putMeta(name: string, value: unknown): Promise<void> {
     const bytes = encode(value);
-    await this.write(this.pendingMeta, name, Buffer.from(name), bytes, () => this.meta.put(name, bytes));
+    const batch = this.openBatch();
+    this.overlayWrite(batch, this.pendingMeta, name, Buffer.from(name), bytes, this.meta, name);
+    await batch.done;
   }
 
   *keys(partition: number): Iterable<Uint8Array> {
@@ -283,16 +333,142 @@ export class LmdbStore implements Store {
     return keysInSegments(this.keys(partition), wanted, this.segmentCount);
   }
 
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    // The open batch (if any) still commits: its setImmediate runs while we wait.
+    await this.lastWrite;
+    // Closing an environment does not flush a noSync one; do it so a clean shutdown is on disk.
+    await this.flush().catch(() => undefined);
+    await this.env.close();
+  }
+
   /**
-   * After a failed write, recompute one partition's tree from its objects as reads see them, and
-   * write every segment again. Writes issued before this commit before it, so whatever segment
-   * values they carried are overwritten with the right ones.
+   * The batch that a write issued now joins. The first write of a batch schedules its commit with
+   * setImmediate: every write of this event-loop turn, and of the microtasks it queues, joins it.
+   */
+  private openBatch(): Batch {
+    if (this.closed) throw new Error('LmdbStore is closed');
+    if (this.batch) return this.batch;
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const batch: Batch = { ops: [], segments: new Map(), hasHints: false, done, resolve, reject };
+    // Writes queued by this class itself (a tree repair) have no caller to see a rejection.
+    done.catch(() => undefined);
+    this.batch = batch;
+    this.lastWrite = done.catch(() => undefined);
+    setImmediate(() => this.commit(batch));
+    return batch;
+  }
+
+  /** Queue one write that reads see at once, through the pending overlay, until its batch settles. */
+  private overlayWrite(
+    batch: Batch,
+    pending: Map<string, PendingWrite>,
+    id: string,
+    key: Buffer,
+    bytes: Uint8Array | null,
+    db: Op['db'],
+    dbKey: Buffer | string = key,
+  ): void {
+    const entry: PendingWrite = { seq: ++this.seq, key, bytes, done: batch.done };
+    pending.set(id, entry);
+    batch.ops.push({ db, key: dbKey, bytes, pending, id, entry });
+  }
+
+  private markSegment(batch: Batch, partition: number, segment: number): void {
+    let marked = batch.segments.get(partition);
+    if (!marked) batch.segments.set(partition, (marked = new Set()));
+    marked.add(segment);
+  }
+
+  /**
+   * Apply one batch in one synchronous transaction, then settle it: at once (ack = committed), or
+   * after an fdatasync that started after this commit (sync: true, ack = on disk).
+   */
+  private commit(batch: Batch): void {
+    if (this.batch === batch) this.batch = undefined;
+    try {
+      this.env.transactionSync(() => {
+        for (const op of batch.ops) {
+          // A later write of the same key in this batch replaces this one: skip it.
+          if (op.entry && op.pending!.get(op.id!) !== op.entry) continue;
+          const db = op.db as Database<Uint8Array, Buffer | string>;
+          if (op.bytes === null) db.removeSync(op.key as Buffer);
+          else db.putSync(op.key as Buffer, op.bytes);
+        }
+        // The trees include every write issued so far, and every write issued so far is in this
+        // batch or an earlier, committed one: the segments written here match the objects written.
+        for (const [partition, marked] of batch.segments) {
+          const segs = this.trees.of(partition);
+          for (const s of marked) this.merkle.putSync(merkleKey(partition, s), hashBytes(segs[s]!));
+        }
+      }, this.noSync ? txnFlags : txnFlags | TransactionFlags.NO_SYNC_FLUSH);
+    } catch (err) {
+      this.fail(batch, err);
+      return;
+    }
+    this.commits++;
+    if (this.noSync) {
+      this.settle(batch);
+      batch.resolve();
+      return;
+    }
+    this.durable().then(
+      () => {
+        this.settle(batch);
+        batch.resolve();
+      },
+      (err: unknown) => {
+        // Committed, but not known to be on disk: an ack in sync mode must not be given. The overlay
+        // entries may leave all the same (LMDB's read path holds these states).
+        this.settle(batch);
+        batch.reject(err);
+      },
+    );
+  }
+
+  /** Each overlay entry of the batch leaves, unless a newer write of its key replaced it. */
+  private settle(batch: Batch): void {
+    for (const op of batch.ops) {
+      if (op.entry && op.pending!.get(op.id!) === op.entry) op.pending!.delete(op.id!);
+    }
+  }
+
+  /**
+   * A failed transaction wrote nothing: the batch's writes leave the overlay, the trees forget them
+   * (rebuilt from the objects as reads now see them, which is what LMDB holds), the hint index is
+   * reloaded from the hints database, and every write of the batch rejects.
+   */
+  private fail(batch: Batch, err: unknown): void {
+    this.settle(batch);
+    try {
+      for (const partition of batch.segments.keys()) this.resyncTree(partition);
+      if (batch.hasHints) this.loadHints();
+    } catch {
+      // The environment itself is gone (closed under us): nothing left to keep in step.
+    }
+    batch.reject(err);
+  }
+
+  /**
+   * After a failed batch, recompute one partition's tree from its objects as reads see them. The
+   * tree on disk already matches the objects on disk (the failed transaction wrote neither); should
+   * any segment on disk differ all the same, it is written again.
    */
   private resyncTree(partition: number): void {
-    if (this.closed) return;
     const segs = buildSegments(this.objectsOf(partition), this.segmentCount);
     this.trees.set(partition, segs);
-    for (let i = 0; i < segs.length; i++) void this.merkle.put(merkleKey(partition, i), hashBytes(segs[i]!)).catch(() => undefined);
+    const onDisk = readSegments(this.merkle, partition, this.segmentCount) ?? new BigUint64Array(this.segmentCount);
+    for (let i = 0; i < segs.length; i++) {
+      if (segs[i] === onDisk[i] || this.closed) continue;
+      this.markSegment(this.openBatch(), partition, i);
+    }
   }
 
   private *objectsOf(partition: number): Iterable<[Uint8Array, DvvSet]> {
@@ -302,61 +478,48 @@ export class LmdbStore implements Store {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.flushTimer) clearInterval(this.flushTimer);
-    await this.lastWrite;
-    await this.flushing;
-    // Closing an environment does not flush a noSync one; do it so a clean shutdown is on disk.
-    if (this.noSync) await this.flush();
-    await this.env.close();
-  }
-
   /**
-   * Issue one put through the pending overlay. The entry leaves the overlay when this write (and
-   * not a newer one of the same key) has committed or failed; from then on LMDB's read path holds
-   * the same state, because lmdb-js renews its read snapshot before resolving a commit.
+   * Resolves once an fdatasync that started after the newest commit has finished (group commit:
+   * one sync serves every batch committed before it started). At most one runs at a time; batches
+   * that commit meanwhile share the one queued after it.
    */
-  private write(pending: Map<string, PendingWrite>, id: string, key: Buffer, bytes: Uint8Array | null, put: () => Promise<boolean>): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('LmdbStore is closed'));
-    const seq = ++this.seq;
-    const entry: PendingWrite = { seq, key, bytes, done: Promise.resolve() };
-    pending.set(id, entry);
-    const settle = () => {
-      if (pending.get(id)?.seq === seq) pending.delete(id);
-    };
-    const done = put().then(
-      () => {
-        settle();
-        this.dirty = true;
-      },
-      (err: unknown) => {
-        settle();
-        throw err;
-      },
-    );
-    entry.done = done;
-    this.lastWrite = done.catch(() => undefined);
-    return done;
+  private durable(): Promise<void> {
+    if (this.commits <= this.syncedThrough) return this.syncing ?? Promise.resolve();
+    if (this.syncNext) return this.syncNext;
+    if (!this.syncing) return this.startSync();
+    const next = this.syncing.then(
+      () => undefined,
+      () => undefined,
+    ).then(() => {
+      this.syncNext = undefined;
+      return this.startSync();
+    });
+    this.syncNext = next;
+    return next;
   }
 
-  /** Force committed data to disk (fdatasync even under noSync). One flush at a time. */
-  private flush(): Promise<void> {
-    if (!this.dirty) return this.flushing;
-    this.dirty = false;
+  private startSync(): Promise<void> {
+    this.syncedThrough = this.commits;
     const env = this.env as unknown as { sync(cb: (err?: Error) => void): void };
-    this.flushing = this.flushing.then(
-      () =>
-        new Promise<void>((resolve) => {
-          // A failed flush is retried on the next tick; the data is committed either way.
-          env.sync((err) => {
-            if (err) this.dirty = true;
-            resolve();
-          });
-        }),
-    );
-    return this.flushing;
+    const run = new Promise<void>((resolve, reject) => {
+      // mdb_env_sync(force) on libuv's thread pool: an fdatasync even under noSync.
+      env.sync((err) => (err ? reject(err) : resolve()));
+    });
+    this.syncing = run;
+    const clear = () => {
+      if (this.syncing === run) this.syncing = undefined;
+    };
+    run.then(clear, () => {
+      clear();
+      // Not known to be on disk: the next flush must sync again.
+      this.syncedThrough = -1;
+    });
+    return run;
+  }
+
+  /** Force committed data to disk (fdatasync even under noSync), when something committed since the last sync. */
+  private flush(): Promise<void> {
+    return this.durable();
   }
 }
 
