@@ -207,22 +207,25 @@ export class LmdbStore implements Store {
     // Everything up to the queueing runs synchronously at the call: that is what makes the
     // read-modify-write atomic and the new state visible to reads at once. A throwing mutate
     // rejects this promise before anything was written.
-    const current = this.get(partition, key);
+    // One key buffer and one overlay id per update: both are needed for the write anyway.
+    const k = objectKey(partition, key);
+    const id = k.toString('latin1');
+    const pending = this.pendingObjects.get(id);
+    const stored = pending ? (pending.bytes ?? undefined) : this.objects.get(k);
+    const current = stored === undefined ? undefined : (decode(stored) as DvvSet);
     const { next, result } = mutate(current);
     if (next === null && !hints?.targets.length) {
       // Nothing to write, but the state mutate judged may still be an uncommitted write of this key:
       // resolving now would let a replica ack a state that is not yet durable (found by the
       // simulator: W acks must mean W durable copies). Wait for that write's batch.
-      const pending = this.pendingObjects.get(objectKey(partition, key).toString('latin1'));
       if (pending) await pending.done;
       return result;
     }
     const batch = this.openBatch();
     // The object, its Merkle segment and its hints go into one batch: one transaction.
     if (next !== null) {
-      const k = objectKey(partition, key);
       this.markSegment(batch, partition, this.trees.fold(partition, key, current, next));
-      this.overlayWrite(batch, this.pendingObjects, k.toString('latin1'), k, encode(next), this.objects);
+      this.overlayWrite(batch, this.pendingObjects, id, k, encode(next), this.objects);
     }
     for (const target of hints?.targets ?? []) this.putHint(batch, target, partition, key, hints!.now);
     await batch.done;

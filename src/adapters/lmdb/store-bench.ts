@@ -9,7 +9,8 @@
  * - `sequential`: one update at a time (await, then the next): the latency a replica adds to a put;
  * - `inflight 64` / `inflight 128`: that many updates kept in flight: updates/s, and the latency of each.
  * Keys cycle over 10,000 distinct keys in 8 partitions; values are 150 bytes. Prints one line per case
- * with updates/s and p50/p99 latency in µs. Compare before/after back to back on the same machine
+ * with updates/s, p50/p99 latency in µs, and the process's CPU time (all threads) per update, which
+ * the machine's load disturbs less than the other figures. Compare before/after back to back on the same machine
  * (this one is shared: note `uptime`'s load average with the figures).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,12 +28,15 @@ interface Result {
   ops: number;
   seconds: number;
   latenciesUs: number[];
+  /** CPU time of the whole process (every thread, lmdb-js's writer included) per update. */
+  cpuUsPerOp: number;
 }
 
 async function runCase(store: LmdbStore, inFlight: number, seconds: number): Promise<Result> {
   const latenciesUs: number[] = [];
   let next = 0;
   let ops = 0;
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   const end = start + seconds * 1000;
   const writeOne = async (): Promise<void> => {
@@ -48,7 +52,8 @@ async function runCase(store: LmdbStore, inFlight: number, seconds: number): Pro
     while (performance.now() < end) await writeOne();
   };
   await Promise.all(Array.from({ length: inFlight }, lane));
-  return { ops, seconds: (performance.now() - start) / 1000, latenciesUs };
+  const cpu = process.cpuUsage(cpu0);
+  return { ops, seconds: (performance.now() - start) / 1000, latenciesUs, cpuUsPerOp: (cpu.user + cpu.system) / ops };
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -70,7 +75,7 @@ async function main(): Promise<void> {
         const r = await runCase(store, inFlight, seconds);
         const sorted = r.latenciesUs.sort((a, b) => a - b);
         console.log(
-          `${name.padEnd(22)} ${String(Math.round(r.ops / r.seconds)).padStart(7)} updates/s   p50 ${quantile(sorted, 0.5).toFixed(0).padStart(6)} µs   p99 ${quantile(sorted, 0.99).toFixed(0).padStart(6)} µs`,
+          `${name.padEnd(22)} ${String(Math.round(r.ops / r.seconds)).padStart(7)} updates/s   p50 ${quantile(sorted, 0.5).toFixed(0).padStart(6)} µs   p99 ${quantile(sorted, 0.99).toFixed(0).padStart(6)} µs   CPU ${r.cpuUsPerOp.toFixed(1).padStart(6)} µs/update`,
         );
       } finally {
         await store.close();
