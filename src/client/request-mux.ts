@@ -10,6 +10,12 @@
  * subject: the node is gone) fails a request at once with `noResponders`.
  *
  * Each request has its own deadline; `request` never throws synchronously.
+ *
+ * Publishes wait for the end of the current run of JavaScript (process.nextTick, which runs once the
+ * microtask queue is empty): nats.js writes its outbound buffer to the socket on a microtask after
+ * the first publish, so the requests that the answers of one inbound chunk set off, each some
+ * promise hops down its own chain, would otherwise leave in several socket writes. Deferred to the
+ * tick, they leave in one, with no added wait: the tick runs before the event loop moves on.
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 
@@ -40,6 +46,8 @@ export class RequestMux {
   private readonly sub: Subscription;
   private seq = 0;
   private closed = false;
+  /** Requests to publish at the next tick: subject, bytes, token, in order. */
+  private readonly outbox: (string | Uint8Array)[] = [];
   /** Requests failed over because the connection dropped (for tests and metrics). */
   lostRequests = 0;
 
@@ -64,15 +72,28 @@ export class RequestMux {
         reject(new MuxError('timeout', `no answer within ${timeoutMs} ms`));
       }, Math.max(1, timeoutMs));
       this.pending.set(token, { resolve, reject, timer });
-      try {
-        this.nc.publish(subject, bytes, { reply: this.prefix + token });
-      } catch (err) {
-        clearTimeout(timer);
-        this.pending.delete(token);
-        reject(new MuxError('publish', `the request could not be sent: ${(err as Error).message}`));
-      }
+      if (this.outbox.length === 0) process.nextTick(this.publishOutbox);
+      this.outbox.push(subject, bytes, token);
     });
   }
+
+  private readonly publishOutbox = (): void => {
+    const outbox = this.outbox;
+    for (let i = 0; i < outbox.length; i += 3) {
+      const token = outbox[i + 2] as string;
+      // Failed meanwhile (the connection dropped or closed, the client closed): nothing to send.
+      const p = this.pending.get(token);
+      if (!p) continue;
+      try {
+        this.nc.publish(outbox[i] as string, outbox[i + 1] as Uint8Array, { reply: this.prefix + token });
+      } catch (err) {
+        clearTimeout(p.timer);
+        this.pending.delete(token);
+        p.reject(new MuxError('publish', `the request could not be sent: ${(err as Error).message}`));
+      }
+    }
+    outbox.length = 0;
+  };
 
   inFlight(): number {
     return this.pending.size;

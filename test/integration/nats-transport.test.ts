@@ -119,6 +119,38 @@ describe('NatsTransport', () => {
     await a.close();
   });
 
+  it('publishes the replies and forwards of a turn together with its sends, at the end of the turn', async () => {
+    const c = cluster();
+    const nc = await conn('a');
+    const a = new NatsTransport({ nc, cluster: c, nodeId: 'a' });
+    const raw = await conn('raw');
+    const seen: string[] = [];
+    let done!: () => void;
+    const all = new Promise<void>((resolve) => (done = resolve));
+    const note = (what: string) => (_err: unknown, msg: { data: Uint8Array; reply?: string }) => {
+      seen.push(`${what}:${td.decode(msg.data)}:${msg.reply ?? ''}`);
+      if (seen.length === 4) done();
+    };
+    raw.subscribe('_INBOX.test.>', { callback: note('reply') });
+    raw.subscribe(nodeSubject(c, 'b', 'api'), { callback: note('api') });
+    raw.subscribe(nodeSubject(c, 'b', 'gossip'), { callback: note('gossip') });
+    await raw.flush();
+
+    const before = nc.stats().outMsgs;
+    a.reply('_INBOX.test.1', te.encode('r1'));
+    a.forward('b', te.encode('f1'), '_INBOX.test.2');
+    a.send('b', 'gossip', te.encode('g1'));
+    await Promise.resolve();
+    a.reply('_INBOX.test.3', te.encode('r2'));
+    // Nothing has reached nats.js yet: all four wait for the turn's one flush.
+    expect(nc.stats().outMsgs).toBe(before);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(nc.stats().outMsgs).toBe(before + 4);
+    await within(all);
+    expect(seen.sort()).toEqual(['api:f1:_INBOX.test.2', 'gossip:g1:', 'reply:r1:', 'reply:r2:'].sort());
+    await a.close();
+  });
+
   it('publishes what waits at close', async () => {
     const c = cluster();
     const a = new NatsTransport({ nc: await conn('a'), cluster: c, nodeId: 'a' });

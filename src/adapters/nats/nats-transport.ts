@@ -14,8 +14,12 @@
  * the same peer that are sent in one event-loop turn go out together at the end of the turn
  * (setImmediate: after the I/O callbacks and microtasks of the turn), one alone as itself, several as
  * one `batch` envelope. Per peer, the order of sends is kept: a send for another role of that peer
- * first publishes what waits for it. `forward` and `reply` publish at once (each has its own reply
- * subject).
+ * first publishes what waits for it. `forward` and `reply` cannot share a batch (each has its own
+ * reply subject), but they wait for the same flush: nats.js writes its outbound buffer to the socket
+ * on a microtask after the first publish, so publishes made in different callbacks of a turn (each
+ * LMDB completion, each inbound chunk) were separate socket writes, a kernel call each; published
+ * together from the one flush they leave in one write. A payload too large to batch, or any publish
+ * on a closed connection, goes at once, so that its drop is counted at once.
  *
  * The connection belongs to whoever made it: `close()` publishes what waits, drains this transport's
  * subscriptions and flushes, and leaves the connection open.
@@ -85,6 +89,8 @@ export class NatsTransport implements Transport {
   private subs: Subscription[] = [];
   /** What waits for the end of this turn, per peer (at most one role per peer at a time). */
   private readonly outgoing = new Map<string, Outgoing>();
+  /** Replies and forwards waiting for the end of this turn, in order: subject, bytes, reply subject. */
+  private readonly direct: (string | Uint8Array | undefined)[] = [];
   private flushScheduled = false;
 
   constructor(opts: NatsTransportOptions) {
@@ -114,18 +120,32 @@ export class NatsTransport implements Transport {
     }
     out.items.push(bytes);
     out.bytes += bytes.length;
+    this.scheduleFlush();
+  }
+
+  forward(nodeId: string, bytes: Uint8Array, replyTo: string): void {
+    this.publishLater(nodeSubject(this.cluster, nodeId, 'api'), bytes, replyTo);
+  }
+
+  reply(replyTo: string, bytes: Uint8Array): void {
+    this.publishLater(replyTo, bytes, undefined);
+  }
+
+  /** A reply or forward: with the turn's other publishes, unless it is bound to fail or too large. */
+  private publishLater(subject: string, bytes: Uint8Array, replyTo: string | undefined): void {
+    if (subject.length === 0 || bytes.length > batchBytesMax || this.nc.isClosed()) {
+      this.publish(subject, bytes, replyTo);
+      return;
+    }
+    this.direct.push(subject, bytes, replyTo);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flushOutgoing);
     }
-  }
-
-  forward(nodeId: string, bytes: Uint8Array, replyTo: string): void {
-    this.publish(nodeSubject(this.cluster, nodeId, 'api'), bytes, replyTo);
-  }
-
-  reply(replyTo: string, bytes: Uint8Array): void {
-    this.publish(replyTo, bytes);
   }
 
   async listen(handler: (msg: Inbound) => void): Promise<void> {
@@ -168,6 +188,9 @@ export class NatsTransport implements Transport {
   private readonly flushOutgoing = (): void => {
     this.flushScheduled = false;
     for (const [nodeId, out] of this.outgoing) this.publishOutgoing(nodeId, out);
+    const direct = this.direct;
+    for (let i = 0; i < direct.length; i += 3) this.publish(direct[i] as string, direct[i + 1] as Uint8Array, direct[i + 2] as string | undefined);
+    direct.length = 0;
   };
 
   private publishOutgoing(nodeId: string, out: Outgoing): void {
