@@ -29,8 +29,18 @@ async function closeStore(store: LmdbStore): Promise<void> {
   await store.close();
 }
 
+/** Every held-sync list: a failed test must not leave a close waiting for a sync nobody releases. */
+const holds: Array<Array<(err?: Error) => void>> = [];
+
 afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
+  let closed = false;
+  const closing = Promise.all(stores.splice(0).map((s) => s.close())).then(() => (closed = true));
+  await until(() => {
+    for (const held of holds) for (const release of held) release();
+    return closed;
+  });
+  await closing;
+  holds.length = 0;
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -63,8 +73,15 @@ function holdSyncs(store: LmdbStore): Array<(err?: Error) => void> {
   const env = envOf(store);
   const real = env.sync.bind(env);
   const held: Array<(err?: Error) => void> = [];
+  holds.push(held);
   env.sync = (cb) => {
-    held.push((err) => (err ? cb(err) : real(cb)));
+    let released = false;
+    held.push((err) => {
+      if (released) return;
+      released = true;
+      if (err) cb(err);
+      else real(cb);
+    });
   };
   return held;
 }
@@ -199,6 +216,27 @@ describe('LmdbStore group commit', () => {
     await until(() => held.length === 2);
     held[1]!();
     await expect(next).resolves.toBe(2);
+  });
+
+  it('with sync: true, a write that changes nothing waits until the state it judged is on disk', async () => {
+    const { store } = openStore({ sync: true });
+    const held = holdSyncs(store);
+    const first = put(store, 0, 'k', 1);
+    await until(() => held.length === 1);
+    // A later write of the key fails; reads fall back to the committed (not yet synced) state.
+    const doomed = [put(store, 0, 'k', 2), put(store, 0, new Uint8Array(2000).fill(0x7a), 1)];
+    await Promise.allSettled(doomed);
+    expect(counter(store, 0, 'k')).toBe(1);
+    let noopDone = false;
+    const noop = store.update(0, bytes('k'), (current) => ({ next: null, result: current?.[0]?.[1] })).then((r) => {
+      noopDone = true;
+      return r;
+    });
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(noopDone).toBe(false);
+    held[0]!();
+    await expect(first).resolves.toBe(1);
+    await expect(noop).resolves.toBe(1);
   });
 
   it('with the default durability, acks at the commit without waiting for a sync', async () => {

@@ -217,8 +217,11 @@ export class LmdbStore implements Store {
     if (next === null && !hints?.targets.length) {
       // Nothing to write, but the state mutate judged may still be an uncommitted write of this key:
       // resolving now would let a replica ack a state that is not yet durable (found by the
-      // simulator: W acks must mean W durable copies). Wait for that write's batch.
+      // simulator: W acks must mean W durable copies). Wait for that write's batch; with sync: true,
+      // also for a committed state whose fdatasync has not finished (its overlay entry may be gone
+      // when a later write of the key failed).
       if (pending) await pending.done;
+      else if (!this.noSync) await this.durable();
       return result;
     }
     const batch = this.openBatch();
