@@ -380,9 +380,11 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
           send: safe('send', (_: unknown, p: SendParams) => send(p)),
           sendAll: safe('sendAll', (_: unknown, ps: SendParams[]) => ps.forEach(send)),
           answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
-          // Synchronous on purpose: xstate queues it in the node's mailbox when the node is the one
-          // delivering the coordinator's last answer, and the slot is free before the next request.
-          tellNode: safe('tellNode', (_: unknown, e: CoordinatorDone) => deliver(e)),
+          // After the coordinator's transition, as a new event: the replica answers that end a
+          // request now reach the coordinator straight (actors/node-routes.ts), so the node is idle
+          // then, and a synchronous send would run its transition inside this action. Microtasks run
+          // before the next message is read, so the slot is free before any later request.
+          tellNode: safe('tellNode', (_: unknown, e: CoordinatorDone) => queueMicrotask(() => deliver(e))),
         },
       }),
       gossip: gossipMachine.provide({
