@@ -165,6 +165,14 @@ function withDistinctValues(r: GetResult): GetResult {
   return r.values.length < 2 ? r : { found: r.found, values: distinctValues(r.values), context: r.context };
 }
 
+/** What the client routes one partition by, for one ring view (see order()). */
+interface Route {
+  extended: string[];
+  /** The n `healthy` was made for. */
+  n: number;
+  healthy: { targets: string[]; order: string[] } | undefined;
+}
+
 type ApiOp = 'put' | 'del' | 'get' | 'local.get' | 'status' | 'hints' | 'aae' | 'transfers';
 
 export class RingkvClient {
@@ -180,6 +188,7 @@ export class RingkvClient {
   private view: RingView | undefined;
   private fetching: Promise<void> | undefined;
   private lastFetchAt = Number.NEGATIVE_INFINITY;
+  private routes: { view: RingView; byPartition: Route[] } | undefined;
   private readonly refreshTimer: ReturnType<typeof setInterval> | undefined;
 
   private constructor(
@@ -371,10 +380,31 @@ export class RingkvClient {
     const now = performance.now();
     const isUp = (node: string) => !view.down.has(node) && !this.health.isAvoided(node, now);
     const p = partitionOf(key, view.ring.q);
+    const routes = this.routesOf(view);
+    let route = routes[p];
+    if (route === undefined) {
+      route = { extended: preferenceList(view.ring, p, view.ring.q), n: 0, healthy: undefined };
+      routes[p] = route;
+    }
+    const extended = route.extended;
+    // The common case, every node of the list up: the answer depends only on the ring and n, so it
+    // is made once per partition instead of per request (the arrays are shared: callers only read them).
+    if (extended.every(isUp)) {
+      if (route.healthy === undefined || route.n !== n) {
+        route.n = n;
+        route.healthy = { targets: extended.slice(0, n), order: extended };
+      }
+      return route.healthy;
+    }
     const targets = chooseTargets(view.ring, p, n, isUp).targets.map((t) => t.node);
-    const extended = preferenceList(view.ring, p, view.ring.q);
     const rest = extended.filter((node) => !targets.includes(node));
     return { targets, order: [...targets, ...rest.filter(isUp), ...rest.filter((node) => !isUp(node))] };
+  }
+
+  /** Per partition of this view: its extended preference list, and the order when all are up. */
+  private routesOf(view: RingView): Route[] {
+    if (this.routes?.view !== view) this.routes = { view, byPartition: new Array<Route | undefined>(view.ring.q) as Route[] };
+    return this.routes.byPartition;
   }
 
   // --- reads from the replicas ------------------------------------------------------------------------

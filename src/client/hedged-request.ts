@@ -141,7 +141,8 @@ export function runHedged<T>(spec: HedgedSpec<T>): Promise<HedgedOutcome<T>> {
 
     const armHedge = (ms: number) => {
       if (spec.now() + ms >= spec.deadlineAt) return; // no hedge would be in time
-      hedgeTimer = setTimeout(onHedgeTimer, Math.max(0, ms));
+      // Whole milliseconds, as for the deadline below.
+      hedgeTimer = setTimeout(onHedgeTimer, Math.max(0, Math.ceil(ms)));
     };
     const onHedgeTimer = () => {
       if (done || queue.length === 0) return;
@@ -157,7 +158,9 @@ export function runHedged<T>(spec: HedgedSpec<T>): Promise<HedgedOutcome<T>> {
       }
     };
 
-    const deadlineTimer = setTimeout(() => fail('deadline'), Math.max(0, spec.deadlineAt - startedAt));
+    // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional one (a
+    // performance.now() difference) would make and drop a list for every request.
+    const deadlineTimer = setTimeout(() => fail('deadline'), Math.max(0, Math.ceil(spec.deadlineAt - startedAt)));
     spec.budget.earn();
     for (let i = 0; i < spec.needed; i++) if (!launch()) break;
     if (inFlight === 0) return settle();

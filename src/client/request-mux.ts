@@ -67,10 +67,12 @@ export class RequestMux {
     if (this.pending.size >= muxPendingMax) return Promise.reject(new MuxError('publish', `more than ${muxPendingMax} requests in flight`));
     const token = (++this.seq).toString(36);
     return new Promise<Uint8Array>((resolve, reject) => {
+      // Whole milliseconds: Node keeps one timer list per distinct duration, so fractional ones
+      // (what is left of a performance.now() deadline) would each make and drop a list of their own.
       const timer = setTimeout(() => {
         this.pending.delete(token);
         reject(new MuxError('timeout', `no answer within ${timeoutMs} ms`));
-      }, Math.max(1, timeoutMs));
+      }, Math.max(1, Math.ceil(timeoutMs)));
       this.pending.set(token, { resolve, reject, timer });
       if (this.outbox.length === 0) process.nextTick(this.publishOutbox);
       this.outbox.push(subject, bytes, token);
