@@ -1,4 +1,5 @@
 /** Events of the handoff machine: its schedule, liveness, the store's answers and peers' messages. */
+import type { ClusterState } from '../src/core/cluster-state.js';
 import type { DvvSet } from '../src/core/dvv.js';
 import type { Hint } from '../src/ports/store.js';
 
@@ -16,6 +17,10 @@ export type HandoffEvent =
   | { type: 'handoff.collected'; target: string | null; hints: Hint[]; items: HandoffItem[]; bytes: number }
   /** The delivered hints have been removed from the store. */
   | { type: 'handoff.cleared'; removed: number }
+  /** The store's answer to dropHints: hints of departed members removed; `more` when some are left. */
+  | { type: 'handoff.dropped'; removed: number; more: boolean }
+  /** The gossiped cluster state changed (forwarded by the node): who has departed. */
+  | { type: 'cluster.changed'; cluster: ClusterState }
   /** A batch of hinted writes from a peer: sync each and answer after commit. */
   | { type: 'handoff.batch'; from: string; reqId: string; body: { items: HandoffItem[] } }
   /** A peer committed the batch we sent. */

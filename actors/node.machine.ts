@@ -249,7 +249,8 @@ export const nodeMachine = setup({
         // child holds the membership and decides).
         'transfer.idle': { actions: forwardTo('gossip') },
         'cluster.changed': {
-          actions: [assign({ membership: ({ event }) => event.cluster }), { type: 'saveClusterState', params: ({ event }) => ({ cluster: event.cluster }) }],
+          // Hinted handoff learns who has departed from it (their hints can never be delivered).
+          actions: [assign({ membership: ({ event }) => event.cluster }), { type: 'saveClusterState', params: ({ event }) => ({ cluster: event.cluster }) }, forwardTo('handoff')],
         },
         'node.exit': { actions: { type: 'exitNode', params: ({ event }) => ({ reason: event.reason }) } },
         'handoff.tick': { actions: forwardTo('handoff') },

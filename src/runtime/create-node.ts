@@ -12,7 +12,8 @@ import type { AnswerParams, CoordinatorDone } from '../../actors/coordinator.mac
 import { coordinatorMachine } from '../../actors/coordinator.machine.js';
 import { gossipMachine, gossipRoundMsDefault, phiDefaults, phiThresholdDefault } from '../../actors/gossip.machine.js';
 import type { PhiOptions } from '../core/phi.js';
-import { type CollectParams, type HandoffInput, handoffDefaults, handoffMachine } from '../../actors/handoff.machine.js';
+import { type CollectParams, type DropHintsParams, type HandoffInput, handoffDefaults, handoffMachine } from '../../actors/handoff.machine.js';
+import { departedOf } from '../core/departed.js';
 import type { HandoffItem } from '../../actors/handoff.events.js';
 import { antiEntropyDefaults, antiEntropyMachine } from '../../actors/anti-entropy.machine.js';
 import { type AnswerTransfersParams, type TransferInput, transferDefaults, transferMachine } from '../../actors/transfer.machine.js';
@@ -311,6 +312,47 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       },
     );
   };
+  // A departed member's hints can never be delivered (the handoff machine decides to drop them): the
+  // hint entries go, in one group commit, and their objects stay for transfer and anti-entropy.
+  const dropHints = ({ self }: { self: AnyActorRef }, p: DropHintsParams) => {
+    const targets = new Set(p.targets);
+    const drop: Hint[] = [];
+    let more = false;
+    try {
+      if (store.hintCount() > 0) {
+        for (const h of store.hints()) {
+          if (!targets.has(h.target)) continue;
+          if (drop.length >= p.itemsMax) {
+            more = true;
+            break;
+          }
+          drop.push(h);
+        }
+      }
+    } catch (err) {
+      // The machine waits for an answer: it gets one, and the next tick tries again.
+      log.error('could not read hints to drop', { err: String(err) });
+      drop.length = 0;
+      more = false;
+    }
+    if (drop.length === 0) {
+      // After the machine's transition, as a new event.
+      queueMicrotask(() => self.send({ type: 'handoff.dropped', removed: 0, more: false }));
+      return;
+    }
+    Promise.all(drop.map((h) => store.removeHint(h))).then(
+      (removed) => {
+        const count = removed.filter(Boolean).length;
+        log.info('dropped hints for departed members', { targets: [...new Set(drop.map((h) => h.target))], hints: count });
+        self.send({ type: 'handoff.dropped', removed: count, more });
+      },
+      (err: unknown) => {
+        // The hints stay; the next tick tries again.
+        log.error('could not drop hints for departed members', { err: String(err) });
+        self.send({ type: 'handoff.dropped', removed: 0, more: false });
+      },
+    );
+  };
   // Hinted handoff and ownership transfer deliver objects the same way: synced, then acked.
   const applyBatch = (p: { from: string; reqId: string; items: HandoffItem[] }, ackKind = 'handoff.batch.ok', onCommitted?: () => void) => {
     Promise.all(p.items.map((item) => store.update(item.p, item.key, (current) => applyWrite(current, { kind: 'sync', state: item.state })))).then(
@@ -404,6 +446,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
           send: safe('send', (_: unknown, p: SendParams) => send(p)),
           collectBatch: safe('collectBatch', collectBatch as (args: unknown, p: CollectParams) => void),
           clearHints: safe('clearHints', clearHints as (args: unknown, p: { hints: Hint[]; bytes: number }) => void),
+          dropHints: safe('dropHints', dropHints as (args: unknown, p: DropHintsParams) => void),
           applyBatch: safe('applyBatch', (_: unknown, p: { from: string; reqId: string; items: HandoffItem[] }) => applyBatch(p)),
         },
       }),
@@ -474,7 +517,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     readRepairWaitMs: config.readRepairWaitMs ?? readRepairWaitMsDefault,
     coordinatorsMax: config.coordinatorsMax ?? coordinatorsMaxDefault,
     writesInFlightMax: config.writesInFlightMax ?? writesInFlightMaxDefault,
-    handoff: { nodeId, ...handoffDefaults, ...config.handoff },
+    handoff: { nodeId, ...handoffDefaults, ...config.handoff, departed: departedOf(clusterState) },
     transfer: { ...transferDefaults, ...config.transfer, nodeId, ring, n, now: clock.now() },
     antiEntropy: {
       nodeId,
