@@ -11,6 +11,11 @@
  *
  * Each request has its own deadline; `request` never throws synchronously.
  *
+ * While the connection is down (from its "disconnect" status to its "reconnect"), requests wait in
+ * the outbox and leave once it is back: nats.js drops whatever was published in between (each dial
+ * starts with an empty outbound buffer), so a request published then would be lost without a word
+ * and wait out its deadline, the very thing the failover above is for.
+ *
  * Publishes wait for the end of the current run of JavaScript (process.nextTick, which runs once the
  * microtask queue is empty): nats.js writes its outbound buffer to the socket on a microtask after
  * the first publish, so the requests that the answers of one inbound chunk set off, each some
@@ -46,7 +51,9 @@ export class RequestMux {
   private readonly sub: Subscription;
   private seq = 0;
   private closed = false;
-  /** Requests to publish at the next tick: subject, bytes, token, in order. */
+  /** False from a "disconnect" status to the next "reconnect": publishes wait in the outbox. */
+  private connected = true;
+  /** Requests to publish at the next tick (or once reconnected): subject, bytes, token, in order. */
   private readonly outbox: (string | Uint8Array)[] = [];
   /** Requests failed over because the connection dropped (for tests and metrics). */
   lostRequests = 0;
@@ -74,12 +81,14 @@ export class RequestMux {
         reject(new MuxError('timeout', `no answer within ${timeoutMs} ms`));
       }, Math.max(1, Math.ceil(timeoutMs)));
       this.pending.set(token, { resolve, reject, timer });
-      if (this.outbox.length === 0) process.nextTick(this.publishOutbox);
+      if (this.outbox.length === 0 && this.connected) process.nextTick(this.publishOutbox);
+      else if (!this.connected && this.outbox.length > 3 * (2 * this.pending.size + 1024)) this.dropFailed();
       this.outbox.push(subject, bytes, token);
     });
   }
 
   private readonly publishOutbox = (): void => {
+    if (!this.connected) return; // held until the reconnect publishes them
     const outbox = this.outbox;
     for (let i = 0; i < outbox.length; i += 3) {
       const token = outbox[i + 2] as string;
@@ -96,6 +105,19 @@ export class RequestMux {
     }
     outbox.length = 0;
   };
+
+  /** Forgets held requests that failed meanwhile (timed out while the connection was down). */
+  private dropFailed(): void {
+    const outbox = this.outbox;
+    let kept = 0;
+    for (let i = 0; i < outbox.length; i += 3) {
+      if (!this.pending.has(outbox[i + 2] as string)) continue;
+      outbox[kept++] = outbox[i]!;
+      outbox[kept++] = outbox[i + 1]!;
+      outbox[kept++] = outbox[i + 2]!;
+    }
+    outbox.length = kept;
+  }
 
   inFlight(): number {
     return this.pending.size;
@@ -127,8 +149,16 @@ export class RequestMux {
     try {
       for await (const s of this.nc.status()) {
         if (s.type === 'disconnect') {
-          this.lostRequests += this.pending.size;
-          this.failAll('lost', `the connection to NATS server ${s.server} dropped`);
+          this.connected = false;
+          // What is in the outbox was never published: it waits for the reconnect, not failed over.
+          const held = new Set<string>();
+          for (let i = 2; i < this.outbox.length; i += 3) held.add(this.outbox[i] as string);
+          const lost = [...this.pending.keys()].filter((t) => !held.has(t));
+          this.lostRequests += lost.length;
+          this.fail(lost, 'lost', `the connection to NATS server ${s.server} dropped`);
+        } else if (s.type === 'reconnect') {
+          this.connected = true;
+          this.publishOutbox();
         }
         if (this.closed) return;
       }
@@ -138,9 +168,19 @@ export class RequestMux {
   }
 
   private failAll(reason: MuxFailure, message: string): void {
-    const all = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of all) {
+    this.outbox.length = 0;
+    this.fail([...this.pending.keys()], reason, message);
+  }
+
+  private fail(tokens: string[], reason: MuxFailure, message: string): void {
+    const failed: Pending[] = [];
+    for (const t of tokens) {
+      const p = this.pending.get(t);
+      if (!p) continue;
+      this.pending.delete(t);
+      failed.push(p);
+    }
+    for (const p of failed) {
       clearTimeout(p.timer);
       p.reject(new MuxError(reason, message));
     }
