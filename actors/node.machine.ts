@@ -18,6 +18,7 @@
  */
 import { assign, enqueueActions, forwardTo, sendTo, setup, spawnChild } from 'xstate';
 import type { ClusterState } from '../src/core/cluster-state.js';
+import { departedOf } from '../src/core/departed.js';
 import { partitionOf, type Ring } from '../src/core/ring.js';
 import { chooseTargets } from '../src/core/targets.js';
 import type { Quorum } from '../src/core/quorum.js';
@@ -350,8 +351,8 @@ export function statusOf(context: NodeContext): ApiStatusOk {
   const members = context.membership?.members ?? {};
   // Members that have left (exiting) or were removed are listed apart: everything that asks each
   // member in turn (aae, hints, transfers, inspect, bench) must not wait for them.
-  const gone = (id: string) => members[id]?.status === 'exiting' || members[id]?.status === 'removed';
-  const ids = new Set([...owned.keys(), ...Object.keys(members).filter((id) => !gone(id))]);
+  const departed = departedOf(context.membership);
+  const ids = new Set([...owned.keys(), ...Object.keys(members).filter((id) => !departed.includes(id))]);
   return {
     cluster: context.cluster,
     partitions: context.ring.q,
@@ -366,9 +367,6 @@ export function statusOf(context: NodeContext): ApiStatusOk {
       staged: members[nodeId]?.staged ?? null,
       partitions: owned.get(nodeId) ?? [],
     })),
-    departed: Object.keys(members)
-      .filter(gone)
-      .sort()
-      .map((nodeId) => ({ nodeId, status: members[nodeId]!.status })),
+    departed: departed.map((nodeId) => ({ nodeId, status: members[nodeId]!.status })),
   };
 }

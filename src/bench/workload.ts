@@ -7,6 +7,8 @@
  *   b     95% read,  5% update   (read mostly: photo tagging)
  *   c    100% read               (read only: a user profile cache)
  *   cart 100% cart: read every sibling, merge them, write the result back with the read's context
+ *   update 100% update      (puts only: not a YCSB workload; it measures puts alone, as reads are
+ *                            measured alone by c, for a put's throughput without reads beside it)
  *
  * An update writes a whole new value of --value-bytes, as YCSB's default (writeallfields) does.
  */
@@ -15,8 +17,8 @@ import type { Random } from './random.js';
 export type OpName = 'read' | 'update' | 'cart';
 export const opNames: readonly OpName[] = ['read', 'update', 'cart'];
 
-export type WorkloadName = 'a' | 'b' | 'c' | 'cart';
-export const workloadNames: readonly WorkloadName[] = ['a', 'b', 'c', 'cart'];
+export type WorkloadName = 'a' | 'b' | 'c' | 'cart' | 'update';
+export const workloadNames: readonly WorkloadName[] = ['a', 'b', 'c', 'cart', 'update'];
 
 export interface Workload {
   name: WorkloadName;
@@ -30,6 +32,7 @@ export const workloads: Readonly<Record<WorkloadName, Workload>> = {
   b: { name: 'b', description: 'YCSB B: 95% read, 5% update', proportions: { read: 0.95, update: 0.05, cart: 0 } },
   c: { name: 'c', description: 'YCSB C: 100% read', proportions: { read: 1, update: 0, cart: 0 } },
   cart: { name: 'cart', description: 'cart: read, merge the siblings, write back with the context', proportions: { read: 0, update: 0, cart: 1 } },
+  update: { name: 'update', description: '100% update (puts only)', proportions: { read: 0, update: 1, cart: 0 } },
 };
 
 export function isWorkloadName(name: string): name is WorkloadName {

@@ -1,9 +1,9 @@
 /**
- * `ringkv bench`: runs a YCSB workload (a, b, c) or the cart read-merge-write against ringkv or,
- * with --target nats-kv, against a NATS JetStream KV bucket with the identical workload, and reports
- * ops/s and p50/p99/p99.9 latency per operation for each concurrency level: a table per level, or
- * JSON with --json. It says which durability mode ran. A progress bar shows on stderr when stderr
- * is a terminal.
+ * `ringkv bench`: runs a YCSB workload (a, b, c), the cart read-merge-write or puts only (update)
+ * against ringkv or, with --target nats-kv, against a NATS JetStream KV bucket with the identical
+ * workload, and reports ops/s and p50/p99/p99.9 latency per operation for each concurrency level: a
+ * table per level, or JSON with --json. It says which durability mode ran. A progress bar shows on
+ * stderr when stderr is a terminal.
  *
  *   ringkv bench --local                             a throwaway 3-node cluster, stopped at the end
  *   ringkv --server nats://h:4222 bench              a running cluster (its --cluster name)
@@ -122,7 +122,7 @@ export function registerBenchCommand(program: Command, io: BenchIo = defaultIo()
     .addOption(new Option('--target <name>', 'what to measure').choices(targetNames).default('ringkv'))
     .option('--local', 'ringkv: start a throwaway 3-node cluster on a free port for the run, and stop it after')
     .option('--kv-server <url>', 'nats-kv: an existing JetStream cluster (without it the bench starts 3 nats-servers)')
-    .addOption(new Option('--workload <name>', 'a (50% read, 50% update), b (95/5), c (read only), cart (read, merge, write back)').choices(workloadNames).default('a'))
+    .addOption(new Option('--workload <name>', 'a (50% read, 50% update), b (95/5), c (read only), cart (read, merge, write back), update (puts only)').choices(workloadNames).default('a'))
     .option('--records <count>', 'records loaded before the run', wholeNumber('records', 1, recordCountMax), 1000)
     .option('--value-bytes <bytes>', 'size of every value written', wholeNumber('value-bytes', 1, valueBytesMax), 100)
     .addOption(new Option('--distribution <name>', "key choice: YCSB's scrambled zipfian (0.99) or uniform").choices(['zipfian', 'uniform']).default('zipfian'))
@@ -327,6 +327,7 @@ function describeWorkload(name: WorkloadName): string {
     b: '95% read, 5% update',
     c: '100% read',
     cart: 'read every sibling, merge, write back with the context',
+    update: '100% update (puts only)',
   }[name];
 }
 

@@ -38,7 +38,8 @@ export function registerHintsCommand(program: Command, withClient: WithClient): 
           continue;
         }
         const h = n as ApiHintsOk;
-        const rate = `${h.deliveredPerSec.toFixed(1)}/s, ${(h.deliveredBytesPerSec / 1024).toFixed(1)} KiB/s`;
+        const dropped = h.dropped > 0 ? `; ${h.dropped} dropped (target departed)` : '';
+        const rate = `${h.deliveredPerSec.toFixed(1)}/s, ${(h.deliveredBytesPerSec / 1024).toFixed(1)} KiB/s${dropped}`;
         if (h.targets.length === 0) rows.push([h.nodeId, '-', '0', '0', '-', rate]);
         for (const t of h.targets) rows.push([h.nodeId, t.target, String(t.count), String(t.bytes), `${(t.oldestAgeMs / 1000).toFixed(1)} s`, rate]);
       }

@@ -222,6 +222,8 @@ export interface ApiHintsOk {
   /** Delivery rate over the last few seconds. */
   deliveredPerSec: number;
   deliveredBytesPerSec: number;
+  /** Hints dropped since this node started because their target departed (exiting or removed). */
+  dropped: number;
 }
 export type ClientKind = (typeof clientKinds)[number];
 

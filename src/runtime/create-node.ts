@@ -13,7 +13,7 @@ import { coordinatorMachine } from '../../actors/coordinator.machine.js';
 import { gossipMachine, gossipRoundMsDefault, phiDefaults, phiThresholdDefault } from '../../actors/gossip.machine.js';
 import type { PhiOptions } from '../core/phi.js';
 import { type CollectParams, type DropHintsParams, type HandoffInput, handoffDefaults, handoffMachine } from '../../actors/handoff.machine.js';
-import { departedOf } from '../core/departed.js';
+import { departedOf, isDeparted } from '../core/departed.js';
 import type { HandoffItem } from '../../actors/handoff.events.js';
 import { antiEntropyDefaults, antiEntropyMachine } from '../../actors/anti-entropy.machine.js';
 import { type AnswerTransfersParams, type TransferInput, transferDefaults, transferMachine } from '../../actors/transfer.machine.js';
@@ -343,6 +343,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     Promise.all(drop.map((h) => store.removeHint(h))).then(
       (removed) => {
         const count = removed.filter(Boolean).length;
+        deliveries.dropped += count;
         log.info('dropped hints for departed members', { targets: [...new Set(drop.map((h) => h.target))], hints: count });
         self.send({ type: 'handoff.dropped', removed: count, more });
       },
@@ -574,7 +575,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const status = clusterState.members[nodeId]?.status;
   log.info('node serving', { epoch: identity.epoch, newEpoch: identity.isNewEpoch, partitions: ring.q, members: Object.keys(clusterState.members), status, ringVersion: clusterState.ring.version });
   // A node that already left (or was removed) in an earlier life does not serve again.
-  if (status === 'exiting' || status === 'removed') resolveExit(`this node is ${status}: it left the cluster in an earlier life`);
+  if (isDeparted(status)) resolveExit(`this node is ${status}: it left the cluster in an earlier life`);
 
   return {
     identity,

@@ -1,7 +1,8 @@
 /**
  * What `ringkv hints` shows for one node: pending hints per target (count, bytes of the objects
  * they deliver, oldest age) and the recent delivery rate. Computed on request from the store; the
- * delivery tally keeps only a bounded window of recent deliveries.
+ * delivery tally keeps only a bounded window of recent deliveries, and counts the hints dropped
+ * because their target departed (they can never be delivered).
  */
 import { encode } from '../protocol/codec.js';
 import type { ApiHintsOk, HintTargetSummary } from '../protocol/messages.js';
@@ -15,6 +16,7 @@ const rateWindowMs = 10_000;
 export class DeliveryTally {
   private readonly entries: { at: number; hints: number; bytes: number }[] = [];
   total = 0;
+  dropped = 0;
 
   add(at: number, hints: number, bytes: number): void {
     this.total += hints;
@@ -49,5 +51,6 @@ export function hintSummary(nodeId: string, store: Store, now: number, tally: De
     delivered: tally.total,
     deliveredPerSec: rate.hints,
     deliveredBytesPerSec: rate.bytes,
+    dropped: tally.dropped,
   };
 }

@@ -198,6 +198,7 @@ export class NodeMetrics {
     hintGauge('ringkv_hints_pending_bytes', 'Bytes of the objects those hints will deliver, by target.', (t) => t.bytes);
     hintGauge('ringkv_hints_oldest_age_seconds', 'Age of the oldest pending hint, by target.', (t) => t.oldestAgeMs / 1000);
     fromStats('ringkv_hints_delivered_total', 'Hints delivered to their target and removed.', () => self.node?.hints().delivered);
+    fromStats('ringkv_hints_dropped_total', 'Hints dropped because their target departed (exiting or removed): they can never be delivered.', () => self.node?.hints().dropped);
     // Anti-entropy: what `ringkv aae` sums up.
     fromStats('ringkv_aae_exchanges_total', 'Merkle exchanges this node finished.', () => self.node?.aae.totals.exchanges);
     fromStats('ringkv_aae_exchanges_failed_total', 'Merkle exchanges that ended without completing (deadline, refusal).', () => self.node?.aae.totals.failed);

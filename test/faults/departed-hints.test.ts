@@ -77,6 +77,8 @@ it('a force-removed member\'s hints are dropped, a leaving holder of them exits 
   await admin.forceRemove('n5', { via: 'n1' });
   await admin.commit({ via: 'n1' });
   await until('every node dropped its hints for n5', 30_000, async () => (await Promise.all(live.map(hintsFor5))).every((count) => count === 0));
+  // Each node counts what it dropped (n5 was down throughout: none of them was delivered).
+  for (const { id, count } of held) expect((await client.hints({ via: id })).dropped, id).toBe(count);
 
   const via = live.find((id) => id !== holder)!;
   await admin.leave(holder, { via });

@@ -29,6 +29,7 @@ describe('workload mixes', () => {
     expect(mix('b', draws).update / draws).toBeCloseTo(0.05, 2);
     expect(mix('c', draws)).toEqual({ read: draws, update: 0, cart: 0 });
     expect(mix('cart', draws)).toEqual({ read: 0, update: 0, cart: draws });
+    expect(mix('update', draws)).toEqual({ read: 0, update: draws, cart: 0 });
   });
 
   it('are deterministic for a seed', () => {
