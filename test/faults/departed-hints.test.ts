@@ -6,55 +6,25 @@
  * kept ownership transfer from going idle, so it never exited), and every acknowledged write reads
  * back with R=2 from the three that are left.
  */
-import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ClusterAdmin } from '../../src/client/admin.js';
-import { RingkvClient } from '../../src/client/client.js';
-import { type Cluster, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
-import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
+import { expect, it } from 'vitest';
+import { useAdminCluster } from '../support/admin-cluster.js';
+import { waitFor } from '../support/wait-for.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const text = new TextEncoder();
 const untext = new TextDecoder();
 
-let nats: NatsServerHandle | undefined;
-let cluster: Cluster | undefined;
-let client: RingkvClient;
-let admin: ClusterAdmin;
-let dataRoot: string;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  dataRoot = tempDir('ringkv-departed-');
-  cluster = await startCluster({ nodes: 5, natsUrl: nats.url, dataRoot, cluster: 'dtest', args: ['--request-timeout-ms', '3000'] });
-  client = await RingkvClient.connect({ servers: nats.url, cluster: 'dtest', timeoutMs: 3000 });
-  admin = await ClusterAdmin.connect({ servers: nats.url, cluster: 'dtest', timeoutMs: 3000 });
-}, 120_000);
-
-afterAll(async () => {
-  await client?.close().catch(() => undefined);
-  await admin?.close().catch(() => undefined);
-  await cluster?.stopAll();
-  await nats?.stop();
-  if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
-});
-
-printNodeOutputOnFailure(() => cluster);
-
-async function until(what: string, limitMs: number, done: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${limitMs} ms`);
-    await sleep(250);
-  }
-}
+const env = useAdminCluster({ nodes: 5, cluster: 'dtest', args: ['--request-timeout-ms', '3000'] });
 
 it('a force-removed member\'s hints are dropped, a leaving holder of them exits 0, nothing acknowledged is lost', async () => {
-  const c = cluster!;
+  const { cluster: c, client, admin } = env;
   const live = ['n1', 'n2', 'n3', 'n4'];
   await c.kill('n5');
-  await until('n5 judged down everywhere', 30_000, async () =>
-    (await Promise.all(live.map((id) => admin.status({ via: id })))).every((s) => s.members.find((m) => m.nodeId === 'n5')?.state === 'down'),
+  await waitFor(
+    'n5 judged down everywhere',
+    async () => ((await Promise.all(live.map((id) => admin.status({ via: id })))).every((s) => s.members.find((m) => m.nodeId === 'n5')?.state === 'down') ? true : undefined),
+    30_000,
+    250,
   );
 
   const acked = new Map<string, string>();
@@ -76,7 +46,7 @@ it('a force-removed member\'s hints are dropped, a leaving holder of them exits 
 
   await admin.forceRemove('n5', { via: 'n1' });
   await admin.commit({ via: 'n1' });
-  await until('every node dropped its hints for n5', 30_000, async () => (await Promise.all(live.map(hintsFor5))).every((count) => count === 0));
+  await waitFor('every node dropped its hints for n5', async () => ((await Promise.all(live.map(hintsFor5))).every((count) => count === 0) ? true : undefined), 30_000, 250);
   // Each node counts what it dropped (n5 was down throughout: none of them was delivered).
   for (const { id, count } of held) expect((await client.hints({ via: id })).dropped, id).toBe(count);
 

@@ -13,16 +13,12 @@
  * of its three primaries under the new ring (writes made meanwhile, W = 2, on at least two), and no
  * node keeps a key of a partition it does not replicate.
  */
-import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LmdbStore } from '../../src/adapters/lmdb/lmdb-store.js';
-import { ClusterAdmin } from '../../src/client/admin.js';
-import { RingkvClient } from '../../src/client/client.js';
 import { partitionOf, preferenceList, type Ring } from '../../src/core/ring.js';
 import type { ApiTransfersOk } from '../../src/protocol/messages.js';
-import { type Cluster, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
+import { useAdminCluster } from '../support/admin-cluster.js';
 import { waitFor } from '../support/wait-for.js';
-import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const q = 16;
 const keyCount = 2000;
@@ -31,44 +27,20 @@ const te = new TextEncoder();
 const td = new TextDecoder();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let nats: NatsServerHandle | undefined;
-let cluster: Cluster | undefined;
-let client: RingkvClient;
-let admin: ClusterAdmin;
-let dataRoot: string;
-
-
-async function transfersOf(ids: string[]): Promise<ApiTransfersOk[]> {
-  return Promise.all(ids.map((id) => client.transfers({ via: id })));
-}
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  dataRoot = tempDir('ringkv-transfer-kill-');
-  cluster = await startCluster({
-    nodes: 3,
-    natsUrl: nats.url,
-    dataRoot,
-    cluster: 'tkill',
-    args: ['--partitions', String(q), '--transfer-rate-bytes', String(rateBytes), '--aae-interval-ms', '3600000', '--request-timeout-ms', '3000'],
-  });
-  client = await RingkvClient.connect({ servers: nats.url, cluster: 'tkill', timeoutMs: 3000 });
-  admin = await ClusterAdmin.connect({ servers: nats.url, cluster: 'tkill', timeoutMs: 3000 });
-}, 120_000);
-
-afterAll(async () => {
-  await client?.close().catch(() => undefined);
-  await admin?.close().catch(() => undefined);
-  await cluster?.stopAll();
-  await nats?.stop();
-  if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
+const env = useAdminCluster({
+  nodes: 3,
+  cluster: 'tkill',
+  args: ['--partitions', String(q), '--transfer-rate-bytes', String(rateBytes), '--aae-interval-ms', '3600000', '--request-timeout-ms', '3000'],
+  outputChars: 30_000,
 });
 
-printNodeOutputOnFailure(() => cluster, 30_000);
+async function transfersOf(ids: string[]): Promise<ApiTransfersOk[]> {
+  return Promise.all(ids.map((id) => env.client.transfers({ via: id })));
+}
 
 describe('ownership transfer under kill -9 of the receiver', () => {
   it('resumes after the receiving node restarts, completes, and loses nothing', { timeout: 300_000 }, async () => {
-    const c = cluster!;
+    const { cluster: c, client, admin } = env;
     const acked = new Map<string, string>();
     const value = (i: number) => `value ${i} ${'x'.repeat(80)}`;
     for (let i = 0; i < keyCount; i += 50) {

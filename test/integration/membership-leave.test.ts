@@ -6,43 +6,17 @@
  * 0 by itself. Nothing acknowledged is lost: every write reads back with R=2 from the other three,
  * whose shares are balanced.
  */
-import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ClusterAdmin } from '../../src/client/admin.js';
-import { RingkvClient } from '../../src/client/client.js';
-import { type Cluster, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
-import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
+import { expect, it } from 'vitest';
+import { useAdminCluster } from '../support/admin-cluster.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const text = new TextEncoder();
 const untext = new TextDecoder();
 
-let nats: NatsServerHandle | undefined;
-let cluster: Cluster | undefined;
-let client: RingkvClient;
-let admin: ClusterAdmin;
-let dataRoot: string;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  dataRoot = tempDir('ringkv-leave-');
-  cluster = await startCluster({ nodes: 4, natsUrl: nats.url, dataRoot, cluster: 'ltest', args: ['--request-timeout-ms', '3000'] });
-  client = await RingkvClient.connect({ servers: nats.url, cluster: 'ltest', timeoutMs: 3000 });
-  admin = await ClusterAdmin.connect({ servers: nats.url, cluster: 'ltest', timeoutMs: 3000 });
-}, 120_000);
-
-afterAll(async () => {
-  await client?.close().catch(() => undefined);
-  await admin?.close().catch(() => undefined);
-  await cluster?.stopAll();
-  await nats?.stop();
-  if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
-});
-
-printNodeOutputOnFailure(() => cluster);
+const env = useAdminCluster({ nodes: 4, cluster: 'ltest', args: ['--request-timeout-ms', '3000'] });
 
 it('a leaving node hands its partitions over and exits 0 by itself; nothing acknowledged is lost', async () => {
-  const c = cluster!;
+  const { cluster: c, client, admin } = env;
   const acked = new Map<string, string>();
   let running = true;
   const lanes = Array.from({ length: 3 }, async (_, lane) => {

@@ -13,14 +13,13 @@
  *   printed); restarted on its data directory it is judged up again, is the same member, and serves.
  */
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterAdmin } from '../../src/client/admin.js';
-import { RingkvClient } from '../../src/client/client.js';
+import { describe, expect, it } from 'vitest';
+import type { ClusterAdmin } from '../../src/client/admin.js';
+import type { RingkvClient } from '../../src/client/client.js';
 import type { ApiStatusOk } from '../../src/protocol/messages.js';
-import { type Cluster, repoRoot, ringkvBin, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
+import { useAdminCluster } from '../support/admin-cluster.js';
+import { repoRoot, ringkvBin } from '../support/cluster.js';
 import { waitFor } from '../support/wait-for.js';
-import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const text = new TextEncoder();
@@ -81,40 +80,18 @@ async function expectAllReadable(client: RingkvClient, acked: Map<string, string
 }
 
 describe('membership: join and leave under load', () => {
-  let nats: NatsServerHandle | undefined;
-  let cluster: Cluster | undefined;
-  let client: RingkvClient;
-  let admin: ClusterAdmin;
-  let dataRoot: string;
+  const env = useAdminCluster({ nodes: 3, cluster: 'mtest', args: commonArgs });
 
   /** Runs the ringkv CLI against this cluster. */
   const ringkv = (args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [ringkvBin, '--server', nats!.url, '--cluster', 'mtest', ...args], { cwd: repoRoot, timeout: 20_000 }, (err, stdout, stderr) =>
+      execFile(process.execPath, [ringkvBin, '--server', env.nats.url, '--cluster', 'mtest', ...args], { cwd: repoRoot, timeout: 20_000 }, (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });
 
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    dataRoot = tempDir('ringkv-membership-');
-    cluster = await startCluster({ nodes: 3, natsUrl: nats.url, dataRoot, cluster: 'mtest', args: commonArgs });
-    client = await RingkvClient.connect({ servers: nats.url, cluster: 'mtest', timeoutMs: 3000 });
-    admin = await ClusterAdmin.connect({ servers: nats.url, cluster: 'mtest', timeoutMs: 3000 });
-  }, 120_000);
-
-  afterAll(async () => {
-    await client?.close().catch(() => undefined);
-    await admin?.close().catch(() => undefined);
-    await cluster?.stopAll();
-    await nats?.stop();
-    if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
-  });
-
-  printNodeOutputOnFailure(() => cluster);
-
   it('joins a 4th and a 5th node under load: plan, commit, converge, nothing acknowledged lost, shares balanced', async () => {
-    const c = cluster!;
+    const { cluster: c, client, admin } = env;
     const writer = startWriter(client, 4);
     await sleep(1500);
 
@@ -210,6 +187,7 @@ describe('membership: join and leave under load', () => {
   }, 240_000);
 
   it('refuses bad admin requests with codes', async () => {
+    const { admin } = env;
     const ringVersion = (await admin.status({ via: 'n1' })).ringVersion;
     const codeOf = async (p: Promise<unknown>) => p.then(() => 'ok', (err: { code?: string }) => err.code);
     expect(await codeOf(admin.commit())).toBe('NO_CHANGES');
@@ -231,30 +209,10 @@ describe('membership: join and leave under load', () => {
 });
 
 describe('membership: failure detection on kill -9', () => {
-  let nats: NatsServerHandle | undefined;
-  let cluster: Cluster | undefined;
-  let client: RingkvClient;
-  let admin: ClusterAdmin;
-  let dataRoot: string;
-
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    dataRoot = tempDir('ringkv-detect-');
-    cluster = await startCluster({ nodes: 3, natsUrl: nats.url, dataRoot, cluster: 'dtest', args: detectArgs });
-    client = await RingkvClient.connect({ servers: nats.url, cluster: 'dtest', timeoutMs: 3000 });
-    admin = await ClusterAdmin.connect({ servers: nats.url, cluster: 'dtest', timeoutMs: 2000 });
-  }, 120_000);
-
-  afterAll(async () => {
-    await client?.close().catch(() => undefined);
-    await admin?.close().catch(() => undefined);
-    await cluster?.stopAll();
-    await nats?.stop();
-    if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
-  });
+  const env = useAdminCluster({ nodes: 3, cluster: 'dtest', args: detectArgs, adminTimeoutMs: 2000 });
 
   it('every other node marks a killed node down within the detection time, and up again after its restart', async () => {
-    const c = cluster!;
+    const { cluster: c, client, admin } = env;
     // Heartbeats flow for a while, so the detector has intervals to judge by.
     await sleep(3000);
     await client.put('before-kill', text.encode('x'));
