@@ -25,6 +25,7 @@ const quorumFailureCodes = new Set(['UNAVAILABLE', 'TIMEOUT']);
 export interface TransportCounters {
   droppedSends: number;
   droppedReceives: number;
+  heldSends?: number;
 }
 
 export interface Health {
@@ -170,7 +171,8 @@ export class NodeMetrics {
     fromStats('ringkv_router_rejected_total', 'Client requests the router answered BAD_REQUEST or TOO_LARGE.', () => self.node?.stats.rejected);
     fromStats('ringkv_late_answers_total', 'Replica answers that arrived after their coordinator had finished.', () => self.node?.stats.lateAnswers);
     fromStats('ringkv_action_failures_total', 'I/O actions that threw (logged; the actor kept running).', () => self.node?.stats.actionFailures);
-    fromStats('ringkv_nats_dropped_sends_total', 'Publishes that failed and were dropped (connection closed, payload too large).', () => self.transport?.droppedSends);
+    fromStats('ringkv_nats_dropped_sends_total', 'Publishes that failed and were dropped (connection closed, payload too large, too much held while reconnecting).', () => self.transport?.droppedSends);
+    fromStats('ringkv_nats_held_sends_total', 'Publishes held while the NATS connection was down, to go out once it was back.', () => self.transport?.heldSends);
     fromStats('ringkv_nats_dropped_receives_total', 'Inbound NATS messages ignored (unknown role, or a handler that threw).', () => self.transport?.droppedReceives);
     fromStats('ringkv_inspect_records_total', 'Inspection records sent to people watching.', () => self.node?.inspect.tap.stats.records);
     fromStats('ringkv_inspect_dropped_total', 'Inspection records dropped by the per-session rate limit.', () => self.node?.inspect.tap.stats.dropped);

@@ -1,10 +1,13 @@
 /**
  * NatsTransport against a real nats-server: directed messages, the api queue group, forwarding
- * with the client's reply address, and sends that must never throw.
+ * with the client's reply address, sends that must never throw, and publishes held while the
+ * connection is down (two servers in one NATS cluster, one killed).
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '@nats-io/transport-node';
 import { connectNats, NatsTransport } from '../../src/adapters/nats/nats-transport.js';
+import { freePort } from '../../src/bench/free-port.js';
 import type { Inbound } from '../../src/ports/transport.js';
 import { batchBytesMax } from '../../src/protocol/batch.js';
 import { decode } from '../../src/protocol/codec.js';
@@ -287,5 +290,60 @@ describe('NatsTransport', () => {
     await nc.flush();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(got.map((m) => td.decode(m.bytes))).toEqual(['before']);
+  });
+
+  it('holds what it publishes while the connection is down and sends it, in order, once reconnected', { timeout: 30_000 }, async () => {
+    const [routeA, routeB] = [await freePort(), await freePort()];
+    const routes = (own: number, other: number) => ['--cluster', `nats://127.0.0.1:${own}`, '--cluster_name', 'transport-reconnect', '--routes', `nats://127.0.0.1:${other}`];
+    const serverB = await startNatsServer({ args: routes(routeB, routeA) });
+    const serverA = await startNatsServer({ args: routes(routeA, routeB) });
+    try {
+      const c = cluster();
+      // The peer on B; the transport's connection on A, which tells it of B (to reconnect to).
+      const peer = await connect({ servers: serverB.url });
+      connections.push(peer);
+      const seen: string[] = [];
+      peer.subscribe(nodeSubject(c, 'b', 'replica'), { callback: (_err, msg) => seen.push(td.decode(msg.data)) });
+      peer.subscribe('_INBOX.held.>', { callback: (_err, msg) => seen.push(`reply:${td.decode(msg.data)}`) });
+      await peer.flush();
+      const nc = await connectNats(serverA.url, 'a');
+      connections.push(nc);
+      const a = new NatsTransport({ nc, cluster: c, nodeId: 'a' });
+      // Through A, over the route, the peer hears the transport.
+      for (let i = 0; !seen.includes('probe'); i++) {
+        if (i > 100) throw new Error('the peer on B does not hear the transport on A');
+        a.send('b', 'replica', te.encode('probe'));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      seen.length = 0;
+      // Sent right as the drop is seen: before nats.js redials, which empties its outbound buffer.
+      const sentWhileDown = new Promise<void>((resolve) => {
+        void (async () => {
+          for await (const s of nc.status()) {
+            if (s.type === 'disconnect') {
+              a.send('b', 'replica', te.encode('one'));
+              a.reply('_INBOX.held.1', te.encode('two'));
+              a.reply('_INBOX.held.2', te.encode('three'));
+              resolve();
+              return;
+            }
+          }
+        })();
+      });
+      await serverA.stop();
+      await within(sentWhileDown);
+      await within(
+        (async () => {
+          while (seen.length < 3) await new Promise((resolve) => setTimeout(resolve, 20));
+        })(),
+      );
+      expect(seen).toEqual(['one', 'reply:two', 'reply:three']);
+      expect(a.heldSends).toBeGreaterThan(0);
+      expect(a.droppedSends).toBe(0);
+      await a.close();
+    } finally {
+      await serverA.stop();
+      await serverB.stop();
+    }
   });
 });

@@ -21,6 +21,12 @@
  * together from the one flush they leave in one write. A payload too large to batch, or any publish
  * on a closed connection, goes at once, so that its drop is counted at once.
  *
+ * While the connection is down (from its "disconnect" status to its "reconnect"), publishes wait and
+ * go out once it is back, in order, up to `heldBytesMax` (beyond, they are dropped and counted):
+ * nats.js empties its outbound buffer at every dial, so what a node published while it redialled
+ * (the acks of writes that committed meanwhile, gossip, hint deliveries) was otherwise lost without a
+ * word, and whoever waited for it waited out a deadline.
+ *
  * The connection belongs to whoever made it: `close()` publishes what waits, drains this transport's
  * subscriptions and flushes, and leaves the connection open.
  */
@@ -65,6 +71,9 @@ export interface NatsTransportOptions {
 
 const roleSet: ReadonlySet<string> = new Set(roles);
 
+/** Bytes of publishes held while the connection is down, at most (about 2 s of a busy node's output). */
+export const heldBytesMax = 16 * 1024 * 1024;
+
 /** Envelopes waiting for the end of the turn, for one peer and one role. */
 interface Outgoing {
   subject: string;
@@ -82,6 +91,8 @@ export class NatsTransport implements Transport {
   sentEnvelopes = 0;
   /** NATS messages those envelopes took: sentEnvelopes / sentMessages is the batching factor. */
   sentMessages = 0;
+  /** Publishes held while the connection was down (sent once it was back, or dropped at close). */
+  heldSends = 0;
 
   private readonly nc: NatsConnection;
   private readonly cluster: string;
@@ -92,11 +103,41 @@ export class NatsTransport implements Transport {
   /** Replies and forwards waiting for the end of this turn, in order: subject, bytes, reply subject. */
   private readonly direct: (string | Uint8Array | undefined)[] = [];
   private flushScheduled = false;
+  /** False from a "disconnect" status to the next "reconnect": publishes wait in `held`. */
+  private connected = true;
+  /** Publishes waiting for the reconnect, in order: subject, bytes, reply subject. */
+  private readonly held: (string | Uint8Array | undefined)[] = [];
+  private heldBytes = 0;
+  private stopped = false;
 
   constructor(opts: NatsTransportOptions) {
     this.nc = opts.nc;
     this.cluster = opts.cluster;
     this.nodeId = opts.nodeId;
+    void this.watch();
+  }
+
+  /** Follows the connection's status: holds publishes while it is down, sends them once it is back. */
+  private async watch(): Promise<void> {
+    try {
+      for await (const s of this.nc.status()) {
+        if (this.stopped) return;
+        if (s.type === 'disconnect') this.connected = false;
+        else if (s.type === 'reconnect') {
+          this.connected = true;
+          this.publishHeld();
+        }
+      }
+    } catch {
+      // the status iterator ends with the connection
+    }
+  }
+
+  private publishHeld(): void {
+    const held = this.held;
+    for (let i = 0; i < held.length; i += 3) this.publish(held[i] as string, held[i + 1] as Uint8Array, held[i + 2] as string | undefined);
+    held.length = 0;
+    this.heldBytes = 0;
   }
 
   send(nodeId: string, role: Role, bytes: Uint8Array): void {
@@ -201,6 +242,11 @@ export class NatsTransport implements Transport {
 
   async close(): Promise<void> {
     this.flushOutgoing();
+    this.stopped = true;
+    // Still down at close: what is held cannot be sent any more.
+    this.droppedSends += this.held.length / 3;
+    this.held.length = 0;
+    this.heldBytes = 0;
     const subs = this.subs;
     this.subs = [];
     if (this.nc.isClosed()) return;
@@ -211,6 +257,16 @@ export class NatsTransport implements Transport {
   }
 
   private publish(subject: string, bytes: Uint8Array, reply?: string): void {
+    if (!this.connected && !this.nc.isClosed()) {
+      if (this.heldBytes + bytes.length > heldBytesMax) {
+        this.droppedSends++;
+        return;
+      }
+      this.held.push(subject, bytes, reply);
+      this.heldBytes += bytes.length;
+      this.heldSends++;
+      return;
+    }
     try {
       if (reply === undefined) this.nc.publish(subject, bytes);
       else this.nc.publish(subject, bytes, { reply });
