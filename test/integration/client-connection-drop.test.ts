@@ -9,10 +9,10 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, sleep } from '../../src/bench/free-port.js';
+import { sleep } from '../../src/bench/free-port.js';
 import { RingkvClient, RingkvError } from '../../src/client/client.js';
 import { type Cluster, startCluster } from '../support/cluster.js';
-import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
+import { type NatsServerHandle, startNatsServerPair, tempDir } from '../support/nats-server.js';
 
 const clusterName = 'conndrop';
 const requestTimeoutMs = 5_000;
@@ -27,10 +27,7 @@ let client: RingkvClient;
 let dataRoot: string;
 
 beforeAll(async () => {
-  const [routeA, routeB] = [await freePort(), await freePort()];
-  const routeArgs = (own: number, other: number) => ['--cluster', `nats://127.0.0.1:${own}`, '--cluster_name', 'ringkv-conndrop', '--routes', `nats://127.0.0.1:${other}`];
-  natsB = await startNatsServer({ args: routeArgs(routeB, routeA) });
-  natsA = await startNatsServer({ args: routeArgs(routeA, routeB) });
+  ({ a: natsA, b: natsB } = await startNatsServerPair('ringkv-conndrop'));
   dataRoot = tempDir('ringkv-conndrop-');
   cluster = await startCluster({ nodes: 3, natsUrl: natsB.url, dataRoot, cluster: clusterName, args: ['--request-timeout-ms', String(requestTimeoutMs)] });
   // The client's connection: server A first (no shuffling), B to reconnect to.

@@ -7,8 +7,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MuxError, RequestMux } from '../../src/client/request-mux.js';
-import { freePort } from '../../src/bench/free-port.js';
-import { startNatsServer, type NatsServerHandle } from '../support/nats-server.js';
+import { startNatsServer, startNatsServerPair, type NatsServerHandle } from '../support/nats-server.js';
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -79,10 +78,7 @@ describe('RequestMux', () => {
 
   it('holds a request made while the connection is down and sends it once reconnected', { timeout: 30_000 }, async () => {
     // Two servers in one NATS cluster: the responder on B, the mux's connection on A (then B).
-    const [routeA, routeB] = [await freePort(), await freePort()];
-    const routes = (own: number, other: number) => ['--cluster', `nats://127.0.0.1:${own}`, '--cluster_name', 'mux-reconnect', '--routes', `nats://127.0.0.1:${other}`];
-    const b = await startNatsServer({ args: routes(routeB, routeA) });
-    const a = await startNatsServer({ args: routes(routeA, routeB) });
+    const { a, b } = await startNatsServerPair('mux-reconnect');
     try {
       const responder = await connect({ servers: b.url });
       connections.push(responder);

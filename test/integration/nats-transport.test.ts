@@ -7,12 +7,11 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { connectNats, NatsTransport } from '../../src/adapters/nats/nats-transport.js';
-import { freePort } from '../../src/bench/free-port.js';
 import type { Inbound } from '../../src/ports/transport.js';
 import { batchBytesMax } from '../../src/protocol/batch.js';
 import { decode } from '../../src/protocol/codec.js';
 import { apiSubject, nodeSubject } from '../../src/protocol/subjects.js';
-import { startNatsServer, type NatsServerHandle } from '../support/nats-server.js';
+import { startNatsServer, startNatsServerPair, type NatsServerHandle } from '../support/nats-server.js';
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -293,10 +292,7 @@ describe('NatsTransport', () => {
   });
 
   it('holds what it publishes while the connection is down and sends it, in order, once reconnected', { timeout: 30_000 }, async () => {
-    const [routeA, routeB] = [await freePort(), await freePort()];
-    const routes = (own: number, other: number) => ['--cluster', `nats://127.0.0.1:${own}`, '--cluster_name', 'transport-reconnect', '--routes', `nats://127.0.0.1:${other}`];
-    const serverB = await startNatsServer({ args: routes(routeB, routeA) });
-    const serverA = await startNatsServer({ args: routes(routeA, routeB) });
+    const { a: serverA, b: serverB } = await startNatsServerPair('transport-reconnect');
     try {
       const c = cluster();
       // The peer on B; the transport's connection on A, which tells it of B (to reconnect to).

@@ -65,6 +65,22 @@ export async function startNatsServer(opts: { args?: string[] } = {}): Promise<N
   return { url: `nats://${host}:${port}`, port, stop };
 }
 
+/**
+ * Two nats-servers routed into one NATS cluster (`name`), for tests that kill the server a
+ * connection is on: a client of either reaches subscribers on both, and learns of the other from
+ * the cluster's INFO, so it reconnects there. B is started first, so A's route finds it at once.
+ */
+export async function startNatsServerPair(name: string): Promise<{ a: NatsServerHandle; b: NatsServerHandle }> {
+  const [routeA, routeB] = [await freePort(), await freePort()];
+  const routes = (own: number, other: number) => ['--cluster', `nats://${host}:${own}`, '--cluster_name', name, '--routes', `nats://${host}:${other}`];
+  const b = await startNatsServer({ args: routes(routeB, routeA) });
+  const a = await startNatsServer({ args: routes(routeA, routeB) }).catch(async (err: unknown) => {
+    await b.stop();
+    throw err;
+  });
+  return { a, b };
+}
+
 function natsServerBinary(): string {
   if (existsSync('/usr/sbin/nats-server')) return '/usr/sbin/nats-server';
   const found = spawnSync('which', ['nats-server'], { encoding: 'utf8' });
