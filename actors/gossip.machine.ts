@@ -76,7 +76,7 @@ export type TellNodeParams =
   | { type: 'member.up' | 'member.down'; nodeId: string }
   | { type: 'cluster.changed'; cluster: ClusterState }
   | { type: 'ring.changed'; ring: Ring }
-  | { type: 'node.exit'; reason: string };
+  | { type: 'node.exit'; reason: string; handOver: boolean };
 
 export const phiThresholdDefault = 8;
 export const gossipRoundMsDefault = 1000;
@@ -121,7 +121,7 @@ function maybeExit(enqueue: Enqueue, context: GossipContext): Partial<GossipCont
   const me = context.cluster.members[context.nodeId];
   const outOfRing = !context.cluster.ring.owners.includes(context.nodeId);
   if (me?.status === 'removed') {
-    enqueue({ type: 'tellNode', params: { type: 'node.exit', reason: 'removed from the cluster (force-remove)' } });
+    enqueue({ type: 'tellNode', params: { type: 'node.exit', reason: 'removed from the cluster (force-remove)', handOver: false } });
     return { exiting: true };
   }
   if (me?.status === 'exiting' || (me?.status === 'leaving' && outOfRing && context.transferIdle)) {
@@ -129,7 +129,7 @@ function maybeExit(enqueue: Enqueue, context: GossipContext): Partial<GossipCont
     const update = { ...adopt(enqueue, context, cluster), exiting: true };
     // Everyone learns at once that this node is gone, so nobody waits for its detector to say so.
     enqueue({ type: 'sendAll', params: digestsTo(context, liveMembers(context.cluster), cluster) });
-    enqueue({ type: 'tellNode', params: { type: 'node.exit', reason: 'left the cluster: every partition handed over' } });
+    enqueue({ type: 'tellNode', params: { type: 'node.exit', reason: 'left the cluster: every partition handed over', handOver: true } });
     return update;
   }
   return {};

@@ -61,6 +61,9 @@ export type NodeEvent =
   | { type: 'ring.changed'; ring: Ring }
   /** The gossiped cluster state changed (gossip child): the node keeps it for status and saves it. */
   | { type: 'cluster.changed'; cluster: ClusterState }
-  /** This node has left the cluster (handed everything over) or was removed: the process may end. */
-  | { type: 'node.exit'; reason: string }
+  /**
+   * This node has left the cluster (handed everything over) or was removed: the process may end.
+   * handOver: it left (not removed), so it ends only once it holds nothing more to hand over.
+   */
+  | { type: 'node.exit'; reason: string; handOver: boolean }
   | { type: 'xstate.done.actor.*'; actorId: string };

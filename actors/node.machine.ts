@@ -124,8 +124,11 @@ export const nodeMachine = setup({
     dropLate: () => {},
     /** I/O, provided by the runtime: keeps the cluster state in the store's meta (read at start). */
     saveClusterState: (_, _params: { cluster: ClusterState }) => {},
-    /** Provided by the runtime: this node has left the cluster; the process stops cleanly. */
-    exitNode: (_, _params: { reason: string }) => {},
+    /**
+     * Provided by the runtime: this node has left the cluster; the process stops cleanly (one that
+     * left, handOver, once it holds nothing it no longer replicates and no hint).
+     */
+    exitNode: (_, _params: { reason: string; handOver: boolean }) => {},
     // setup() cannot type an action that enqueues its sibling actions, hence the casts below; the
     // functions themselves are checked against NodeArgs.
     handleClientRequest: enqueueActions(({ enqueue, context, event }: NodeArgs) => {
@@ -253,7 +256,7 @@ export const nodeMachine = setup({
           // Hinted handoff learns who has departed from it (their hints can never be delivered).
           actions: [assign({ membership: ({ event }) => event.cluster }), { type: 'saveClusterState', params: ({ event }) => ({ cluster: event.cluster }) }, forwardTo('handoff')],
         },
-        'node.exit': { actions: { type: 'exitNode', params: ({ event }) => ({ reason: event.reason }) } },
+        'node.exit': { actions: { type: 'exitNode', params: ({ event }) => ({ reason: event.reason, handOver: event.handOver }) } },
         'handoff.tick': { actions: forwardTo('handoff') },
         'handoff.batch': { actions: forwardTo('handoff') },
         'handoff.batch.ok': { actions: forwardTo('handoff') },

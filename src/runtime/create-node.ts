@@ -16,7 +16,7 @@ import { type CollectParams, type DropHintsParams, type HandoffInput, handoffDef
 import { departedOf, isDeparted } from '../core/departed.js';
 import type { HandoffItem } from '../../actors/handoff.events.js';
 import { antiEntropyDefaults, antiEntropyMachine } from '../../actors/anti-entropy.machine.js';
-import { type AnswerTransfersParams, type TransferInput, transferDefaults, transferMachine } from '../../actors/transfer.machine.js';
+import { type AnswerTransfersParams, type TransferInput, partitionsNotReplicated, transferDefaults, transferMachine } from '../../actors/transfer.machine.js';
 import { type CollectTransferParams, type DropSentParams, partitionTransferMachine } from '../../actors/partition-transfer.machine.js';
 import { createTransferIo, type TransferTotals } from './transfer-io.js';
 import { exchangeMachine } from '../../actors/exchange.machine.js';
@@ -376,6 +376,14 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   if (shapeIssue) throw new Error(`anti-entropy trees: ${shapeIssue}`);
   const n = { ...quorumDefault, ...config.quorum }.n;
   const currentRing = (): Ring => (root?.getSnapshot().context as { ring?: Ring } | undefined)?.ring ?? ring;
+  /** What a node that left still holds for others: hints, or objects of partitions it does not replicate. */
+  const leftToHandOver = (): string | undefined => {
+    if (store.hintCount() > 0) return `${store.hintCount()} hints`;
+    for (const p of partitionsNotReplicated(currentRing(), nodeId, n)) {
+      for (const _key of store.keys(p)) return `objects of partition ${p}`;
+    }
+    return undefined;
+  };
   const aaeChild = () => root?.getSnapshot().children.antiEntropy as AnyActorRef | undefined;
   const aae = createAaeIo({
     nodeId,
@@ -411,10 +419,20 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       saveClusterState: safe('saveClusterState', (_: unknown, p: { cluster: ClusterState }) => {
         store.putMeta(clusterMetaName, p.cluster).catch((err: unknown) => log.error('could not save the cluster state', { err: String(err) }));
       }),
-      exitNode: safe('exitNode', (_: unknown, p: { reason: string }) => {
+      exitNode: safe('exitNode', (_: unknown, p: { reason: string; handOver: boolean }) => {
         log.info('node leaving the cluster', { reason: p.reason });
-        // One gossip round for the news that this node is gone to reach the others.
-        clock.setTimeout(() => resolveExit(p.reason), Math.max(roundMs, 200));
+        // One gossip round for the news that this node is gone to reach the others. In that round,
+        // writes from nodes that have not yet learned the ring without this node can still land
+        // here (found by the simulator: `ringkv sim --seed 317`); ownership transfer, which scans
+        // every round, hands them over too, and a node that left goes only once nothing is left.
+        const waitMs = Math.max(roundMs, 200);
+        const tryExit = () => {
+          const left = p.handOver ? leftToHandOver() : undefined;
+          if (left === undefined) return resolveExit(p.reason);
+          log.info('exit waits: this node still holds data to hand over', { left });
+          clock.setTimeout(tryExit, waitMs);
+        };
+        clock.setTimeout(tryExit, waitMs);
       }),
     },
     actors: {
