@@ -71,7 +71,7 @@ export interface NatsTransportOptions {
 
 const roleSet: ReadonlySet<string> = new Set(roles);
 
-/** Bytes of publishes held while the connection is down, at most (about 2 s of a busy node's output). */
+/** Bytes of publishes held while the connection is down, at most: a node cut off for long drops the rest. */
 export const heldBytesMax = 16 * 1024 * 1024;
 
 /** Envelopes waiting for the end of the turn, for one peer and one role. */
