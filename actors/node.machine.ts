@@ -36,8 +36,6 @@ import { type ChildRef, coordinatorChildId, coordinatorFor, coordinatorIdPrefix,
 
 export interface NodeInput {
   nodeId: string;
-  /** This node's clock id: node id and epoch. */
-  dotId: string;
   cluster: string;
   ring: Ring;
   quorumDefault: Quorum;
@@ -93,7 +91,7 @@ interface NodeArgs {
 }
 
 function replicaInput(context: NodeContext, partition: number): ReplicaInput {
-  return { partition, dotId: context.dotId, siblingsMax: context.limits.siblingsMax, writesInFlightMax: context.writesInFlightMax };
+  return { partition, siblingsMax: context.limits.siblingsMax, writesInFlightMax: context.writesInFlightMax };
 }
 
 function answerError(event: { from: string; reqId: string; replyTo: string }, body: ErrorBody): AnswerParams {

@@ -19,8 +19,6 @@ import type { ReplicaAnswerKind, ReplicaEvent } from './replica.events.js';
 
 export interface ReplicaInput {
   partition: number;
-  /** This node's clock id (node id and epoch): the id of every dot this replica makes. */
-  dotId: string;
   siblingsMax: number;
   writesInFlightMax: number;
 }
@@ -121,7 +119,6 @@ export const replicaMachine = setup({
                     kind: 'coordinate' as const,
                     context: event.body.context,
                     value: event.body.value,
-                    dotId: context.dotId,
                     siblingsMax: context.siblingsMax,
                   },
                 }),

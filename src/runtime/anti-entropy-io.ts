@@ -17,7 +17,7 @@ import type { ExchangeOutput, MergeAndReadParams, ReadEntriesParams, ReadTreePar
 import type { SendParams } from '../../actors/replica.machine.js';
 import type { DvvSet } from '../core/dvv.js';
 import { type TreeShape, answerTree, bytesToHashes, hashesToBytes, objectHash, segmentOf, treeLevels } from '../core/merkle.js';
-import { applyWrite } from '../core/replica-write.js';
+import { applySync } from '../core/replica-write.js';
 import {
   type AaeObject,
   type AaePartitionStats,
@@ -127,7 +127,7 @@ export function createAaeIo(deps: AaeIoDeps): AaeIo {
     const changed = await Promise.all(
       objects.map(([key, state]) =>
         store.update(p, key, (current) => {
-          const { next } = applyWrite(current, { kind: 'sync', state });
+          const { next } = applySync(current, state);
           return { next, result: next !== null };
         }),
       ),

@@ -33,7 +33,7 @@ import {
   writesInFlightMaxDefault,
 } from '../../actors/replica.machine.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
-import { applyWrite } from '../core/replica-write.js';
+import { applySync, applyWrite } from '../core/replica-write.js';
 import { partitionCountDefault, partitionsReplicatedBy, type Ring } from '../core/ring.js';
 import { type ClusterState, hasRing, initialState, joinerState, mergeStates, ringOf } from '../core/cluster-state.js';
 import type { GossipBody } from '../../actors/gossip.events.js';
@@ -41,6 +41,7 @@ import type { TellNodeParams } from '../../actors/gossip.machine.js';
 import { checkClusterState, checkGossipBody } from '../protocol/validation.js';
 import { decodeEnvelope } from '../protocol/envelope.js';
 import type { Inbound } from '../ports/transport.js';
+import type { DvvSet } from '../core/dvv.js';
 import { splitmix32 } from '../core/prng.js';
 import { decode, encode } from '../protocol/codec.js';
 import { encodeEnvelope, encodeStateAnswer, protocolVersion } from '../protocol/envelope.js';
@@ -49,7 +50,7 @@ import type { Clock } from '../ports/clock.js';
 import type { Log } from '../ports/log.js';
 import type { Hint, Store } from '../ports/store.js';
 import type { Role, Transport } from '../ports/transport.js';
-import { type Identity, loadIdentity, markCleanStop } from './identity.js';
+import { type Identity, loadIdentity, markCleanStop, renewEpoch } from './identity.js';
 import { createRouter, type RouterStats } from './router.js';
 import { createInspectServer, type InspectServer } from './inspect-server.js';
 
@@ -155,7 +156,8 @@ export const coordinatorsMaxDefault = 4096;
 
 export async function createNode(config: NodeConfig, ports: NodePorts): Promise<RunningNode> {
   const { transport, store, clock } = ports;
-  const identity = await loadIdentity(store, config.nodeId, ports.newEpoch);
+  // Renewed while the node runs when it deletes objects it made dots in (renewEpochBeforeDrop).
+  let identity = await loadIdentity(store, config.nodeId, ports.newEpoch);
   const log = ports.log.child({ node: config.nodeId });
   const { nodeId } = identity;
   const stats: NodeStats = { received: 0, droppedInvalid: 0, rejected: 0, lateAnswers: 0, actionFailures: 0 };
@@ -243,7 +245,8 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
 
   const commitWrite = ({ self }: { self: AnyActorRef }, p: CommitWriteParams) => {
     const hints = p.hints.length > 0 ? { targets: p.hints, now: clock.now() } : undefined;
-    store.update(p.p, p.key, (current) => applyWrite(current, p.write), hints).then(
+    // The dot is made with the clock id current when the write is applied (see renewEpochBeforeDrop).
+    store.update(p.p, p.key, (current) => applyWrite(current, p.write, identity.dotId), hints).then(
       (outcome) => {
         if (outcome.ok && p.write.kind === 'coordinate' && outcome.siblings >= limits.siblingsWarn) {
           log.warn('key has many siblings: clients should merge them', { partition: p.p, siblings: outcome.siblings });
@@ -356,7 +359,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   };
   // Hinted handoff and ownership transfer deliver objects the same way: synced, then acked.
   const applyBatch = (p: { from: string; reqId: string; items: HandoffItem[] }, ackKind = 'handoff.batch.ok', onCommitted?: () => void) => {
-    Promise.all(p.items.map((item) => store.update(item.p, item.key, (current) => applyWrite(current, { kind: 'sync', state: item.state })))).then(
+    Promise.all(p.items.map((item) => store.update(item.p, item.key, (current) => applySync(current, item.state)))).then(
       () => {
         onCommitted?.();
         send({ to: p.from, kind: ackKind, reqId: p.reqId, body: {} });
@@ -404,7 +407,20 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const ae = aae.antiEntropyActions;
 
   // Ownership transfer: the store work behind its machines' named actions.
-  const transferIo = createTransferIo({ nodeId, store, log });
+  /**
+   * Before this node deletes objects that carry a dot of its current clock id, it takes a new epoch
+   * (src/runtime/identity.ts): a later write it coordinated for such a key from nothing would make
+   * those dots again. At once, so that no write applied after the deletion uses the old id.
+   */
+  const renewEpochBeforeDrop = (states: readonly DvvSet[]) => {
+    const own = identity.dotId;
+    if (!states.some((state) => state.some(([id]) => id === own))) return;
+    const renewed = renewEpoch(store, identity, ports.newEpoch);
+    log.info('new epoch: this node deletes objects it made dots in', { from: identity.epoch, to: renewed.identity.epoch });
+    identity = renewed.identity;
+    renewed.stored.catch((err: unknown) => log.error('could not store the new epoch', { err: String(err) }));
+  };
+  const transferIo = createTransferIo({ nodeId, store, log, beforeDrop: renewEpochBeforeDrop });
   const answerTransfers = (p: AnswerTransfersParams) => {
     answerClient({ replyTo: p.replyTo, to: p.to, reqId: p.reqId, kind: 'api.transfers.ok', body: transferIo.answerBody(p, clock.now()) });
   };
@@ -527,7 +543,6 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
 
   const input: NodeInput = {
     nodeId,
-    dotId: identity.dotId,
     cluster: config.cluster,
     ring,
     quorumDefault: { ...quorumDefault, ...config.quorum },
@@ -596,7 +611,9 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   if (isDeparted(status)) resolveExit(`this node is ${status}: it left the cluster in an earlier life`);
 
   return {
-    identity,
+    get identity() {
+      return identity;
+    },
     stats,
     actor,
     inspect,

@@ -9,6 +9,12 @@
  * for another value, and replicas that had seen it superseded would drop the new value (found by
  * the simulator). `running` is set at start and cleared by a clean stop, after every write has
  * committed; a start that finds it set knows the last life ended in a crash.
+ *
+ * And it is new while the node runs whenever it is about to delete an object that carries a dot of
+ * its current clock id (ownership transfer dropping a copy it handed over, typically a fallback's):
+ * a dot's counter continues from the key's stored state, so a node that later coordinated a write
+ * to that key again from nothing would make its first dots again, and replicas that had seen them
+ * would drop the new value as already seen (found by the simulator: `ringkv sim --seed 790`).
  */
 import type { Store } from '../ports/store.js';
 
@@ -44,6 +50,17 @@ export async function loadIdentity(store: Store, nodeId: string, newEpoch: () =>
   const epoch = newEpoch();
   await store.putMeta('identity', { nodeId, epoch, running: true } satisfies StoredIdentity);
   return { nodeId, epoch, dotId: dotIdOf(nodeId, epoch), isNewEpoch: true };
+}
+
+/**
+ * A new epoch for a running node: returns the new identity at once (the caller makes every later
+ * dot with it) and stores it, still running. If the node crashes before that commits, its next
+ * start takes a new epoch anyway.
+ */
+export function renewEpoch(store: Store, identity: Identity, newEpoch: () => string): { identity: Identity; stored: Promise<void> } {
+  const epoch = newEpoch();
+  const next: Identity = { nodeId: identity.nodeId, epoch, dotId: dotIdOf(identity.nodeId, epoch), isNewEpoch: true };
+  return { identity: next, stored: store.putMeta('identity', { nodeId: identity.nodeId, epoch, running: true } satisfies StoredIdentity) };
 }
 
 /** Records a clean stop: call after the node's last write was issued (writes commit in order). */

@@ -8,6 +8,7 @@ import type { HandoffItem } from '../../actors/handoff.events.js';
 import type { CollectTransferParams, DropSentParams } from '../../actors/partition-transfer.machine.js';
 import type { AnswerTransfersParams } from '../../actors/transfer.machine.js';
 import type { FoundPartition } from '../../actors/transfer.events.js';
+import type { DvvSet } from '../core/dvv.js';
 import type { Log } from '../ports/log.js';
 import type { Store } from '../ports/store.js';
 import { encode } from '../protocol/codec.js';
@@ -55,7 +56,13 @@ function objectId(p: number, key: Uint8Array): string {
   return `${p}/${Buffer.from(key).toString('latin1')}`;
 }
 
-export function createTransferIo(deps: { nodeId: string; store: Store; log: Log }): TransferIo {
+export function createTransferIo(deps: {
+  nodeId: string;
+  store: Store;
+  log: Log;
+  /** Called with the states about to be deleted, before the deletion (the node renews its epoch if it made dots in them). */
+  beforeDrop?: (states: readonly DvvSet[]) => void;
+}): TransferIo {
   const { nodeId, store, log } = deps;
   const totals: TransferTotals = { objectsSent: 0, bytesSent: 0, objectsDropped: 0, objectsReceived: 0, bytesReceived: 0, running: 0, waiting: 0 };
 
@@ -107,6 +114,7 @@ export function createTransferIo(deps: { nodeId: string; store: Store; log: Log 
     dropSent(self, p) {
       totals.objectsSent += p.items.length;
       totals.bytesSent += p.bytes * p.targets;
+      deps.beforeDrop?.(p.items.map((item) => item.state));
       Promise.all(p.items.map((item) => store.removeIfUnchanged(p.p, item.key, item.state))).then(
         (results) => {
           const dropped = results.filter(Boolean).length;

@@ -15,7 +15,7 @@ interface Effect {
   params?: unknown;
 }
 
-const input: ReplicaInput = { partition: 7, dotId: 'n1/e1', siblingsMax: 10, writesInFlightMax: 2 };
+const input: ReplicaInput = { partition: 7, siblingsMax: 10, writesInFlightMax: 2 };
 const key = new TextEncoder().encode('cart:1');
 const remoteState: DvvSet = [['n2/e2', 1, [new TextEncoder().encode('v')]]];
 
@@ -78,9 +78,9 @@ describe('replica machine', () => {
     const [s1, effects] = step(start(), coordinate('coordinator-1'));
     expect(sends(effects)).toEqual([]);
     expect(commits(effects)).toHaveLength(1);
-    const params = commits(effects)[0]!.params as { answer: string; write: { kind: string; dotId: string; siblingsMax: number } };
+    const params = commits(effects)[0]!.params as { answer: string; write: { kind: string; siblingsMax: number } };
     expect(params.answer).toBe('replica.coordinate.ok');
-    expect(params.write).toMatchObject({ kind: 'coordinate', dotId: 'n1/e1', siblingsMax: 10 });
+    expect(params.write).toMatchObject({ kind: 'coordinate', siblingsMax: 10 });
 
     const committed: DvvSet = [['n1/e1', 1, [new TextEncoder().encode('new')]]];
     const [, ack] = step(s1, {

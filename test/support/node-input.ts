@@ -9,7 +9,6 @@ import { defaultLimits } from '../../src/protocol/limits.js';
 export function nodeTestInput(ring: Ring): NodeInput {
   return {
     nodeId: 'n1',
-    dotId: 'n1:e1',
     cluster: 'test',
     ring,
     quorumDefault: { n: 3, r: 2, w: 2 },
