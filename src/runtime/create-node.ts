@@ -16,7 +16,7 @@ import { type CollectParams, type DropHintsParams, type HandoffInput, handoffDef
 import { departedOf, isDeparted } from '../core/departed.js';
 import type { HandoffItem } from '../../actors/handoff.events.js';
 import { antiEntropyDefaults, antiEntropyMachine } from '../../actors/anti-entropy.machine.js';
-import { type AnswerTransfersParams, type TransferInput, partitionsNotReplicated, transferDefaults, transferMachine } from '../../actors/transfer.machine.js';
+import { type AnswerTransfersParams, type TransferInput, transferDefaults, transferMachine } from '../../actors/transfer.machine.js';
 import { type CollectTransferParams, type DropSentParams, partitionTransferMachine } from '../../actors/partition-transfer.machine.js';
 import { createTransferIo, type TransferTotals } from './transfer-io.js';
 import { exchangeMachine } from '../../actors/exchange.machine.js';
@@ -379,14 +379,6 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   if (shapeIssue) throw new Error(`anti-entropy trees: ${shapeIssue}`);
   const n = { ...quorumDefault, ...config.quorum }.n;
   const currentRing = (): Ring => (root?.getSnapshot().context as { ring?: Ring } | undefined)?.ring ?? ring;
-  /** What a node that left still holds for others: hints, or objects of partitions it does not replicate. */
-  const leftToHandOver = (): string | undefined => {
-    if (store.hintCount() > 0) return `${store.hintCount()} hints`;
-    for (const p of partitionsNotReplicated(currentRing(), nodeId, n)) {
-      for (const _key of store.keys(p)) return `objects of partition ${p}`;
-    }
-    return undefined;
-  };
   const aaeChild = () => root?.getSnapshot().children.antiEntropy as AnyActorRef | undefined;
   const aae = createAaeIo({
     nodeId,
@@ -443,7 +435,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
         // every round, hands them over too, and a node that left goes only once nothing is left.
         const waitMs = Math.max(roundMs, 200);
         const tryExit = () => {
-          const left = p.handOver ? leftToHandOver() : undefined;
+          const left = p.handOver ? transferIo.leftToHandOver(currentRing(), n) : undefined;
           if (left === undefined) return resolveExit(p.reason);
           log.info('exit waits: this node still holds data to hand over', { left });
           clock.setTimeout(tryExit, waitMs);

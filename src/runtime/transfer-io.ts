@@ -6,9 +6,10 @@
 import type { AnyActorRef } from 'xstate';
 import type { HandoffItem } from '../../actors/handoff.events.js';
 import type { CollectTransferParams, DropSentParams } from '../../actors/partition-transfer.machine.js';
-import type { AnswerTransfersParams } from '../../actors/transfer.machine.js';
+import { type AnswerTransfersParams, partitionsNotReplicated } from '../../actors/transfer.machine.js';
 import type { FoundPartition } from '../../actors/transfer.events.js';
 import type { DvvSet } from '../core/dvv.js';
+import type { Ring } from '../core/ring.js';
 import type { Log } from '../ports/log.js';
 import type { Store } from '../ports/store.js';
 import { encode } from '../protocol/codec.js';
@@ -38,6 +39,8 @@ export interface TransferIo {
   findWork(self: AnyActorRef, p: { scan: number; partitions: number[] }): void;
   collectTransfer(self: AnyActorRef, p: CollectTransferParams): void;
   dropSent(self: AnyActorRef, p: DropSentParams): void;
+  /** What this node still holds for others (hints, or objects of partitions it does not replicate), or undefined. */
+  leftToHandOver(ring: Ring, n: number): string | undefined;
   /** The api.transfers answer body, with rates and ETAs at `now`. */
   answerBody(p: AnswerTransfersParams, now: number): ApiTransfersOk;
   /** Counts a peer's batch once it has been committed here. */
@@ -127,6 +130,14 @@ export function createTransferIo(deps: {
           self.send({ type: 'transfer.dropped', id: p.id, dropped: 0, kept: p.items.length });
         },
       );
+    },
+
+    leftToHandOver(ring, n) {
+      if (store.hintCount() > 0) return `${store.hintCount()} hints`;
+      for (const partition of partitionsNotReplicated(ring, nodeId, n)) {
+        for (const _key of store.keys(partition)) return `objects of partition ${partition}`;
+      }
+      return undefined;
     },
 
     answerBody(p, now) {
