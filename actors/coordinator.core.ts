@@ -1,0 +1,280 @@
+/**
+ * Coordinator core: the per-request state machine of a coordinator as plain data and functions, in
+ * the manner of riak_kv's put_fsm over put_core or etcd raft's Step (Dynamo §4.5 requests, §4.6
+ * sloppy quorum and hinted handoff, §5 read repair). `startRequest(input, now)` and
+ * `step(request, event)` return the request's next state and its effects as data; the runtime (a
+ * long-lived actor holding many requests) performs the effects. No xstate, no time read, no I/O:
+ * time enters as `now` in the event data, timers are effects with an absolute due time.
+ *
+ * Messages: takes replica.coordinate.ok, replica.put.ok, replica.get.ok, replica.error and the
+ * request's own deadline and repairWaitOver wake-ups (each carrying the request id). Effects: send /
+ * sendAll (replica.coordinate, replica.put, replica.get, read repair), answerClient (exactly once),
+ * setTimer / cancelTimers, and done (the request is over and may be dropped).
+ *
+ * Invariants, the same as actors/coordinator.machine.ts: the client is answered exactly once, with
+ * the result on quorum, UNAVAILABLE {needed, alive} before any replica is asked when too few are
+ * believed alive, the error a replica reported, or TIMEOUT (indeterminate: the write may have been
+ * stored) at the deadline. Each replica counts once however often its answer is duplicated. An event
+ * a state does not take (see `coordinatorStates`) leaves the request as it is and has no effect, so
+ * no message can crash the holder. A finished request takes nothing.
+ */
+import { type DvvSet, join, sync } from '../src/core/dvv.js';
+import { encode } from '../src/protocol/codec.js';
+import type { ErrorBody } from '../src/protocol/errors.js';
+import type { CoordinatorEvent } from './coordinator.events.js';
+import {
+  type AnswerParams,
+  type CoordinatorContext,
+  type CoordinatorInput,
+  hasQuorum,
+  readResult,
+  repairTargets,
+} from './coordinator.machine.js';
+import type { SendParams } from './replica.machine.js';
+
+/** The states a request passes through; `done` is final. */
+export type CoordinatorStateName = 'checking' | 'coordinating' | 'replicating' | 'collecting' | 'repairing' | 'done';
+
+/** The events the core takes: the replica answers and wake-ups (not coordinator.start, a new request is startRequest). */
+export type CoreEvent = Exclude<CoordinatorEvent, { type: 'coordinator.start' }>;
+
+export interface StateDecl {
+  /** What the state is for, in one sentence (shown by `ringkv diagram coordinator`). */
+  description: string;
+  /** Each event it takes and the states it may go to (several: the choice depends on a guard). */
+  on: Partial<Record<CoreEvent['type'], CoordinatorStateName[]>>;
+  /** Transitions taken on entry without an event (the quorum is already there). */
+  always?: CoordinatorStateName[];
+  final?: boolean;
+}
+
+/**
+ * The states declared as data: which event each takes and where it goes. `step` refuses any event
+ * a state does not declare, and test/unit/coordinator-core.test.ts checks every transition `step`
+ * makes is one declared here, so the diagram generated from this table is the code's.
+ */
+export const coordinatorStates: Record<CoordinatorStateName, StateDecl> = {
+  checking: {
+    description: 'A new request: UNAVAILABLE when too few targets are believed alive, else a put coordinates and a get collects.',
+    on: {},
+    always: ['done', 'coordinating', 'collecting'],
+  },
+  coordinating: {
+    description: 'put: the local replica makes the new dot and commits.',
+    on: { 'replica.coordinate.ok': ['replicating'], 'replica.error': ['done'], deadline: ['done'] },
+  },
+  replicating: {
+    description: 'put: the other targets sync the committed state; W acks (local one included) answer the client.',
+    on: { 'replica.put.ok': ['replicating', 'done'], deadline: ['done'] },
+    always: ['done'],
+  },
+  collecting: {
+    description: 'get: every target is asked; R answers (pr of them primaries) answer the client with the merge.',
+    on: { 'replica.get.ok': ['collecting', 'repairing', 'done'], deadline: ['done'] },
+    always: ['repairing'],
+  },
+  repairing: {
+    description: 'get: the client has its answer; late answers are awaited briefly, then stale replicas get read repair.',
+    on: { 'replica.get.ok': ['repairing', 'done'], repairWaitOver: ['done'], deadline: ['done'] },
+    always: ['done'],
+  },
+  done: { description: 'The client is answered and read repair sent: the request can be dropped.', on: {}, final: true },
+};
+
+export const coordinatorInitialState: CoordinatorStateName = 'checking';
+
+/** A request in flight: its state's name and the same context the xstate coordinator keeps. */
+export interface CoordinatorRequest {
+  state: CoordinatorStateName;
+  context: CoordinatorContext;
+}
+
+/** Effects as data: what the runtime is to do after a step, in order. */
+export type CoordinatorEffect =
+  | { type: 'send'; params: SendParams }
+  | { type: 'sendAll'; params: SendParams[] }
+  | { type: 'answerClient'; params: AnswerParams }
+  /** Wake this request with `event` at time `at` (ms on the runtime's Clock); one per name. */
+  | { type: 'setTimer'; name: 'deadline' | 'repairWait'; at: number; event: CoreEvent }
+  /** The request is over: drop its timers and the request itself. */
+  | { type: 'done'; id: string };
+
+export interface StepResult {
+  request: CoordinatorRequest;
+  effects: CoordinatorEffect[];
+}
+
+/** Starts one request at time `now`: arms its deadline and sends its first messages (or answers UNAVAILABLE). */
+export function startRequest(input: CoordinatorInput, now: number): StepResult {
+  const context: CoordinatorContext = { ...input, acked: [], state: [], answers: {} };
+  const effects: CoordinatorEffect[] = [
+    { type: 'setTimer', name: 'deadline', at: now + input.timeoutMs, event: { type: 'deadline', reqId: input.id } },
+  ];
+  const targets = context.targets.map((t) => t.node);
+  if (!hasQuorum(context, targets)) {
+    effects.push({
+      type: 'answerClient',
+      params: errorAnswer(context, {
+        code: 'UNAVAILABLE',
+        message: unavailableMessage(context),
+        needed: needed(context),
+        alive: counted(context, targets).quorum,
+      }),
+    });
+    return finish({ state: 'done', context }, effects);
+  }
+  if (context.op === 'get') return enterCollecting(context, effects, now);
+  effects.push({
+    type: 'send',
+    params: {
+      to: context.nodeId,
+      kind: 'replica.coordinate',
+      reqId: context.id,
+      body: { p: context.partition, key: context.key, context: context.context, value: context.value, hints: context.localHints },
+    },
+  });
+  return { request: { state: 'coordinating', context }, effects };
+}
+
+/**
+ * One event for one request. An event for another request id, or one its state does not take,
+ * returns the request unchanged with no effects (the wake-up of a request already over, a late
+ * or duplicated answer).
+ */
+export function step(request: CoordinatorRequest, event: CoreEvent, now: number): StepResult {
+  const { state, context } = request;
+  const unchanged: StepResult = { request, effects: [] };
+  if (event.reqId !== context.id) return unchanged;
+  if (!(event.type in coordinatorStates[state].on)) return unchanged;
+  const effects: CoordinatorEffect[] = [];
+  if (event.type === 'deadline') {
+    if (state === 'repairing') return enterDone(context, effects, true);
+    effects.push({ type: 'answerClient', params: timeoutAnswer(context) });
+    return finish({ state: 'done', context }, effects);
+  }
+  switch (state) {
+    case 'coordinating':
+      if (event.type === 'replica.coordinate.ok') {
+        return enterReplicating({ ...context, state: event.body.state, acked: [event.from] }, effects);
+      }
+      if (event.type === 'replica.error') {
+        effects.push({ type: 'answerClient', params: errorAnswer(context, event.body as ErrorBody) });
+        return finish({ state: 'done', context }, effects);
+      }
+      return unchanged;
+    case 'replicating':
+      if (event.type !== 'replica.put.ok' || context.acked.includes(event.from)) return unchanged;
+      return checkReplicated({ ...context, acked: [...context.acked, event.from] }, effects);
+    case 'collecting':
+      if (event.type !== 'replica.get.ok' || event.from in context.answers) return unchanged;
+      return checkCollected(recordAnswer(context, event.from, event.body.state), effects, now);
+    case 'repairing':
+      if (event.type === 'repairWaitOver') return enterDone(context, effects, true);
+      if (event.type !== 'replica.get.ok' || event.from in context.answers) return unchanged;
+      return checkAllAnswered(recordAnswer(context, event.from, event.body.state), effects);
+    default:
+      return unchanged;
+  }
+}
+
+function enterReplicating(context: CoordinatorContext, effects: CoordinatorEffect[]): StepResult {
+  const others = context.targets.filter((t) => t.node !== context.nodeId);
+  effects.push({
+    type: 'sendAll',
+    params: others.map((t) => ({
+      to: t.node,
+      kind: 'replica.put',
+      reqId: context.id,
+      body: { p: context.partition, key: context.key, state: context.state, ...(t.hintFor ? { hint: t.hintFor } : {}) },
+    })),
+  });
+  return checkReplicated(context, effects);
+}
+
+function checkReplicated(context: CoordinatorContext, effects: CoordinatorEffect[]): StepResult {
+  if (!hasQuorum(context, context.acked)) return { request: { state: 'replicating', context }, effects };
+  effects.push({ type: 'answerClient', params: okAnswer(context, { context: encode(join(context.state)) }) });
+  return finish({ state: 'done', context }, effects);
+}
+
+function enterCollecting(context: CoordinatorContext, effects: CoordinatorEffect[], now: number): StepResult {
+  effects.push({
+    type: 'sendAll',
+    params: context.targets.map((t) => ({ to: t.node, kind: 'replica.get', reqId: context.id, body: { p: context.partition, key: context.key } })),
+  });
+  return checkCollected(context, effects, now);
+}
+
+function checkCollected(context: CoordinatorContext, effects: CoordinatorEffect[], now: number): StepResult {
+  if (!hasQuorum(context, Object.keys(context.answers))) return { request: { state: 'collecting', context }, effects };
+  effects.push({ type: 'answerClient', params: okAnswer(context, readResult(context.state)) });
+  // `now` is the time stamped on the event that made the quorum (the core reads no clock).
+  effects.push({ type: 'setTimer', name: 'repairWait', at: now + context.readRepairWaitMs, event: { type: 'repairWaitOver', reqId: context.id } });
+  return checkAllAnswered(context, effects);
+}
+
+function checkAllAnswered(context: CoordinatorContext, effects: CoordinatorEffect[]): StepResult {
+  if (Object.keys(context.answers).length >= context.targets.length) return enterDone(context, effects, true);
+  return { request: { state: 'repairing', context }, effects };
+}
+
+/** The get is over: read repair to every replica whose answer lacked part of the merge. */
+function enterDone(context: CoordinatorContext, effects: CoordinatorEffect[], repair: boolean): StepResult {
+  if (repair) {
+    effects.push({
+      type: 'sendAll',
+      params: repairTargets(context.answers, context.state).map((to) => ({
+        to,
+        kind: 'replica.put',
+        reqId: context.id,
+        body: { p: context.partition, key: context.key, state: context.state },
+      })),
+    });
+  }
+  return finish({ state: 'done', context }, effects);
+}
+
+function finish(request: CoordinatorRequest, effects: CoordinatorEffect[]): StepResult {
+  effects.push({ type: 'done', id: request.context.id });
+  return { request, effects };
+}
+
+function recordAnswer(context: CoordinatorContext, from: string, state: DvvSet | null): CoordinatorContext {
+  return {
+    ...context,
+    answers: { ...context.answers, [from]: state },
+    state: state === null ? context.state : sync(context.state, state),
+  };
+}
+
+function needed(ctx: CoordinatorContext): number {
+  return ctx.op === 'put' ? ctx.quorum.w : ctx.quorum.r;
+}
+
+function counted(ctx: CoordinatorContext, nodes: readonly string[]): { quorum: number; primaries: number } {
+  const primaries = nodes.filter((node) => ctx.preferenceList.includes(node)).length;
+  return { quorum: ctx.sloppy ? nodes.length : primaries, primaries };
+}
+
+function okAnswer(ctx: CoordinatorContext, body: unknown): AnswerParams {
+  return { replyTo: ctx.client.replyTo, to: ctx.client.from, reqId: ctx.client.reqId, kind: `${ctx.client.kind}.ok`, body };
+}
+
+function errorAnswer(ctx: CoordinatorContext, body: ErrorBody): AnswerParams {
+  return { replyTo: ctx.client.replyTo, to: ctx.client.from, reqId: ctx.client.reqId, kind: 'error', body };
+}
+
+function unavailableMessage(ctx: CoordinatorContext): string {
+  const up = ctx.targets.map((t) => t.node);
+  const strict = ctx.sloppy ? '' : ' (sloppy: false, so fallbacks do not count)';
+  const pn = ctx.primariesNeeded > 0 ? ` and ${ctx.primariesNeeded} of them must be primaries` : '';
+  return `${needed(ctx)} replicas must answer${pn}, but of the preference list (${ctx.preferenceList.join(', ')}) only ${up.join(', ') || 'none'} can${strict}`;
+}
+
+function timeoutAnswer(ctx: CoordinatorContext): AnswerParams {
+  const got = ctx.op === 'put' ? ctx.acked.length : Object.keys(ctx.answers).length;
+  return errorAnswer(ctx, {
+    code: 'TIMEOUT',
+    message: `only ${got} of the ${needed(ctx)} replicas needed answered within ${ctx.timeoutMs} ms; the ${ctx.op} may or may not have taken effect`,
+  });
+}

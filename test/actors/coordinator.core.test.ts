@@ -1,0 +1,444 @@
+/**
+ * The coordinator core (actors/coordinator.core.ts) driven directly: startRequest and step, effects
+ * as data. The same cases as the xstate coordinator's test, and the same invariant: the client is
+ * answered exactly once, on quorum, on the deadline, with a replica's error, or with UNAVAILABLE
+ * before any replica is asked; each replica counts once however often it answers; a get repairs
+ * exactly the replicas whose answer lacked part of the merge. Besides: every transition step makes
+ * is one the declared state table (the diagram's source) lists.
+ */
+import { describe, expect, it } from 'vitest';
+import type { CoordinatorEvent } from '../../actors/coordinator.events.js';
+import {
+  type CoordinatorEffect,
+  type CoordinatorRequest,
+  type CoreEvent,
+  coordinatorStates,
+  startRequest,
+  step as coreStep,
+} from '../../actors/coordinator.core.js';
+import type { CoordinatorInput } from '../../actors/coordinator.machine.js';
+import { type DvvSet, join, sync, update } from '../../src/core/dvv.js';
+import { decode, encode } from '../../src/protocol/codec.js';
+
+type Effect = CoordinatorEffect;
+interface Answer {
+  replyTo: string;
+  to: string;
+  reqId: string;
+  kind: string;
+  body: Record<string, unknown>;
+}
+interface Send {
+  to: string;
+  kind: string;
+  reqId: string;
+  body: { p: number; key: Uint8Array; state?: DvvSet };
+}
+/** The request as the tests look at it: its state name as `value`, `status` done or active. */
+interface Snapshot {
+  request: CoordinatorRequest;
+  value: string;
+  status: 'active' | 'done';
+  context: CoordinatorRequest['context'];
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+const key = bytes('cart:1');
+/** The time the tests stamp on every event: the core reads no clock. */
+const NOW = 10_000;
+
+/** `alive` is shorthand for targets that are all primaries. */
+type Overrides = Partial<CoordinatorInput> & { alive?: string[] };
+
+function inputOf({ alive, ...overrides }: Overrides = {}): CoordinatorInput {
+  return {
+    op: 'put',
+    id: 'coordinator-4',
+    nodeId: 'n1',
+    client: { replyTo: '_INBOX.client.1', from: 'client-ab', reqId: '17', kind: overrides.op === 'get' ? 'api.get' : 'api.put' },
+    partition: 5,
+    key,
+    preferenceList: ['n1', 'n2', 'n3'],
+    targets: (alive ?? ['n1', 'n2', 'n3']).map((node) => ({ node })),
+    localHints: [],
+    quorum: { n: 3, r: 2, w: 2 },
+    primariesNeeded: 0,
+    sloppy: true,
+    timeoutMs: 1000,
+    readRepairWaitMs: 50,
+    context: [],
+    value: bytes('v1'),
+    ...overrides,
+  };
+}
+
+function snap(request: CoordinatorRequest): Snapshot {
+  return { request, value: request.state, status: request.state === 'done' ? 'done' : 'active', context: request.context };
+}
+
+/** Checks the transition against the declared table: the diagram must show every move the core makes. */
+function declared(from: CoordinatorRequest, event: CoreEvent, to: CoordinatorRequest): void {
+  if (from === to) return;
+  // The event's targets, and where those go at once without an event (their `always`).
+  const direct = coordinatorStates[from.state].on[event.type] ?? [];
+  const allowed = [...direct, ...direct.flatMap((s) => coordinatorStates[s].always ?? [])];
+  expect(allowed).toContain(to.state);
+}
+
+function start(overrides: Overrides = {}): [Snapshot, Effect[]] {
+  const { request, effects } = startRequest(inputOf(overrides), NOW);
+  expect([...(coordinatorStates.checking.always ?? [])]).toContain(request.state);
+  return [snap(request), effects];
+}
+
+function step(snapshot: Snapshot, event: CoordinatorEvent): [Snapshot, Effect[]] {
+  if (event.type === 'coordinator.start') throw new Error('a new request is startRequest, not an event');
+  const { request, effects } = coreStep(snapshot.request, event, NOW);
+  declared(snapshot.request, event, request);
+  return [snap(request), effects];
+}
+
+/** Feed events in order; returns the last snapshot and every effect along the way. */
+function run(snapshot: Snapshot, events: CoordinatorEvent[]): [Snapshot, Effect[]] {
+  const all: Effect[] = [];
+  let s = snapshot;
+  for (const e of events) {
+    const [next, effects] = step(s, e);
+    s = next;
+    all.push(...effects);
+  }
+  return [s, all];
+}
+
+const timer = (effects: Effect[], name: string) => effects.find((e) => e.type === 'setTimer' && e.name === name);
+
+const answers = (effects: Effect[]) => effects.flatMap((e) => (e.type === 'answerClient' ? [e.params as Answer] : []));
+const sent = (effects: Effect[]): Send[] =>
+  effects.flatMap((e) => (e.type === 'send' ? [e.params as Send] : e.type === 'sendAll' ? (e.params as Send[]) : []));
+
+// States the replicas may hold: two concurrent writes (siblings), and an older and a newer version.
+const stateA: DvvSet = update([], [], 'n1/e1', bytes('A'));
+const stateB: DvvSet = update([], [], 'n2/e2', bytes('B'));
+const stateA2: DvvSet = update(stateA, join(stateA), 'n1/e1', bytes('A2'));
+
+const coordinateOk = (state: DvvSet): CoordinatorEvent => ({ type: 'replica.coordinate.ok', from: 'n1', reqId: 'coordinator-4', body: { state } });
+const putOk = (from: string): CoordinatorEvent => ({ type: 'replica.put.ok', from, reqId: 'coordinator-4', body: {} });
+const getOk = (from: string, state: DvvSet | null): CoordinatorEvent => ({ type: 'replica.get.ok', from, reqId: 'coordinator-4', body: { state } });
+const deadline: CoordinatorEvent = { type: 'deadline', reqId: 'coordinator-4' };
+
+describe('coordinator core: put', () => {
+  it('schedules its deadline with an explicit id and asks only its local replica to make the dot', () => {
+    const [s, effects] = start();
+    expect(s.status).toBe('active');
+    expect(timer(effects, 'deadline')).toEqual({ type: 'setTimer', name: 'deadline', at: NOW + 1000, event: { type: 'deadline', reqId: 'coordinator-4' } });
+    expect(sent(effects)).toEqual([
+      { to: 'n1', kind: 'replica.coordinate', reqId: 'coordinator-4', body: { p: 5, key, context: [], value: bytes('v1'), hints: [] } },
+    ]);
+    expect(answers(effects)).toEqual([]);
+  });
+
+  it('replicates the committed state to the other live replicas and answers once on W acks', () => {
+    const [s0] = start();
+    const [s1, e1] = step(s0, coordinateOk(stateA));
+    expect(sent(e1)).toEqual([
+      { to: 'n2', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA } },
+      { to: 'n3', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA } },
+    ]);
+    expect(answers(e1)).toEqual([]); // the local ack alone is 1 of W=2
+
+    const [s2, e2] = step(s1, putOk('n2'));
+    expect(answers(e2)).toEqual([
+      { replyTo: '_INBOX.client.1', to: 'client-ab', reqId: '17', kind: 'api.put.ok', body: { context: encode(join(stateA)) } },
+    ]);
+    expect(decode(answers(e2)[0]!.body.context as Uint8Array)).toEqual([['n1/e1', 1]]);
+    expect(s2.value).toBe('done');
+
+    // A late ack, a duplicate and then the deadline: nothing more reaches the client.
+    const [s3, later] = run(s2, [putOk('n3'), putOk('n2'), deadline]);
+    expect(later).toEqual([]);
+    expect(s3.value).toBe('done');
+  });
+
+  it('counts duplicate acks from one replica once', () => {
+    const [s0] = start({ quorum: { n: 3, r: 2, w: 3 } });
+    const [s1, dupes] = run(s0, [coordinateOk(stateA), putOk('n2'), putOk('n2'), putOk('n2')]);
+    expect(answers(dupes)).toEqual([]);
+    expect(s1.status).toBe('active');
+    expect(s1.context.acked).toEqual(['n1', 'n2']);
+
+    const [s2, e2] = step(s1, putOk('n3'));
+    expect(answers(e2)).toHaveLength(1);
+    expect(answers(e2)[0]!.kind).toBe('api.put.ok');
+    expect(s2.value).toBe('done');
+    expect(step(s2, putOk('n3'))[1]).toEqual([]);
+  });
+
+  it('with W=1 answers as soon as the local replica committed, and still replicates', () => {
+    const [s0] = start({ quorum: { n: 3, r: 1, w: 1 } });
+    const [s1, e1] = step(s0, coordinateOk(stateA));
+    expect(answers(e1)).toHaveLength(1);
+    expect(sent(e1).map((m) => m.to)).toEqual(['n2', 'n3']);
+    expect(s1.value).toBe('done');
+  });
+
+  it('answers TIMEOUT once when the deadline comes before the local commit, and then is final', () => {
+    const [s0] = start();
+    const [s1, e1] = step(s0, deadline);
+    expect(answers(e1)).toHaveLength(1);
+    expect(answers(e1)[0]).toMatchObject({ kind: 'error', to: 'client-ab', reqId: '17', body: { code: 'TIMEOUT' } });
+    expect(s1.value).toBe('done');
+    expect(run(s1, [coordinateOk(stateA), putOk('n2'), putOk('n3'), deadline])[1]).toEqual([]);
+  });
+
+  it('answers TIMEOUT once when the deadline comes between the local commit and W acks', () => {
+    const [s0] = start();
+    const [s1, e1] = run(s0, [coordinateOk(stateA), deadline]);
+    expect(answers(e1)).toHaveLength(1);
+    expect(answers(e1)[0]!.body).toMatchObject({ code: 'TIMEOUT' });
+    expect(String(answers(e1)[0]!.body.message)).toContain('only 1 of the 2');
+    expect(s1.value).toBe('done');
+    expect(run(s1, [putOk('n2'), putOk('n3')])[1]).toEqual([]);
+  });
+
+  it('passes the local replica error on to the client once', () => {
+    const [s0] = start();
+    const [s1, e1] = step(s0, {
+      type: 'replica.error',
+      from: 'n1',
+      reqId: 'coordinator-4',
+      body: { code: 'TOO_MANY_SIBLINGS', message: 'merge first' },
+    });
+    expect(answers(e1)).toEqual([
+      { replyTo: '_INBOX.client.1', to: 'client-ab', reqId: '17', kind: 'error', body: { code: 'TOO_MANY_SIBLINGS', message: 'merge first' } },
+    ]);
+    expect(s1.value).toBe('done');
+    expect(step(s1, deadline)[1]).toEqual([]);
+  });
+
+  it('answers UNAVAILABLE {needed, alive} in the initial transition when fewer than W are alive, asking no replica', () => {
+    const [s, effects] = start({ alive: ['n1'] });
+    expect(s.value).toBe('done');
+    expect(sent(effects)).toEqual([]);
+    expect(answers(effects)).toHaveLength(1);
+    expect(answers(effects)[0]).toMatchObject({ kind: 'error', to: 'client-ab', reqId: '17', body: { code: 'UNAVAILABLE', needed: 2, alive: 1 } });
+    expect(run(s, [coordinateOk(stateA), deadline])[1]).toEqual([]);
+  });
+});
+
+describe('coordinator core: get', () => {
+  const get = (overrides: Overrides = {}) => start({ op: 'get', ...overrides });
+
+  it('asks every live replica and answers once on R answers, with every sibling and one context', () => {
+    const [s0, e0] = get();
+    expect(sent(e0)).toEqual(['n1', 'n2', 'n3'].map((to) => ({ to, kind: 'replica.get', reqId: 'coordinator-4', body: { p: 5, key } })));
+    expect(answers(e0)).toEqual([]);
+
+    const [s1, e1] = step(s0, getOk('n1', stateA));
+    expect(answers(e1)).toEqual([]);
+    const [s2, e2] = step(s1, getOk('n2', stateB));
+    expect(answers(e2)).toHaveLength(1);
+    const answer = answers(e2)[0]!;
+    expect(answer.kind).toBe('api.get.ok');
+    expect(answer.body.found).toBe(true);
+    expect((answer.body.values as Uint8Array[]).map(text).sort()).toEqual(['A', 'B']);
+    expect(decode(answer.body.context as Uint8Array)).toEqual([
+      ['n1/e1', 1],
+      ['n2/e2', 1],
+    ]);
+    // The client has its answer: no repair yet, we wait briefly for the third replica.
+    expect(sent(e2)).toEqual([]);
+    expect(timer(e2, 'repairWait')).toMatchObject({ at: NOW + 50, event: { type: 'repairWaitOver', reqId: 'coordinator-4' } });
+    expect(s2.status).toBe('active');
+
+    // The third replica already had the merge: only the two that answered with one sibling are repaired.
+    const merged = sync(stateA, stateB);
+    const [s3, e3] = step(s2, getOk('n3', merged));
+    expect(answers(e3)).toEqual([]);
+    expect(sent(e3)).toEqual(
+      ['n1', 'n2'].map((to) => ({ to, kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: merged } })),
+    );
+    expect(s3.value).toBe('done');
+    expect(run(s3, [deadline, { type: 'repairWaitOver', reqId: 'coordinator-4' }, getOk('n3', merged)])[1]).toEqual([]);
+  });
+
+  it('repairs only the replica that answered with nothing', () => {
+    const [s0] = get();
+    const [s1, effects] = run(s0, [getOk('n1', stateA), getOk('n2', stateA), getOk('n3', null)]);
+    expect(answers(effects)).toHaveLength(1);
+    expect(sent(effects).filter((m) => m.kind === 'replica.put')).toEqual([
+      { to: 'n3', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA } },
+    ]);
+    expect(s1.value).toBe('done');
+  });
+
+  it('after the repair wait, repairs the stale replica that answered and not the one that never did', () => {
+    const [s0] = get();
+    const [s1, e1] = run(s0, [getOk('n1', stateA2), getOk('n2', stateA)]);
+    expect(answers(e1)).toHaveLength(1);
+    expect((answers(e1)[0]!.body.values as Uint8Array[]).map(text)).toEqual(['A2']);
+    const [s2, e2] = step(s1, { type: 'repairWaitOver', reqId: 'coordinator-4' });
+    expect(answers(e2)).toEqual([]);
+    expect(sent(e2)).toEqual([{ to: 'n2', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA2 } }]);
+    expect(s2.value).toBe('done');
+  });
+
+  it('sends no repair when every answer was already the merge', () => {
+    const [, effects] = run(get()[0], [getOk('n1', stateA), getOk('n2', stateA), getOk('n3', stateA)]);
+    expect(answers(effects)).toHaveLength(1);
+    expect(sent(effects)).toEqual([]);
+  });
+
+  it('answers found: false for a key no replica has, and repairs nothing', () => {
+    const [s1, effects] = run(get()[0], [getOk('n1', null), getOk('n2', null), getOk('n3', null)]);
+    expect(answers(effects)).toHaveLength(1);
+    expect(answers(effects)[0]!.body).toMatchObject({ found: false, values: [] });
+    expect(sent(effects)).toEqual([]);
+    expect(s1.value).toBe('done');
+  });
+
+  it('counts duplicate answers from one replica once', () => {
+    const [s1, effects] = run(get()[0], [getOk('n1', stateA), getOk('n1', stateA), getOk('n1', stateA)]);
+    expect(answers(effects)).toEqual([]);
+    expect(s1.status).toBe('active');
+  });
+
+  it('answers TIMEOUT once when the deadline comes before R answers', () => {
+    const [s1, effects] = run(get()[0], [getOk('n1', stateA), deadline]);
+    expect(answers(effects)).toHaveLength(1);
+    expect(answers(effects)[0]).toMatchObject({ kind: 'error', body: { code: 'TIMEOUT' } });
+    expect(s1.value).toBe('done');
+    expect(run(s1, [getOk('n2', stateA), getOk('n3', stateA), deadline])[1]).toEqual([]);
+  });
+
+  it('does not answer twice when the deadline arrives after the quorum', () => {
+    const [s1, e1] = run(get()[0], [getOk('n1', stateA), getOk('n2', null)]);
+    expect(answers(e1)).toHaveLength(1);
+    const [s2, e2] = step(s1, deadline);
+    expect(answers(e2)).toEqual([]);
+    expect(sent(e2)).toEqual([{ to: 'n2', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA } }]);
+    expect(s2.value).toBe('done');
+  });
+
+  it('answers UNAVAILABLE {needed, alive} in the initial transition when fewer than R are alive', () => {
+    const [s, effects] = get({ alive: ['n1', 'n2'], quorum: { n: 3, r: 3, w: 2 } });
+    expect(s.value).toBe('done');
+    expect(sent(effects)).toEqual([]);
+    expect(answers(effects)).toHaveLength(1);
+    expect(answers(effects)[0]).toMatchObject({ kind: 'error', body: { code: 'UNAVAILABLE', needed: 3, alive: 2 } });
+  });
+});
+
+describe('coordinator core: sloppy quorum', () => {
+  // n3 is down; n4, a fallback, stands in for it and keeps the write with a hint.
+  const sloppyTargets = { targets: [{ node: 'n1' }, { node: 'n2' }, { node: 'n4', hintFor: 'n3' }] };
+
+  it('sends the fallback its hint, and counts its ack toward W', () => {
+    let [s, effects] = start({ ...sloppyTargets, quorum: { n: 3, r: 2, w: 2 } });
+    [s, effects] = step(s, coordinateOk(stateA));
+    const puts = sent(effects);
+    expect(puts.map((m) => [m.to, (m.body as { hint?: string }).hint])).toEqual([
+      ['n2', undefined],
+      ['n4', 'n3'],
+    ]);
+    [s, effects] = step(s, putOk('n4'));
+    expect(answers(effects)).toHaveLength(1);
+    expect(answers(effects)[0]!.kind).toBe('api.put.ok');
+    expect(s.value).toBe('done');
+  });
+
+  it('with sloppy: false a fallback does not count: UNAVAILABLE when too few primaries are up', () => {
+    const [s, effects] = start({ ...sloppyTargets, quorum: { n: 3, r: 2, w: 3 }, sloppy: false });
+    expect(s.value).toBe('done');
+    expect(answers(effects)[0]).toMatchObject({ kind: 'error', body: { code: 'UNAVAILABLE', needed: 3, alive: 2 } });
+  });
+
+  it('with sloppy: false only primary acks make W', () => {
+    let [s, effects] = start({ ...sloppyTargets, quorum: { n: 3, r: 2, w: 2 }, sloppy: false });
+    [s] = step(s, coordinateOk(stateA));
+    [s, effects] = step(s, putOk('n4'));
+    expect(answers(effects)).toEqual([]);
+    [s, effects] = step(s, putOk('n2'));
+    expect(answers(effects)[0]!.kind).toBe('api.put.ok');
+  });
+
+  it('pw: the answer waits for that many primaries even when W is met', () => {
+    let [s, effects] = start({ ...sloppyTargets, quorum: { n: 3, r: 2, w: 2 }, primariesNeeded: 2 });
+    [s] = step(s, coordinateOk(stateA));
+    [s, effects] = step(s, putOk('n4'));
+    expect(answers(effects)).toEqual([]);
+    [s, effects] = step(s, putOk('n2'));
+    expect(answers(effects)[0]!.kind).toBe('api.put.ok');
+  });
+
+  it('the local write keeps the hints of orphaned primaries', () => {
+    const [, effects] = start({ alive: ['n1', 'n2'], localHints: ['n3'] });
+    expect(sent(effects)[0]).toMatchObject({ to: 'n1', kind: 'replica.coordinate', body: { hints: ['n3'] } });
+  });
+
+  it('a get counts a fallback toward R unless pr asks for primaries', () => {
+    let [s, effects] = start({ op: 'get', ...sloppyTargets, quorum: { n: 3, r: 2, w: 2 }, primariesNeeded: 2 });
+    [s, effects] = step(s, getOk('n4', stateA));
+    [s, effects] = step(s, getOk('n1', stateA));
+    expect(answers(effects)).toEqual([]);
+    [s, effects] = step(s, getOk('n2', stateA));
+    expect(answers(effects)[0]!.kind).toBe('api.get.ok');
+  });
+});
+
+describe('coordinator core: the end of a request', () => {
+  it('a finished request says done once, with its id, and takes nothing after', () => {
+    const [s1, effects] = run(start({ op: 'get' })[0], [getOk('n1', stateA), getOk('n2', stateA)]);
+    expect(s1.value).toBe('repairing');
+    expect(effects.filter((e) => e.type === 'done')).toEqual([]);
+    const [s2, e2] = step(s1, { type: 'repairWaitOver', reqId: 'coordinator-4' });
+    expect(answers(effects)).toHaveLength(1);
+    expect(s2).toMatchObject({ status: 'done', value: 'done' });
+    expect(e2.filter((e) => e.type === 'done')).toEqual([{ type: 'done', id: 'coordinator-4' }]);
+    expect(run(s2, [deadline, getOk('n3', stateA), { type: 'repairWaitOver', reqId: 'coordinator-4' }])[1]).toEqual([]);
+  });
+
+  it('every way a request ends says done exactly once and answers the client exactly once', () => {
+    const ends: [Overrides, CoordinatorEvent[]][] = [
+      [{ alive: ['n1'] }, []],
+      [{}, [deadline]],
+      [{}, [coordinateOk(stateA), putOk('n2')]],
+      [{}, [{ type: 'replica.error', from: 'n1', reqId: 'coordinator-4', body: { code: 'X', message: 'y' } }]],
+      [{ op: 'get' }, [getOk('n1', stateA), getOk('n2', stateA), getOk('n3', stateA)]],
+      [{ op: 'get' }, [getOk('n1', stateA), deadline]],
+    ];
+    for (const [overrides, events] of ends) {
+      const [s0, e0] = start(overrides);
+      const [s1, e1] = run(s0, [...events, ...events, deadline]);
+      expect(s1.value).toBe('done');
+      expect([...e0, ...e1].filter((e) => e.type === 'done')).toEqual([{ type: 'done', id: 'coordinator-4' }]);
+      expect(answers([...e0, ...e1])).toHaveLength(1);
+    }
+  });
+
+  it('an event for another request id changes nothing (request ids keep requests apart)', () => {
+    const [s0] = start();
+    const [s1, e1] = step(s0, { type: 'replica.coordinate.ok', from: 'n1', reqId: 'coordinator-5', body: { state: stateA } });
+    expect(e1).toEqual([]);
+    expect(s1.request).toBe(s0.request);
+    const [s2, e2] = step(s1, { type: 'deadline', reqId: 'coordinator-5' });
+    expect(e2).toEqual([]);
+    expect(s2.value).toBe('coordinating');
+  });
+
+  it("a timeout reports the request's own count of answers", () => {
+    const [s1] = run(start()[0], [coordinateOk(stateA)]);
+    const [, e2] = step(s1, deadline);
+    expect(answers(e2)[0]).toMatchObject({ kind: 'error', body: { code: 'TIMEOUT', message: expect.stringContaining('only 1 of the 2') } });
+    const [, e3] = step(start()[0], deadline);
+    expect(answers(e3)[0]).toMatchObject({ kind: 'error', body: { code: 'TIMEOUT', message: expect.stringContaining('only 0 of the 2') } });
+  });
+
+  it('the declared table names only states that exist, and only done is final', () => {
+    const names = Object.keys(coordinatorStates);
+    for (const [name, decl] of Object.entries(coordinatorStates)) {
+      for (const to of [...Object.values(decl.on).flat(), ...(decl.always ?? [])]) expect(names).toContain(to);
+      expect(Boolean(decl.final)).toBe(name === 'done');
+    }
+  });
+});
