@@ -34,6 +34,7 @@
  * big-endian (hashesToBytes / bytesToHashes).
  */
 import type { DvvSet } from './dvv.js';
+import { hash64Parts } from './hash.js';
 
 export interface TreeShape {
   /** Leaves (segments) per partition: a power of two, F^depth, at most segmentsMax. */
@@ -70,43 +71,17 @@ export function levelWidth(shape: TreeShape, level: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// ringkv-hash64 (fmix64 of FNV-1a 64, src/core/hash.ts) on two 32-bit halves: the same values as
-// hash64 without BigInt arithmetic, which is several times slower and sits on the write path.
+// ringkv-hash64 on two 32-bit halves lives in src/core/hash.ts (hash64Parts): the same values as
+// the BigInt reference without BigInt arithmetic, which sits on the write path.
 
 let outHi = 0;
 let outLo = 0;
 
-/** hi:lo = (hi:lo * ch:cl) mod 2^64. */
-function mul64(hi: number, lo: number, ch: number, cl: number): void {
-  const a0 = lo & 0xffff;
-  const a1 = lo >>> 16;
-  const b0 = cl & 0xffff;
-  const b1 = cl >>> 16;
-  const mid = a0 * b1 + a1 * b0; // < 2^33
-  const low = a0 * b0 + (mid % 0x10000) * 0x10000; // < 2^33
-  const carry = Math.floor(low / 0x1_0000_0000);
-  outLo = low >>> 0;
-  outHi = (a1 * b1 + Math.floor(mid / 0x10000) + carry + Math.imul(hi, cl) + Math.imul(lo, ch)) >>> 0;
-}
-
-/** Sets outHi:outLo to ringkv-hash64 of bytes[0, length). */
+/** Sets outHi:outLo to ringkv-hash64 of bytes[0, length): the object and tree hashes read them. */
 function hashParts(bytes: Uint8Array, length: number): void {
-  // FNV-1a 64: h = (h ^ byte) * (2^40 + 0x1b3).
-  let hi = 0xcbf29ce4;
-  let lo = 0x84222325;
-  for (let i = 0; i < length; i++) {
-    lo = (lo ^ bytes[i]!) >>> 0;
-    const loMul = lo * 0x1b3; // < 2^41: exact
-    hi = (Math.imul(hi, 0x1b3) + ((loMul / 0x1_0000_0000) | 0) + (lo << 8)) >>> 0;
-    lo = loMul >>> 0;
-  }
-  // fmix64: h ^= h >>> 33; h *= C1; h ^= h >>> 33; h *= C2; h ^= h >>> 33.
-  lo = (lo ^ (hi >>> 1)) >>> 0;
-  mul64(hi, lo, 0xff51afd7, 0xed558ccd);
-  hi = outHi;
-  lo = (outLo ^ (outHi >>> 1)) >>> 0;
-  mul64(hi, lo, 0xc4ceb9fe, 0x1a85ec53);
-  outLo = (outLo ^ (outHi >>> 1)) >>> 0;
+  const h = hash64Parts(bytes, length);
+  outHi = h.hi;
+  outLo = h.lo;
 }
 
 function partsToBigint(hi: number, lo: number): bigint {
@@ -121,8 +96,7 @@ export function hash64Fast(bytes: Uint8Array): bigint {
 
 /** The segment of a key: hash64(key) mod S (S a power of two, so its low bits). */
 export function segmentOf(key: Uint8Array, segments: number): number {
-  hashParts(key, key.length);
-  return (outLo & (segments - 1)) >>> 0;
+  return (hash64Parts(key, key.length).lo & (segments - 1)) >>> 0;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
  * the rest fallbacks in order. Because the walk skips repeats, every preference list holds N
  * distinct nodes whenever the ring has at least N nodes.
  */
-import { hash64 } from './hash.js';
+import { hash64Parts } from './hash.js';
 
 export interface Ring {
   /** Number of partitions, a power of two. */
@@ -26,8 +26,9 @@ export function isValidPartitionCount(q: number): boolean {
 
 export function partitionOf(key: Uint8Array, q: number): number {
   if (q === 1) return 0;
-  const bits = BigInt(Math.log2(q));
-  return Number(hash64(key) >> (64n - bits));
+  // Q <= 2^16, so the partition is the top log2(Q) bits of the hash's high half (no BigInt).
+  const bits = Math.log2(q);
+  return hash64Parts(key).hi >>> (32 - bits);
 }
 
 /**

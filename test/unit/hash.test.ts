@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { fmix64, fnv1a64, hash64 } from '../../src/core/hash.js';
+import { fmix64, fnv1a64, hash64, hash64Parts } from '../../src/core/hash.js';
+import { partitionOf } from '../../src/core/ring.js';
 
 const utf8 = new TextEncoder();
 const hex = (h: bigint): string => h.toString(16).padStart(16, '0');
@@ -110,5 +111,31 @@ describe('hash64', () => {
       expect(c).toBeGreaterThanOrEqual(700);
       expect(c).toBeLessThanOrEqual(1300);
     }
+  });
+});
+
+describe('hash64Parts and partitionOf without BigInt', () => {
+  it('hash64Parts gives the same 64 bits as hash64 on any bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        const h = hash64Parts(bytes);
+        expect((BigInt(h.hi) << 32n) | BigInt(h.lo)).toBe(hash64(bytes));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('partitionOf keeps every key in the partition the BigInt formula gave it, for every Q', () => {
+    // The formula partitionOf used before: the top log2(Q) bits of hash64. Existing data and
+    // clients in other languages place keys by it, so it must not move.
+    const reference = (key: Uint8Array, q: number): number => (q === 1 ? 0 : Number(hash64(key) >> (64n - BigInt(Math.log2(q)))));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 0, max: 16 }), (key, bits) => {
+        const q = 2 ** bits;
+        expect(partitionOf(key, q)).toBe(reference(key, q));
+      }),
+      { numRuns: 2000 },
+    );
+    expect(partitionOf(utf8.encode('cart:1'), 64)).toBe(reference(utf8.encode('cart:1'), 64));
   });
 });
