@@ -12,12 +12,15 @@
  *   createActor, start, the events, idle, with no-op I/O; and one actor reused for every request
  *   (coordinator.start, the events), as the node's coordinator slots do;
  * - the same coordinator logic as plain functions (targets, merges, quorum checks, the answer), so
- *   that the difference is what the actor machinery itself costs.
+ *   that the difference is what the actor machinery itself costs;
+ * - the coordinator core (actors/coordinator.core.ts): startRequest and step for the same events,
+ *   effects as data and not performed: what the per-request protocol costs once it is no actor.
  * Rounds are interleaved and the median is printed.
  */
 import { createActor } from 'xstate';
 import { type CoordinatorInput, coordinatorMachine, readResult } from '../../actors/coordinator.machine.js';
 import type { CoordinatorEvent } from '../../actors/coordinator.events.js';
+import { type CoreEvent, startRequest, step } from '../../actors/coordinator.core.js';
 import { type DvvSet, join, sync, update } from '../core/dvv.js';
 import { silentLog } from '../ports/log.js';
 import { encode } from '../protocol/codec.js';
@@ -117,6 +120,24 @@ function coordinatorPlain(op: 'get' | 'put', requests: number): number {
   return ((performance.now() - started) * 1000) / requests;
 }
 
+/** The coordinator core: startRequest, then step for each answer; the effects are counted, not performed. */
+function coordinatorCore(op: 'get' | 'put', requests: number): number {
+  const started = performance.now();
+  let sink = 0;
+  for (let i = 0; i < requests; i++) {
+    const input = coordinatorInput(op, i);
+    let { request, effects } = startRequest(input, i);
+    sink += effects.length;
+    for (const e of answersFor(op, input) as CoreEvent[]) {
+      ({ request, effects } = step(request, e, i));
+      sink += effects.length;
+    }
+    if (request.state !== 'done' && request.state !== 'repairing') throw new Error(`the ${op} core did not answer`);
+  }
+  if (sink < 0) throw new Error('unreachable');
+  return ((performance.now() - started) * 1000) / requests;
+}
+
 async function nodeRequests(transport: LoopTransport, kind: 'api.get' | 'api.put', requests: number, round: string): Promise<number> {
   const bodies = Array.from({ length: requests }, (_, i) =>
     encodeEnvelope({
@@ -171,6 +192,8 @@ async function main(): Promise<void> {
     'coordinator actor reused: put': () => coordinatorReused('put', requests),
     'coordinator as functions: get': () => coordinatorPlain('get', requests),
     'coordinator as functions: put': () => coordinatorPlain('put', requests),
+    'coordinator core: get': () => coordinatorCore('get', requests),
+    'coordinator core: put': () => coordinatorCore('put', requests),
   };
   const only = process.argv[3];
   const names = Object.keys(cases).filter((n) => only === undefined || n.includes(only));
