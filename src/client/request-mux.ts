@@ -74,6 +74,9 @@ export class RequestMux {
   private readonly batches = new Map<string, { tokens: string[]; left: number }>();
   /** Requests failed over because the connection dropped (for tests and metrics). */
   lostRequests = 0;
+  /** NATS messages published, and the requests they carried (for tests and metrics): the batching factor. */
+  sentMessages = 0;
+  sentRequests = 0;
 
   constructor(private readonly nc: NatsConnection) {
     this.prefix = `${createInbox()}.`;
@@ -150,6 +153,8 @@ export class RequestMux {
       start = i;
       this.batches.set(batchToken, { tokens, left: tokens.length });
       try {
+        this.sentMessages++;
+        this.sentRequests += items.length;
         this.nc.publish(subject, encodeBatch('', '', items), { reply: this.prefix + batchToken });
       } catch (err) {
         this.fail(tokens, 'publish', `the request could not be sent: ${(err as Error).message}`);
@@ -159,6 +164,8 @@ export class RequestMux {
 
   private publishAlone(subject: string, bytes: Uint8Array, token: string): void {
     try {
+      this.sentMessages++;
+      this.sentRequests++;
       this.nc.publish(subject, bytes, { reply: this.prefix + token });
     } catch (err) {
       this.fail([token], 'publish', `the request could not be sent: ${(err as Error).message}`);
