@@ -522,7 +522,7 @@ export class RingkvClient {
           withDeadline && left < (firstTimeoutMs as number) - reencodeSlackMs
             ? encodeEnvelope({ v: protocolVersion, kind, from: this.name, to: '', reqId, body: { ...body, timeoutMs: Math.max(1, left) } })
             : first;
-        return this.mux.request(subject, bytes, remainingMs);
+        return this.mux.request(subject, bytes, remainingMs, reqId);
       },
       judge: (node, bytes) => this.judge(op, node, bytes, accept),
     }).then((outcome) => {

@@ -21,8 +21,19 @@
  * the first publish, so the requests that the answers of one inbound chunk set off, each some
  * promise hops down its own chain, would otherwise leave in several socket writes. Deferred to the
  * tick, they leave in one, with no added wait: the tick runs before the event loop moves on.
+ *
+ * Batches (src/protocol/batch.ts): the requests of one tick for the same subject that carry a reqId
+ * leave as one NATS message, a `batch` envelope whose items are the request envelopes, with one reply
+ * subject (a fresh token of the inbox) for the whole batch. The node answers each item alone, with
+ * that item's reqId, and may send several answers as one batch envelope; the mux matches answers by
+ * (batch token, reqId). A request that is alone for its subject in the tick, carries no reqId, or is
+ * too large to share travels as itself with its own token, as a single-request client's would.
+ * Deadlines, failover and the outbox stay per request: a batch is only how requests travel.
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { batchBytesMax, batchItems, batchItemsMax, batchKind, encodeBatch } from '../protocol/batch.js';
+import { decodeEnvelope } from '../protocol/envelope.js';
+import { isBytes } from '../protocol/validation.js';
 
 export type MuxFailure = 'noResponders' | 'timeout' | 'lost' | 'closed' | 'publish';
 
@@ -40,6 +51,8 @@ interface Pending {
   resolve: (data: Uint8Array) => void;
   reject: (err: MuxError) => void;
   timer: ReturnType<typeof setTimeout>;
+  /** Set once the request left in a batch: the key `${batchToken} ${reqId}` its answer comes under. */
+  itemKey?: string;
 }
 
 /** Requests in flight at most; beyond, a request fails at once (a client bug, or a runaway loop). */
@@ -53,10 +66,17 @@ export class RequestMux {
   private closed = false;
   /** False from a "disconnect" status to the next "reconnect": publishes wait in the outbox. */
   private connected = true;
-  /** Requests to publish at the next tick (or once reconnected): subject, bytes, token, in order. */
+  /** Requests to publish at the next tick (or once reconnected): subject, bytes, token, reqId, in order. */
   private readonly outbox: (string | Uint8Array)[] = [];
+  /** Requests in flight in batches: `${batchToken} ${reqId}` to the request's own token. */
+  private readonly items = new Map<string, string>();
+  /** Batches in flight: batch token to the tokens of its requests (for a "no responders" answer). */
+  private readonly batches = new Map<string, { tokens: string[]; left: number }>();
   /** Requests failed over because the connection dropped (for tests and metrics). */
   lostRequests = 0;
+  /** NATS messages published, and the requests they carried (for tests and metrics): the batching factor. */
+  sentMessages = 0;
+  sentRequests = 0;
 
   constructor(private readonly nc: NatsConnection) {
     this.prefix = `${createInbox()}.`;
@@ -69,7 +89,7 @@ export class RequestMux {
   }
 
   /** Sends `bytes` to `subject`; resolves with the answer's bytes or rejects with a MuxError. */
-  request(subject: string, bytes: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+  request(subject: string, bytes: Uint8Array, timeoutMs: number, reqId = ''): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new MuxError('closed', 'the client is closed'));
     if (this.pending.size >= muxPendingMax) return Promise.reject(new MuxError('publish', `more than ${muxPendingMax} requests in flight`));
     const token = (++this.seq).toString(36);
@@ -77,44 +97,105 @@ export class RequestMux {
       // Whole milliseconds: Node keeps one timer list per distinct duration, so fractional ones
       // (what is left of a performance.now() deadline) would each make and drop a list of their own.
       const timer = setTimeout(() => {
-        this.pending.delete(token);
+        this.settle(token);
         reject(new MuxError('timeout', `no answer within ${timeoutMs} ms`));
       }, Math.max(1, Math.ceil(timeoutMs)));
       this.pending.set(token, { resolve, reject, timer });
       if (this.outbox.length === 0 && this.connected) process.nextTick(this.publishOutbox);
-      else if (!this.connected && this.outbox.length > 3 * (2 * this.pending.size + 1024)) this.dropFailed();
-      this.outbox.push(subject, bytes, token);
+      else if (!this.connected && this.outbox.length > 4 * (2 * this.pending.size + 1024)) this.dropFailed();
+      this.outbox.push(subject, bytes, token, reqId);
     });
   }
 
   private readonly publishOutbox = (): void => {
     if (!this.connected) return; // held until the reconnect publishes them
     const outbox = this.outbox;
-    for (let i = 0; i < outbox.length; i += 3) {
+    // The requests of this tick that may share a batch, per subject, in order (outbox indexes).
+    const groups = new Map<string, number[]>();
+    for (let i = 0; i < outbox.length; i += 4) {
       const token = outbox[i + 2] as string;
       // Failed meanwhile (the connection dropped or closed, the client closed): nothing to send.
-      const p = this.pending.get(token);
-      if (!p) continue;
-      try {
-        this.nc.publish(outbox[i] as string, outbox[i + 1] as Uint8Array, { reply: this.prefix + token });
-      } catch (err) {
-        clearTimeout(p.timer);
-        this.pending.delete(token);
-        p.reject(new MuxError('publish', `the request could not be sent: ${(err as Error).message}`));
+      if (!this.pending.has(token)) continue;
+      const reqId = outbox[i + 3] as string;
+      if (reqId === '' || (outbox[i + 1] as Uint8Array).length > batchBytesMax) this.publishAlone(outbox[i] as string, outbox[i + 1] as Uint8Array, token);
+      else {
+        const group = groups.get(outbox[i] as string);
+        if (group) group.push(i);
+        else groups.set(outbox[i] as string, [i]);
       }
     }
+    for (const [subject, group] of groups) this.publishGroup(subject, group);
     outbox.length = 0;
   };
+
+  /** One subject's requests of a tick: alone if there is one, else batches within the maximums. */
+  private publishGroup(subject: string, group: number[]): void {
+    const outbox = this.outbox;
+    if (group.length === 1) return this.publishAlone(subject, outbox[group[0]! + 1] as Uint8Array, outbox[group[0]! + 2] as string);
+    let start = 0;
+    while (start < group.length) {
+      const batchToken = (++this.seq).toString(36);
+      const items: Uint8Array[] = [];
+      const tokens: string[] = [];
+      let bytes = 0;
+      let i = start;
+      for (; i < group.length && items.length < batchItemsMax; i++) {
+        const item = outbox[group[i]! + 1] as Uint8Array;
+        const key = `${batchToken} ${outbox[group[i]! + 3] as string}`;
+        if (bytes + item.length > batchBytesMax || this.items.has(key)) break; // full, or a reqId twice
+        const token = outbox[group[i]! + 2] as string;
+        this.items.set(key, token);
+        this.pending.get(token)!.itemKey = key;
+        items.push(item);
+        tokens.push(token);
+        bytes += item.length;
+      }
+      start = i;
+      this.batches.set(batchToken, { tokens, left: tokens.length });
+      try {
+        this.sentMessages++;
+        this.sentRequests += items.length;
+        this.nc.publish(subject, encodeBatch('', '', items), { reply: this.prefix + batchToken });
+      } catch (err) {
+        this.fail(tokens, 'publish', `the request could not be sent: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private publishAlone(subject: string, bytes: Uint8Array, token: string): void {
+    try {
+      this.sentMessages++;
+      this.sentRequests++;
+      this.nc.publish(subject, bytes, { reply: this.prefix + token });
+    } catch (err) {
+      this.fail([token], 'publish', `the request could not be sent: ${(err as Error).message}`);
+    }
+  }
+
+  /** Forgets a request that is done (answered, timed out or failed), and its place in a batch. */
+  private settle(token: string): Pending | undefined {
+    const p = this.pending.get(token);
+    if (!p) return undefined;
+    this.pending.delete(token);
+    if (p.itemKey !== undefined) {
+      this.items.delete(p.itemKey);
+      const batchToken = p.itemKey.slice(0, p.itemKey.indexOf(' '));
+      const batch = this.batches.get(batchToken);
+      if (batch && --batch.left === 0) this.batches.delete(batchToken);
+    }
+    return p;
+  }
 
   /** Forgets held requests that failed meanwhile (timed out while the connection was down). */
   private dropFailed(): void {
     const outbox = this.outbox;
     let kept = 0;
-    for (let i = 0; i < outbox.length; i += 3) {
+    for (let i = 0; i < outbox.length; i += 4) {
       if (!this.pending.has(outbox[i + 2] as string)) continue;
       outbox[kept++] = outbox[i]!;
       outbox[kept++] = outbox[i + 1]!;
       outbox[kept++] = outbox[i + 2]!;
+      outbox[kept++] = outbox[i + 3]!;
     }
     outbox.length = kept;
   }
@@ -137,12 +218,39 @@ export class RequestMux {
   private deliver(err: Error | null, msg: Msg): void {
     if (err || !msg) return;
     const token = msg.subject.slice(this.prefix.length);
-    const p = this.pending.get(token);
-    if (!p) return; // late: the request already timed out or was failed over
-    this.pending.delete(token);
+    const noResponders = msg.data.length === 0 && msg.headers?.code === 503;
+    if (this.pending.has(token)) {
+      const p = this.settle(token)!;
+      clearTimeout(p.timer);
+      if (noResponders) p.reject(new MuxError('noResponders', 'nothing subscribes to the subject (no responders)'));
+      else p.resolve(msg.data);
+      return;
+    }
+    const batch = this.batches.get(token);
+    if (!batch) return; // late: the request already timed out or was failed over
+    if (noResponders) return this.fail(batch.tokens, 'noResponders', 'nothing subscribes to the subject (no responders)');
+    // The answers to a batch's items: each alone, or several as one batch envelope of answers. Nothing
+    // from NATS is trusted: an answer that does not decode or names no request of this batch is ignored,
+    // and its request waits out its deadline.
+    const env = decodeEnvelope(msg.data);
+    if (typeof env === 'string') return;
+    if (env.kind !== batchKind) return this.answerItem(token, env.reqId, msg.data);
+    const answers = batchItems(env.body);
+    if (typeof answers === 'string') return;
+    for (const answer of answers) {
+      if (!isBytes(answer)) continue;
+      const one = decodeEnvelope(answer);
+      if (typeof one !== 'string') this.answerItem(token, one.reqId, answer);
+    }
+  }
+
+  private answerItem(batchToken: string, reqId: string, bytes: Uint8Array): void {
+    const token = this.items.get(`${batchToken} ${reqId}`);
+    if (token === undefined) return;
+    const p = this.settle(token);
+    if (!p) return;
     clearTimeout(p.timer);
-    if (msg.data.length === 0 && msg.headers?.code === 503) p.reject(new MuxError('noResponders', 'nothing subscribes to the subject (no responders)'));
-    else p.resolve(msg.data);
+    p.resolve(bytes);
   }
 
   private async watch(): Promise<void> {
@@ -152,7 +260,7 @@ export class RequestMux {
           this.connected = false;
           // What is in the outbox was never published: it waits for the reconnect, not failed over.
           const held = new Set<string>();
-          for (let i = 2; i < this.outbox.length; i += 3) held.add(this.outbox[i] as string);
+          for (let i = 2; i < this.outbox.length; i += 4) held.add(this.outbox[i] as string);
           const lost = [...this.pending.keys()].filter((t) => !held.has(t));
           this.lostRequests += lost.length;
           this.fail(lost, 'lost', `the connection to NATS server ${s.server} dropped`);
@@ -175,10 +283,8 @@ export class RequestMux {
   private fail(tokens: string[], reason: MuxFailure, message: string): void {
     const failed: Pending[] = [];
     for (const t of tokens) {
-      const p = this.pending.get(t);
-      if (!p) continue;
-      this.pending.delete(t);
-      failed.push(p);
+      const p = this.settle(t);
+      if (p) failed.push(p);
     }
     for (const p of failed) {
       clearTimeout(p.timer);

@@ -27,7 +27,11 @@ export interface Transport {
   send(nodeId: string, role: Role, bytes: Uint8Array): void;
   /** Send a client request on to another node's api role, keeping the client's reply address. */
   forward(nodeId: string, bytes: Uint8Array, replyTo: string): void;
-  /** Answer a client request. */
+  /**
+   * Answer a client request. Answers on a reply address may leave batched: several replies to the same address in one turn
+   * may travel as one `batch` envelope (src/protocol/batch.ts) whose items are the answers, in order.
+   * Only a client that gave several requests the same reply address can receive one.
+   */
   reply(replyTo: string, bytes: Uint8Array): void;
   /** Start receiving this node's messages (its directed roles and the shared api queue group). */
   listen(handler: (msg: Inbound) => void): Promise<void>;

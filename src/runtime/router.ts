@@ -49,21 +49,26 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
 
   const route = (msg: Inbound): void => {
     const env = decodeEnvelope(msg.bytes);
-    // A batch from a peer: every item is routed as if it had arrived alone (decoded, validated and
-    // counted on its own), so one bad item never drops the others. Batches travel only between nodes:
-    // a client request needs its own reply address, so on the api role a batch is refused below as an
-    // unknown request kind. A batch inside a batch fails its role's validation like any unknown kind.
-    if (msg.role !== 'api' && typeof env !== 'string' && env.kind === batchKind) {
+    // A batch from a peer, or a client's batch on the api role: every item is routed as if it had
+    // arrived alone (decoded, validated and counted on its own), so one bad item never drops or fails
+    // the others. A client batch has one reply address for all its items; each answer carries its
+    // item's reqId, which is how the client matches it. A batch inside a batch fails its role's
+    // validation like any unknown kind (on the api role: BAD_REQUEST with the inner batch's reqId).
+    if (typeof env !== 'string' && env.kind === batchKind) {
       const items = batchItems(env.body);
       if (typeof items === 'string') {
         stats.received++;
+        if (msg.role === 'api' && msg.replyTo !== undefined) return reject(msg.replyTo, env.from, env.reqId, { code: 'BAD_REQUEST', message: items });
         stats.droppedInvalid++;
         return;
       }
       stats.batches = (stats.batches ?? 0) + 1;
       for (const item of items) {
-        if (isBytes(item)) routeOne({ role: msg.role, bytes: item }, decodeEnvelope(item));
-        else {
+        if (isBytes(item)) routeOne({ role: msg.role, bytes: item, ...(msg.replyTo !== undefined ? { replyTo: msg.replyTo } : {}) }, decodeEnvelope(item));
+        else if (msg.role === 'api' && msg.replyTo !== undefined) {
+          stats.received++;
+          reject(msg.replyTo, env.from, '', { code: 'BAD_REQUEST', message: 'a batch item must be the bytes of one envelope' });
+        } else {
           stats.received++;
           stats.droppedInvalid++;
         }

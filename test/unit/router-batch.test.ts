@@ -71,14 +71,54 @@ describe('router: batches', () => {
     expect(stats.droppedInvalid).toBe(2);
   });
 
-  it('refuses a batch on the client api role with BAD_REQUEST (a client request needs its own reply address)', () => {
+  it('routes every item of a client batch on the api role with the batch reply address', () => {
     const { delivered, replies, stats, route } = setup();
-    const get = encodeEnvelope({ v: protocolVersion, kind: 'api.get', from: 'client', to: '', reqId: '1', body: { key } });
-    route({ role: 'api', bytes: encodeBatch('client', 'n1', [get]), replyTo: '_INBOX.x' });
+    const get = (reqId: string) => encodeEnvelope({ v: protocolVersion, kind: 'api.get', from: 'client', to: '', reqId, body: { key } });
+    route({ role: 'api', bytes: encodeBatch('client', 'n1', [get('1'), get('2')]), replyTo: '_INBOX.x.7' });
+    expect(delivered.map((e) => [e.type, (e as { reqId: string }).reqId, (e as { replyTo: string }).replyTo])).toEqual([
+      ['api.get', '1', '_INBOX.x.7'],
+      ['api.get', '2', '_INBOX.x.7'],
+    ]);
+    expect(replies).toEqual([]);
+    expect(stats).toMatchObject({ received: 2, rejected: 0, batches: 1 });
+  });
+
+  it('answers each bad item of a client batch alone, with its reqId, and routes its good neighbours', () => {
+    const { delivered, replies, stats, route } = setup();
+    const env = (kind: string, reqId: string, body: unknown) => encodeEnvelope({ v: protocolVersion, kind, from: 'client', to: '', reqId, body });
+    const items: unknown[] = [
+      env('api.get', 'good-1', { key }),
+      new Uint8Array([0xc1, 0xff]), // garbage
+      env('replica.get', 'wrong-kind', { p: 1, key }),
+      env('api.put', 'too-large', { key, value: new Uint8Array(defaultLimits.valueBytesMax + 1), context: null }),
+      encodeBatch('client', 'n1', [env('api.get', 'inner', { key })]), // a batch in a batch
+      'not bytes',
+      env('api.get', 'good-2', { key }),
+    ];
+    route({ role: 'api', bytes: encode({ v: protocolVersion, kind: 'batch', from: 'client', to: 'n1', reqId: '', body: { items } }), replyTo: '_INBOX.x.8' });
+    expect(delivered.map((e) => (e as { reqId: string }).reqId)).toEqual(['good-1', 'good-2']);
+    const answers = replies.map((r) => {
+      expect(r.replyTo).toBe('_INBOX.x.8');
+      const a = decodeEnvelope(r.bytes);
+      if (typeof a === 'string') throw new Error(a);
+      return [a.reqId, (a.body as { code: string }).code];
+    });
+    expect(answers).toEqual([
+      ['', 'BAD_REQUEST'],
+      ['wrong-kind', 'BAD_REQUEST'],
+      ['too-large', 'TOO_LARGE'],
+      ['', 'BAD_REQUEST'],
+      ['', 'BAD_REQUEST'],
+    ]);
+    expect(stats).toMatchObject({ received: 7, rejected: 5, batches: 1 });
+  });
+
+  it('refuses a client batch whose body is not a list of items with one BAD_REQUEST', () => {
+    const { delivered, replies, stats, route } = setup();
+    route({ role: 'api', bytes: encodeEnvelope({ v: protocolVersion, kind: 'batch', from: 'client', to: 'n1', reqId: 'b', body: { items: 'x' } }), replyTo: '_INBOX.x.9' });
     expect(delivered).toEqual([]);
     expect(stats.rejected).toBe(1);
-    const answer = decodeEnvelope(replies[0]!.bytes);
-    expect(answer).toMatchObject({ kind: 'error', body: { code: 'BAD_REQUEST' } });
+    expect(decodeEnvelope(replies[0]!.bytes)).toMatchObject({ kind: 'error', reqId: 'b', body: { code: 'BAD_REQUEST' } });
   });
 
   it('keeps each item its own size for the anti-entropy pacing', () => {

@@ -14,8 +14,9 @@
  * the same peer that are sent in one event-loop turn go out together at the end of the turn
  * (setImmediate: after the I/O callbacks and microtasks of the turn), one alone as itself, several as
  * one `batch` envelope. Per peer, the order of sends is kept: a send for another role of that peer
- * first publishes what waits for it. `forward` and `reply` cannot share a batch (each has its own
- * reply subject), but they wait for the same flush: nats.js writes its outbound buffer to the socket
+ * first publishes what waits for it. Replies to the same reply subject in one turn (the answers a node
+ * owes the items of one client batch) go out as one `batch` envelope too, one alone as itself; a
+ * forward keeps its own message (it carries the client's reply subject). Both wait for the same flush: nats.js writes its outbound buffer to the socket
  * on a microtask after the first publish, so publishes made in different callbacks of a turn (each
  * LMDB completion, each inbound chunk) were separate socket writes, a kernel call each; published
  * together from the one flush they leave in one write. A payload too large to batch, or any publish
@@ -73,6 +74,8 @@ const roleSet: ReadonlySet<string> = new Set(roles);
 
 /** Bytes of publishes held while the connection is down, at most: a node cut off for long drops the rest. */
 export const heldBytesMax = 16 * 1024 * 1024;
+/** Reply subjects with answers waiting in one turn, at most; beyond, the waiting answers go out early. */
+export const replySubjectsMax = 4096;
 
 /** Envelopes waiting for the end of the turn, for one peer and one role. */
 interface Outgoing {
@@ -91,6 +94,10 @@ export class NatsTransport implements Transport {
   sentEnvelopes = 0;
   /** NATS messages those envelopes took: sentEnvelopes / sentMessages is the batching factor. */
   sentMessages = 0;
+  /** Replies sent (each counted once, alone or in a batch of answers). */
+  sentReplies = 0;
+  /** NATS messages those replies took: sentReplies / replyMessages is the batching factor of answers. */
+  replyMessages = 0;
   /** Publishes held while the connection was down (sent once it was back, or dropped at close). */
   heldSends = 0;
 
@@ -102,6 +109,9 @@ export class NatsTransport implements Transport {
   private readonly outgoing = new Map<string, Outgoing>();
   /** Replies and forwards waiting for the end of this turn, in order: subject, bytes, reply subject. */
   private readonly direct: (string | Uint8Array | undefined)[] = [];
+  /** Replies waiting for the end of this turn, per reply subject, in order (at most replySubjectsMax). */
+  private readonly replies = new Map<string, Uint8Array[]>();
+  private readonly repliesBytes = new Map<string, number>();
   private flushScheduled = false;
   /** False from a "disconnect" status to the next "reconnect": publishes wait in `held`. */
   private connected = true;
@@ -169,7 +179,40 @@ export class NatsTransport implements Transport {
   }
 
   reply(replyTo: string, bytes: Uint8Array): void {
-    this.publishLater(replyTo, bytes, undefined);
+    this.sentReplies++;
+    if (replyTo.length === 0 || bytes.length > batchBytesMax || this.nc.isClosed()) {
+      this.replyMessages++;
+      this.publish(replyTo, bytes);
+      return;
+    }
+    let items = this.replies.get(replyTo);
+    const bytesSoFar = this.repliesBytes.get(replyTo) ?? 0;
+    if (items && (items.length >= batchItemsMax || bytesSoFar + bytes.length > batchBytesMax)) {
+      this.publishReplies(replyTo, items);
+      items = undefined;
+    }
+    if (!items) {
+      // Bounded like everything else that waits: a turn that answers more clients than this sends
+      // what it holds and starts again, which costs messages, never answers.
+      if (this.replies.size >= replySubjectsMax) this.flushReplies();
+      items = [];
+      this.replies.set(replyTo, items);
+    }
+    items.push(bytes);
+    this.repliesBytes.set(replyTo, (this.repliesBytes.get(replyTo) ?? 0) + bytes.length);
+    this.scheduleFlush();
+  }
+
+  private flushReplies(): void {
+    for (const [replyTo, items] of this.replies) this.publishReplies(replyTo, items);
+  }
+
+  /** One answer alone as itself (what a single-request client expects), several as one batch. */
+  private publishReplies(replyTo: string, items: Uint8Array[]): void {
+    this.replies.delete(replyTo);
+    this.repliesBytes.delete(replyTo);
+    this.replyMessages++;
+    this.publish(replyTo, items.length === 1 ? items[0]! : encodeBatch(this.nodeId, '', items));
   }
 
   /** A reply or forward: with the turn's other publishes, unless it is bound to fail or too large. */
@@ -229,6 +272,7 @@ export class NatsTransport implements Transport {
   private readonly flushOutgoing = (): void => {
     this.flushScheduled = false;
     for (const [nodeId, out] of this.outgoing) this.publishOutgoing(nodeId, out);
+    this.flushReplies();
     const direct = this.direct;
     for (let i = 0; i < direct.length; i += 3) this.publish(direct[i] as string, direct[i + 1] as Uint8Array, direct[i + 2] as string | undefined);
     direct.length = 0;
