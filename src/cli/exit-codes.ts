@@ -3,6 +3,7 @@
  * depend on these numbers, so they only ever grow: never renumber one.
  */
 import { errorCodes } from '../protocol/errors.js';
+import { isNatsAuthRefused } from '../adapters/nats/connection-options.js';
 export const exitCodes = {
   /** The command did what was asked. */
   ok: 0,
@@ -20,6 +21,8 @@ export const exitCodes = {
   timeout: 6,
   /** Any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL, and the cluster admin codes). */
   serverError: 7,
+  /** NATS refused this process's credentials (Authorization Violation, an expired user JWT): retrying will not help. */
+  natsAuth: 8,
 } as const;
 
 export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];
@@ -34,7 +37,9 @@ export const exitCodesHelp = `Exit codes:
   5  UNAVAILABLE: too few replicas alive for the quorum
   6  TIMEOUT: the outcome is unknown (a write may or may not have taken effect)
   7  any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL,
-     NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY)`;
+     NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY)
+  8  NATS refused the credentials (Authorization Violation): fix --user/--password, --token,
+     --nkey, --creds or the TLS client certificate`;
 
 /** The exit code for an error code of the client library (RingkvError.code). */
 export function exitCodeForErrorCode(code: string): ExitCode {
@@ -44,6 +49,8 @@ export function exitCodeForErrorCode(code: string): ExitCode {
       return exitCodes.usage;
     case 'NO_CLUSTER':
       return exitCodes.noCluster;
+    case 'NATS_AUTH':
+      return exitCodes.natsAuth;
     case 'UNAVAILABLE':
       return exitCodes.unavailable;
     case 'TIMEOUT':
@@ -63,7 +70,7 @@ export function exitCodeForErrorCode(code: string): ExitCode {
   }
 }
 
-const ringkvErrorCodes = new Set<string>([...errorCodes, 'NO_CLUSTER']);
+const ringkvErrorCodes = new Set<string>([...errorCodes, 'NO_CLUSTER', 'NATS_AUTH']);
 
 /** The ringkv error code an error carries, if it carries one (RingkvError, or anything shaped so). */
 export function ringkvErrorCode(err: unknown): string | undefined {
@@ -91,6 +98,8 @@ export function isNatsUnreachable(err: unknown): boolean {
 export function exitCodeForError(err: unknown): ExitCode {
   const code = ringkvErrorCode(err);
   if (code !== undefined) return exitCodeForErrorCode(code);
+  // Before the unreachable check: nats.js reports a refusal as a ConnectionError-shaped failure too.
+  if (isNatsAuthRefused(err)) return exitCodes.natsAuth;
   if (isNatsUnreachable(err)) return exitCodes.noCluster;
   return exitCodes.unexpected;
 }

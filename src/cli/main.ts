@@ -13,6 +13,7 @@
  *   6  TIMEOUT: the outcome is unknown (a write may or may not have taken effect)
  *   7  any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL)
  */
+import { addNatsAuthFlags } from './nats-auth-flags.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -200,6 +201,7 @@ function buildProgram(): Command {
     .option('--json', 'print JSON instead of tables')
     .showHelpAfterError('(run ringkv --help for usage)')
     .addHelpText('after', `\n${exitCodesHelp}\n`);
+  addNatsAuthFlags(program);
 
   const globals = (cmd: Command) => cmd.optsWithGlobals<GlobalOptions>();
 

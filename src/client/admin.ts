@@ -20,8 +20,10 @@ import { isErrorCode, type ErrorBody } from '../protocol/errors.js';
 import type { ApiClusterOk, ApiStatusOk, ClusterOp } from '../protocol/messages.js';
 import { apiSubject, nodeSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
+import { isNatsAuthRefused, mergeNatsSettings, natsConnectionOptions, redactSecrets, redactUrl, secretsOf, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
 
-export interface AdminOptions {
+/** The authentication settings default to the nats CLI's environment variables, as for the client. */
+export interface AdminOptions extends NatsAuthSettings {
   servers?: string;
   cluster?: string;
   /** How long a node has to answer (default 5000 ms). */
@@ -42,13 +44,17 @@ export class ClusterAdmin {
   ) {}
 
   static async connect(opts: AdminOptions = {}): Promise<ClusterAdmin> {
-    const servers = opts.servers ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+    const settings = mergeNatsSettings(opts, process.env);
     let nc = opts.connection;
     if (!nc) {
       try {
-        nc = await connect({ servers: servers.split(','), name: 'ringkv-admin', timeout: 3_000 });
+        nc = await connect({ ...natsConnectionOptions(settings), name: 'ringkv-admin', timeout: 3_000 });
       } catch (err) {
-        throw new RingkvError('NO_CLUSTER', `cannot reach NATS at ${servers}: ${(err as Error).message}`);
+        // The URL and the error may carry a password or token: neither is ever shown.
+        const where = redactUrl(settings.servers ?? 'nats://127.0.0.1:4222');
+        const why = redactSecrets((err as Error).message, secretsOf(settings));
+        if (isNatsAuthRefused(err)) throw new RingkvError('NATS_AUTH', `NATS at ${where} refused the credentials: ${why}`);
+        throw new RingkvError('NO_CLUSTER', `cannot reach NATS at ${where}: ${why}`);
       }
     }
     return new ClusterAdmin(nc, opts.cluster ?? 'ringkv', opts.timeoutMs ?? 5_000, !opts.connection);

@@ -29,6 +29,7 @@
  * extra sibling with the same value (never a lost write); merge() hands each distinct value once.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { isNatsAuthRefused, mergeNatsSettings, natsConnectionOptions, redactSecrets, redactUrl, secretsOf, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type DvvSet, equal, isDeleted, join, sync, values as dvvValues } from '../core/dvv.js';
@@ -52,8 +53,12 @@ import { ringFromStatus, supersedes, type RingView } from './ring-view.js';
 
 export { RingkvError } from './errors.js';
 
-export interface ClientOptions {
-  /** NATS server URL(s), comma separated. Default: NATS_URL, else nats://127.0.0.1:4222. */
+export interface ClientOptions extends NatsAuthSettings {
+  /**
+   * NATS server URL(s), comma separated. Default: NATS_URL, else nats://127.0.0.1:4222. The
+   * authentication settings (user, password, token, nkeyFile, credsFile, caFile, certFile,
+   * keyFile) default to the nats CLI's environment variables (NATS_USER, ...).
+   */
   servers?: string;
   /** The cluster name: the subject prefix of its API (default "ringkv"). */
   cluster?: string;
@@ -215,12 +220,12 @@ export class RingkvClient {
   }
 
   static async connect(opts: ClientOptions = {}): Promise<RingkvClient> {
-    const servers = opts.servers ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+    const settings = mergeNatsSettings(opts, process.env);
     let nc = opts.connection;
     if (!nc) {
       try {
         nc = await connect({
-          servers: servers.split(',').map((s) => s.trim()).filter((s) => s.length > 0),
+          ...natsConnectionOptions(settings),
           name: 'ringkv-client',
           timeout: 3_000,
           // Reconnect quickly and for as long as the client lives: requests lost with the
@@ -231,7 +236,11 @@ export class RingkvClient {
           reconnectJitter: 100,
         });
       } catch (err) {
-        throw new RingkvError('NO_CLUSTER', `cannot reach NATS at ${servers}: ${(err as Error).message}`);
+        // The URL and the error may carry a password or token: neither is ever shown.
+        const where = redactUrl(settings.servers ?? 'nats://127.0.0.1:4222');
+        const why = redactSecrets((err as Error).message, secretsOf(settings));
+        if (isNatsAuthRefused(err)) throw new RingkvError('NATS_AUTH', `NATS at ${where} refused the credentials: ${why}`);
+        throw new RingkvError('NO_CLUSTER', `cannot reach NATS at ${where}: ${why}`);
       }
     }
     return new RingkvClient(nc, opts.cluster ?? 'ringkv', opts.timeoutMs ?? clientTimeoutMsDefault, !opts.connection, opts);

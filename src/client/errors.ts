@@ -5,7 +5,8 @@
  */
 import type { ErrorCode } from '../protocol/errors.js';
 
-export type ClientErrorCode = ErrorCode | 'NO_CLUSTER';
+/** NATS_AUTH: NATS refused the credentials; unlike NO_CLUSTER, retrying will not help. */
+export type ClientErrorCode = ErrorCode | 'NO_CLUSTER' | 'NATS_AUTH';
 
 export class RingkvError extends Error {
   override readonly name = 'RingkvError';

@@ -43,17 +43,17 @@ const reconnectJitterMs = 100;
 const pingIntervalMs = 5000;
 const pingsOutstandingMax = 3;
 
+import { mergeNatsSettings, natsConnectionOptions, type NatsAuthSettings } from './connection-options.js';
+
 /**
  * Connect to NATS. `servers` is one URL or a comma-separated list. The first connect fails fast when
  * no server answers (a supervisor restarts the process); once connected, the client reconnects
  * forever, retrying every quarter second.
  */
-export async function connectNats(servers: string, name: string): Promise<NatsConnection> {
+export async function connectNats(servers: string, name: string, auth: NatsAuthSettings = {}): Promise<NatsConnection> {
+  // Credentials come from `auth` or the nats CLI's environment, which a node inherits from its launcher.
   return connect({
-    servers: servers
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0),
+    ...natsConnectionOptions(mergeNatsSettings({ ...auth, servers }, process.env)),
     name,
     reconnect: true,
     maxReconnectAttempts: -1,
