@@ -270,7 +270,7 @@ function paramsList(params: Summary | undefined): Record<string, Summary>[] {
 /** Reads a request's path out of its trace records. */
 export function summarizeTrace(records: InspectRecord[], reqId: string): TraceSummary {
   const summary: TraceSummary = { receivedBy: [], forwards: [], skipped: [], fallbacks: [], hintsKeptLocally: [], asked: [], answered: [], notAnswered: [], states: [] };
-  // The coordinator was spawned for the request, or an idle one took it (start).
+  // The request's start in the coordinator (a spawn in traces from older nodes).
   const spawn = records.find((r) => (r.kind === 'spawn' || r.kind === 'start') && r.machine === 'coordinator');
   for (const r of records) {
     const ev = r.event as Record<string, Summary> | undefined;

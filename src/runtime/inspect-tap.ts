@@ -307,7 +307,10 @@ class Session {
     const node = this.deps.nodeId;
     if (t.type === 'routed') {
       const event = { type: t.req.type, from: t.req.from, reqId: t.req.reqId, forwarded: t.req.forwarded };
-      if (!this.eventMatches(event)) return;
+      // The node took the request (routing is its part): a session following the node actor sees it.
+      const { request, actors } = this.opts;
+      const matched = request === undefined && actors !== undefined ? actors.includes(node) : this.eventMatches(event);
+      if (!matched) return;
       const ref: ActorLike = { id: node, src: 'node', getSnapshot: () => undefined };
       this.emit(ref, { kind: 'event', event: summarizeEvent(event), state: 'serving' });
       if (t.route === 'forward') this.emit(ref, { kind: 'action', action: 'forward', params: { to: t.to ?? '' } });
