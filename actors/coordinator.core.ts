@@ -2,41 +2,99 @@
  * Coordinator core: the per-request state machine of a coordinator as plain data and functions, in
  * the manner of riak_kv's put_fsm over put_core or etcd raft's Step (Dynamo §4.5 requests, §4.6
  * sloppy quorum and hinted handoff, §5 read repair). `startRequest(input, now)` and
- * `step(request, event)` return the request's next state and its effects as data; the runtime (a
- * long-lived actor holding many requests) performs the effects. No xstate, no time read, no I/O:
- * time enters as `now` in the event data, timers are effects with an absolute due time.
+ * `step(request, event, now)` return the request's next state and its effects as data; the node's one
+ * long-lived coordinator actor (actors/coordinator.machine.ts) holds every request in flight, steps
+ * them a turn's batch at a time, and the runtime performs the effects. No xstate, no time read, no
+ * I/O: time enters as `now`, timers are effects with an absolute due time.
  *
- * Messages: takes replica.coordinate.ok, replica.put.ok, replica.get.ok, replica.error and the
- * request's own deadline and repairWaitOver wake-ups (each carrying the request id). Effects: send /
- * sendAll (replica.coordinate, replica.put, replica.get, read repair), answerClient (exactly once),
- * setTimer / cancelTimers, and done (the request is over and may be dropped).
+ * A put: the local replica makes the new dot (replica.coordinate); as soon as it is made, in the same
+ * turn, before its commit, the new state goes to the other targets (replica.coordinate.made), so the
+ * local commit and the remote ones run together; W acks, the local one included, answer the client.
+ * A get: replica.get to every target; R answers make the merge the client gets; answers a little
+ * later are still awaited, then every replica that answered with less gets read repair.
  *
- * Invariants, the same as actors/coordinator.machine.ts: the client is answered exactly once, with
+ * Messages: takes replica.coordinate.made, replica.coordinate.ok, replica.put.ok, replica.get.ok,
+ * replica.error and the request's own deadline and repairWaitOver wake-ups (each carrying the request
+ * id). Effects: send / sendAll (replica.coordinate, replica.put, replica.get, read repair),
+ * answerClient (exactly once), setTimer, and done (the request is over and may be dropped).
+ *
+ * Invariants: the client is answered exactly once, with
  * the result on quorum, UNAVAILABLE {needed, alive} before any replica is asked when too few are
  * believed alive, the error a replica reported, or TIMEOUT (indeterminate: the write may have been
  * stored) at the deadline. Each replica counts once however often its answer is duplicated. An event
  * a state does not take (see `coordinatorStates`) leaves the request as it is and has no effect, so
  * no message can crash the holder. A finished request takes nothing.
  */
-import { type DvvSet, join, sync } from '../src/core/dvv.js';
+import { type DvvSet, type Sibling, type VersionVector, equal, isDeleted, join, sync, values } from '../src/core/dvv.js';
+import type { Quorum } from '../src/core/quorum.js';
+import type { Target } from '../src/core/targets.js';
 import { encode } from '../src/protocol/codec.js';
 import type { ErrorBody } from '../src/protocol/errors.js';
-import type { CoordinatorEvent } from './coordinator.events.js';
-import {
-  type AnswerParams,
-  type CoordinatorContext,
-  type CoordinatorInput,
-  hasQuorum,
-  readResult,
-  repairTargets,
-} from './coordinator.machine.js';
+import type { CoreEvent } from './coordinator.events.js';
 import type { SendParams } from './replica.machine.js';
+
+export type { CoreEvent } from './coordinator.events.js';
+
+export interface ClientAddress {
+  /** Where the answer goes (a NATS inbox). */
+  replyTo: string;
+  /** The client's name and its request id, echoed in the answer's envelope. */
+  from: string;
+  reqId: string;
+  /** The request kind; the answer is `${kind}.ok` or `error`. */
+  kind: string;
+}
+
+/** One request, as routing decided it (actors/node-routes.ts clientRoute) plus its id and timing. */
+export interface CoordinatorInput {
+  op: 'put' | 'get';
+  /** This request's id on this node: the reqId of every replica message it sends. */
+  id: string;
+  nodeId: string;
+  client: ClientAddress;
+  partition: number;
+  key: Uint8Array;
+  /** The N primaries of the key, in order. */
+  preferenceList: string[];
+  /**
+   * The nodes to ask: healthy primaries and the fallbacks standing in for down ones (sloppy quorum,
+   * Dynamo §4.6). For a put the first is this node.
+   */
+  targets: Target[];
+  /** put: the down primaries whose hints the local write keeps (orphans, or the one it stands in for). */
+  localHints: string[];
+  quorum: Quorum;
+  /** Primaries that must answer (Riak's pw / pr); 0 for none. */
+  primariesNeeded: number;
+  /** false: only primaries count toward W or R (a strict quorum). */
+  sloppy: boolean;
+  timeoutMs: number;
+  /** How long a get waits for answers beyond R before it sends read repair. */
+  readRepairWaitMs: number;
+  /** put only: what the client saw, and the new value (null: a delete). */
+  context: VersionVector;
+  value: Sibling;
+}
+
+export interface CoordinatorContext extends CoordinatorInput {
+  /** Replicas that acknowledged the write, local one included. */
+  acked: string[];
+  /** The state the local replica made (put), or the merge of all answers (get). */
+  state: DvvSet;
+  /** get: each answering replica's state (null: it has nothing). */
+  answers: Record<string, DvvSet | null>;
+}
+
+export interface AnswerParams {
+  replyTo: string;
+  to: string;
+  reqId: string;
+  kind: string;
+  body: unknown;
+}
 
 /** The states a request passes through; `done` is final. */
 export type CoordinatorStateName = 'checking' | 'coordinating' | 'replicating' | 'collecting' | 'repairing' | 'done';
-
-/** The events the core takes: the replica answers and wake-ups (not coordinator.start, a new request is startRequest). */
-export type CoreEvent = Exclude<CoordinatorEvent, { type: 'coordinator.start' }>;
 
 export interface StateDecl {
   /** What the state is for, in one sentence (shown by `ringkv diagram coordinator`). */
@@ -60,12 +118,12 @@ export const coordinatorStates: Record<CoordinatorStateName, StateDecl> = {
     always: ['done', 'coordinating', 'collecting'],
   },
   coordinating: {
-    description: 'put: the local replica makes the new dot and commits.',
-    on: { 'replica.coordinate.ok': ['replicating'], 'replica.error': ['done'], deadline: ['done'] },
+    description: 'put: the local replica makes the new dot (its commit runs on while the others are asked).',
+    on: { 'replica.coordinate.made': ['replicating'], 'replica.coordinate.ok': ['replicating', 'done'], 'replica.error': ['done'], deadline: ['done'] },
   },
   replicating: {
-    description: 'put: the other targets sync the committed state; W acks (local one included) answer the client.',
-    on: { 'replica.put.ok': ['replicating', 'done'], deadline: ['done'] },
+    description: 'put: the other targets sync the new state while the local commit runs; W acks (local one included) answer the client.',
+    on: { 'replica.coordinate.ok': ['replicating', 'done'], 'replica.put.ok': ['replicating', 'done'], 'replica.error': ['done'], deadline: ['done'] },
     always: ['done'],
   },
   collecting: {
@@ -154,16 +212,29 @@ export function step(request: CoordinatorRequest, event: CoreEvent, now: number)
   }
   switch (state) {
     case 'coordinating':
-      if (event.type === 'replica.coordinate.ok') {
-        return enterReplicating({ ...context, state: event.body.state, acked: [event.from] }, effects);
-      }
+      // Only this node's own replica was asked to coordinate: what claims to come from another is forged.
+      if (!('from' in event) || event.from !== context.nodeId) return unchanged;
+      // The dot is made: the others are sent the new state now, the local ack comes with its commit.
+      if (event.type === 'replica.coordinate.made') return enterReplicating({ ...context, state: event.body.state }, effects);
+      // A replica that commits before it says "made" (an older node's): its ack is the local one too.
+      if (event.type === 'replica.coordinate.ok') return enterReplicating({ ...context, state: event.body.state, acked: [event.from] }, effects);
       if (event.type === 'replica.error') {
         effects.push({ type: 'answerClient', params: errorAnswer(context, event.body as ErrorBody) });
         return finish({ state: 'done', context }, effects);
       }
       return unchanged;
     case 'replicating':
-      if (event.type !== 'replica.put.ok' || context.acked.includes(event.from)) return unchanged;
+      if (event.type === 'replica.error') {
+        // Only the local replica's commit can fail here (replica.put answers no error but OVERLOADED,
+        // which is one missing ack): the others may hold the write, so the outcome is unknown.
+        if (event.from !== context.nodeId) return unchanged;
+        effects.push({ type: 'answerClient', params: errorAnswer(context, event.body as ErrorBody) });
+        return finish({ state: 'done', context }, effects);
+      }
+      if (event.type !== 'replica.put.ok' && event.type !== 'replica.coordinate.ok') return unchanged;
+      // The local ack is the commit of the dot it made; a replica.coordinate.ok from elsewhere is forged.
+      if (event.type === 'replica.coordinate.ok' && event.from !== context.nodeId) return unchanged;
+      if (context.acked.includes(event.from)) return unchanged;
       return checkReplicated({ ...context, acked: [...context.acked, event.from] }, effects);
     case 'collecting':
       if (event.type !== 'replica.get.ok' || event.from in context.answers) return unchanged;
@@ -251,9 +322,33 @@ function needed(ctx: CoordinatorContext): number {
   return ctx.op === 'put' ? ctx.quorum.w : ctx.quorum.r;
 }
 
+/** Of these answering nodes, how many count toward W or R, and how many are primaries. */
 function counted(ctx: CoordinatorContext, nodes: readonly string[]): { quorum: number; primaries: number } {
   const primaries = nodes.filter((node) => ctx.preferenceList.includes(node)).length;
   return { quorum: ctx.sloppy ? nodes.length : primaries, primaries };
+}
+
+/** True when these answers (acks or reads) make the quorum the client asked for. */
+export function hasQuorum(ctx: CoordinatorContext, nodes: readonly string[]): boolean {
+  const c = counted(ctx, nodes);
+  return c.quorum >= needed(ctx) && c.primaries >= ctx.primariesNeeded;
+}
+
+/** What a get answers: the live siblings (tombstones left out) and the context of everything seen. */
+export function readResult(state: DvvSet): { found: boolean; values: Uint8Array[]; context: Uint8Array } {
+  const live = values(state).filter((v): v is Uint8Array => v !== null);
+  return { found: !isDeleted(state) && live.length > 0, values: live, context: encode(join(state)) };
+}
+
+/** Replicas whose answer lacks part of the merged state: they get the merge (read repair). */
+export function repairTargets(answers: Record<string, DvvSet | null>, merged: DvvSet): string[] {
+  if (merged.length === 0) return [];
+  return Object.keys(answers)
+    .sort()
+    .filter((node) => {
+      const state = answers[node];
+      return state === null || state === undefined || !equal(sync(state, merged), state);
+    });
 }
 
 function okAnswer(ctx: CoordinatorContext, body: unknown): AnswerParams {

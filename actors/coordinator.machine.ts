@@ -1,340 +1,257 @@
 /**
- * Coordinator: serves one client request at a time (Dynamo §4.5, §5). The node spawns it with its
- * first request; when that is over it waits in `idle` (telling the node, tellNode coordinator.done)
- * and the node hands it the next request as coordinator.start { input }, which resets every
- * per-request field. A request runs on one of the
- * request's targets: the first N healthy nodes of the key's extended preference list (sloppy quorum,
- * §4.6), where a fallback stands in for a down primary and keeps the write with a hint for it.
+ * Coordinator: the node's one long-lived coordinator actor (Dynamo §4.5 requests, §4.6 sloppy
+ * quorum, §5 read repair). It holds every request this node coordinates and takes one event per
+ * event-loop turn, coordinator.batch: the turn's client requests (api.put, api.del, api.get) and the
+ * replica answers and wake-ups for requests in flight. Each request is a pure core
+ * (actors/coordinator.core.ts: startRequest / step, its states declared as data); the actor routes
+ * each client request (actors/node-routes.ts clientRoute: coordinate, forward once, or an error),
+ * gives the ones it coordinates an id unique on this node (`coordinator-<seq>`, the reqId of their
+ * replica messages), steps the others, and hands the runtime the effects of the whole batch at once
+ * (perform). No request costs an xstate transition of its own: that cost was most of a put's CPU
+ * when each request was an actor (the README's request-cost bench).
  *
- * put/del: the local replica makes the new dot and commits (replica.coordinate, with the hints this
- * node keeps), then the resulting state goes to the other targets (replica.put, with a hint on a
- * fallback's); with W acks, the local one included, the client gets its new context. W counts
- * fallbacks unless the request says sloppy: false; pw primaries must be among them. get: replica.get
- * to the targets; with R answers (pr of them primaries) their DVV sets
- * are merged and the client gets every sibling plus one context; answers that come in a little later
- * are still awaited, and every replica that answered with less than the merge gets read repair.
+ * Takes: coordinator.batch. Sends (through perform, in order): replica.coordinate / replica.put /
+ * replica.get, one answer per client request, forwards, timers to set (deadline, repairWait) and
+ * requests that are done (their timers go), late answers to count, and with `traced` what each
+ * request did (for `ringkv trace`).
  *
- * Takes: coordinator.start, replica.*.ok, replica.error, deadline, repairWaitOver. Sends:
- * replica.coordinate, replica.put, replica.get; one answer to the client; coordinator.done to the node.
- *
- * Invariants: the client is answered exactly once: with the result on quorum, UNAVAILABLE
- * {needed, alive} before any replica is asked when too few are believed alive, an error a replica
- * reported, or TIMEOUT (indeterminate: the write may have been stored) at the deadline. Each replica
- * counts once however often its answer is duplicated. Nothing of one request (acks, answers, state,
- * timers) reaches the next: the context is rebuilt from the new input, the delayed events are
- * cancelled on the way to idle and carry their request id besides.
+ * Invariants: every client request in a batch gets exactly one answer, from here, from the core or
+ * from the node it is forwarded to; at most coordinatorsMax requests are in flight, beyond that
+ * OVERLOADED at once; one item never fails its neighbours (an answer for a request not in flight is
+ * counted late and dropped; an event a request's state does not take changes nothing).
  */
-import { assign, cancel, raise, setup } from 'xstate';
-import { type DvvSet, type Sibling, type VersionVector, equal, isDeleted, join, sync, values } from '../src/core/dvv.js';
-import type { Quorum } from '../src/core/quorum.js';
-import type { Target } from '../src/core/targets.js';
-import { encode } from '../src/protocol/codec.js';
-import type { ErrorBody } from '../src/protocol/errors.js';
-import type { CoordinatorEvent } from './coordinator.events.js';
-import type { SendParams } from './replica.machine.js';
+import { assign, createMachine, setup } from 'xstate';
+import {
+  type AnswerParams,
+  type CoordinatorEffect,
+  type CoordinatorInput,
+  type CoordinatorRequest,
+  type CoordinatorStateName,
+  type CoreEvent,
+  coordinatorInitialState,
+  coordinatorStates,
+  startRequest,
+  step,
+} from './coordinator.core.js';
+import type { CoordinatorEvent, CoordinatorItem } from './coordinator.events.js';
+import type { ClientReadEvent, ClientWriteEvent } from './node.events.js';
+import { type RouteView, clientRoute } from './node-routes.js';
 
-export interface ClientAddress {
-  /** Where the answer goes (a NATS inbox). */
-  replyTo: string;
-  /** The client's name and its request id, echoed in the answer's envelope. */
-  from: string;
-  reqId: string;
-  /** The request kind; the answer is `${kind}.ok` or `error`. */
-  kind: string;
-}
+export type { AnswerParams, ClientAddress, CoordinatorInput } from './coordinator.core.js';
 
-export interface CoordinatorInput {
-  op: 'put' | 'get';
-  /** This coordinator's id: the reqId of every replica message it sends. */
-  id: string;
+export interface CoordinatorActorInput {
   nodeId: string;
-  client: ClientAddress;
-  partition: number;
-  key: Uint8Array;
-  /** The N primaries of the key, in order. */
-  preferenceList: string[];
-  /**
-   * The nodes to ask: healthy primaries and the fallbacks standing in for down ones (sloppy quorum,
-   * Dynamo §4.6). For a put the first is this node.
-   */
-  targets: Target[];
-  /** put: the down primaries whose hints the local write keeps (orphans, or the one it stands in for). */
-  localHints: string[];
-  quorum: Quorum;
-  /** Primaries that must answer (Riak's pw / pr); 0 for none. */
-  primariesNeeded: number;
-  /** false: only primaries count toward W or R (a strict quorum). */
-  sloppy: boolean;
-  timeoutMs: number;
-  /** How long a get waits for answers beyond R before it sends read repair. */
+  coordinatorsMax: number;
+  requestTimeoutMs: number;
   readRepairWaitMs: number;
-  /** put only: what the client saw, and the new value (null: a delete). */
-  context: VersionVector;
-  value: Sibling;
 }
 
-export interface CoordinatorContext extends CoordinatorInput {
-  /** Replicas that acknowledged the write, local one included. */
-  acked: string[];
-  /** The state the local replica committed (put), or the merge of all answers (get). */
-  state: DvvSet;
-  /** get: each answering replica's state (null: it has nothing). */
-  answers: Record<string, DvvSet | null>;
-}
-
-/** What a coordinator tells its node (tellNode): it has answered and finished its request, and is idle. */
-export interface CoordinatorDone {
-  type: 'coordinator.done';
-  /** The request id it served (coordinator-<slot>.<seq>): its slot is free again. */
+/** What `ringkv trace` shows of one step of one request: the event it took, where it went, what it did. */
+export interface CoordinatorStepTrace {
+  type: 'trace';
   id: string;
+  client: { from: string; reqId: string };
+  /** The request's input on its first step (the start), else undefined. */
+  input?: CoordinatorInput;
+  event: { type: string; from?: string; code?: string };
+  from: CoordinatorStateName | 'new';
+  to: CoordinatorStateName;
+  effects: CoordinatorEffect[];
 }
 
-/** A fresh context for one request: nothing of the previous request in this slot carries over. */
-function freshContext(input: CoordinatorInput): CoordinatorContext {
-  return { ...input, acked: [], state: [], answers: {} };
+/** What the runtime performs after a batch, in order: the core's effects plus routing's own. */
+export type CoordinatorOutput =
+  | CoordinatorEffect
+  | { type: 'forward'; to: string; req: ClientWriteEvent | ClientReadEvent }
+  /** Replica answers for requests no longer in flight (late or duplicated beyond the end): counted. */
+  | { type: 'late'; count: number }
+  /** An item whose handling threw (a bug): logged by the runtime; its client was answered INTERNAL. */
+  | { type: 'failed'; item: string; reqId: string; error: string }
+  | CoordinatorStepTrace
+  | CoordinatorRouteTrace;
+
+/** What `ringkv trace` shows of a client request's arrival: which node took it and what routing made of it. */
+export interface CoordinatorRouteTrace {
+  type: 'routed';
+  req: { type: string; from: string; reqId: string; forwarded: boolean };
+  /** coordinate: this node runs it (as request `id`); forward: passed on to `to`; error: answered with `code`. */
+  route: 'coordinate' | 'forward' | 'error';
+  id?: string;
+  to?: string;
+  code?: string;
 }
 
-export interface AnswerParams {
-  replyTo: string;
-  to: string;
-  reqId: string;
-  kind: string;
-  body: unknown;
+export interface CoordinatorActorContext extends CoordinatorActorInput {
+  /**
+   * Every request in flight, by id. Mutated in place by the batch's one assign: copying up to
+   * coordinatorsMax requests every turn would cost what running them as a core saves. The actor is
+   * the table's only owner and nothing else holds it.
+   */
+  requests: Map<string, CoordinatorRequest>;
+  seq: number;
+  /** The effects of the last batch, for perform (rebuilt by every batch). */
+  outbox: CoordinatorOutput[];
 }
 
-function answer(ctx: CoordinatorContext, body: unknown): AnswerParams {
-  return { replyTo: ctx.client.replyTo, to: ctx.client.from, reqId: ctx.client.reqId, kind: `${ctx.client.kind}.ok`, body };
+/** Steps one turn's batch: every item alone, in order; returns what the runtime is to perform. */
+export function runBatch(ctx: CoordinatorActorContext, batch: CoordinatorEvent): { seq: number; outbox: CoordinatorOutput[] } {
+  const out: CoordinatorOutput[] = [];
+  let seq = ctx.seq;
+  let late = 0;
+  for (const item of batch.items) {
+    // One item never fails the batch: what throws (a bug, or input no check foresaw) is reported,
+    // its client answered INTERNAL, its request dropped, and the next item runs as if alone.
+    const mark = out.length;
+    try {
+      if (isClientRequest(item)) {
+        const started = startClientRequest(ctx, batch.view, item, seq + 1, batch.now, out, batch.traced);
+        if (started) seq++;
+        continue;
+      }
+      const request = ctx.requests.get(item.reqId);
+      if (!request) {
+        if (item.type !== 'deadline' && item.type !== 'repairWaitOver') late++;
+        continue;
+      }
+      const { request: next, effects } = step(request, item as CoreEvent, batch.now);
+      if (next.state === 'done') ctx.requests.delete(item.reqId);
+      else ctx.requests.set(item.reqId, next);
+      out.push(...effects);
+      // A step that changed nothing (a duplicate, an event its state does not take) is not traced.
+      if (batch.traced && (next !== request || effects.length > 0)) out.push(traceOf(next, item, request.state, effects));
+    } catch (err) {
+      out.length = mark;
+      out.push(...failedItem(ctx, item, err));
+    }
+  }
+  if (late > 0) out.push({ type: 'late', count: late });
+  return { seq, outbox: out };
 }
 
-function answerError(ctx: CoordinatorContext, body: ErrorBody): AnswerParams {
-  return { replyTo: ctx.client.replyTo, to: ctx.client.from, reqId: ctx.client.reqId, kind: 'error', body };
+/** What becomes of an item whose handling threw: reported, its client (if any) answered once, its request over. */
+function failedItem(ctx: CoordinatorActorContext, item: CoordinatorItem, err: unknown): CoordinatorOutput[] {
+  const failed: CoordinatorOutput = { type: 'failed', item: item.type, reqId: item.reqId, error: String(err) };
+  const body = { code: 'INTERNAL' as const, message: `coordinator failed on ${item.type}: ${String(err)}` };
+  if (isClientRequest(item)) return [failed, { type: 'answerClient', params: errorAnswer(item, body) }];
+  const request = ctx.requests.get(item.reqId);
+  if (!request) return [failed];
+  ctx.requests.delete(item.reqId);
+  return [failed, { type: 'answerClient', params: errorAnswer(request.context.client, body) }, { type: 'done', id: item.reqId }];
 }
 
-function needed(ctx: CoordinatorContext): number {
-  return ctx.op === 'put' ? ctx.quorum.w : ctx.quorum.r;
+function isClientRequest(item: CoordinatorItem): item is ClientWriteEvent | ClientReadEvent {
+  return item.type === 'api.put' || item.type === 'api.del' || item.type === 'api.get';
 }
 
-function isPrimary(ctx: CoordinatorContext, node: string): boolean {
-  return ctx.preferenceList.includes(node);
+/** Routes one client request and starts it when this node coordinates it; true when it took an id. */
+function startClientRequest(
+  ctx: CoordinatorActorContext,
+  view: RouteView,
+  req: ClientWriteEvent | ClientReadEvent,
+  seq: number,
+  now: number,
+  out: CoordinatorOutput[],
+  traced: boolean,
+): boolean {
+  const route = clientRoute(view, req);
+  const routed = (r: Omit<CoordinatorRouteTrace, 'type' | 'req'>) => {
+    if (traced) out.push({ type: 'routed', req: { type: req.type, from: req.from, reqId: req.reqId, forwarded: req.forwarded }, ...r });
+  };
+  if ('error' in route) {
+    routed({ route: 'error', code: route.error.code });
+    out.push({ type: 'answerClient', params: errorAnswer(req, route.error) });
+    return false;
+  }
+  if ('forward' in route) {
+    routed({ route: 'forward', to: route.forward });
+    out.push({ type: 'forward', to: route.forward, req });
+    return false;
+  }
+  if (ctx.requests.size >= ctx.coordinatorsMax) {
+    routed({ route: 'error', code: 'OVERLOADED' });
+    out.push({ type: 'answerClient', params: errorAnswer(req, { code: 'OVERLOADED', message: `node ${ctx.nodeId} is already coordinating ${ctx.coordinatorsMax} requests` }) });
+    return false;
+  }
+  routed({ route: 'coordinate', id: `coordinator-${seq}` });
+  const input: CoordinatorInput = {
+    ...route.coordinate,
+    id: `coordinator-${seq}`,
+    nodeId: ctx.nodeId,
+    timeoutMs: route.coordinate.timeoutMs ?? ctx.requestTimeoutMs,
+    readRepairWaitMs: ctx.readRepairWaitMs,
+  };
+  const { request, effects } = startRequest(input, now);
+  if (request.state !== 'done') ctx.requests.set(input.id, request);
+  out.push(...effects);
+  if (traced) out.push({ ...traceOf(request, { type: 'start' }, 'new', effects), input });
+  return true;
 }
 
-/** Of these answering nodes, how many count toward W or R, and how many are primaries. */
-function counted(ctx: CoordinatorContext, nodes: readonly string[]): { quorum: number; primaries: number } {
-  const primaries = nodes.filter((node) => isPrimary(ctx, node)).length;
-  return { quorum: ctx.sloppy ? nodes.length : primaries, primaries };
+function traceOf(request: CoordinatorRequest, event: { type: string; from?: unknown; body?: unknown }, from: CoordinatorStateName | 'new', effects: CoordinatorEffect[]): CoordinatorStepTrace {
+  const { id, client } = request.context;
+  const shown: CoordinatorStepTrace['event'] = { type: event.type };
+  if (typeof event.from === 'string') shown.from = event.from;
+  const code = (event.body as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string') shown.code = code;
+  return {
+    type: 'trace',
+    id,
+    client: { from: client.from, reqId: client.reqId },
+    event: shown,
+    from,
+    to: request.state,
+    effects,
+  };
 }
 
-/** True when these answers (acks or reads) make the quorum the client asked for. */
-export function hasQuorum(ctx: CoordinatorContext, nodes: readonly string[]): boolean {
-  const c = counted(ctx, nodes);
-  return c.quorum >= needed(ctx) && c.primaries >= ctx.primariesNeeded;
+function errorAnswer(req: { from: string; reqId: string; replyTo: string }, body: AnswerParams['body']): AnswerParams {
+  return { replyTo: req.replyTo, to: req.from, reqId: req.reqId, kind: 'error', body };
 }
-
-function targetNodes(ctx: CoordinatorContext): string[] {
-  return ctx.targets.map((t) => t.node);
-}
-
-/** The read repair a finished get sends: the merged state to every replica that lacked part of it. */
-const readRepair = {
-  type: 'sendAll' as const,
-  params: ({ context }: { context: CoordinatorContext }): SendParams[] =>
-    repairTargets(context.answers, context.state).map((to) => ({
-      to,
-      kind: 'replica.put',
-      reqId: context.id,
-      body: { p: context.partition, key: context.key, state: context.state },
-    })),
-};
 
 export const coordinatorMachine = setup({
   types: {
-    context: {} as CoordinatorContext,
+    context: {} as CoordinatorActorContext,
     events: {} as CoordinatorEvent,
-    input: {} as CoordinatorInput,
+    input: {} as CoordinatorActorInput,
   },
   actions: {
-    // I/O, provided by the runtime.
-    send: (_, _params: SendParams) => {},
-    sendAll: (_, _params: SendParams[]) => {},
-    answerClient: (_, _params: AnswerParams) => {},
-    /** Provided by the runtime: tells the node this coordinator is idle again (its slot is free). */
-    tellNode: (_, _params: CoordinatorDone) => {},
-    recordAnswer: assign(({ context, event }) => {
-      if (event.type !== 'replica.get.ok') return {};
-      const state = event.body.state;
-      return {
-        answers: { ...context.answers, [event.from]: state },
-        state: state === null ? context.state : sync(context.state, state),
-      };
-    }),
-  },
-  guards: {
-    lacksLiveQuorum: ({ context }) => !hasQuorum(context, targetNodes(context)),
-    isGet: ({ context }) => context.op === 'get',
-    // Delayed events carry the request id they were raised for: one left from an earlier request
-    // in this slot (cancel should have removed it) is ignored.
-    isCurrent: ({ context, event }) => 'reqId' in event && event.reqId === context.id,
+    /** I/O, provided by the runtime: performs a batch's effects, in order. */
+    perform: (_, _params: CoordinatorOutput[]) => {},
   },
 }).createMachine({
   id: 'coordinator',
-  context: ({ input }) => freshContext(input),
-  initial: 'checking',
+  context: ({ input }) => ({ ...input, requests: new Map(), seq: 0, outbox: [] }),
+  initial: 'serving',
   states: {
-    // Every request starts here, the first one (the spawn input) and each coordinator.start.
-    checking: {
-      entry: raise(({ context }) => ({ type: 'deadline' as const, reqId: context.id }), { id: 'deadline', delay: ({ context }) => context.timeoutMs }),
-      always: [
-        {
-          guard: 'lacksLiveQuorum',
-          target: 'idle',
-          actions: {
-            type: 'answerClient',
-            params: ({ context }) =>
-              answerError(context, {
-                code: 'UNAVAILABLE',
-                message: unavailableMessage(context),
-                needed: needed(context),
-                alive: counted(context, targetNodes(context)).quorum,
-              }),
-          },
-        },
-        { guard: 'isGet', target: 'collecting' },
-        { target: 'coordinating' },
-      ],
-    },
-
-    // put: wait for the local replica to make the dot and commit.
-    coordinating: {
-      entry: {
-        type: 'send',
-        params: ({ context }) => ({
-          to: context.nodeId,
-          kind: 'replica.coordinate',
-          reqId: context.id,
-          body: { p: context.partition, key: context.key, context: context.context, value: context.value, hints: context.localHints },
-        }),
-      },
+    // The requests' own states are the core's (coordinatorStates): this actor only holds them.
+    serving: {
       on: {
-        'replica.coordinate.ok': {
-          target: 'replicating',
-          actions: assign({ state: ({ event }) => event.body.state, acked: ({ event }) => [event.from] }),
+        'coordinator.batch': {
+          actions: [assign(({ context, event }) => runBatch(context, event)), { type: 'perform', params: ({ context }) => context.outbox }],
         },
-        'replica.error': {
-          target: 'idle',
-          actions: {
-            type: 'answerClient',
-            params: ({ context, event }) => answerError(context, event.body as ErrorBody),
-          },
-        },
-        deadline: { guard: 'isCurrent', target: 'idle', actions: { type: 'answerClient', params: ({ context }) => timeoutAnswer(context) } },
-      },
-    },
-
-    // put: the other replicas sync the new state; W acks answer the client.
-    replicating: {
-      entry: {
-        type: 'sendAll',
-        params: ({ context }) =>
-          context.targets
-            .filter((t) => t.node !== context.nodeId)
-            .map((t) => ({
-              to: t.node,
-              kind: 'replica.put',
-              reqId: context.id,
-              body: { p: context.partition, key: context.key, state: context.state, ...(t.hintFor ? { hint: t.hintFor } : {}) },
-            })),
-      },
-      always: {
-        guard: ({ context }) => hasQuorum(context, context.acked),
-        target: 'idle',
-        actions: { type: 'answerClient', params: ({ context }) => answer(context, { context: encode(join(context.state)) }) },
-      },
-      on: {
-        'replica.put.ok': {
-          guard: ({ context, event }) => !context.acked.includes(event.from),
-          actions: assign({ acked: ({ context, event }) => [...context.acked, event.from] }),
-        },
-        deadline: { guard: 'isCurrent', target: 'idle', actions: { type: 'answerClient', params: ({ context }) => timeoutAnswer(context) } },
-      },
-    },
-
-    // get: wait for R answers.
-    collecting: {
-      entry: {
-        type: 'sendAll',
-        params: ({ context }) =>
-          context.targets.map((t) => ({ to: t.node, kind: 'replica.get', reqId: context.id, body: { p: context.partition, key: context.key } })),
-      },
-      always: {
-        guard: ({ context }) => hasQuorum(context, Object.keys(context.answers)),
-        target: 'repairing',
-        actions: { type: 'answerClient', params: ({ context }) => answer(context, readResult(context.state)) },
-      },
-      on: {
-        'replica.get.ok': {
-          guard: ({ context, event }) => !(event.from in context.answers),
-          actions: 'recordAnswer',
-        },
-        deadline: { guard: 'isCurrent', target: 'idle', actions: { type: 'answerClient', params: ({ context }) => timeoutAnswer(context) } },
-      },
-    },
-
-    // get: the client has its answer; wait briefly for the rest, then repair the replicas that
-    // answered with less than the merge.
-    repairing: {
-      entry: raise(({ context }) => ({ type: 'repairWaitOver' as const, reqId: context.id }), { id: 'repairWait', delay: ({ context }) => context.readRepairWaitMs }),
-      always: { guard: ({ context }) => Object.keys(context.answers).length >= context.targets.length, target: 'idle', actions: readRepair },
-      on: {
-        'replica.get.ok': {
-          guard: ({ context, event }) => !(event.from in context.answers),
-          actions: 'recordAnswer',
-        },
-        repairWaitOver: { guard: 'isCurrent', target: 'idle', actions: readRepair },
-        deadline: { guard: 'isCurrent', target: 'idle', actions: readRepair },
-      },
-    },
-
-    // The request is over (the client has its answer, read repair is sent): the coordinator waits in
-    // its slot for the node's next request, so a request costs no spawn (xstate copies the node's
-    // children map on each). Its timers are cancelled; answers for the old request that still come
-    // are dropped by the node (the slot's request id), and ignored here anyway.
-    idle: {
-      entry: [cancel('deadline'), cancel('repairWait'), { type: 'tellNode', params: ({ context }) => ({ type: 'coordinator.done' as const, id: context.id }) }],
-      on: {
-        'coordinator.start': { target: 'checking', actions: assign(({ event }) => freshContext(event.input)) },
       },
     },
   },
 });
 
-function unavailableMessage(ctx: CoordinatorContext): string {
-  const up = targetNodes(ctx);
-  const strict = ctx.sloppy ? '' : ' (sloppy: false, so fallbacks do not count)';
-  const pn = ctx.primariesNeeded > 0 ? ` and ${ctx.primariesNeeded} of them must be primaries` : '';
-  return `${needed(ctx)} replicas must answer${pn}, but of the preference list (${ctx.preferenceList.join(', ')}) only ${up.join(', ') || 'none'} can${strict}`;
-}
-
-function timeoutAnswer(ctx: CoordinatorContext): AnswerParams {
-  const got = ctx.op === 'put' ? ctx.acked.length : Object.keys(ctx.answers).length;
-  return answerError(ctx, {
-    code: 'TIMEOUT',
-    message: `only ${got} of the ${needed(ctx)} replicas needed answered within ${ctx.timeoutMs} ms; the ${ctx.op} may or may not have taken effect`,
-  });
-}
-
-/** What a get answers: the live siblings (tombstones left out) and the context of everything seen. */
-export function readResult(state: DvvSet): { found: boolean; values: Uint8Array[]; context: Uint8Array } {
-  const live = values(state).filter((v): v is Uint8Array => v !== null);
-  return { found: !isDeleted(state) && live.length > 0, values: live, context: encode(join(state)) };
-}
-
-/** Replicas whose answer lacks part of the merged state: they get the merge (read repair). */
-export function repairTargets(answers: Record<string, DvvSet | null>, merged: DvvSet): string[] {
-  if (merged.length === 0) return [];
-  return Object.keys(answers)
-    .sort()
-    .filter((node) => {
-      const state = answers[node];
-      return state === null || state === undefined || !equal(sync(state, merged), state);
-    });
-}
+/**
+ * What `ringkv diagram coordinator` draws (src/diagram/machines.ts takes it in place of the actor's
+ * one-state machine): the states of one request, built from the core's declared table
+ * (coordinatorStates), so the diagram is the code's. Where an event may lead to several states, an
+ * arrow is drawn to each: which one is taken depends on the answers counted so far.
+ */
+export const diagramMachine = createMachine({
+  id: 'coordinator',
+  initial: coordinatorInitialState,
+  states: Object.fromEntries(
+    Object.entries(coordinatorStates).map(([name, decl]) => [
+      name,
+      {
+        description: decl.description,
+        ...(decl.final ? { type: 'final' as const } : {}),
+        on: Object.fromEntries(Object.entries(decl.on).map(([event, targets]) => [event, (targets ?? []).map((target) => ({ target }))])),
+        ...(decl.always ? { always: decl.always.map((target) => ({ target })) } : {}),
+      },
+    ]),
+  ),
+});

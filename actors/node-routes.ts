@@ -1,13 +1,14 @@
 /**
- * Which of a node's children serves an event: the routing the node machine does for the request
- * path (replica requests to the replica of their partition, replica answers to the coordinator that
- * asked, a client-driven read to the replica of its key), as pure functions of the node's snapshot.
+ * Routing on the request path, in one place, as pure functions of what the node knows: a client
+ * request is coordinated here, forwarded to the first of the key's targets, or answered with an
+ * error (clientRoute); replica requests go to the replica of their partition; replica answers and
+ * client requests go to the node's one coordinator actor, in a turn's batch (actors/coordinator.machine.ts);
+ * a client-driven read goes to the replica of its key (localReadRoute).
  *
- * The node machine routes by them, and so does the runtime's fast path (src/runtime/create-node.ts):
- * an event whose child already exists goes to it straight, without a transition of the node machine
- * (issue 8: those transitions were a third of the xstate cost of a put). Everything that needs a
- * decision of the node (spawning a replica, answering NOT_OWNER, counting a late answer) still goes
- * through the node machine, which asks the same functions, so both paths route alike.
+ * The runtime (src/runtime/create-node.ts) routes every request-path event by directRoute, without
+ * a transition of the node machine. Only what needs a decision of the node (spawning a replica for
+ * a partition it has not served yet, answering NOT_OWNER) goes through the node machine, which asks
+ * the same functions, so both paths route alike.
  */
 import { partitionOf, type Ring } from '../src/core/ring.js';
 import { chooseTargets } from '../src/core/targets.js';
@@ -15,39 +16,23 @@ import { type Quorum, quorumProblem } from '../src/core/quorum.js';
 import type { ErrorBody } from '../src/protocol/errors.js';
 import type { Limits } from '../src/protocol/limits.js';
 import type { RequestOptions } from '../src/protocol/messages.js';
-import type { ClientLocalReadEvent, NodeEvent } from './node.events.js';
-
-export const coordinatorIdPrefix = 'coordinator-';
-
-/** The child that serves a coordinator request id (`coordinator-<slot>.<seq>`): `coordinator-<slot>`. */
-export function coordinatorChildId(reqId: string): string | undefined {
-  if (!reqId.startsWith(coordinatorIdPrefix)) return undefined;
-  const dot = reqId.indexOf('.', coordinatorIdPrefix.length);
-  return dot < 0 ? undefined : reqId.slice(0, dot);
-}
+import type { CoordinatorInput } from './coordinator.core.js';
+import type { CoordinatorItem } from './coordinator.events.js';
+import type { ClientLocalReadEvent, ClientReadEvent, ClientWriteEvent, NodeEvent } from './node.events.js';
 
 export function replicaId(partition: number): string {
   return `replica-${partition}`;
 }
 
-/** A child as routing reads it: something to send to, and for a coordinator its snapshot. */
+/** The id of the node's one coordinator actor (a child of the node machine). */
+export const coordinatorActorId = 'coordinator';
+
+/** A child as routing reads it: something to send to. */
 export interface ChildRef {
   send(event: unknown): void;
-  getSnapshot(): { status: string; value: unknown; context?: { id?: string } };
 }
 
 type Children = Record<string, ChildRef | undefined>;
-
-/**
- * The coordinator that waits for the answer to request reqId, or undefined when the answer is late:
- * the slot's coordinator is idle, or already serves a later request (its own id differs).
- */
-export function coordinatorFor(children: Children, reqId: string): ChildRef | undefined {
-  const childId = coordinatorChildId(reqId);
-  const child = childId === undefined ? undefined : children[childId];
-  const snap = child?.getSnapshot();
-  return snap && snap.status === 'active' && snap.value !== 'idle' && snap.context?.id === reqId ? child : undefined;
-}
 
 /** What a node knows that routing a request needs (part of the node machine's context). */
 export interface RouteView {
@@ -74,6 +59,52 @@ export function requestQuorum(view: RouteView, options: RequestOptions): Quorum 
   );
 }
 
+/** A request as routing decides it, before the coordinator gives it its id and timing. */
+export type RoutedRequest = Omit<CoordinatorInput, 'id' | 'nodeId' | 'timeoutMs' | 'readRepairWaitMs'> & { timeoutMs: number | undefined };
+
+/** What becomes of a client request (api.put, api.del, api.get) at this node. */
+export type ClientRoute = { error: ErrorBody } | { forward: string } | { coordinate: RoutedRequest };
+
+/**
+ * Dynamo §4.5: a node that is one of the key's targets (the first N healthy nodes of its extended
+ * preference list, sloppy quorum §4.6) coordinates the request; one that is not passes it on to the
+ * first of them, once (a forwarded request is never forwarded again).
+ */
+export function clientRoute(view: RouteView, req: ClientWriteEvent | ClientReadEvent): ClientRoute {
+  const options = req.options;
+  const quorum = requestQuorum(view, options);
+  if (typeof quorum === 'string') return { error: { code: 'BAD_REQUEST', message: quorum } };
+  const partition = partitionOf(req.key, view.ring.q);
+  const isUp = (node: string) => node === view.nodeId || !view.down[node];
+  const { primaries, targets, orphans } = chooseTargets(view.ring, partition, quorum.n, isUp);
+  const self = targets.find((t) => t.node === view.nodeId);
+  if (!self) {
+    const target = targets[0]?.node;
+    if (req.forwarded) return { error: { code: 'NOT_OWNER', message: `node ${view.nodeId} is not a replica of this key and the request was already forwarded once` } };
+    if (target === undefined) return { error: { code: 'UNAVAILABLE', message: `no node of the preference list (${primaries.join(', ')}) or its fallbacks is up`, needed: 1, alive: 0 } };
+    return { forward: target };
+  }
+  const isWrite = req.type !== 'api.get';
+  return {
+    coordinate: {
+      op: isWrite ? 'put' : 'get',
+      client: { replyTo: req.replyTo, from: req.from, reqId: req.reqId, kind: req.type },
+      partition,
+      key: req.key,
+      preferenceList: primaries,
+      // The coordinating replica is this node: it goes first.
+      targets: [self, ...targets.filter((t) => t !== self)],
+      localHints: self.hintFor ? [self.hintFor, ...orphans] : orphans,
+      quorum,
+      primariesNeeded: (isWrite ? options.pw : options.pr) ?? 0,
+      sloppy: options.sloppy ?? true,
+      timeoutMs: options.timeoutMs,
+      context: isWrite ? (req as ClientWriteEvent).context : [],
+      value: isWrite ? (req as ClientWriteEvent).value : null,
+    },
+  };
+}
+
 /**
  * A client-driven read (api.local.get): the partition whose replica answers it, or the error the
  * client gets. Only a node that is one of the key's targets (by its own ring and liveness view)
@@ -97,29 +128,28 @@ export function localReadRoute(view: RouteView, req: Pick<ClientLocalReadEvent, 
   return { partition };
 }
 
-/** Where the fast path sends an event: to a child, or nowhere (a late answer, only counted). */
-export type DirectRoute = { to: ChildRef; event: unknown } | { late: true };
-
 /**
- * The fast path: the child that takes this event as it is, when no decision of the node is needed
- * (the child exists, the read is this node's to answer), with the event it takes; a replica answer
- * no coordinator waits for is late (the node machine would only count it); undefined sends the
- * event to the node machine.
+ * Where the runtime sends a request-path event: to a child as it is, or into the coordinator's batch
+ * for this turn; undefined sends the event to the node machine (a decision of the node is needed).
  */
+export type DirectRoute = { to: ChildRef; event: unknown } | { coordinator: CoordinatorItem };
+
 export function directRoute(view: RouteView, children: Children, event: NodeEvent): DirectRoute | undefined {
   switch (event.type) {
+    case 'api.put':
+    case 'api.del':
+    case 'api.get':
+    case 'replica.coordinate.ok':
+    case 'replica.coordinate.made':
+    case 'replica.put.ok':
+    case 'replica.get.ok':
+    case 'replica.error':
+      return { coordinator: event };
     case 'replica.coordinate':
     case 'replica.put':
     case 'replica.get': {
       const to = children[replicaId(event.body.p)];
       return to ? { to, event } : undefined;
-    }
-    case 'replica.coordinate.ok':
-    case 'replica.put.ok':
-    case 'replica.get.ok':
-    case 'replica.error': {
-      const to = coordinatorFor(children, event.reqId);
-      return to ? { to, event } : { late: true };
     }
     case 'api.local.get': {
       const route = localReadRoute(view, event);

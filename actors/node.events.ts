@@ -7,8 +7,7 @@ import type { ClusterState } from '../src/core/cluster-state.js';
 import type { Ring } from '../src/core/ring.js';
 import type { RequestOptions } from '../src/protocol/messages.js';
 import type { AntiEntropyEvent } from './anti-entropy.events.js';
-import type { CoordinatorEvent } from './coordinator.events.js';
-import type { CoordinatorDone } from './coordinator.machine.js';
+import type { CoreEvent } from './coordinator.events.js';
 import type { GossipEvent } from './gossip.events.js';
 import type { HandoffEvent } from './handoff.events.js';
 import type { ReplicaEvent } from './replica.events.js';
@@ -37,9 +36,8 @@ export type NodeEvent =
   | ClientLocalReadEvent
   | { type: 'api.status'; from: string; reqId: string; replyTo: string }
   | Exclude<ReplicaEvent, { type: 'store.committed' | 'store.failed' | 'replica.local.get' }>
-  | Exclude<CoordinatorEvent, { type: 'deadline' | 'repairWaitOver' | 'coordinator.start' }>
-  /** From a coordinator child (tellNode): its request is over, it is idle and its slot free. */
-  | CoordinatorDone
+  /** Replica answers: for the coordinator child, in the turn's batch. */
+  | Exclude<CoreEvent, { type: 'deadline' | 'repairWaitOver' }>
   | GossipEvent
   | Extract<HandoffEvent, { type: 'handoff.tick' | 'handoff.batch' | 'handoff.batch.ok' }>
   | { type: 'api.hints'; from: string; reqId: string; replyTo: string }

@@ -2,37 +2,35 @@
  * Node: the root actor of one ringkv node. It spawns and supervises the others and routes every
  * validated envelope to the actor it is for.
  *
- * Takes: api.put / api.del / api.get (client requests), api.local.get (a client-driven read: to the
- * replica of its partition, which answers the client; NOT_OWNER from a node that is not one of the
- * key's targets), api.status, replica requests (to the replica
- * of their partition, spawned on first use), replica answers (to the coordinator that asked, by
- * reqId; late answers for a finished coordinator are dropped), gossip traffic (to its gossip child),
- * member.up / member.down (from the gossip child's failure detector), aae.* traffic, aae.tick and
- * api.aae (to its anti-entropy child; the tick carries the members believed down).
- * Sends: forwards a client request to a node of the key's preference list when this node is not on
- * it (once: a forwarded request is never forwarded again), and answers api.status.
+ * Client requests (api.put / api.del / api.get) and replica answers never pass through it: the
+ * runtime hands them to its coordinator child, a turn's worth in one batch (actors/node-routes.ts
+ * directRoute), so a request costs the node no transition. It takes: api.local.get for a partition
+ * whose replica is not running yet (a client-driven read: to the replica of its partition, which
+ * answers the client; NOT_OWNER from a node that is not one of the key's targets), api.status,
+ * replica requests for a partition whose replica is not running yet (spawned on first use), gossip
+ * traffic (to its gossip child), member.up / member.down (from the gossip child's failure
+ * detector), aae.* traffic, aae.tick and api.aae (to its anti-entropy child; the tick carries the
+ * members believed down), handoff and transfer traffic. Sends: answers api.status.
  *
- * Invariants: a client request gets exactly one answer, from this node or the one it forwarded to;
- * at most coordinatorsMax requests are coordinated at once, beyond that OVERLOADED at once. The ring
- * and the liveness view are context, so membership (gossip, a later actor) can change them.
+ * Invariants: the ring and the liveness view are context, so membership (gossip) can change them,
+ * and the coordinator routes every batch by the view of that moment.
  */
 import { assign, enqueueActions, forwardTo, sendTo, setup, spawnChild } from 'xstate';
 import type { ClusterState } from '../src/core/cluster-state.js';
 import { departedOf } from '../src/core/departed.js';
-import { partitionOf, type Ring } from '../src/core/ring.js';
-import { chooseTargets } from '../src/core/targets.js';
+import type { Ring } from '../src/core/ring.js';
 import type { Quorum } from '../src/core/quorum.js';
 import type { Limits } from '../src/protocol/limits.js';
 import type { ErrorBody } from '../src/protocol/errors.js';
 import type { ApiStatusOk } from '../src/protocol/messages.js';
 import { type AntiEntropyInput, antiEntropyMachine } from './anti-entropy.machine.js';
-import { type AnswerParams, type CoordinatorInput, coordinatorMachine } from './coordinator.machine.js';
+import { type AnswerParams, coordinatorMachine } from './coordinator.machine.js';
 import { type GossipInput, gossipMachine } from './gossip.machine.js';
 import { type HandoffInput, handoffMachine } from './handoff.machine.js';
-import type { ClientLocalReadEvent, ClientReadEvent, ClientWriteEvent, NodeEvent } from './node.events.js';
+import type { ClientLocalReadEvent, NodeEvent } from './node.events.js';
 import { type TransferInput, transferMachine } from './transfer.machine.js';
 import { type ReplicaInput, replicaMachine } from './replica.machine.js';
-import { type ChildRef, coordinatorChildId, coordinatorFor, coordinatorIdPrefix, localReadEvent, localReadRoute, replicaId, requestQuorum } from './node-routes.js';
+import { coordinatorActorId, localReadEvent, localReadRoute, replicaId } from './node-routes.js';
 
 export interface NodeInput {
   nodeId: string;
@@ -55,26 +53,6 @@ export interface NodeContext extends NodeInput {
   membership: ClusterState;
   /** Liveness as this node believes it; a node missing here counts as up. */
   down: Record<string, true>;
-  /** Makes coordinator request ids unique on this node. */
-  seq: number;
-  coordinators: number;
-  /**
-   * Coordinator slots: a coordinator is the child `coordinator-<slot>`, and the request it serves
-   * has the id (the reqId of its replica messages) `coordinator-<slot>.<seq>`, unique on this node.
-   * A coordinator that has finished a request stays alive, idle, and tells the node
-   * (coordinator.done); its slot goes back to freeSlots and the next request is sent to it as
-   * coordinator.start. A child is spawned only when no slot is free, so the children map holds a
-   * bounded set of keys and is copied (xstate copies it on each spawn and stop) only while the
-   * number of concurrent requests grows past its peak.
-   */
-  slots: number;
-  freeSlots: number[];
-}
-
-export interface ForwardParams {
-  to: string;
-  replyTo: string;
-  bytes: Uint8Array;
 }
 
 /** What an enqueueActions callback of this machine receives, loosely typed (see the casts below). */
@@ -115,7 +93,6 @@ export const nodeMachine = setup({
   actions: {
     // I/O, provided by the runtime.
     answerClient: (_, _params: AnswerParams) => {},
-    forward: (_, _params: ForwardParams) => {},
     /** I/O, provided by the runtime: answers api.hints with this node's pending hints. */
     answerHints: (_, _params: { replyTo: string; to: string; reqId: string }) => {},
     // Counted by the runtime: internal answers that arrived after their request was over.
@@ -129,75 +106,6 @@ export const nodeMachine = setup({
     exitNode: (_, _params: { reason: string; handOver: boolean }) => {},
     // setup() cannot type an action that enqueues its sibling actions, hence the casts below; the
     // functions themselves are checked against NodeArgs.
-    handleClientRequest: enqueueActions(({ enqueue, context, event }: NodeArgs) => {
-      const req = event as ClientWriteEvent | ClientReadEvent;
-      const options = req.options;
-      const quorum = requestQuorum(context, options);
-      if (typeof quorum === 'string') {
-        enqueue({ type: 'answerClient', params: answerError(req, { code: 'BAD_REQUEST', message: quorum }) });
-        return;
-      }
-      const partition = partitionOf(req.key, context.ring.q);
-      const isUp = (node: string) => node === context.nodeId || !context.down[node];
-      const { primaries, targets, orphans } = chooseTargets(context.ring, partition, quorum.n, isUp);
-      const self = targets.find((t) => t.node === context.nodeId);
-
-      if (!self) {
-        // Dynamo §4.5: a request that lands on a node that is not one of the key's targets goes on
-        // to the first of them.
-        const target = targets[0]?.node;
-        if (req.forwarded || target === undefined) {
-          const body: ErrorBody = req.forwarded
-            ? { code: 'NOT_OWNER', message: `node ${context.nodeId} is not a replica of this key and the request was already forwarded once` }
-            : { code: 'UNAVAILABLE', message: `no node of the preference list (${primaries.join(', ')}) or its fallbacks is up`, needed: 1, alive: 0 };
-          enqueue({ type: 'answerClient', params: answerError(req, body) });
-          return;
-        }
-        enqueue({ type: 'forward', params: { to: target, replyTo: req.replyTo, bytes: req.bytes } });
-        return;
-      }
-
-      if (context.coordinators >= context.coordinatorsMax) {
-        enqueue({
-          type: 'answerClient',
-          params: answerError(req, { code: 'OVERLOADED', message: `node ${context.nodeId} is already coordinating ${context.coordinatorsMax} requests` }),
-        });
-        return;
-      }
-
-      const free = context.freeSlots;
-      const slot = free.length > 0 ? free[free.length - 1]! : context.slots;
-      const childId = `${coordinatorIdPrefix}${slot}`;
-      const isWrite = req.type !== 'api.get';
-      const input: CoordinatorInput = {
-        op: isWrite ? 'put' : 'get',
-        id: `${childId}.${context.seq}`,
-        nodeId: context.nodeId,
-        client: { replyTo: req.replyTo, from: req.from, reqId: req.reqId, kind: req.type },
-        partition,
-        key: req.key,
-        preferenceList: primaries,
-        // The coordinating replica is this node: it goes first.
-        targets: [self, ...targets.filter((t) => t !== self)],
-        localHints: self.hintFor ? [self.hintFor, ...orphans] : orphans,
-        quorum,
-        primariesNeeded: (isWrite ? options.pw : options.pr) ?? 0,
-        sloppy: options.sloppy ?? true,
-        timeoutMs: options.timeoutMs ?? context.requestTimeoutMs,
-        readRepairWaitMs: context.readRepairWaitMs,
-        context: isWrite ? (req as ClientWriteEvent).context : [],
-        value: isWrite ? (req as ClientWriteEvent).value : null,
-      };
-      // A free slot holds an idle coordinator: it takes the request as an event (no spawn).
-      if (free.length > 0) enqueue.sendTo(childId, { type: 'coordinator.start', input });
-      else enqueue.spawnChild('coordinator', { id: childId, input });
-      enqueue.assign(
-        free.length > 0
-          ? { seq: context.seq + 1, coordinators: context.coordinators + 1, freeSlots: free.slice(0, -1) }
-          : { seq: context.seq + 1, coordinators: context.coordinators + 1, slots: context.slots + 1 },
-      );
-    }) as never,
-
     // A client-driven read (api.local.get): this node's replica answers the client directly, with
     // no coordinator (localReadRoute says when this node may answer).
     handleLocalRead: enqueueActions(({ enqueue, context, event, self }: NodeArgs) => {
@@ -221,20 +129,17 @@ export const nodeMachine = setup({
       enqueue.sendTo(id, req);
     }) as never,
 
-    routeToCoordinator: enqueueActions(({ enqueue, event, self }: NodeArgs) => {
-      const answer = event as Extract<NodeEvent, { reqId: string; body: unknown }>;
-      // The slot's coordinator may serve a later request, or be idle: the answer is late then.
-      const child = coordinatorFor(self.getSnapshot().children as Record<string, ChildRef>, answer.reqId);
-      if (child) enqueue.sendTo(child, answer);
-      else enqueue('dropLate');
-    }) as never,
   },
 }).createMachine({
   id: 'node',
   // Without a gossip input (machine tests), the ring alone stands for the membership.
-  context: ({ input }) => ({ ...input, membership: input.gossip?.cluster ?? { members: {}, ring: { version: 0, by: '', ...input.ring } }, down: {}, seq: 0, coordinators: 0, slots: 0, freeSlots: [] }),
+  context: ({ input }) => ({ ...input, membership: input.gossip?.cluster ?? { members: {}, ring: { version: 0, by: '', ...input.ring } }, down: {} }),
   initial: 'serving',
   entry: [
+    spawnChild('coordinator', {
+      id: coordinatorActorId,
+      input: ({ context }) => ({ nodeId: context.nodeId, coordinatorsMax: context.coordinatorsMax, requestTimeoutMs: context.requestTimeoutMs, readRepairWaitMs: context.readRepairWaitMs }),
+    }),
     spawnChild('gossip', { id: 'gossip', input: ({ context }) => context.gossip }),
     spawnChild('handoff', { id: 'handoff', input: ({ context }) => context.handoff }),
     spawnChild('antiEntropy', { id: 'antiEntropy', input: ({ context }) => context.antiEntropy }),
@@ -280,9 +185,8 @@ export const nodeMachine = setup({
         'api.hints': {
           actions: { type: 'answerHints', params: ({ event }) => ({ replyTo: event.replyTo, to: event.from, reqId: event.reqId }) },
         },
-        'api.put': { actions: 'handleClientRequest' },
-        'api.del': { actions: 'handleClientRequest' },
-        'api.get': { actions: 'handleClientRequest' },
+        // Client requests and replica answers go to the coordinator child in the runtime's batch of
+        // the turn (actors/node-routes.ts directRoute): the node machine never takes them.
         'api.local.get': { actions: 'handleLocalRead' },
         'api.status': {
           actions: {
@@ -299,10 +203,6 @@ export const nodeMachine = setup({
         'replica.coordinate': { actions: 'routeToReplica' },
         'replica.put': { actions: 'routeToReplica' },
         'replica.get': { actions: 'routeToReplica' },
-        'replica.coordinate.ok': { actions: 'routeToCoordinator' },
-        'replica.put.ok': { actions: 'routeToCoordinator' },
-        'replica.get.ok': { actions: 'routeToCoordinator' },
-        'replica.error': { actions: 'routeToCoordinator' },
         'member.down': {
           actions: [assign({ down: ({ context, event }) => ({ ...context.down, [event.nodeId]: true }) }), forwardTo('handoff'), forwardTo('transfer')],
         },
@@ -323,18 +223,6 @@ export const nodeMachine = setup({
         // the same event (ownership transfer, the replicated partitions in anti-entropy).
         'ring.changed': {
           actions: [assign({ ring: ({ event }) => event.ring }), forwardTo('handoff'), forwardTo('antiEntropy'), forwardTo('transfer')],
-        },
-        // A coordinator has answered its request and is idle in its slot: the slot takes the next one.
-        'coordinator.done': {
-          actions: enqueueActions(({ enqueue, event }) => {
-            const childId = coordinatorChildId(event.id);
-            if (childId === undefined) return;
-            const slot = Number(childId.slice(coordinatorIdPrefix.length));
-            enqueue.assign({
-              coordinators: ({ context }) => context.coordinators - 1,
-              freeSlots: ({ context }) => [...context.freeSlots, slot],
-            });
-          }),
         },
         'xstate.done.actor.*': { actions: enqueueActions(({ enqueue, event }) => enqueue.stopChild(event.actorId)) },
       },

@@ -123,7 +123,7 @@ export function recordText(r: InspectRecord): string {
     case 'spawn':
     case 'start': {
       const i = (r.input ?? {}) as Record<string, Summary>;
-      // start: an idle coordinator took the request (coordinators are reused, not respawned).
+      // start: the coordinator actor started a request (requests are cores in it, not actors).
       const verb = r.kind === 'start' ? 'started' : 'spawned';
       if (r.machine === 'coordinator') {
         const client = (i.client ?? {}) as Record<string, Summary>;

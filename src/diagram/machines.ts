@@ -27,7 +27,9 @@ export async function loadMachines(dir: string = actorsDir): Promise<DiagramSour
   const found = new Map<string, DiagramSource>();
   for (const file of files) {
     const mod = (await import(pathToFileURL(join(dir, file)).href)) as Record<string, unknown>;
-    const machines = [...new Set(Object.values(mod).filter(isMachine))];
+    // A module whose actor only holds state machines run as data (the coordinator holds each
+    // request's core) exports `diagramMachine`, the chart built from that data, to be drawn instead.
+    const machines = isMachine(mod.diagramMachine) ? [mod.diagramMachine] : [...new Set(Object.values(mod).filter(isMachine))];
     // A file with one machine names its diagram (anti-entropy.machine.ts: anti-entropy); a file
     // with several names each by its machine id.
     const stem = file.replace(/\.machine\.(ts|js)$/, '');

@@ -6,10 +6,10 @@
  */
 import { type AnyActorRef, createActor } from 'xstate';
 import type { NodeEvent } from '../../actors/node.events.js';
-import { type ForwardParams, type NodeContext, type NodeInput, nodeMachine } from '../../actors/node.machine.js';
-import { type ChildRef, directRoute } from '../../actors/node-routes.js';
-import type { AnswerParams, CoordinatorDone } from '../../actors/coordinator.machine.js';
-import { coordinatorMachine } from '../../actors/coordinator.machine.js';
+import { type NodeContext, type NodeInput, nodeMachine } from '../../actors/node.machine.js';
+import { type ChildRef, coordinatorActorId, directRoute } from '../../actors/node-routes.js';
+import { type AnswerParams, type CoordinatorOutput, coordinatorMachine } from '../../actors/coordinator.machine.js';
+import type { CoordinatorEvent, CoordinatorItem } from '../../actors/coordinator.events.js';
 import { gossipMachine, gossipRoundMsDefault, phiDefaults, phiThresholdDefault } from '../../actors/gossip.machine.js';
 import type { PhiOptions } from '../core/phi.js';
 import { type CollectParams, type DropHintsParams, type HandoffInput, handoffDefaults, handoffMachine } from '../../actors/handoff.machine.js';
@@ -153,6 +153,8 @@ export interface RunningNode {
 export const requestTimeoutMsDefault = 5_000;
 export const readRepairWaitMsDefault = 50;
 export const coordinatorsMaxDefault = 4096;
+/** Items in one coordinator.batch; a turn that brings more sends several (each item is small). */
+export const coordinatorBatchItemsMax = 4096;
 
 export async function createNode(config: NodeConfig, ports: NodePorts): Promise<RunningNode> {
   const { transport, store, clock } = ports;
@@ -206,13 +208,86 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       requests.received(e.type.slice('api.'.length), e.from, e.reqId);
     }
     if (!root) return;
-    // The request path's fast route: an event for a child that exists goes to it straight, routed
-    // as the node machine would route it (actors/node-routes.ts), without a node transition.
+    // The request path's fast route: an event for a child that exists goes to it straight, and the
+    // coordinator's go into its batch for this turn, routed as actors/node-routes.ts says, without a
+    // node transition.
     const snapshot = root.getSnapshot() as { context: NodeContext; children: Record<string, ChildRef | undefined> };
     const direct = directRoute(snapshot.context, snapshot.children, event);
     if (direct === undefined) root.send(event);
-    else if ('late' in direct) stats.lateAnswers++;
+    else if ('coordinator' in direct) toCoordinator(direct.coordinator);
     else direct.to.send(direct.event);
+  };
+
+  // The coordinator takes one event per turn (actors/coordinator.machine.ts): what arrives for it in
+  // one turn (one NATS read, a client's batch, the local replica's answers) waits here and goes as
+  // one coordinator.batch from a microtask, after the callbacks that delivered it and before the
+  // next turn's I/O. A microtask, not setImmediate: the simulator drains microtasks between timers.
+  let coordinatorQueue: CoordinatorItem[] = [];
+  let coordinatorFlushQueued = false;
+  const toCoordinator = (item: CoordinatorItem) => {
+    coordinatorQueue.push(item);
+    if (coordinatorFlushQueued) return;
+    coordinatorFlushQueued = true;
+    queueMicrotask(flushCoordinator);
+  };
+  const flushCoordinator = () => {
+    coordinatorFlushQueued = false;
+    const items = coordinatorQueue;
+    coordinatorQueue = [];
+    const snapshot = root?.getSnapshot() as { context: NodeContext; children: Record<string, ChildRef | undefined> } | undefined;
+    const coordinator = snapshot?.children[coordinatorActorId];
+    if (!snapshot || !coordinator) return;
+    const traced = inspect.tap.watching;
+    for (let i = 0; i < items.length; i += coordinatorBatchItemsMax) {
+      const batch: CoordinatorEvent = { type: 'coordinator.batch', items: items.slice(i, i + coordinatorBatchItemsMax), now: clock.now(), view: snapshot.context, traced };
+      coordinator.send(batch);
+    }
+  };
+  // The wake-ups the coordinator's requests asked for (setTimer), by request id, until it is done.
+  const coordinatorTimers = new Map<string, unknown[]>();
+  const performCoordinator = (outputs: CoordinatorOutput[]) => {
+    for (const o of outputs) {
+      try {
+        performOne(o);
+      } catch (err) {
+        stats.actionFailures++;
+        log.error('action failed', { action: `coordinator ${o.type}`, err: String(err) });
+      }
+    }
+  };
+  const performOne = (o: CoordinatorOutput) => {
+    switch (o.type) {
+      case 'send':
+        return send(o.params);
+      case 'sendAll':
+        return o.params.forEach(send);
+      case 'answerClient':
+        return answerClient(o.params);
+      case 'forward':
+        return forward({ to: o.to, replyTo: o.req.replyTo, bytes: o.req.bytes });
+      case 'setTimer': {
+        const handle = clock.setTimeout(() => toCoordinator(o.event), Math.max(0, o.at - clock.now()));
+        const handles = coordinatorTimers.get(o.event.reqId);
+        if (handles) handles.push(handle);
+        else coordinatorTimers.set(o.event.reqId, [handle]);
+        return;
+      }
+      case 'done': {
+        for (const handle of coordinatorTimers.get(o.id) ?? []) clock.clearTimeout(handle);
+        coordinatorTimers.delete(o.id);
+        return;
+      }
+      case 'late':
+        stats.lateAnswers += o.count;
+        return;
+      case 'failed':
+        stats.actionFailures++;
+        log.error('coordinator failed on one item of a batch', { item: o.item, reqId: o.reqId, err: o.error });
+        return;
+      case 'trace':
+      case 'routed':
+        return inspect.tap.coordinatorTrace(o);
+    }
   };
 
   const send = (p: SendParams) => {
@@ -236,17 +311,34 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
   };
 
-  const forward = (p: ForwardParams) => {
+  const forward = (p: { to: string; replyTo: string; bytes: Uint8Array }) => {
     const env = decode(p.bytes) as { body: Record<string, unknown>; from: string; reqId: string };
     env.body.forwarded = true;
     requests?.forwarded(env.from, env.reqId, p.to);
     transport.forward(p.to, encodeEnvelope(env as never), p.replyTo);
   };
 
+  /** Takes a new epoch at once: no write applied from now on makes a dot of the old clock id. */
+  const renewEpochNow = (why: string) => {
+    const renewed = renewEpoch(store, identity, ports.newEpoch);
+    log.info(`new epoch: ${why}`, { from: identity.epoch, to: renewed.identity.epoch });
+    identity = renewed.identity;
+    renewed.stored.catch((err: unknown) => log.error('could not store the new epoch', { err: String(err) }));
+  };
+
   const commitWrite = ({ self }: { self: AnyActorRef }, p: CommitWriteParams) => {
     const hints = p.hints.length > 0 ? { targets: p.hints, now: clock.now() } : undefined;
     // The dot is made with the clock id current when the write is applied (see renewEpochBeforeDrop).
-    store.update(p.p, p.key, (current) => applyWrite(current, p.write, identity.dotId), hints).then(
+    // The store runs `mutate` at the call, so the new state is known now: this node's coordinator is
+    // told at once (replica.coordinate.made) and sends it to the other replicas while this commit
+    // runs (DESIGN.md §3), instead of one group commit later.
+    let made: DvvSet | undefined;
+    const write = (current: DvvSet | undefined) => {
+      const m = applyWrite(current, p.write, identity.dotId);
+      if (m.result.ok && m.next !== null && p.write.kind === 'coordinate') made = m.next;
+      return m;
+    };
+    store.update(p.p, p.key, write, hints).then(
       (outcome) => {
         if (outcome.ok && p.write.kind === 'coordinate' && outcome.siblings >= limits.siblingsWarn) {
           log.warn('key has many siblings: clients should merge them', { partition: p.p, siblings: outcome.siblings });
@@ -255,9 +347,14 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       },
       (err: unknown) => {
         log.error('store update failed', { partition: p.p, err: String(err) });
+        // The dot already went to the other replicas with a state this node failed to keep: a later
+        // write of the key here would make that dot again for another value, which they would drop
+        // as already seen. A new epoch (a new clock id) makes every later dot new.
+        if (made !== undefined) renewEpochNow('a coordinated write whose dot was sent could not commit');
         self.send({ type: 'store.failed', from: p.from, reqId: p.reqId, message: String(err) });
       },
     );
+    if (made !== undefined && p.from === nodeId) send({ to: nodeId, kind: 'replica.coordinate.made', reqId: p.reqId, body: { state: made } });
   };
 
   const readAndAnswer = (p: ReadAndAnswerParams) => {
@@ -407,10 +504,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const renewEpochBeforeDrop = (states: readonly DvvSet[]) => {
     const own = identity.dotId;
     if (!states.some((state) => state.some(([id]) => id === own))) return;
-    const renewed = renewEpoch(store, identity, ports.newEpoch);
-    log.info('new epoch: this node deletes objects it made dots in', { from: identity.epoch, to: renewed.identity.epoch });
-    identity = renewed.identity;
-    renewed.stored.catch((err: unknown) => log.error('could not store the new epoch', { err: String(err) }));
+    renewEpochNow('this node deletes objects it made dots in');
   };
   const transferIo = createTransferIo({ nodeId, store, log, beforeDrop: renewEpochBeforeDrop });
   const answerTransfers = (p: AnswerTransfersParams) => {
@@ -421,7 +515,6 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const machine = nodeMachine.provide({
     actions: {
       answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
-      forward: safe('forward', (_: unknown, p: ForwardParams) => forward(p)),
       answerHints: safe('answerHints', (_: unknown, p: { replyTo: string; to: string; reqId: string }) => answerHints(p)),
       dropLate: () => void stats.lateAnswers++,
       saveClusterState: safe('saveClusterState', (_: unknown, p: { cluster: ClusterState }) => {
@@ -445,16 +538,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     },
     actors: {
       coordinator: coordinatorMachine.provide({
-        actions: {
-          send: safe('send', (_: unknown, p: SendParams) => send(p)),
-          sendAll: safe('sendAll', (_: unknown, ps: SendParams[]) => ps.forEach(send)),
-          answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
-          // After the coordinator's transition, as a new event: the replica answers that end a
-          // request now reach the coordinator straight (actors/node-routes.ts), so the node is idle
-          // then, and a synchronous send would run its transition inside this action. Microtasks run
-          // before the next message is read, so the slot is free before any later request.
-          tellNode: safe('tellNode', (_: unknown, e: CoordinatorDone) => queueMicrotask(() => deliver(e))),
-        },
+        actions: { perform: (_: unknown, outputs: CoordinatorOutput[]) => performCoordinator(outputs) },
       }),
       gossip: gossipMachine.provide({
         actions: {

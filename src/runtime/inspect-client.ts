@@ -8,6 +8,7 @@
  */
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
+import { batchItems, batchKind } from '../protocol/batch.js';
 import { decodeEnvelope, encodeEnvelope, type Envelope, protocolVersion } from '../protocol/envelope.js';
 import type { ApiStatusOk } from '../protocol/messages.js';
 import { apiSubject, nodeSubject } from '../protocol/subjects.js';
@@ -95,15 +96,17 @@ export class InspectClient {
     const sub: Subscription = this.nc.subscribe(inbox, {
       callback: (err, msg) => {
         if (err) return endResolve(undefined);
-        const env = decodeEnvelope(msg.data);
-        if (typeof env === 'string') return;
-        if (env.kind === 'inspect.records') cb.records(env.body as RecordsMessage);
-        else if (env.kind === 'inspect.end') {
-          endResolve(env.body as EndMessage);
-          sub.unsubscribe();
-        } else if (env.kind === 'inspect.follow.ok' || env.kind === 'error') confirm?.(env);
+        // The node answers one inbox once per turn: several messages (records, then the end) come as one batch.
+        for (const env of envelopesOf(msg.data)) take(env);
       },
     });
+    const take = (env: Envelope) => {
+      if (env.kind === 'inspect.records') cb.records(env.body as RecordsMessage);
+      else if (env.kind === 'inspect.end') {
+        endResolve(env.body as EndMessage);
+        sub.unsubscribe();
+      } else if (env.kind === 'inspect.follow.ok' || env.kind === 'error') confirm?.(env);
+    };
     this.nc.publish(nodeSubject(this.cluster, node, 'inspect'), this.envelope('inspect.follow', node, { ...request, session }), { reply: inbox });
     const answer = await Promise.race([confirmed, sleep(inspectAnswerTimeoutMs).then(() => undefined)]);
     if (answer === undefined || answer.kind === 'error') {
@@ -270,7 +273,7 @@ function paramsList(params: Summary | undefined): Record<string, Summary>[] {
 /** Reads a request's path out of its trace records. */
 export function summarizeTrace(records: InspectRecord[], reqId: string): TraceSummary {
   const summary: TraceSummary = { receivedBy: [], forwards: [], skipped: [], fallbacks: [], hintsKeptLocally: [], asked: [], answered: [], notAnswered: [], states: [] };
-  // The coordinator was spawned for the request, or an idle one took it (start).
+  // The request's start in the coordinator (a spawn in traces from older nodes).
   const spawn = records.find((r) => (r.kind === 'spawn' || r.kind === 'start') && r.machine === 'coordinator');
   for (const r of records) {
     const ev = r.event as Record<string, Summary> | undefined;
@@ -346,4 +349,17 @@ export function summarizeTrace(records: InspectRecord[], reqId: string): TraceSu
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The envelopes of one message: itself, or each item of a batch (an item that does not decode is skipped). */
+function envelopesOf(bytes: Uint8Array): Envelope[] {
+  const env = decodeEnvelope(bytes);
+  if (typeof env === 'string') return [];
+  if (env.kind !== batchKind) return [env];
+  const items = batchItems(env.body);
+  if (typeof items === 'string') return [];
+  return items.flatMap((item) => {
+    const inner = decodeEnvelope(item);
+    return typeof inner === 'string' || inner.kind === batchKind ? [] : [inner];
+  });
 }

@@ -10,12 +10,14 @@
  * its own `inspectionObservers.size` check. A permanent `inspect` option with a flag check inside
  * would cost more: xstate would build and spread every inspection event to call it.
  *
- * Following one request: the coordinator serving the client request (its spawn input, or the input
- * of the coordinator.start that handed an idle coordinator the request, names it: client.reqId) is
- * followed whole until it is idle again; events anywhere else follow the request when they carry its reqId (the node
- * receiving it, a node forwarding it) or come from that coordinator (from = its node, reqId = its
- * id: the replica requests it sends and what they cause). When the coordinator is spawned, the tap
- * tells the session's peers about it before the coordinator sends anything, so that the replicas on
+ * Following one request: the node's coordinator actor runs every request as a pure core, not as an
+ * actor of its own, so xstate's stream does not show them; while a session is open its batches say
+ * what routing and each request's steps did (CoordinatorRouteTrace, CoordinatorStepTrace), and the
+ * tap turns those into the records of an actor named by the request's id (coordinator-<seq>), as if
+ * it were one. The request is followed whole from its start to done; events anywhere else follow
+ * it when they carry its reqId (a node forwarding it) or come from its coordinator (from = its node,
+ * reqId = its id: the replica requests it sends and what they cause). On its start the tap tells
+ * the session's peers about it before the coordinator sends anything, so that the replicas on
  * other nodes recognise its requests: on one NATS connection that notice arrives first.
  *
  * Actions carry no event in xstate's stream, so they are attributed to the event the actor is
@@ -26,6 +28,7 @@
  * rethrown (xstate calls observers without a guard, inside the actor's own processing).
  */
 import type { AnyActorRef, InspectionEvent, Subscription } from 'xstate';
+import type { CoordinatorRouteTrace, CoordinatorStepTrace } from '../../actors/coordinator.machine.js';
 import type { Clock } from '../ports/clock.js';
 import {
   type ActorInfo,
@@ -120,30 +123,16 @@ export function stateText(value: unknown): string {
   return parts.length === 1 ? parts[0]! : `(${parts.join(', ')})`;
 }
 
-/**
- * The request an actor serves, if it serves one (a coordinator does): its current context names it
- * (a coordinator is reused across requests, coordinator.start resets it), else its spawn input.
- */
-export function requestOf(ref: ActorLike): { reqId: string; from: string | undefined; id: string | undefined } | undefined {
-  return requestIn(snapshotOf(ref)?.context) ?? requestIn(ref.options?.input);
-}
-
-/** The client request a coordinator's input (or context) names, and its own request id. */
-function requestIn(x: unknown): { reqId: string; from: string | undefined; id: string | undefined } | undefined {
-  const input = x as { client?: { reqId?: unknown; from?: unknown }; id?: unknown } | undefined;
-  const client = input?.client;
-  if (!client || typeof client.reqId !== 'string') return undefined;
-  return { reqId: client.reqId, from: typeof client.from === 'string' ? client.from : undefined, id: typeof input.id === 'string' ? input.id : undefined };
-}
-
-/** The event that hands an idle coordinator its next request (actors/coordinator.events.ts). */
-const startEvent = 'coordinator.start';
+/** The coordinator actor's one event: the records of the requests it ran stand for it. */
+const coordinatorBatchEvent = 'coordinator.batch';
 
 const summaryStringMax = 80;
 const summaryItemsMax = 8;
 const summaryFieldsMax = 24;
-/** Fields that hold user data or noise: never shown. */
-const hiddenFields = new Set(['key', 'value', 'values', 'bytes', 'replyTo', 'limits']);
+/** Fields that hold user data or noise: never shown (outbox: the coordinator's last batch, performed already). */
+const hiddenFields = new Set(['key', 'value', 'values', 'bytes', 'replyTo', 'limits', 'outbox']);
+/** Requests in flight a coordinator's snapshot lists (the count says how many there are). */
+const requestsShownMax = 16;
 
 function isBytes(x: unknown): x is ArrayBufferView {
   return ArrayBuffer.isView(x);
@@ -188,6 +177,18 @@ function summarizeField(name: string, v: unknown, depth: number): Summary {
     case 'ring': {
       const ring = v as { q?: unknown } | null;
       return ring && typeof ring === 'object' && typeof ring.q === 'number' ? { partitions: ring.q } : summarize(v, depth);
+    }
+    case 'requests': {
+      // The coordinator's requests in flight (a Map by id): each one's state and who has answered.
+      if (!(v instanceof Map)) return summarize(v, depth);
+      const shown: Summary[] = [];
+      for (const r of (v as Map<string, { state: string; context: Record<string, unknown> }>).values()) {
+        if (shown.length >= requestsShownMax) break;
+        const c = r.context;
+        const answered = c.op === 'put' ? (c.acked as string[]) : Object.keys((c.answers as object) ?? {}).sort();
+        shown.push({ id: c.id as string, op: c.op as string, state: r.state, partition: c.partition as number, client: summarizeField('client', c.client, 1), targets: ((c.targets as { node: string }[]) ?? []).map((t) => t.node), answered });
+      }
+      return { inFlight: v.size, shown };
     }
     case 'client': {
       const c = v as Record<string, unknown> | null;
@@ -265,11 +266,11 @@ class Session {
   private correlations = new Map<string, Set<string>>();
   private correlationCount = 0;
   private whole = new WeakMap<object, boolean>();
-  /** Coordinators followed whole for a request they have not finished yet. */
-  private serving = new WeakSet<object>();
   private pending = new WeakMap<object, Pending[]>();
   /** The state an actor left in the macrostep being processed (microsteps come one by one). */
   private lastState = new WeakMap<object, string>();
+  /** Requests of this node's coordinator followed whole, by request id, until done. */
+  private requestsFollowed = new Set<string>();
 
   constructor(
     readonly opts: FollowOptions,
@@ -297,6 +298,63 @@ class Session {
     }
   }
 
+  /**
+   * What the node's coordinator did (its batches carry these while a session is open): a client
+   * request's arrival and routing as the node's records, each request's steps as the records of an
+   * actor named by the request id (coordinator-<seq>), as a per-request actor's would read.
+   */
+  onCoordinatorTrace(t: CoordinatorStepTrace | CoordinatorRouteTrace): void {
+    const node = this.deps.nodeId;
+    if (t.type === 'routed') {
+      const event = { type: t.req.type, from: t.req.from, reqId: t.req.reqId, forwarded: t.req.forwarded };
+      // The node took the request (routing is its part): a session following the node actor sees it.
+      const { request, actors } = this.opts;
+      const matched = request === undefined && actors !== undefined ? actors.includes(node) : this.eventMatches(event);
+      if (!matched) return;
+      const ref: ActorLike = { id: node, src: 'node', getSnapshot: () => undefined };
+      this.emit(ref, { kind: 'event', event: summarizeEvent(event), state: 'serving' });
+      if (t.route === 'forward') this.emit(ref, { kind: 'action', action: 'forward', params: { to: t.to ?? '' } });
+      if (t.route === 'error') this.emit(ref, { kind: 'action', action: 'answerClient', params: { kind: 'error', code: t.code ?? '' } });
+      return;
+    }
+    const ref: ActorLike = { id: t.id, src: 'coordinator', getSnapshot: () => undefined };
+    if (t.from === 'new') {
+      if (!this.followsRequest(t)) return;
+      this.requestsFollowed.add(t.id);
+      this.emit(ref, { kind: 'start', input: summarize(t.input) });
+      if (t.to !== 'checking') this.emit(ref, { kind: 'transition', from: 'checking', state: t.to, event: { type: 'always' } });
+    } else {
+      if (!this.requestsFollowed.has(t.id)) return;
+      this.emit(ref, { kind: 'event', event: t.event, state: t.from });
+      if (t.to !== t.from) this.emit(ref, { kind: 'transition', from: t.from, state: t.to, event: t.event });
+    }
+    for (const e of t.effects) {
+      if (e.type !== 'send' && e.type !== 'sendAll' && e.type !== 'answerClient') continue;
+      if (e.type === 'sendAll' && e.params.length === 0) continue;
+      const record: Partial<InspectRecord> = { kind: 'action', action: e.type };
+      const params = summarizeParams(e.params);
+      if (params !== undefined) record.params = params;
+      this.emit(ref, record);
+    }
+    if (t.to === 'done') {
+      this.requestsFollowed.delete(t.id);
+      this.emit(ref, { kind: 'done', state: 'done', event: { type: 'done' } });
+    }
+  }
+
+  /** Whether a request the coordinator starts is followed whole (and its replica messages on peers). */
+  private followsRequest(t: CoordinatorStepTrace): boolean {
+    const { request, client, actors } = this.opts;
+    if (this.requestsFollowed.size >= correlationsMax) return false;
+    if (request !== undefined) {
+      const mine = t.client.reqId === request && (client === undefined || t.client.from === client);
+      if (mine) this.adopt(t.id);
+      return mine;
+    }
+    if (actors !== undefined) return actors.includes(t.id) || actors.includes('coordinator');
+    return this.sample();
+  }
+
   correlate(origin: string, reqId: string): void {
     let origins = this.correlations.get(reqId);
     if (origins?.has(origin)) return;
@@ -321,31 +379,12 @@ class Session {
     return w;
   }
 
-  private decideWhole(ref: ActorLike, spawnedNow: boolean, request = requestOf(ref)): boolean {
-    const { client, actors } = this.opts;
-    if (this.opts.request !== undefined) {
-      const mine = request !== undefined && request.reqId === this.opts.request && (client === undefined || request.from === client);
-      // A coordinator's requests carry its request id (coordinator-<slot>.<seq>), not its actor id.
-      if (mine) this.adopt(request.id ?? ref.id);
-      return mine;
-    }
-    if (actors !== undefined) return actors.includes(ref.id);
-    // Unfiltered: an actor spawned (or a coordinator started) while the session runs is one unit of sampling.
+  private decideWhole(ref: ActorLike, spawnedNow: boolean): boolean {
+    // A request is followed through the coordinator's trace (onCoordinatorTrace), never as an actor.
+    if (this.opts.request !== undefined) return false;
+    if (this.opts.actors !== undefined) return this.opts.actors.includes(ref.id);
+    // Unfiltered: an actor spawned while the session runs is one unit of sampling.
     return spawnedNow && this.sample();
-  }
-
-  /**
-   * A reused coordinator takes its next request (coordinator.start): it is followed whole for that
-   * request if the session follows it, and its start is recorded as a spawn is.
-   */
-  private onStart(ref: ActorLike, e: EventLike): void {
-    const request = requestIn(e.input);
-    const whole = this.decideWhole(ref, true, request);
-    this.whole.set(ref, whole);
-    if (whole) {
-      this.serving.add(ref);
-      this.emit(ref, { kind: 'start', input: summarize(e.input) });
-    }
   }
 
   /** A coordinator of the followed request: its own requests belong to the session, here and on peers. */
@@ -378,14 +417,13 @@ class Session {
   private onActor(ref: ActorLike): void {
     // Called from xstate's Actor constructor: the actor has no snapshot yet, but has its input.
     if (!this.isWhole(ref, true)) return;
-    if (requestIn(ref.options?.input)) this.serving.add(ref);
     this.emit(ref, { kind: 'spawn', input: summarize(ref.options?.input) });
   }
 
   private onEvent(ref: ActorLike, e: EventLike, source: ActorLike | undefined): void {
     if (e.type === 'xstate.init') return;
-    if (e.type === startEvent) this.onStart(ref, e);
     const whole = this.isWhole(ref);
+    if (e.type === coordinatorBatchEvent && !whole) return;
     const matched = whole || this.eventMatches(e);
     if (!whole && snapshotOf(ref)?.status === 'active') {
       let queue = this.pending.get(ref);
@@ -408,9 +446,6 @@ class Session {
     if (source === to) return;
     // An eventless transition is taken because of the event before it, but is not caused by it.
     const eventless = transitions !== undefined && transitions.length > 0 && transitions.every((t) => t.eventType === '');
-    // A reused coordinator's way out of idle: its start record stands for it, so that its states
-    // read as a newly spawned one's do.
-    if (e.type === startEvent && !eventless) return;
     if (!(this.isWhole(ref) || this.current(ref))) return;
     this.emit(ref, { kind: 'transition', from: source, state: to, event: eventless ? { type: 'always' } : summarizeEvent(e) });
   }
@@ -434,12 +469,6 @@ class Session {
     }
     if (snapshot.status !== 'active' && this.isWhole(ref)) {
       this.emit(ref, { kind: 'done', state: stateText(snapshot.value), event: { type: snapshot.status ?? 'done' } });
-    } else if (snapshot.value === 'idle' && this.serving.has(ref)) {
-      // A coordinator has finished its request and waits for the next: its request is done.
-      this.serving.delete(ref);
-      this.emit(ref, { kind: 'done', state: 'idle', event: { type: 'idle' } });
-      // Its next request is decided afresh (coordinator.start); a session that follows actors keeps it.
-      if (this.opts.actors === undefined || this.opts.request !== undefined) this.whole.set(ref, false);
     }
   }
 
@@ -555,6 +584,16 @@ export class InspectTap {
       this.deps.onError?.(err);
     }
     return true;
+  }
+
+  /** The coordinator's trace of a batch (actors/coordinator.machine.ts), for every open session. */
+  coordinatorTrace(t: CoordinatorStepTrace | CoordinatorRouteTrace): void {
+    try {
+      for (const session of this.sessions.values()) session.onCoordinatorTrace(t);
+    } catch (err) {
+      this.stats.observerErrors++;
+      this.deps.onError?.(err);
+    }
   }
 
   correlate(sessionId: string, origin: string, reqId: string): boolean {

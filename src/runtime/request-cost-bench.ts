@@ -8,9 +8,9 @@
  *   replica, with in-memory ports (src/runtime/loop-ports.ts), 64 requests in flight;
  * - node, replica.get from a peer: the client-driven read's work on a replica node (router, node
  *   machine, replica actor, store read, encoded answer), no coordinator;
- * - coordinator actor alone, get (three replica answers) and put (local commit, one replica ack):
- *   createActor, start, the events, idle, with no-op I/O; and one actor reused for every request
- *   (coordinator.start, the events), as the node's coordinator slots do;
+ * - the node's coordinator actor alone (actors/coordinator.machine.ts), get (three replica answers)
+ *   and put (the local dot made, its commit, one replica ack), with no-op I/O: requests routed,
+ *   started and stepped one per batch (a quiet node) and 64 per batch (a busy one);
  * - the same coordinator logic as plain functions (targets, merges, quorum checks, the answer), so
  *   that the difference is what the actor machinery itself costs;
  * - the coordinator core (actors/coordinator.core.ts): startRequest and step for the same events,
@@ -18,9 +18,13 @@
  * Rounds are interleaved and the median is printed.
  */
 import { createActor } from 'xstate';
-import { type CoordinatorInput, coordinatorMachine, readResult } from '../../actors/coordinator.machine.js';
-import type { CoordinatorEvent } from '../../actors/coordinator.events.js';
-import { type CoreEvent, startRequest, step } from '../../actors/coordinator.core.js';
+import { coordinatorMachine } from '../../actors/coordinator.machine.js';
+import type { CoordinatorItem } from '../../actors/coordinator.events.js';
+import { type CoordinatorInput, type CoreEvent, readResult, startRequest, step } from '../../actors/coordinator.core.js';
+import type { ClientReadEvent, ClientWriteEvent } from '../../actors/node.events.js';
+import type { RouteView } from '../../actors/node-routes.js';
+import { claimInitial } from '../core/ring.js';
+import { defaultLimits } from '../protocol/limits.js';
 import { type DvvSet, join, sync, update } from '../core/dvv.js';
 import { silentLog } from '../ports/log.js';
 import { encode } from '../protocol/codec.js';
@@ -53,46 +57,67 @@ function coordinatorInput(op: 'get' | 'put', i: number): CoordinatorInput {
   };
 }
 
-const quietCoordinator = coordinatorMachine.provide({ actions: { send: () => {}, sendAll: () => {}, answerClient: () => {} } });
-
-function answersFor(op: 'get' | 'put', input: CoordinatorInput): CoordinatorEvent[] {
+function answersFor(op: 'get' | 'put', input: CoordinatorInput): CoreEvent[] {
   return op === 'get'
     ? (['n1', 'n2', 'n3'] as const).map((from) => ({ type: 'replica.get.ok', from, reqId: input.id, body: { state } }))
     : [
+        { type: 'replica.coordinate.made', from: 'n1', reqId: input.id, body: { state } },
         { type: 'replica.coordinate.ok', from: 'n1', reqId: input.id, body: { state } },
         { type: 'replica.put.ok', from: 'n2', reqId: input.id, body: {} },
       ];
 }
 
-/** A new coordinator actor per request (createActor, start, the answers). */
-function coordinatorActor(op: 'get' | 'put', requests: number): number {
-  const started = performance.now();
-  for (let i = 0; i < requests; i++) {
-    const input = coordinatorInput(op, i);
-    const actor = createActor(quietCoordinator, { input, clock });
-    actor.start();
-    for (const e of answersFor(op, input)) actor.send(e);
-    if (actor.getSnapshot().value !== 'idle') throw new Error(`the ${op} coordinator did not finish`);
-    actor.stop();
-  }
-  return ((performance.now() - started) * 1000) / requests;
+function answerFor(op: 'get' | 'put', reqId: string, k: number): CoreEvent {
+  if (op === 'get') return { type: 'replica.get.ok', from: (['n1', 'n2', 'n3'] as const)[k]!, reqId, body: { state } };
+  if (k === 0) return { type: 'replica.coordinate.made', from: 'n1', reqId, body: { state } };
+  if (k === 1) return { type: 'replica.coordinate.ok', from: 'n1', reqId, body: { state } };
+  return { type: 'replica.put.ok', from: 'n2', reqId, body: {} };
 }
 
-/** One coordinator actor serving every request in turn (coordinator.start, the answers), as a node's slot does. */
-function coordinatorReused(op: 'get' | 'put', requests: number): number {
-  const actor = createActor(quietCoordinator, { input: coordinatorInput(op, -1), clock });
+const view: RouteView = { nodeId: 'n1', ring: claimInitial(['n1', 'n2', 'n3'], 8), down: {}, quorumDefault: { n: 3, r: 2, w: 2 }, limits: defaultLimits };
+
+/**
+ * The node's long-lived coordinator actor (actors/coordinator.machine.ts) with no-op I/O, taking
+ * `inBatch` client requests per coordinator.batch and their answers a batch per round of answers,
+ * as a node under that load would: what the actor and its core cost per request.
+ */
+function coordinatorActorBatched(op: 'get' | 'put', requests: number, inBatch: number): number {
+  const actor = createActor(coordinatorMachine.provide({ actions: { perform: () => {} } }), {
+    input: { nodeId: 'n1', coordinatorsMax: 4096, requestTimeoutMs: 5000, readRepairWaitMs: 50 },
+    clock,
+  });
   actor.start();
-  for (const e of answersFor(op, coordinatorInput(op, -1))) actor.send(e);
+  const batch = (items: CoordinatorItem[]) => actor.send({ type: 'coordinator.batch', items, now: 0, view, traced: false });
+  let seq = actor.getSnapshot().context.seq;
   const started = performance.now();
-  for (let i = 0; i < requests; i++) {
-    const input = coordinatorInput(op, i);
-    actor.send({ type: 'coordinator.start', input });
-    for (const e of answersFor(op, input)) actor.send(e);
-    if (actor.getSnapshot().value !== 'idle') throw new Error(`the ${op} coordinator did not finish`);
+  for (let i = 0; i < requests; i += inBatch) {
+    const reqs: CoordinatorItem[] = [];
+    for (let j = i; j < Math.min(requests, i + inBatch); j++) reqs.push(clientRequest(op, j));
+    batch(reqs);
+    // The answers the requests wait for (three each), one batch per round of answers.
+    for (let k = 0; k < 3; k++) {
+      const answers: CoreEvent[] = [];
+      for (let j = 0; j < reqs.length; j++) answers.push(answerFor(op, `coordinator-${seq + j + 1}`, k));
+      batch(answers);
+    }
+    seq += reqs.length;
   }
   const us = ((performance.now() - started) * 1000) / requests;
+  const left = actor.getSnapshot().context.requests;
+  // A get waits for read repair (no answer left out here, so it ends with the third answer).
+  if (left.size !== 0) throw new Error(`the ${op} coordinator left ${left.size} requests unfinished`);
   actor.stop();
   return us;
+}
+
+function clientRequest(op: 'get' | 'put', i: number): ClientReadEvent | ClientWriteEvent {
+  const base = { from: 'bench', reqId: String(i), replyTo: `_INBOX.${i}`, key: keyOnN1(i), options: {}, forwarded: false, bytes: new Uint8Array() };
+  return op === 'get' ? { ...base, type: 'api.get' } : { ...base, type: 'api.put', value, context: [] };
+}
+
+/** Keys of partitions n1 replicates, as the bench's requests would reach it (every node is a target at N=3 of 3). */
+function keyOnN1(i: number): Uint8Array {
+  return text.encode(`user${i}`);
 }
 
 /** The coordinator's decisions without an actor: what the protocol logic itself costs. */
@@ -128,7 +153,7 @@ function coordinatorCore(op: 'get' | 'put', requests: number): number {
     const input = coordinatorInput(op, i);
     let { request, effects } = startRequest(input, i);
     sink += effects.length;
-    for (const e of answersFor(op, input) as CoreEvent[]) {
+    for (const e of answersFor(op, input)) {
       ({ request, effects } = step(request, e, i));
       sink += effects.length;
     }
@@ -186,10 +211,10 @@ async function main(): Promise<void> {
     'node: api.get (coordinator)': (r) => nodeRequests(transport, 'api.get', requests, `g${r}`),
     'node: api.put (coordinator)': (r) => nodeRequests(transport, 'api.put', requests, `p${r}`),
     'node: replica.get from a peer': () => peerReads(transport, requests),
-    'coordinator actor: get': () => coordinatorActor('get', requests),
-    'coordinator actor: put': () => coordinatorActor('put', requests),
-    'coordinator actor reused: get': () => coordinatorReused('get', requests),
-    'coordinator actor reused: put': () => coordinatorReused('put', requests),
+    'coordinator actor, 1 per batch: get': () => coordinatorActorBatched('get', requests, 1),
+    'coordinator actor, 1 per batch: put': () => coordinatorActorBatched('put', requests, 1),
+    'coordinator actor, 64 per batch: get': () => coordinatorActorBatched('get', requests, 64),
+    'coordinator actor, 64 per batch: put': () => coordinatorActorBatched('put', requests, 64),
     'coordinator as functions: get': () => coordinatorPlain('get', requests),
     'coordinator as functions: put': () => coordinatorPlain('put', requests),
     'coordinator core: get': () => coordinatorCore('get', requests),

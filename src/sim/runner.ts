@@ -831,8 +831,8 @@ function ringOf(node: RunningNode | undefined): Ring | undefined {
 
 /** Client requests the node's root actor is coordinating now. */
 function coordinatorsOf(node: RunningNode | undefined): number {
-  const snapshot = node?.actor.getSnapshot() as { context?: { coordinators?: number } } | undefined;
-  return snapshot?.context?.coordinators ?? 0;
+  const coordinator = (node?.actor.getSnapshot() as { children?: Record<string, { getSnapshot(): { context?: { requests?: Map<string, unknown> } } } | undefined> } | undefined)?.children?.coordinator;
+  return coordinator?.getSnapshot().context?.requests?.size ?? 0;
 }
 
 /** Messages of the request path (client requests, replica traffic, answers): not gossip. */

@@ -1,13 +1,12 @@
 /**
  * The coordinator core (actors/coordinator.core.ts) driven directly: startRequest and step, effects
- * as data. The same cases as the xstate coordinator's test, and the same invariant: the client is
+ * as data. The invariant: the client is
  * answered exactly once, on quorum, on the deadline, with a replica's error, or with UNAVAILABLE
  * before any replica is asked; each replica counts once however often it answers; a get repairs
  * exactly the replicas whose answer lacked part of the merge. Besides: every transition step makes
  * is one the declared state table (the diagram's source) lists.
  */
 import { describe, expect, it } from 'vitest';
-import type { CoordinatorEvent } from '../../actors/coordinator.events.js';
 import {
   type CoordinatorEffect,
   type CoordinatorRequest,
@@ -92,15 +91,14 @@ function start(overrides: Overrides = {}): [Snapshot, Effect[]] {
   return [snap(request), effects];
 }
 
-function step(snapshot: Snapshot, event: CoordinatorEvent): [Snapshot, Effect[]] {
-  if (event.type === 'coordinator.start') throw new Error('a new request is startRequest, not an event');
+function step(snapshot: Snapshot, event: CoreEvent): [Snapshot, Effect[]] {
   const { request, effects } = coreStep(snapshot.request, event, NOW);
   declared(snapshot.request, event, request);
   return [snap(request), effects];
 }
 
 /** Feed events in order; returns the last snapshot and every effect along the way. */
-function run(snapshot: Snapshot, events: CoordinatorEvent[]): [Snapshot, Effect[]] {
+function run(snapshot: Snapshot, events: CoreEvent[]): [Snapshot, Effect[]] {
   const all: Effect[] = [];
   let s = snapshot;
   for (const e of events) {
@@ -122,10 +120,10 @@ const stateA: DvvSet = update([], [], 'n1/e1', bytes('A'));
 const stateB: DvvSet = update([], [], 'n2/e2', bytes('B'));
 const stateA2: DvvSet = update(stateA, join(stateA), 'n1/e1', bytes('A2'));
 
-const coordinateOk = (state: DvvSet): CoordinatorEvent => ({ type: 'replica.coordinate.ok', from: 'n1', reqId: 'coordinator-4', body: { state } });
-const putOk = (from: string): CoordinatorEvent => ({ type: 'replica.put.ok', from, reqId: 'coordinator-4', body: {} });
-const getOk = (from: string, state: DvvSet | null): CoordinatorEvent => ({ type: 'replica.get.ok', from, reqId: 'coordinator-4', body: { state } });
-const deadline: CoordinatorEvent = { type: 'deadline', reqId: 'coordinator-4' };
+const coordinateOk = (state: DvvSet): CoreEvent => ({ type: 'replica.coordinate.ok', from: 'n1', reqId: 'coordinator-4', body: { state } });
+const putOk = (from: string): CoreEvent => ({ type: 'replica.put.ok', from, reqId: 'coordinator-4', body: {} });
+const getOk = (from: string, state: DvvSet | null): CoreEvent => ({ type: 'replica.get.ok', from, reqId: 'coordinator-4', body: { state } });
+const deadline: CoreEvent = { type: 'deadline', reqId: 'coordinator-4' };
 
 describe('coordinator core: put', () => {
   it('schedules its deadline with an explicit id and asks only its local replica to make the dot', () => {
@@ -158,6 +156,51 @@ describe('coordinator core: put', () => {
     const [s3, later] = run(s2, [putOk('n3'), putOk('n2'), deadline]);
     expect(later).toEqual([]);
     expect(s3.value).toBe('done');
+  });
+
+  it('sends the others the state its replica made before that commit is done, and counts the commit toward W', () => {
+    const [s0] = start();
+    const made: CoreEvent = { type: 'replica.coordinate.made', from: 'n1', reqId: 'coordinator-4', body: { state: stateA } };
+    const [s1, e1] = step(s0, made);
+    expect(sent(e1).map((m) => [m.to, m.kind])).toEqual([['n2', 'replica.put'], ['n3', 'replica.put']]);
+    expect(s1.context.acked).toEqual([]);
+    // Both peers acked, yet the local commit is not: no answer (W = 2 counts only committed copies).
+    const [s2, e2] = run(s1, [putOk('n2')]);
+    expect(answers(e2)).toEqual([]);
+    const [s3, e3] = step(s2, coordinateOk(stateA));
+    expect(answers(e3)).toHaveLength(1);
+    expect(answers(e3)[0]!.kind).toBe('api.put.ok');
+    expect(s3.value).toBe('done');
+  });
+
+  it('with W=1 and a made dot, answers only once the local commit is done', () => {
+    const [s0] = start({ quorum: { n: 3, r: 1, w: 1 } });
+    const [s1, e1] = run(s0, [{ type: 'replica.coordinate.made', from: 'n1', reqId: 'coordinator-4', body: { state: stateA } }, putOk('n2')]);
+    // n2's ack alone is W = 1: the answer comes on it, the local commit may still fail.
+    expect(answers(e1)).toHaveLength(1);
+    expect(s1.value).toBe('done');
+  });
+
+  it('answers the error when the local commit of a dot already sent fails', () => {
+    const [s0] = start();
+    const [s1, e1] = run(s0, [
+      { type: 'replica.coordinate.made', from: 'n1', reqId: 'coordinator-4', body: { state: stateA } },
+      { type: 'replica.error', from: 'n2', reqId: 'coordinator-4', body: { code: 'OVERLOADED', message: 'busy' } },
+    ]);
+    expect(answers(e1)).toEqual([]);
+    const [s2, e2] = step(s1, { type: 'replica.error', from: 'n1', reqId: 'coordinator-4', body: { code: 'STORE_FAILED', message: 'disk' } });
+    expect(answers(e2)).toMatchObject([{ kind: 'error', body: { code: 'STORE_FAILED' } }]);
+    expect(s2.value).toBe('done');
+  });
+
+  it('takes a made dot or a commit ack only from its own replica', () => {
+    const [s0] = start();
+    const forged = run(s0, [
+      { type: 'replica.coordinate.made', from: 'n2', reqId: 'coordinator-4', body: { state: stateB } },
+      { type: 'replica.coordinate.ok', from: 'n3', reqId: 'coordinator-4', body: { state: stateB } },
+    ]);
+    expect(forged[1]).toEqual([]);
+    expect(forged[0].value).toBe('coordinating');
   });
 
   it('counts duplicate acks from one replica once', () => {
@@ -399,7 +442,7 @@ describe('coordinator core: the end of a request', () => {
   });
 
   it('every way a request ends says done exactly once and answers the client exactly once', () => {
-    const ends: [Overrides, CoordinatorEvent[]][] = [
+    const ends: [Overrides, CoreEvent[]][] = [
       [{ alive: ['n1'] }, []],
       [{}, [deadline]],
       [{}, [coordinateOk(stateA), putOk('n2')]],

@@ -1,9 +1,9 @@
 /**
  * The request path's routing as pure functions (actors/node-routes.ts): what the runtime's fast path
- * sends straight to a child, what it counts as late, and what it leaves to the node machine.
+ * sends straight to a child, what goes into the coordinator's batch, and what it leaves to the node machine.
  */
 import { describe, expect, it } from 'vitest';
-import { type ChildRef, type RouteView, coordinatorFor, directRoute, localReadRoute, replicaId } from '../../actors/node-routes.js';
+import { type ChildRef, type RouteView, clientRoute, directRoute, localReadRoute, replicaId } from '../../actors/node-routes.js';
 import type { NodeEvent } from '../../actors/node.events.js';
 import { claimInitial, partitionOf, preferenceList } from '../../src/core/ring.js';
 import { defaultLimits } from '../../src/protocol/limits.js';
@@ -12,9 +12,9 @@ const ring = claimInitial(['n1', 'n2', 'n3', 'n4'], 16);
 const view: RouteView = { nodeId: 'n1', ring, down: {}, quorumDefault: { n: 3, r: 2, w: 2 }, limits: defaultLimits };
 const text = new TextEncoder();
 
-function child(value: string, id?: string): ChildRef & { got: unknown[] } {
+function child(): ChildRef & { got: unknown[] } {
   const got: unknown[] = [];
-  return { got, send: (e) => void got.push(e), getSnapshot: () => ({ status: 'active', value, context: { id } }) };
+  return { got, send: (e) => void got.push(e) };
 }
 
 /** A key whose preference list holds n1 (owned) or not (foreign). */
@@ -38,30 +38,25 @@ const localGet = (key: Uint8Array): NodeEvent => ({
 
 describe('directRoute', () => {
   it('sends a replica request to the replica of its partition once it exists, else to the node', () => {
-    const replica = child('serving');
+    const replica = child();
     const event: NodeEvent = { type: 'replica.get', from: 'n2', reqId: 'coordinator-0.1', body: { p: 3, key: text.encode('k') } };
     expect(directRoute(view, { [replicaId(3)]: replica }, event)).toEqual({ to: replica, event });
     expect(directRoute(view, { [replicaId(4)]: replica }, event)).toBeUndefined();
   });
 
-  it('sends a replica answer to the coordinator serving its request, and calls any other answer late', () => {
-    const busy = child('replicating', 'coordinator-2.7');
-    const idle = child('idle', 'coordinator-5.3');
-    const children = { 'coordinator-2': busy, 'coordinator-5': idle };
-    const answer = (reqId: string): NodeEvent => ({ type: 'replica.put.ok', from: 'n2', reqId, body: {} });
-    expect(directRoute(view, children, answer('coordinator-2.7'))).toEqual({ to: busy, event: answer('coordinator-2.7') });
-    // The slot serves a later request, is idle, or never existed: the answer is late.
-    expect(directRoute(view, children, answer('coordinator-2.6'))).toEqual({ late: true });
-    expect(directRoute(view, children, answer('coordinator-5.3'))).toEqual({ late: true });
-    expect(directRoute(view, children, answer('coordinator-9.1'))).toEqual({ late: true });
-    expect(directRoute(view, children, answer('not-a-coordinator'))).toEqual({ late: true });
-    expect(coordinatorFor(children, 'coordinator-2.7')).toBe(busy);
+  it('puts client requests and replica answers into the coordinator batch, whatever their request id', () => {
+    const answer: NodeEvent = { type: 'replica.put.ok', from: 'n2', reqId: 'coordinator-7', body: {} };
+    expect(directRoute(view, {}, answer)).toEqual({ coordinator: answer });
+    const forged: NodeEvent = { ...answer, reqId: 'not-a-coordinator' };
+    expect(directRoute(view, {}, forged)).toEqual({ coordinator: forged });
+    const put: NodeEvent = { type: 'api.put', from: 'c', reqId: 'r', replyTo: 'x', key: text.encode('k'), options: {}, forwarded: false, bytes: new Uint8Array(), value: null, context: [] };
+    expect(directRoute(view, {}, put)).toEqual({ coordinator: put });
   });
 
   it('turns a client-driven read of an owned key into replica.local.get for its replica', () => {
     const key = keyWhere(true);
     const p = partitionOf(key, ring.q);
-    const replica = child('serving');
+    const replica = child();
     expect(directRoute(view, { [replicaId(p)]: replica }, localGet(key))).toEqual({
       to: replica,
       event: { type: 'replica.local.get', from: 'client', reqId: 'r1', replyTo: '_INBOX.1', p, key },
@@ -73,7 +68,7 @@ describe('directRoute', () => {
   it('leaves a read this node must refuse to the node machine, which answers it', () => {
     const key = keyWhere(false);
     const p = partitionOf(key, ring.q);
-    expect(directRoute(view, { [replicaId(p)]: child('serving') }, localGet(key))).toBeUndefined();
+    expect(directRoute(view, { [replicaId(p)]: child() }, localGet(key))).toBeUndefined();
     expect(localReadRoute(view, localGet(key) as never)).toMatchObject({ error: { code: 'NOT_OWNER' } });
     expect(localReadRoute(view, { key, options: { n: 99 } })).toMatchObject({ error: { code: 'BAD_REQUEST' } });
   });
@@ -81,5 +76,29 @@ describe('directRoute', () => {
   it('routes everything else through the node machine', () => {
     expect(directRoute(view, {}, { type: 'api.status', from: 'c', reqId: 'r', replyTo: 'x' })).toBeUndefined();
     expect(directRoute(view, {}, { type: 'member.down', nodeId: 'n2' })).toBeUndefined();
+  });
+});
+
+describe('clientRoute', () => {
+  const put = (key: Uint8Array, extra: Partial<{ forwarded: boolean; options: Record<string, unknown> }> = {}) =>
+    ({ type: 'api.put', from: 'c', reqId: 'r', replyTo: 'x', key, options: {}, forwarded: false, bytes: new Uint8Array(), value: null, context: [], ...extra }) as never;
+
+  it('coordinates a key this node is a target of, itself first among the targets', () => {
+    const route = clientRoute(view, put(keyWhere(true)));
+    if (!('coordinate' in route)) throw new Error(`expected coordinate, got ${JSON.stringify(route)}`);
+    expect(route.coordinate.targets[0]).toEqual({ node: 'n1' });
+    expect(route.coordinate.op).toBe('put');
+    expect(route.coordinate.quorum).toEqual({ n: 3, r: 2, w: 2 });
+  });
+
+  it('forwards a key it is not a target of to the first target, once', () => {
+    const key = keyWhere(false);
+    const first = preferenceList(ring, partitionOf(key, ring.q), 3)[0];
+    expect(clientRoute(view, put(key))).toEqual({ forward: first });
+    expect(clientRoute(view, put(key, { forwarded: true }))).toMatchObject({ error: { code: 'NOT_OWNER' } });
+  });
+
+  it('refuses a bad quorum with BAD_REQUEST', () => {
+    expect(clientRoute(view, put(keyWhere(true), { options: { w: 9 } }))).toMatchObject({ error: { code: 'BAD_REQUEST' } });
   });
 });

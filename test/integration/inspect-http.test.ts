@@ -245,7 +245,7 @@ describe('node processes: health, metrics, discovery, trace', () => {
     expect(t.answer, JSON.stringify(t.answer)).toMatchObject({ ok: true });
     const c = t.summary.coordinator!;
     const states = t.records.filter((r) => r.node === c.node && r.actor === c.actor && r.kind === 'transition').map((r) => r.state);
-    expect([t.summary.states[0], ...states]).toEqual(['checking', 'coordinating', 'replicating', 'idle']);
+    expect([t.summary.states[0], ...states]).toEqual(['checking', 'coordinating', 'replicating', 'done']);
     const other = ids.find((id) => id !== c.node)!;
     expect(t.summary.answered.map((a) => a.node).sort()).toEqual([...ids].sort());
     expect(t.records.some((r) => r.node === other && r.machine === 'replica' && r.kind === 'action' && r.action === 'send')).toBe(true);

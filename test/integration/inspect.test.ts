@@ -69,7 +69,7 @@ afterAll(async () => {
 });
 
 function coordinatorStates(records: InspectRecord[]): string[] {
-  // Spawned for the request, or an idle coordinator that took it (start): its states read the same.
+  // A request's records start with its start (the coordinator actor runs it as a core, named by its id).
   const spawn = records.find((r) => (r.kind === 'spawn' || r.kind === 'start') && r.machine === 'coordinator')!;
   const transitions = records.filter((r) => r.node === spawn.node && r.actor === spawn.actor && r.kind === 'transition').sort((a, b) => a.seq - b.seq);
   return [transitions[0]!.from!, ...transitions.map((r) => r.state!)];
@@ -102,7 +102,7 @@ describe('inspection over NATS', () => {
     const t = await inspector.trace({ op: 'put', key: 'traced', value: 'hello' });
     expect(t.answer).toMatchObject({ ok: true, kind: 'api.put.ok' });
     expect(t.unreached).toEqual([]);
-    expect(coordinatorStates(t.records)).toEqual(['checking', 'coordinating', 'replicating', 'idle']);
+    expect(coordinatorStates(t.records)).toEqual(['checking', 'coordinating', 'replicating', 'done']);
     const s = t.summary;
     expect(s.coordinator!.preferenceList).toHaveLength(3);
     expect(s.asked.sort()).toEqual([...ids].sort());
@@ -118,7 +118,7 @@ describe('inspection over NATS', () => {
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     }
     const text = formatTrace(t, 'traced');
-    expect(text).toContain('checking -> coordinating -> replicating -> idle');
+    expect(text).toContain('checking -> coordinating -> replicating -> done');
     expect(text).toContain(`coordinator      ${s.coordinator!.actor} on ${s.coordinator!.node}`);
   });
 
@@ -127,7 +127,7 @@ describe('inspection over NATS', () => {
     expect(w.answer).toMatchObject({ ok: true });
     const t = await inspector.trace({ op: 'get', key: 'lonely' });
     expect(t.answer).toMatchObject({ ok: true, kind: 'api.get.ok' });
-    expect(coordinatorStates(t.records)).toEqual(['checking', 'collecting', 'repairing', 'idle']);
+    expect(coordinatorStates(t.records)).toEqual(['checking', 'collecting', 'repairing', 'done']);
     expect(t.summary.readRepair!.length).toBeGreaterThanOrEqual(1);
     expect(t.summary.readRepair).not.toContain(w.summary.coordinator!.node);
     expect(formatTrace(t, 'lonely')).toMatch(/read repair +sent to /);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { Prng } from '../../src/core/prng.js';
 import { type SimClockView, SimClock } from '../../src/adapters/sim/sim-clock.js';
-import { SimNetwork } from '../../src/adapters/sim/sim-network.js';
+import { SimNetwork, calmLink } from '../../src/adapters/sim/sim-network.js';
 import { SimStore } from '../../src/adapters/sim/sim-store.js';
 import { silentLog } from '../../src/ports/log.js';
 import { createNode, type RunningNode } from '../../src/runtime/create-node.js';
@@ -68,7 +68,7 @@ async function scriptedCluster(commitDelayMs: Record<string, number>, bugs: Inje
     const items = final.ok ? final.body.values.flatMap((v) => decodeCart(v) ?? []) : ['(the final read failed)'];
     return [...new Set(items)].sort();
   };
-  return { clock, client, start, crash, finalItems };
+  return { clock, network, client, start, crash, finalItems };
 }
 
 /**
@@ -100,21 +100,24 @@ async function dotReuse(bugs: InjectedBugs = {}): Promise<{ acked: boolean; fina
 }
 
 /**
- * An early ack. n1 coordinates a put and commits in 20 ms; meanwhile a read through n2 sees the new
- * state in n1's overlay and read-repairs n2 and n3, whose commits take 40 ms. When n1's replica.put
- * reaches them, the state it carries is already in their overlays: the update writes nothing. Had
- * the store resolved it at once, they would ack before their copies were durable, the client would
- * be told "stored", and a power loss right then plus the loss of n1's disk would lose the write that
- * W = 2 replicas acked. The fix: an update that writes nothing waits for the key's pending commit
- * (LmdbStore, and SimStore after it).
+ * An early ack. n1 coordinates a put and commits in 20 ms; it sends the new state to n2 and n3 at
+ * once, but the link to n2 is slow (10 ms). n3 has the state in its overlay at once (its commit
+ * takes 40 ms), and a read through n3 read-repairs n2, whose commit takes 40 ms too. When n1's
+ * replica.put reaches n2, the state it carries is already in n2's overlay: the update writes
+ * nothing. Had the store resolved it at once, n2 would ack before its copy was durable, the client
+ * would be told "stored", and a power loss right then plus the loss of n1's disk would lose the
+ * write that W = 2 replicas acked. The fix: an update that writes nothing waits for the key's
+ * pending commit (LmdbStore, and SimStore after it).
  */
 async function earlyAck(bugs: InjectedBugs = {}): Promise<{ acked: boolean; final: string[] }> {
   const c = await scriptedCluster({ n1: 20, n2: 40, n3: 40 }, bugs);
+  c.network.setLinkFaults('n1', 'n2', { ...calmLink, delayMinMs: 10, delayMaxMs: 10 });
   const put = c.client.put(key, encodeCart(['x']), { ...quorum, node: 'n1' });
-  await c.clock.runUntil(c.clock.now() + 5);
-  const read = await c.clock.runUntilSettled(c.client.get(key, { n: 3, r: 3, node: 'n2' }));
+  await c.clock.runUntil(c.clock.now() + 2);
+  const read = await c.clock.runUntilSettled(c.client.get(key, { n: 3, r: 3, node: 'n3' }));
   expect(read.ok && read.body.values.map((v) => decodeCart(v))).toEqual([['x']]);
   const acked = await c.clock.runUntilSettled(put);
+  c.network.setLinkFaults('n1', 'n2', calmLink);
   // The worst moment: the power goes right after the client's ack, and n1's disk is lost with it.
   c.crash('n1', true);
   c.crash('n2');

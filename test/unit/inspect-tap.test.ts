@@ -1,6 +1,6 @@
 /**
  * The inspection tap on plain xstate actors (no NATS): it subscribes only while a session is open,
- * follows a request's coordinator whole and other actors' events by reqId or correlation, attributes
+ * follows a request's events by reqId or correlation and a named actor whole, attributes
  * actions to the event being processed, keeps summaries free of bytes, batches, rate-limits and
  * samples. And summarizeTrace reads a request's path (fallbacks, hints, read repair, forwards) out
  * of records.
@@ -100,30 +100,45 @@ describe('InspectTap', () => {
     expect(tap.watching).toBe(false);
   });
 
-  it("follows a request's actor whole, its events on other actors, and tells the peers about it", () => {
-    const { actor, tap, sink, clock, records, correlated, ends } = setupTap();
+  it("follows a request's events by reqId and by correlation, and only those", () => {
+    const { actor, tap, sink, clock, records, ends } = setupTap();
     tap.follow({ session: 's', request: 'r1', peers: ['n1', 'n2', 'n3'], durationMs: 10_000, sampleEvery: 1 }, sink);
+    // What the coordinator's trace does when the request starts here as coordinator request w1.
+    expect(tap.correlate('s', 'n1', 'w1')).toBe(true);
     actor.send({ type: 'start', id: 'w1', reqId: 'r1' });
     actor.send({ type: 'start', id: 'w2', reqId: 'other' });
     actor.send({ type: 'go', to: 'w1', reqId: 'r1' });
     actor.send({ type: 'go', to: 'w2', reqId: 'other' });
-    actor.send({ type: 'ping', reqId: 'w1', from: 'n1' }); // correlated: from this node, reqId = the worker's id
+    actor.send({ type: 'ping', reqId: 'w1', from: 'n1' }); // correlated: from this node, reqId = the request's id
     actor.send({ type: 'ping', reqId: 'w1', from: 'n9' }); // same id from another node: not ours
     actor.send({ type: 'go', to: 'w1', reqId: 'r1' });
     clock.advance(200);
     const rs = records();
-    expect(new Set(rs.map((r) => r.actor))).toEqual(new Set(['n1', 'w1']));
-    expect(rs.filter((r) => r.actor === 'w1').map((r) => r.kind)).toEqual(['spawn', 'event', 'action', 'transition', 'event', 'transition', 'done']);
-    expect(rs.filter((r) => r.kind === 'transition').map((r) => `${r.from}->${r.state}`)).toEqual(['waiting->working', 'working->finished']);
+    // A request is no actor: the workers spawned for it are not followed whole for its sake.
+    expect(new Set(rs.map((r) => r.actor))).toEqual(new Set(['n1']));
     // The root's note actions are attributed to the matching events only.
-    expect(rs.filter((r) => r.actor === 'n1' && r.kind === 'action').map((r) => (r.params as { reqId: string }).reqId)).toEqual(['r1', 'w1', 'r1']);
-    expect(correlated).toEqual(['n2:n1/w1', 'n3:n1/w1']);
+    expect(rs.filter((r) => r.kind === 'action').map((r) => (r.params as { reqId: string }).reqId)).toEqual(['r1', 'w1', 'r1']);
     // No bytes: the spawn input's key shows as a size only... or not at all.
     expect(JSON.stringify(rs)).not.toContain('[1,2,3]');
     expect(rs.map((r) => r.seq)).toEqual(rs.map((_, i) => i + 1));
     clock.advance(10_000);
     expect(ends).toEqual([{ session: 's', reason: 'expired', sent: rs.length, dropped: 0 }]);
     expect(tap.watching).toBe(false);
+  });
+
+  it('follows an actor named in the session whole, from its spawn to its end', () => {
+    const { actor, tap, sink, clock, records } = setupTap();
+    tap.follow({ session: 's', actors: ['w1'], durationMs: 10_000, sampleEvery: 1 }, sink);
+    actor.send({ type: 'start', id: 'w1', reqId: 'r1' });
+    actor.send({ type: 'start', id: 'w2', reqId: 'other' });
+    actor.send({ type: 'go', to: 'w1', reqId: 'r1' });
+    actor.send({ type: 'go', to: 'w2', reqId: 'other' });
+    actor.send({ type: 'go', to: 'w1', reqId: 'r1' });
+    clock.advance(200);
+    const rs = records();
+    expect(new Set(rs.map((r) => r.actor))).toEqual(new Set(['w1']));
+    expect(rs.map((r) => r.kind)).toEqual(['spawn', 'event', 'action', 'transition', 'event', 'transition', 'done']);
+    expect(rs.filter((r) => r.kind === 'transition').map((r) => `${r.from}->${r.state}`)).toEqual(['waiting->working', 'working->finished']);
   });
 
   it('recognises another node\'s coordinator once told about it', () => {
