@@ -46,10 +46,13 @@ export interface RouteView {
 
 /** The quorum a client request asks for (its options over the node's defaults), or what is wrong with it. */
 export function requestQuorum(view: RouteView, options: RequestOptions): Quorum | string {
+  const n = options.n ?? view.quorumDefault.n;
+  // A default R or W never exceeds the N a request asks for (`--n 1` alone means R = W = 1); only
+  // what the client says itself can be refused.
   const quorum: Quorum = {
-    n: options.n ?? view.quorumDefault.n,
-    r: options.r ?? view.quorumDefault.r,
-    w: options.w ?? view.quorumDefault.w,
+    n,
+    r: options.r ?? Math.min(view.quorumDefault.r, n),
+    w: options.w ?? Math.min(view.quorumDefault.w, n),
   };
   return (
     quorumProblem(quorum, view.limits.nMax) ??

@@ -102,3 +102,13 @@ describe('clientRoute', () => {
     expect(clientRoute(view, put(keyWhere(true), { options: { w: 9 } }))).toMatchObject({ error: { code: 'BAD_REQUEST' } });
   });
 });
+
+describe('requestQuorum', () => {
+  it("caps the node's default R and W at the N a request asks for, and refuses only what the client asked", async () => {
+    const { requestQuorum } = await import('../../actors/node-routes.js');
+    expect(requestQuorum(view, { n: 1 })).toEqual({ n: 1, r: 1, w: 1 });
+    expect(requestQuorum(view, { n: 1, r: 1 })).toEqual({ n: 1, r: 1, w: 1 });
+    expect(requestQuorum(view, {})).toEqual({ n: 3, r: 2, w: 2 });
+    expect(requestQuorum(view, { n: 1, w: 2 })).toMatch(/w must be at most n \(1\), got 2/);
+  });
+});
