@@ -43,6 +43,8 @@ import { defaultLimits } from '../protocol/limits.js';
 import type { ApiGetOk, ApiHintsOk, ApiLocalGetOk, ApiPutOk, ApiStatusOk, ApiTransfersOk, RequestOptions } from '../protocol/messages.js';
 import type { AaeOp, ApiAaeOk } from '../protocol/aae-messages.js';
 import { checkDvvSet } from '../protocol/validation.js';
+import { screenState } from '../core/version-check.js';
+import { defaultVersionBounds } from '../core/replica-write.js';
 import { apiSubject, nodeSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
 import { HedgeBudget, HedgeDelay, type HedgeDelayOptions } from './hedge-delay.js';
@@ -452,7 +454,10 @@ export class RingkvClient {
       return undefined;
     }
     const states = outcome.answers.map(([, s]) => s ?? []);
-    const merged = states.reduce((acc, s) => sync(acc, s), [] as DvvSet);
+    // A replica's state is screened as a node would screen it (src/core/version-check.ts), so a
+    // poisoned replica cannot hand out a context ringkv refuses; it then differs from the merge, and
+    // the coordinated get below repairs it.
+    const merged = states.reduce((acc, s) => sync(acc, screenState(s, defaultVersionBounds).state), [] as DvvSet);
     if (states.every((s) => equal(s, merged))) {
       this.stats.clientDrivenReads++;
       return readResultOf(merged);

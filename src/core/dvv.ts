@@ -98,9 +98,35 @@ function mergeEntry(a: DvvEntry, b: DvvEntry): DvvEntry {
  */
 export function update(stored: DvvSet, context: VersionVector, id: string, value: Sibling): DvvSet {
   // Discard what the client saw: sync the stored state with the context as a DVV set with no values.
-  const seen: DvvSet = context.map(([cid, n]) => [cid, n, []]);
-  const merged = sync(seen, stored);
+  const merged = sync(clamp(context, stored), stored);
   return event(merged, id, value);
+}
+
+/**
+ * The part of a client's context that the stored state can vouch for, as a DVV set with no values:
+ * each clock id's counter cut to the stored one, and ids the stored state does not know left out.
+ * A context is opaque to clients but not secret, so a client can forge one; cut this way, a forged
+ * context can at most supersede what it could have seen, and the new dot stays the stored counter
+ * plus one, whatever the context claims. An honest context that knows more than this replica (it
+ * was read from replicas this one has not caught up with) loses nothing either: what this replica
+ * cannot vouch for stays a sibling, to be merged by the next read.
+ */
+export function clamp(context: VersionVector, stored: DvvSet): DvvSet {
+  const out: DvvSet = [];
+  let i = 0;
+  let j = 0;
+  while (i < context.length && j < stored.length) {
+    const [cid, cn] = context[i]!;
+    const [sid, sn] = stored[j]!;
+    if (cid < sid) i++;
+    else if (cid > sid) j++;
+    else {
+      out.push([cid, Math.min(cn, sn), []]);
+      i++;
+      j++;
+    }
+  }
+  return out;
 }
 
 /** Add a new dot of clock `id` carrying `value`. */

@@ -5,8 +5,16 @@
  *   the node's current clock id, which the caller passes (it changes when the epoch does);
  * - sync: another replica's state (replication, read repair, hinted handoff); merged (dvv.sync),
  *   never overwritten, and never refused for its sibling count: refusing a repair would lose data.
+ * Either way the stored state and an incoming one are first screened (src/core/version-check.ts):
+ * entries ringkv could not have issued are refused, and the history stays within its bound, so a
+ * poisoned version (from a peer, or already on disk) never leaves the key stuck. A stored state that
+ * screening changed is written back even when the merge adds nothing, so the store heals.
  */
 import { type DvvSet, type Sibling, type VersionVector, emptyDvv, equal, siblingCount, sync, update } from './dvv.js';
+import { type VersionBounds, boundHistory, screenState } from './version-check.js';
+
+/** The bounds every replica screens versions with (Limits carries the same numbers). */
+export const defaultVersionBounds: VersionBounds = { counterMax: 2 ** 48, historyEntriesMax: 128 };
 
 export type ReplicaWrite =
   | { kind: 'coordinate'; context: VersionVector; value: Sibling; siblingsMax: number }
@@ -17,10 +25,17 @@ export type WriteOutcome =
   | { ok: false; code: 'TOO_MANY_SIBLINGS'; message: string; siblings: number };
 
 /** Applies a replica write; `dotId` is the clock id a coordinate write makes its dot with. */
-export function applyWrite(current: DvvSet | undefined, write: ReplicaWrite, dotId: string): { next: DvvSet | null; result: WriteOutcome } {
-  if (write.kind === 'sync') return applySync(current, write.state);
-  const stored = current ?? emptyDvv;
-  const next = update(stored, write.context, dotId, write.value);
+export function applyWrite(
+  current: DvvSet | undefined,
+  write: ReplicaWrite,
+  dotId: string,
+  bounds: VersionBounds = defaultVersionBounds,
+): { next: DvvSet | null; result: WriteOutcome } {
+  if (write.kind === 'sync') return applySync(current, write.state, bounds);
+  const stored = current === undefined ? emptyDvv : screenState(current, bounds).state;
+  // The context is cut to the stored state (dvv.clamp), so only this node's own new entry can
+  // lengthen the history; bounding it again keeps it within historyEntriesMax.
+  const next = boundHistory(update(stored, write.context, dotId, write.value), bounds.historyEntriesMax).state;
   const siblings = siblingCount(next);
   if (siblings > write.siblingsMax) {
     return {
@@ -37,10 +52,21 @@ export function applyWrite(current: DvvSet | undefined, write: ReplicaWrite, dot
 }
 
 /** Merges another replica's state into the stored one (never an overwrite). */
-export function applySync(current: DvvSet | undefined, state: DvvSet): { next: DvvSet | null; result: WriteOutcome & { ok: true } } {
-  const stored = current ?? emptyDvv;
-  const merged = sync(stored, state);
-  // Writing an unchanged state would only cost a commit.
-  const next = current !== undefined && equal(merged, stored) ? null : merged;
-  return { next, result: { ok: true, state: merged, siblings: siblingCount(merged) } };
+/**
+ * Merges another replica's state into the stored one (never an overwrite). `refused` counts the
+ * entries of the incoming state that screening refused; the caller counts and logs them.
+ */
+export function applySync(
+  current: DvvSet | undefined,
+  state: DvvSet,
+  bounds: VersionBounds = defaultVersionBounds,
+): { next: DvvSet | null; result: WriteOutcome & { ok: true }; refused: number } {
+  const own = current === undefined ? undefined : screenState(current, bounds);
+  const stored = own?.state ?? emptyDvv;
+  const incoming = screenState(state, bounds);
+  const merged = boundHistory(sync(stored, incoming.state), bounds.historyEntriesMax).state;
+  // Writing an unchanged state would only cost a commit; a stored state that screening changed is
+  // written back, so a poisoned object heals (and its Merkle segment with it).
+  const next = current !== undefined && own!.refused === 0 && equal(merged, stored) ? null : merged;
+  return { next, result: { ok: true, state: merged, siblings: siblingCount(merged) }, refused: incoming.refused };
 }

@@ -66,12 +66,19 @@ export function checkVersionVector(x: unknown): x is VersionVector {
   return true;
 }
 
+/**
+ * The shape of a DVV set: entries `[clock id, counter, values]` sorted by unique id. A counter only
+ * has to be a number here: one that ringkv could not have issued (not a safe whole number, above
+ * Limits.counterMax, below its live values' count) costs only its own entry, which every replica
+ * refuses the same way when it merges (src/core/version-check.ts), so one bad entry can never make
+ * a whole batch, exchange or key unusable. Callers that keep a state screen it.
+ */
 export function checkDvvSet(x: unknown): x is DvvSet {
   if (!Array.isArray(x)) return false;
   let prev = '';
   for (const e of x) {
-    if (!Array.isArray(e) || e.length !== 3 || typeof e[0] !== 'string' || !isCount(e[1]) || !Array.isArray(e[2])) return false;
-    if (e[0] <= prev || e[2].length > e[1]) return false;
+    if (!Array.isArray(e) || e.length !== 3 || typeof e[0] !== 'string' || typeof e[1] !== 'number' || !Array.isArray(e[2])) return false;
+    if (e[0] <= prev) return false;
     for (const v of e[2]) if (v !== null && !isBytes(v)) return false;
     prev = e[0];
   }
@@ -81,9 +88,12 @@ export function checkDvvSet(x: unknown): x is DvvSet {
 /**
  * A client context is the MessagePack of a version vector; anything else is refused. Absent, null
  * (checkClientBody lets both through: MessagePack clients often send nil for "none") and empty all
- * mean "no context": a blind write.
+ * mean "no context": a blind write. A context longer than any history ringkv keeps
+ * (historyEntriesMax) or with a counter above any ringkv issues (counterMax) is refused too: ringkv
+ * never issued it. A well-formed context may still claim more than the key's replicas hold; the
+ * coordinator cuts it to its stored state (dvv.clamp), so it can supersede only what it could have seen.
  */
-export function decodeContext(bytes: Uint8Array | null | undefined): Checked<VersionVector> {
+export function decodeContext(bytes: Uint8Array | null | undefined, limits: Pick<Limits, 'historyEntriesMax' | 'counterMax'>): Checked<VersionVector> {
   if (bytes === undefined || bytes === null || bytes.length === 0) return ok([]);
   let raw: unknown;
   try {
@@ -91,7 +101,14 @@ export function decodeContext(bytes: Uint8Array | null | undefined): Checked<Ver
   } catch {
     return bad('context is not one that ringkv issued (not MessagePack)');
   }
-  return checkVersionVector(raw) ? ok(raw) : bad('context is not one that ringkv issued');
+  if (Array.isArray(raw) && raw.length > limits.historyEntriesMax) {
+    return bad(`context is not one that ringkv issued: it names ${raw.length} clock ids, and a key's history holds at most ${limits.historyEntriesMax}`);
+  }
+  if (!checkVersionVector(raw)) return bad('context is not one that ringkv issued');
+  for (const [id, n] of raw) {
+    if (n > limits.counterMax) return bad(`context is not one that ringkv issued: clock id ${JSON.stringify(id)} has counter ${n}, above ${limits.counterMax}`);
+  }
+  return ok(raw);
 }
 
 /** Checks a client request body for its kind. */

@@ -662,7 +662,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   actor.start();
   root = actor;
 
-  const route = createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats, now: () => clock.now() });
+  const route = createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats, now: () => clock.now(), log });
   dispatch = (msg) => (msg.role === 'inspect' ? inspect.handle(msg) : route(msg));
   if (!listening) await transport.listen((msg) => dispatch(msg));
   // Gossip rounds: time enters the machines only as event data, stamped here from the Clock port.

@@ -14,6 +14,9 @@ import { type ClusterOp, clientKinds, replicaAnswerKinds, replicaRequestKinds } 
 import type { GossipBody } from '../../actors/gossip.events.js';
 import { checkAaeBody, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
 import type { Inbound, Transport } from '../ports/transport.js';
+import type { Log } from '../ports/log.js';
+import type { DvvSet } from '../core/dvv.js';
+import { screenState } from '../core/version-check.js';
 
 export interface RouterStats {
   received: number;
@@ -23,6 +26,11 @@ export interface RouterStats {
   rejected: number;
   /** Batch envelopes unpacked (src/protocol/batch.ts); their items count in `received` one by one. */
   batches?: number;
+  /**
+   * Entries of versions from peers that were refused (src/core/version-check.ts): a counter ringkv
+   * could not have issued, or a history past its bound. The rest of each version is kept.
+   */
+  versionsRefused?: number;
 }
 
 export interface RouterDeps {
@@ -34,6 +42,8 @@ export interface RouterDeps {
   stats: RouterStats;
   /** Stamps gossip arrivals for the failure detector. */
   now: () => number;
+  /** Where refused versions are reported (warn); silent without one. */
+  log?: Log;
 }
 
 const clientKindSet = new Set<string>(clientKinds);
@@ -45,6 +55,40 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
   const reject = (replyTo: string, to: string, reqId: string, body: ErrorBody) => {
     stats.rejected++;
     transport.reply(replyTo, encodeEnvelope({ v: protocolVersion, kind: 'error', from: nodeId, to, reqId, body }));
+  };
+
+  const bounds = { counterMax: deps.limits.counterMax, historyEntriesMax: deps.limits.historyEntriesMax };
+
+  /**
+   * Every version a peer sends (replication, read answers, hints, transfers, anti-entropy) is
+   * screened here, in place, before any actor sees it: what ringkv could not have issued is refused
+   * entry by entry, counted and logged with the key's partition, and the rest goes on. The message
+   * itself is never dropped for it, so the key keeps converging on what every replica accepts.
+   */
+  const screenVersions = (kind: string, from: string, body: Record<string, unknown>): void => {
+    let refused = 0;
+    let reason: string | null = null;
+    const partitions = new Set<number>();
+    const screen = (state: DvvSet, p: unknown): DvvSet => {
+      const out = screenState(state, bounds);
+      if (out.refused > 0) {
+        refused += out.refused;
+        reason = out.reason;
+        if (typeof p === 'number') partitions.add(p);
+      }
+      return out.state;
+    };
+    if (kind === 'replica.put' || kind === 'replica.get.ok' || kind === 'replica.coordinate.ok') {
+      if (Array.isArray(body.state)) body.state = screen(body.state as DvvSet, body.p);
+    } else if (kind === 'handoff.batch' || kind === 'handoff.transfer') {
+      for (const item of body.items as { p: number; state: DvvSet }[]) item.state = screen(item.state, item.p);
+    } else if (kind === 'aae.put' || kind === 'aae.segment.ok') {
+      // aae.segment.ok does not name its partition: the exchange that asked for it knows it.
+      for (const object of body.objects as [Uint8Array, DvvSet][]) object[1] = screen(object[1], body.p);
+    }
+    if (refused === 0) return;
+    stats.versionsRefused = (stats.versionsRefused ?? 0) + refused;
+    deps.log?.warn('refused part of a version from a peer', { from, kind, partitions: [...partitions], refused, reason });
   };
 
   const route = (msg: Inbound): void => {
@@ -116,7 +160,7 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       };
       if (env.kind === 'api.get') return deps.deliver({ type: 'api.get', ...request });
       if (env.kind === 'api.local.get') return deps.deliver({ type: 'api.local.get', ...request });
-      const context = decodeContext(body.context as Uint8Array | null | undefined);
+      const context = decodeContext(body.context as Uint8Array | null | undefined, deps.limits);
       if (!context.ok) return reject(msg.replyTo, env.from, env.reqId, { code: context.code, message: context.message });
       const value = env.kind === 'api.put' ? (body.value as Uint8Array) : null;
       return deps.deliver({ type: env.kind as 'api.put' | 'api.del', ...request, value, context: context.value });
@@ -126,6 +170,7 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
         stats.droppedInvalid++;
         return;
       }
+      screenVersions(env.kind, env.from, env.body as Record<string, unknown>);
       return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body } as NodeEvent);
     }
     if (msg.role === 'gossip') {
@@ -141,6 +186,7 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
         stats.droppedInvalid++;
         return;
       }
+      screenVersions(env.kind, env.from, env.body as Record<string, unknown>);
       // A peer's transfer batch is stamped with its arrival: inbound transfer slots expire by it.
       if (env.kind === 'handoff.transfer') return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body, now: deps.now() } as NodeEvent);
       return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body } as NodeEvent);
@@ -150,6 +196,7 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
         stats.droppedInvalid++;
         return;
       }
+      screenVersions(env.kind, env.from, env.body as Record<string, unknown>);
       // The envelope's size: exchanges pace themselves by the bytes of each round trip.
       return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body, bytes: msg.bytes.length } as NodeEvent);
     }

@@ -168,6 +168,11 @@ export class NodeMetrics {
       });
     fromStats('ringkv_router_received_total', 'Messages the router decoded (client and internal).', () => self.node?.stats.received);
     fromStats('ringkv_router_dropped_invalid_total', 'Internal messages dropped because they failed validation.', () => self.node?.stats.droppedInvalid);
+    fromStats(
+      'ringkv_versions_refused_total',
+      'Entries of versions from peers refused (a counter ringkv could not have issued, or a history past its bound); the rest of each version was kept.',
+      () => self.node?.stats.versionsRefused ?? 0,
+    );
     fromStats('ringkv_router_rejected_total', 'Client requests the router answered BAD_REQUEST or TOO_LARGE.', () => self.node?.stats.rejected);
     fromStats('ringkv_late_answers_total', 'Replica answers that arrived after their coordinator had finished.', () => self.node?.stats.lateAnswers);
     fromStats('ringkv_action_failures_total', 'I/O actions that threw (logged; the actor kept running).', () => self.node?.stats.actionFailures);

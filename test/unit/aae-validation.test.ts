@@ -44,7 +44,7 @@ describe('aae message validation', () => {
       ['aae.segment', { p: 3, shape: [1024, 32], segments: [1], keys: [key, key], hashes: new Uint8Array(8) }],
       ['aae.segment', { p: 3, shape: [1024, 32], segments: [1], keys: [new Uint8Array(0)], hashes: new Uint8Array(8) }],
       ['aae.segment', { p: 3, shape: [1024, 32], segments: [1], keys: [new Uint8Array(defaultLimits.keyBytesMax + 1)], hashes: new Uint8Array(8) }],
-      ['aae.segment.ok', { objects: [[key, [['n1/e', 0, [null]]]]], want: [], complete: true }],
+      ['aae.segment.ok', { objects: [[key, [['n1/e', '0', [null]]]]], want: [], complete: true }],
       ['aae.segment.ok', { objects: [], want: [], complete: 'yes' }],
       ['aae.segment.ok', { objects: [], want: Array.from({ length: aaeItemsMax + 1 }, () => key), complete: true }],
       ['aae.put', { p: 3, objects: [[key]] }],
