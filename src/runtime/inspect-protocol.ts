@@ -75,8 +75,8 @@ export interface SnapshotAnswer {
 }
 
 /**
- * start: an idle coordinator took its next request (coordinator.start), recorded as its spawn is;
- * done: an actor finished, or a coordinator finished its request and is idle.
+ * start: the coordinator actor started a request (a core, not an actor), recorded as a spawn is;
+ * done: an actor finished, or a request the coordinator ran is over.
  */
 export type RecordKind = 'spawn' | 'start' | 'event' | 'transition' | 'action' | 'done';
 
