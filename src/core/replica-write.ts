@@ -70,3 +70,8 @@ export function applySync(
   const next = current !== undefined && own!.refused === 0 && equal(merged, stored) ? null : merged;
   return { next, result: { ok: true, state: merged, siblings: siblingCount(merged) }, refused: incoming.refused };
 }
+
+/** A stored state as a replica answers it: screened, so that no read hands out what ringkv refuses. */
+export function screenStored(current: DvvSet | undefined, bounds: VersionBounds = defaultVersionBounds): DvvSet | null {
+  return current === undefined ? null : screenState(current, bounds).state;
+}

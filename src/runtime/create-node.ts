@@ -33,7 +33,7 @@ import {
   writesInFlightMaxDefault,
 } from '../../actors/replica.machine.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
-import { applySync, applyWrite } from '../core/replica-write.js';
+import { applySync, applyWrite, screenStored } from '../core/replica-write.js';
 import { partitionCountDefault, partitionsReplicatedBy, type Ring } from '../core/ring.js';
 import { type ClusterState, hasRing, initialState, joinerState, mergeStates, ringOf } from '../core/cluster-state.js';
 import type { GossipBody } from '../../actors/gossip.events.js';
@@ -360,7 +360,8 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const readAndAnswer = (p: ReadAndAnswerParams) => {
     if (p.from === nodeId) {
       // This node's own coordinator takes the state as an object (no encoding on the way).
-      send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state: store.get(p.p, p.key) ?? null } });
+      // Screened as a peer's answer would be at the router (src/core/version-check.ts).
+      send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state: screenStored(store.get(p.p, p.key)) } });
       return;
     }
     // A peer's: the stored bytes go into the answer as they are (no decode and re-encode).
