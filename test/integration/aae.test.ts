@@ -9,11 +9,10 @@
  */
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RingkvClient } from '../../src/client/client.js';
+import { describe, expect, it } from 'vitest';
 import type { ApiAaeOk } from '../../src/protocol/aae-messages.js';
-import { type Cluster, repoRoot, ringkvBin, startCluster, printNodeOutputOnFailure } from '../support/cluster.js';
-import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
+import { useAdminCluster } from '../support/admin-cluster.js';
+import { repoRoot, ringkvBin } from '../support/cluster.js';
 
 const clusterName = 'aaetest';
 const keyCount = 20_000;
@@ -21,32 +20,13 @@ const writeConcurrency = 128;
 const readConcurrency = 128;
 const aaeIntervalMs = 1000;
 
-let nats: NatsServerHandle | undefined;
-let cluster: Cluster | undefined;
-let client: RingkvClient;
-let dataRoot: string;
+const env = useAdminCluster({ nodes: 3, cluster: clusterName, args: ['--aae-interval-ms', String(aaeIntervalMs)], timeoutMs: 5000, outputChars: 20_000 });
 
 const text = new TextEncoder();
 const untext = new TextDecoder();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const keyOf = (i: number) => `aae:${i}`;
 const valueOf = (i: number) => `value of key ${i}`;
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  dataRoot = tempDir('ringkv-aae-');
-  cluster = await startCluster({ nodes: 3, natsUrl: nats.url, dataRoot, cluster: clusterName, args: ['--aae-interval-ms', String(aaeIntervalMs)] });
-  client = await RingkvClient.connect({ servers: nats.url, cluster: clusterName, timeoutMs: 5000 });
-}, 120_000);
-
-afterAll(async () => {
-  await client?.close().catch(() => undefined);
-  await cluster?.stopAll();
-  await nats?.stop();
-  if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
-});
-
-printNodeOutputOnFailure(() => cluster, 20_000);
 
 /** Runs fn(i) for i in [0, count) with at most `concurrency` in flight. */
 async function pool(count: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
@@ -60,7 +40,7 @@ async function pool(count: number, concurrency: number, fn: (i: number) => Promi
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [ringkvBin, '--server', nats!.url, '--cluster', clusterName, ...args], { cwd: repoRoot, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [ringkvBin, '--server', env.nats.url, '--cluster', clusterName, ...args], { cwd: repoRoot, timeout: 20_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -87,39 +67,39 @@ describe('anti-entropy', () => {
 
     const paused = await cli(['aae', 'pause', '--node', 'n3']);
     expect(paused.stdout).toBe('n3: paused\n');
-    expect((await client.aae('status', { via: 'n3' })).paused).toBe(true);
+    expect((await env.client.aae('status', { via: 'n3' })).paused).toBe(true);
     const resumed = await cli(['aae', 'resume']);
     expect(resumed.stdout.split('\n').filter(Boolean).sort()).toEqual(['n1: resumed', 'n2: resumed', 'n3: resumed']);
-    expect((await client.aae('status', { via: 'n3' })).paused).toBe(false);
+    expect((await env.client.aae('status', { via: 'n3' })).paused).toBe(false);
   });
 
   it('restores every key of a node whose data directory was deleted, without any read', { timeout: 150_000 }, async () => {
-    const c = cluster!;
+    const c = env.cluster;
     const writeStarted = performance.now();
     await pool(keyCount, writeConcurrency, async (i) => {
-      await client.putString(keyOf(i), valueOf(i), { w: 3 });
+      await env.client.putString(keyOf(i), valueOf(i), { w: 3 });
     });
     const writeMs = performance.now() - writeStarted;
 
     // Stop n2, delete its data, start it: a new epoch and an empty store.
-    const before = await client.aae('status', { via: 'n2' });
+    const before = await env.client.aae('status', { via: 'n2' });
     await c.kill('n2', 'SIGTERM');
     rmSync(c.dataDir('n2'), { recursive: true, force: true });
     await c.restart('n2');
     const restartedAt = performance.now();
     expect(c.servingLines('n2').at(-1)).toMatchObject({ newEpoch: true });
-    expect(repairedOn(await client.aae('status', { via: 'n2' }))).toBe(0);
+    expect(repairedOn(await env.client.aae('status', { via: 'n2' }))).toBe(0);
 
     // Only anti-entropy counters are watched: no key is read until every one was repaired.
     let repaired = 0;
     while (repaired < keyCount) {
       if (performance.now() - restartedAt > 100_000) throw new Error(`anti-entropy restored only ${repaired} of ${keyCount} keys in 100 s`);
       await sleep(200);
-      repaired = repairedOn(await client.aae('status', { via: 'n2' }));
+      repaired = repairedOn(await env.client.aae('status', { via: 'n2' }));
     }
     const restoreMs = performance.now() - restartedAt;
-    const n2 = await client.aae('status', { via: 'n2' });
-    const others = await Promise.all(['n1', 'n3'].map((via) => client.aae('status', { via })));
+    const n2 = await env.client.aae('status', { via: 'n2' });
+    const others = await Promise.all(['n1', 'n3'].map((via) => env.client.aae('status', { via })));
     const sentToN2 = others.reduce((n, a) => n + a.partitions.reduce((m, s) => m + s.bytesSent, 0), 0);
     console.log(
       `aae restore: ${keyCount} keys written (w=3, ${writeConcurrency} in flight) in ${(writeMs / 1000).toFixed(1)} s; ` +
@@ -134,7 +114,7 @@ describe('anti-entropy', () => {
     const missing: number[] = [];
     const readStarted = performance.now();
     await pool(keyCount, readConcurrency, async (i) => {
-      const r = await client.get(keyOf(i), { r: 1, via: 'n2', timeoutMs: 5000 });
+      const r = await env.client.get(keyOf(i), { r: 1, via: 'n2', timeoutMs: 5000 });
       if (!r.found || r.values.length !== 1 || untext.decode(r.values[0]!) !== valueOf(i)) missing.push(i);
     });
     console.log(`aae restore: read all ${keyCount} keys from n2 alone with r=1 in ${((performance.now() - readStarted) / 1000).toFixed(1)} s; missing ${missing.length}`);

@@ -1,6 +1,7 @@
 /**
- * Test support: a cluster on real processes with its two clients, for the tests that change
- * membership or fault nodes. One nats-server of its own, `ringkv node` processes on real LMDB in a
+ * Test support: a cluster on real processes with its two clients, for every test file that runs
+ * against `ringkv node` processes (membership, faults, anti-entropy, causality, hostile input) and
+ * would otherwise repeat the same set-up and tear-down. One nats-server of its own, `ringkv node` processes on real LMDB in a
  * temporary directory, a RingkvClient and a ClusterAdmin; started before the tests of the file (or
  * of the describe block) that calls `useAdminCluster`, stopped and removed after them, with the
  * nodes' output printed when a test fails.
