@@ -13,6 +13,7 @@ import type { ProcessMemory } from '../protocol/messages.js';
 import { systemClock } from '../ports/clock.js';
 import { createNode } from '../runtime/create-node.js';
 import { jsonLog, type LogLevel } from './json-log.js';
+import { Dashboard } from './dashboard/routes.js';
 import { startHttpServer } from './http-server.js';
 import { NodeMetrics } from './metrics.js';
 import { startServiceDiscovery } from './service-discovery.js';
@@ -75,7 +76,8 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   const metrics = new NodeMetrics({ node: o.nodeId, cluster: o.cluster });
   // Loaded only when asked for: without the flag neither the module nor @statelyai/inspect is imported.
   const stately = o.statelyInspect === undefined ? undefined : (await import('./stately-inspector.js')).startStatelyInspector(o.statelyInspect, log);
-  const http = o.httpPort === undefined ? undefined : await startHttpServer({ port: o.httpPort, host: o.httpHost, metrics, log });
+  const dashboard = new Dashboard(metrics, log);
+  const http = o.httpPort === undefined ? undefined : await startHttpServer({ port: o.httpPort, host: o.httpHost, metrics, log, routes: dashboard.routes() });
   const nc = await connectNats(o.server, `ringkv-node-${o.nodeId}`);
   const store = LmdbStore.open(o.dataDir, { sync: o.fsync ?? false });
   const transport = new NatsTransport({ nc, cluster: o.cluster, nodeId: o.nodeId });
@@ -97,6 +99,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
     { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader(), durability: o.fsync ? 'fsync' : 'committed', inspect: stately?.inspect },
   );
   metrics.attach(node, transport, () => !nc.isClosed());
+  dashboard.attach({ nc, cluster: o.cluster });
   metrics.setServing(true);
   const service = await startServiceDiscovery({ nc, cluster: o.cluster, nodeId: o.nodeId, epoch: node.identity.epoch, metrics, log });
 
@@ -117,6 +120,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   });
   metrics.setStopping();
   await service.stop();
+  await dashboard.close();
   await node.stop();
   await store.close();
   await nc.close();
