@@ -84,8 +84,8 @@ const body = `
     <h3>Ownership transfers</h3><table id="transfers"><thead><tr><th>partition</th><th>from → to</th><th>state</th><th>progress</th><th class="num">objects/s</th><th class="num">bytes/s</th><th class="num">ETA</th></tr></thead><tbody></tbody></table>
   </section>
   <section class="w12" id="requests-panel"><h2>Requests, whole cluster</h2><div class="charts" id="charts"></div><p class="legend">Answers per second by every node, and their real p50 and p99 over each second (merged from every node's fine latency histogram). A client-driven get is answered by each replica it asks (R of them, more when hedged): each answer counts as a get.</p></section>
-  <section class="w5" id="aae-panel"><h2>Anti-entropy per partition</h2><div class="heat" id="aae"></div><p class="legend" id="aae-legend"></p></section>
-  <section class="w7" id="actors-panel"><h2>Actors of <select id="actor-node"></select></h2><p class="dim" id="actor-counts"></p>
+  <section class="w4" id="aae-panel"><h2>Anti-entropy per partition</h2><div class="heat" id="aae"></div><p class="legend" id="aae-legend"></p></section>
+  <section class="w8" id="actors-panel"><h2>Actors of <select id="actor-node"></select></h2><p class="dim" id="actor-counts"></p>
     <div id="actors-wrap"><div id="actor-list"><table id="actors"><thead><tr><th>actor</th><th>machine</th><th>state</th></tr></thead><tbody></tbody></table></div>
     <div><p id="chart-caption" class="dim"></p><div id="chart-box"></div></div></div>
   </section>
@@ -209,7 +209,7 @@ function renderAae(c) {
     }
     return s;
   }
-  const age = grid("age", "since the last exchange", function (a) { return a.lastExchangeAt === null ? "#2a313a" : heatColor((c.t - a.lastExchangeAt) / (3 * interval)); },
+  const age = grid("age", "since the last exchange", function (a) { return a.lastExchangeAt === null ? "#2a313a" : heatColor((c.t - a.lastExchangeAt - interval) / (9 * interval)); },
     function (a) { return a.lastExchangeAt === null ? "no exchange yet" : "last exchange " + secs(c.t - a.lastExchangeAt) + " ago, " + a.exchanges + " exchanges, " + a.failed + " failed"; });
   const keys = grid("keys", "keys repaired", function (a) { return a.keysRepaired === 0 ? "#2a313a" : "rgba(188,140,255," + (0.3 + 0.7 * Math.log(1 + a.keysRepaired) / Math.log(1 + maxKeys)).toFixed(2) + ")"; },
     function (a) { return a.keysRepaired + " keys repaired"; });
@@ -217,7 +217,7 @@ function renderAae(c) {
   const exchanged = c.aae.filter(function (a) { return a.lastExchangeAt !== null; }).length;
   const running = c.nodes.reduce(function (s, n) { return s + (n.aae ? n.aae.running : 0); }, 0);
   const paused = c.nodes.filter(function (n) { return n.aae && n.aae.paused; }).map(function (n) { return n.nodeId; });
-  document.getElementById("aae-legend").textContent = exchanged + " of " + q + " partitions exchanged · " + running + " exchange(s) running · green: within one round (" + secs(interval) + "), red: three rounds or more, grey: never" + (paused.length ? " · paused on " + paused.join(", ") : "");
+  document.getElementById("aae-legend").textContent = exchanged + " of " + q + " partitions exchanged · " + running + " exchange(s) running · green: within one round interval (" + secs(interval) + "), amber: about five, red: ten or more, grey: never" + (paused.length ? " · paused on " + paused.join(", ") : "");
 }
 
 function niceMax(v) {
