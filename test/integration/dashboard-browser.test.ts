@@ -13,7 +13,9 @@
  *   this node and for another node chosen in the page;
  * - the page keeps updating without a reload;
  * - a node killed with SIGKILL is shown down, its partitions faded, and the fallbacks that stand in
- *   for it drawn in their own colours, with the hints they keep for it listed.
+ *   for it drawn in their own colours, with the hints they keep for it listed;
+ * - a fourth node joining: the ownership transfers to it are listed with progress and rates while
+ *   they run, and the ring is redrawn with the new owner.
  *
  * Screenshots go to a temporary directory, or to docs/images/ (the README shows them) when
  * RINGKV_UPDATE_SCREENSHOTS=1. Skipped, saying so, where no chromium is installed.
@@ -22,6 +24,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterAdmin } from '../../src/client/admin.js';
 import { RingkvClient } from '../../src/client/client.js';
 import { chromiumPath, openPage, type Page } from '../support/chromium.js';
 import { type Cluster, printNodeOutputOnFailure, repoRoot, startCluster } from '../support/cluster.js';
@@ -67,7 +70,8 @@ describe.skipIf(!chromiumPath)('the cluster dashboard in headless Chromium', () 
       dataRoot,
       cluster: 'dash',
       // N=2 on three nodes: a down primary has a spare node to stand in for it.
-      args: ['--http-port', '0', '--http-host', '127.0.0.1', '--n', '2', '--partitions', String(partitions), '--aae-interval-ms', '2000', '--gossip-round-ms', '500'],
+      // A slow transfer rate, so that the ownership transfers of the join below last long enough to watch.
+      args: ['--http-port', '0', '--http-host', '127.0.0.1', '--n', '2', '--partitions', String(partitions), '--aae-interval-ms', '2000', '--gossip-round-ms', '500', '--transfer-rate-bytes', '4096'],
     });
     for (const id of cluster.ids) {
       const port = Number(/"msg":"http serving"[^\n]*"port":(\d+)/.exec(cluster.logs(id))?.[1]);
@@ -132,7 +136,7 @@ describe.skipIf(!chromiumPath)('the cluster dashboard in headless Chromium', () 
     for (const p of busy) expect(p.ops.get!.p50!).toBeLessThanOrEqual(p.ops.get!.p99!);
     const bucketBounds = new Set([0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000]);
     expect(busy.some((p) => !bucketBounds.has(p.ops.get!.p50!))).toBe(true);
-  });
+  }, 60_000);
 
   it("draws the chosen actor's statechart with its current state highlighted, on this node and on another", async () => {
     await page!.waitFor('a highlighted state', `document.querySelector('#chart-box g.state.active')`, 15_000);
@@ -150,7 +154,7 @@ describe.skipIf(!chromiumPath)('the cluster dashboard in headless Chromium', () 
     await page!.evaluate(`(() => { const s = document.getElementById('actor-node'); s.value = 'n2'; s.dispatchEvent(new Event('change')); })()`);
     await page!.waitFor("n2's actors", `document.body.dataset.actorsNode === 'n2' && document.querySelector('#actors tr[data-actor="n2"]')`, 15_000);
     await page!.waitFor("n2's highlighted state", `document.querySelector('#chart-box g.state.active')`, 15_000);
-  });
+  }, 60_000);
 
   it('updates live without reloading', async () => {
     await page!.evaluate('window.__stillHere = true');
@@ -190,5 +194,30 @@ describe.skipIf(!chromiumPath)('the cluster dashboard in headless Chromium', () 
       const held = await page!.evaluate<number>(`document.querySelectorAll('#handoff tr[data-target="n3"]').length`);
       return held === 0 ? true : undefined;
     }, 30_000, 500);
-  });
+  }, 120_000);
+
+  it('lists the ownership transfers of a join while they run, with progress and rates, then the new ring', async () => {
+    const admin = await ClusterAdmin.connect({ servers: nats.url, cluster: 'dash', timeoutMs: 5000 });
+    try {
+      await cluster!.add('n4', ['n1']);
+      await waitFor('the join of n4 staged at n1', async () => {
+        const st = await admin.status({ via: 'n1' });
+        return st.members.find((m) => m.nodeId === 'n4')?.staged === 'join' ? true : undefined;
+      }, 20_000, 200);
+      await admin.commit({ via: 'n1' });
+      await page!.waitFor('a transfer row', `document.querySelector('#transfers tbody tr[data-p]')`, 30_000);
+      const row = await page!.evaluate<string[]>(`[...document.querySelector('#transfers tbody tr[data-p]').cells].map((c) => c.textContent)`);
+      expect(row[1]).toMatch(/^n\d → (n\d)(, n\d)*$/);
+      expect(row[2]).toMatch(/^(waiting|collecting|sending|dropping|pacing)$/);
+      expect(row[3]).toMatch(/\d+\/\d+$/);
+      expect(row[4]).toMatch(/^(\d+\.\d|–)$/);
+      await page!.screenshot(path.join(shotDir, 'dashboard-transfers.png'), shotSize);
+      await page!.waitFor('n4 on the ring', `[...document.querySelectorAll('#ring svg path.partition')].some((p) => p.dataset.owner === 'n4')`, 30_000);
+      await page!.waitFor('the transfers done', `!document.querySelector('#transfers tbody tr[data-p]')`, 90_000);
+      const owners = await page!.evaluate<string[]>(`[...document.querySelectorAll('#ring svg path.partition')].map((p) => p.dataset.owner)`);
+      expect(new Set(owners)).toEqual(new Set(['n1', 'n2', 'n3', 'n4']));
+    } finally {
+      await admin.close();
+    }
+  }, 180_000);
 });

@@ -95,7 +95,7 @@ const body = `
 // TypeScript template string unchanged.
 const script = String.raw`
 "use strict";
-const pollMs = 1000, actorsShownMax = 400, chartWindowMs = 120000, gapMs = 3500;
+const pollMs = 1000, actorsShownMax = 400, transfersShownMax = 10, chartWindowMs = 120000, gapMs = 3500;
 const palette = ["#58a6ff", "#3fb950", "#d29922", "#bc8cff", "#f778ba", "#39c5cf", "#ff7b72", "#a5d6ff", "#7ee787", "#e3b341"];
 const ns = "http://www.w3.org/2000/svg";
 const colorOf = new Map();
@@ -174,16 +174,17 @@ function renderHandoff(c) {
 }
 
 function renderTransfers(c) {
-  const rows = [];
-  for (const n of c.nodes) {
-    if (!n.transfers) continue;
-    for (const t of n.transfers.transfers) {
-      const done = t.objectsTotal > 0 ? Math.min(1, t.objectsSent / t.objectsTotal) : 0;
-      rows.push(el("tr", { "data-p": t.p }, el("td", {}, String(t.p)), el("td", {}, t.from + " → " + t.to.join(", ")), el("td", {}, t.state),
-        el("td", {}, el("span", { class: "bar" }, el("span", { style: "width:" + Math.round(done * 100) + "%" })), " " + t.objectsSent + "/" + t.objectsTotal),
-        el("td", { class: "num" }, num(t.objectsPerSec)), el("td", { class: "num" }, bytes(t.bytesPerSec)), el("td", { class: "num" }, secs(t.etaMs))));
-    }
+  const rows = [], all = [];
+  for (const n of c.nodes) if (n.transfers) all.push.apply(all, n.transfers.transfers);
+  // The ones moving data first; the waiting ones are summed up past transfersShownMax rows.
+  all.sort(function (a, b) { return (a.state === "waiting") - (b.state === "waiting") || a.p - b.p; });
+  for (const t of all.slice(0, transfersShownMax)) {
+    const done = t.objectsTotal > 0 ? Math.min(1, t.objectsSent / t.objectsTotal) : 0;
+    rows.push(el("tr", { "data-p": t.p }, el("td", {}, String(t.p)), el("td", {}, t.from + " → " + t.to.join(", ")), el("td", {}, t.state),
+      el("td", {}, el("span", { class: "bar" }, el("span", { style: "width:" + Math.round(done * 100) + "%" })), " " + t.objectsSent + "/" + t.objectsTotal),
+      el("td", { class: "num" }, num(t.objectsPerSec)), el("td", { class: "num" }, bytes(t.bytesPerSec)), el("td", { class: "num" }, secs(t.etaMs))));
   }
+  if (all.length > transfersShownMax) rows.push(el("tr", {}, el("td", { colspan: 7, class: "dim" }, "… " + (all.length - transfersShownMax) + " more (" + all.filter(function (t) { return t.state === "waiting"; }).length + " waiting in all)")));
   if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 7, class: "dim" }, "no ownership transfers running")));
   document.querySelector("#transfers tbody").replaceChildren.apply(document.querySelector("#transfers tbody"), rows);
 }
