@@ -37,7 +37,7 @@ export const idleStopMs = 30_000;
 export const askTimeoutMs = 800;
 /** How long the STATS answers are collected: until none came for statsStallMs, at most statsWaitMs. */
 export const statsWaitMs = 1_000;
-export const statsStallMs = 150;
+export const statsStallMs = 300;
 /** The operations charted. */
 export const chartedOps = ['put', 'get', 'del'] as const;
 
@@ -160,7 +160,7 @@ export class ClusterView {
     const ids = status.members.map((m) => m.nodeId);
     this.client ??= await RingkvClient.connect({ connection: this.deps.nc, cluster: this.deps.cluster, coordination: 'cluster', timeoutMs: askTimeoutMs });
     const client = this.client;
-    const [nodes, stats] = await Promise.all([Promise.all(ids.map((id) => this.askNode(client, id))), this.readStats()]);
+    const [nodes, stats] = await Promise.all([Promise.all(ids.map((id) => this.askNode(client, id))), this.readStats(ids)]);
     const t = this.now();
     this.addPoint(t, stats);
     const owners = context.ring.owners;
@@ -197,8 +197,12 @@ export class ClusterView {
     };
   }
 
-  /** Every node of this cluster's cumulative op figures, from service discovery. */
-  private async readStats(): Promise<Map<string, Record<string, OpFigures>>> {
+  /**
+   * Every node of this cluster's cumulative op figures, from service discovery. Other clusters on
+   * the same NATS answer too (and are skipped), so the answers are read until every member has
+   * answered, or none came for statsStallMs.
+   */
+  private async readStats(members: string[]): Promise<Map<string, Record<string, OpFigures>>> {
     const out = new Map<string, Record<string, OpFigures>>();
     try {
       const answers = await this.deps.nc.requestMany('$SRV.STATS.ringkv', new Uint8Array(), { strategy: 'stall', stall: statsStallMs, maxWait: statsWaitMs });
@@ -213,6 +217,7 @@ export class ClusterView {
         if (a.metadata?.cluster !== this.deps.cluster || typeof nodeId !== 'string') continue;
         const ops = a.endpoints?.find((e) => e.name === 'api')?.data?.ops;
         if (ops && typeof ops === 'object') out.set(nodeId, ops);
+        if (members.every((id) => out.has(id))) break;
       }
     } catch (err) {
       this.deps.log.debug('dashboard: $SRV.STATS gave no answer', { err: String(err) });
