@@ -54,6 +54,7 @@ interface NodeCommandOptions {
   handoffRateBytes?: number;
   httpPort?: number;
   httpHost: string;
+  statelyInspect?: string;
   aaeIntervalMs?: number;
   aaeBytesPerSec?: number;
   aaeExchangesMax?: number;
@@ -239,8 +240,9 @@ function buildProgram(): Command {
     .option('--value-bytes-max <bytes>', 'largest value a put may carry', positiveInt('value-bytes-max'))
     .option('--request-timeout-ms <ms>', 'default deadline of a client request', positiveInt('request-timeout-ms'))
     .option('--fsync', 'acknowledge a write only once it is on disk (default: once LMDB has committed it)')
-    .option('--http-port <port>', 'serve /metrics, /livez, /readyz and /dashboard on this port (default: no HTTP server)', positiveInt('http-port'))
+    .option('--http-port <port>', 'serve /metrics, /livez, /readyz and /dashboard on this port (0: any free port, logged; default: no HTTP server)', nonNegativeInt('http-port'))
     .option('--http-host <host>', 'address the HTTP server listens on', '127.0.0.1')
+    .option('--stately-inspect <ws-url>', 'stream the actors to the Stately inspector at this WebSocket URL (e.g. ws://127.0.0.1:8080; default: off)')
     .option('--gossip-round-ms <ms>', 'gossip round; a dead node is judged down after about five rounds', positiveInt('gossip-round-ms'), 1000)
     .option('--handoff-rate-bytes <bytes>', 'hinted handoff delivery limit in bytes per second', positiveInt('handoff-rate-bytes'))
     .option('--aae-interval-ms <ms>', 'anti-entropy: a round of Merkle exchanges starts at most this often (default 60000)', positiveInt('aae-interval-ms'))
@@ -271,6 +273,7 @@ function buildProgram(): Command {
           handoffRateBytesPerSec: o.handoffRateBytes,
           httpPort: o.httpPort,
           httpHost: o.httpHost,
+          statelyInspect: o.statelyInspect,
           aaeIntervalMs: o.aaeIntervalMs,
           aaeBytesPerSec: o.aaeBytesPerSec,
           aaeExchangesMax: o.aaeExchangesMax,

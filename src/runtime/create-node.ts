@@ -4,7 +4,7 @@
  * to the actors as events. The same function builds production nodes (NATS, LMDB, system clock) and
  * simulated ones (SimNetwork, SimStore, SimClock).
  */
-import { type AnyActorRef, createActor } from 'xstate';
+import { type AnyActorRef, createActor, type InspectionEvent, type Observer } from 'xstate';
 import type { NodeEvent } from '../../actors/node.events.js';
 import { type NodeContext, type NodeInput, nodeMachine } from '../../actors/node.machine.js';
 import { type ChildRef, coordinatorActorId, directRoute } from '../../actors/node-routes.js';
@@ -116,6 +116,12 @@ export interface NodePorts {
   memory?: () => ProcessMemory;
   /** What an ack means with this node's store, reported in api.status answers. */
   durability?: DurabilityMode;
+  /**
+   * An inspection observer given to createActor, so that it sees every actor from its start (the
+   * Stately inspector, `--stately-inspect`). Absent by default: xstate then builds no inspection
+   * events at all, and the inspection tap subscribes only while someone follows.
+   */
+  inspect?: Observer<InspectionEvent>;
 }
 
 /** Client requests as this node sees them: the hooks behind request counts and latencies. */
@@ -654,7 +660,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       phi: roundMs > 0 ? { ...phiDefaults, firstIntervalMs: roundMs, acceptablePauseMs: roundMs, minStdDeviationMs: roundMs / 2, ...config.phi } : { ...phiDefaults, ...config.phi },
     },
   };
-  const actor = createActor(machine, { input, clock, id: nodeId });
+  const actor = createActor(machine, { input, clock, id: nodeId, ...(ports.inspect ? { inspect: ports.inspect } : {}) });
   actor.subscribe({
     error: (err) => log.error('node actor failed', { err: String(err) }),
   });

@@ -5,7 +5,7 @@
  *   GET /metrics  Prometheus text (metrics.ts)
  *   GET /livez    200 while the node actor runs; 503 once it has failed (restart the process)
  *   GET /readyz   200 once the node serves; 503 while it starts or stops
- *   GET /dashboard  a page that shows members, the ring, requests and live actors (http-dashboard.ts)
+ *   GET /dashboard  the cluster dashboard and its JSON (dashboard/routes.ts), when the node mounts it
  *   GET /         a short index of the above
  *
  * More routes can be mounted with `routes`. The server never throws into the node:
@@ -14,7 +14,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Log } from '../ports/log.js';
-import { dashboardRoutes } from './http-dashboard.js';
 import type { NodeMetrics } from './metrics.js';
 
 export const httpHostDefault = '0.0.0.0';
@@ -57,7 +56,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const h = metrics.health();
       send(res, h.ready ? 200 : 503, h.ready ? 'ok\n' : `not ready: ${h.reason}\n`);
     },
-    ...dashboardRoutes(metrics),
     ...opts.routes,
   };
   const index = () =>

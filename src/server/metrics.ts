@@ -12,6 +12,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { HintTargetSummary } from '../protocol/messages.js';
 import type { RequestObserver, RunningNode } from '../runtime/create-node.js';
 import { countActors } from '../runtime/inspect-tap.js';
+import { LatencyDigest, type SparseCounts } from './latency-digest.js';
 
 /** Requests timed at once; beyond this, requests are counted but not timed (a leak guard). */
 export const requestsTimedMax = 65_536;
@@ -35,8 +36,19 @@ export interface Health {
   reason: string;
 }
 
+/** A client-driven read (api.local.get) is a get answered by one replica: it counts as a get. */
 function opLabel(op: string): string {
+  if (op === 'local.get') return 'get';
   return knownOps.has(op) ? op : 'other';
+}
+
+/** One operation's figures since the node started, as the dashboard's cluster view reads them. */
+export interface OpFigures {
+  /** Requests answered, and of those answered with an error. */
+  count: number;
+  errors: number;
+  /** Cumulative latency histogram of the timed ones (latency-digest.ts). */
+  latency: SparseCounts;
 }
 
 /** Running totals of the client API, as NATS service discovery ($SRV.STATS) reports them. */
@@ -59,6 +71,8 @@ export class NodeMetrics {
   private connected: (() => boolean) | undefined;
   private stopping = false;
   private readonly timed = new Map<string, { op: string; startedAt: number }>();
+  /** Per operation: answers, errors and a fine latency histogram (what real percentiles are read from). */
+  private readonly ops = new Map<string, { count: number; errors: number; latency: LatencyDigest }>();
 
   constructor(
     labels: { node: string; cluster: string },
@@ -124,6 +138,9 @@ export class NodeMetrics {
         const op = started?.op ?? (kind.startsWith('api.') ? opLabel(kind.slice(4).replace(/\.ok$/, '')) : 'other');
         const outcome = kind === 'error' ? (code ?? 'INTERNAL') : 'ok';
         requestsTotal.inc({ op, outcome });
+        const figures = this.opFiguresOf(op);
+        figures.count++;
+        if (kind === 'error') figures.errors++;
         this.api.requests++;
         if (kind === 'error') {
           this.api.errors++;
@@ -132,6 +149,7 @@ export class NodeMetrics {
         if (started) {
           const ms = this.now() - started.startedAt;
           requestSeconds.observe({ op, outcome }, ms / 1000);
+          figures.latency.record(ms);
           this.api.processingNs += Math.round(ms * 1e6);
           this.api.timed++;
         }
@@ -244,6 +262,22 @@ export class NodeMetrics {
         this.set(self.health().ready ? 1 : 0);
       },
     });
+  }
+
+  private opFiguresOf(op: string): { count: number; errors: number; latency: LatencyDigest } {
+    let f = this.ops.get(op);
+    if (!f) {
+      f = { count: 0, errors: 0, latency: new LatencyDigest() };
+      this.ops.set(op, f);
+    }
+    return f;
+  }
+
+  /** Every operation's answers, errors and latency histogram since start (cumulative: readers subtract). */
+  opFigures(): Record<string, OpFigures> {
+    const out: Record<string, OpFigures> = {};
+    for (const [op, f] of this.ops) out[op] = { count: f.count, errors: f.errors, latency: f.latency.sparse() };
+    return out;
   }
 
   /** The running node, its transport's counters and its NATS connection state: read at each scrape. */

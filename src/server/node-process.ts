@@ -13,6 +13,7 @@ import type { ProcessMemory } from '../protocol/messages.js';
 import { systemClock } from '../ports/clock.js';
 import { createNode } from '../runtime/create-node.js';
 import { jsonLog, type LogLevel } from './json-log.js';
+import { Dashboard } from './dashboard/routes.js';
 import { startHttpServer } from './http-server.js';
 import { NodeMetrics } from './metrics.js';
 import { startServiceDiscovery } from './service-discovery.js';
@@ -49,6 +50,8 @@ export interface NodeProcessOptions {
   httpPort?: number;
   /** The address the HTTP server binds (default 0.0.0.0). */
   httpHost?: string;
+  /** Stream the actors' inspection events to the Stately inspector at this ws:// URL (stately-inspector.ts). */
+  statelyInspect?: string;
 }
 
 export class ConfigError extends Error {}
@@ -64,13 +67,17 @@ export function checkNodeOptions(o: NodeProcessOptions): void {
   for (const m of [...o.members, ...(o.seeds ?? [])]) if (!namePattern.test(m)) throw new ConfigError(`member id "${m}" must be 1-64 letters, digits, - or _`);
   if (o.members.length > 0 && !o.members.includes(o.nodeId)) throw new ConfigError(`--members (${o.members.join(',')}) must include this node (${o.nodeId})`);
   if (o.members.length > 0 && (o.seeds ?? []).length > 0) throw new ConfigError('give --members (a new cluster) or --seeds (join one), not both');
+  if (o.statelyInspect !== undefined && !/^wss?:\/\/[^/\s]+/.test(o.statelyInspect)) throw new ConfigError(`--stately-inspect needs a ws:// or wss:// URL (e.g. ws://127.0.0.1:8080), not "${o.statelyInspect}"`);
 }
 
 export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   checkNodeOptions(o);
   const log = jsonLog(o.logLevel ?? 'info', { node: o.nodeId });
   const metrics = new NodeMetrics({ node: o.nodeId, cluster: o.cluster });
-  const http = o.httpPort === undefined ? undefined : await startHttpServer({ port: o.httpPort, host: o.httpHost, metrics, log });
+  // Loaded only when asked for: without the flag neither the module nor @statelyai/inspect is imported.
+  const stately = o.statelyInspect === undefined ? undefined : (await import('./stately-inspector.js')).startStatelyInspector(o.statelyInspect, log);
+  const dashboard = new Dashboard(metrics, log);
+  const http = o.httpPort === undefined ? undefined : await startHttpServer({ port: o.httpPort, host: o.httpHost, metrics, log, routes: dashboard.routes() });
   const nc = await connectNats(o.server, `ringkv-node-${o.nodeId}`);
   const store = LmdbStore.open(o.dataDir, { sync: o.fsync ?? false });
   const transport = new NatsTransport({ nc, cluster: o.cluster, nodeId: o.nodeId });
@@ -89,9 +96,10 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       antiEntropy: definedOnly({ intervalMs: o.aaeIntervalMs, bytesPerSec: o.aaeBytesPerSec, exchangesMax: o.aaeExchangesMax }),
       transfer: definedOnly({ transfersMax: o.transfersMax, inboundMax: o.transfersInboundMax, rateBytesPerSec: o.transferRateBytesPerSec }),
     },
-    { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader(), durability: o.fsync ? 'fsync' : 'committed' },
+    { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader(), durability: o.fsync ? 'fsync' : 'committed', inspect: stately?.inspect },
   );
   metrics.attach(node, transport, () => !nc.isClosed());
+  dashboard.attach({ nc, cluster: o.cluster });
   metrics.setServing(true);
   const service = await startServiceDiscovery({ nc, cluster: o.cluster, nodeId: o.nodeId, epoch: node.identity.epoch, metrics, log });
 
@@ -112,9 +120,11 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   });
   metrics.setStopping();
   await service.stop();
+  await dashboard.close();
   await node.stop();
   await store.close();
   await nc.close();
+  stately?.stop();
   await http?.close();
   log.info('stopped');
 }

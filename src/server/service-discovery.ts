@@ -7,7 +7,7 @@
  * @nats-io/services, because the endpoints it describes are already served elsewhere: the client API
  * by the transport's queue subscription, the inspect role by the node's own subscription. A services
  * library would subscribe to them a second time. The API endpoint's statistics come from the node's
- * metrics.
+ * metrics, and its `data` carries each operation's latency histogram (metrics.ts opFigures).
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
@@ -85,6 +85,10 @@ export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise
             last_error: isApi ? api.lastError : '',
             processing_time: processing,
             average_processing_time: isApi && api.timed > 0 ? Math.round(processing / api.timed) : 0,
+            // Endpoint-specific statistics, as the micro protocol allows: per operation, answers,
+            // errors and a fine latency histogram, so that any node's dashboard can chart the
+            // whole cluster's rates and real percentiles (dashboard/cluster-view.ts).
+            ...(isApi ? { data: { ops: o.metrics.opFigures() } } : {}),
           };
         }),
       };

@@ -14,13 +14,13 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import { inflateSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient } from '../../src/client/client.js';
 import { InspectClient } from '../../src/runtime/inspect-client.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
+import { countNear, decodePng } from '../support/png.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const nodeProcessModule = pathToFileURL(path.join(repoRoot, 'src', 'server', 'node-process.ts')).href;
@@ -69,46 +69,6 @@ function runChromium(args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
     execFile(chromium!, [...base, ...args], { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
   );
-}
-
-/** Decodes an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium's screenshots are) to RGBA rows. */
-function decodePng(png: Buffer): { width: number; height: number; pixel(x: number, y: number): [number, number, number] } {
-  let pos = 8;
-  let width = 0;
-  let height = 0;
-  let channels = 0;
-  const idat: Buffer[] = [];
-  while (pos < png.length) {
-    const len = png.readUInt32BE(pos);
-    const type = png.toString('latin1', pos + 4, pos + 8);
-    const data = png.subarray(pos + 8, pos + 8 + len);
-    if (type === 'IHDR') {
-      width = data.readUInt32BE(0);
-      height = data.readUInt32BE(4);
-      expect(data[8]).toBe(8);
-      channels = data[9] === 6 ? 4 : data[9] === 2 ? 3 : 0;
-      expect(channels).toBeGreaterThan(0);
-      expect(data[12]).toBe(0);
-    } else if (type === 'IDAT') idat.push(data);
-    pos += 12 + len;
-  }
-  const raw = inflateSync(Buffer.concat(idat));
-  const stride = width * channels;
-  const out = Buffer.alloc(stride * height);
-  for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)]!;
-    for (let i = 0; i < stride; i++) {
-      const x = raw[y * (stride + 1) + 1 + i]!;
-      const a = i >= channels ? out[y * stride + i - channels]! : 0;
-      const b = y > 0 ? out[(y - 1) * stride + i]! : 0;
-      const c = i >= channels && y > 0 ? out[(y - 1) * stride + i - channels]! : 0;
-      const p = a + b - c;
-      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
-      const predictor = [0, a, b, (a + b) >> 1, paeth][filter]!;
-      out[y * stride + i] = (x + predictor) & 0xff;
-    }
-  }
-  return { width, height, pixel: (x, y) => [out[y * stride + x * channels]!, out[y * stride + x * channels + 1]!, out[y * stride + x * channels + 2]!] };
 }
 
 async function get(p: Proc, urlPath: string): Promise<{ status: number; text: string; type: string }> {
@@ -278,7 +238,7 @@ describe('node processes: health, metrics, discovery, trace', () => {
     expect(dom).toContain('data-ready="true"');
     for (const id of ids) expect(dom).toContain(`data-node="${id}"`);
     expect(dom.match(/class="partition"/g)?.length).toBe(64);
-    expect(dom).toContain('ringkv node n1');
+    expect(dom).toContain('ringkv cluster observe');
 
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ringkv-shot-'));
     try {
@@ -288,18 +248,8 @@ describe('node processes: health, metrics, discovery, trace', () => {
       expect([img.width, img.height]).toEqual([1280, 900]);
       // The ring draws each member's partitions in its colour: the first two members' colours
       // (#58a6ff, #3fb950) must both cover a visible area.
-      const near = (px: [number, number, number], rgb: [number, number, number]) => px.every((v, i) => Math.abs(v - rgb[i]!) < 24);
-      let blue = 0;
-      let green = 0;
-      for (let y = 0; y < img.height; y += 2) {
-        for (let x = 0; x < img.width; x += 2) {
-          const px = img.pixel(x, y);
-          if (near(px, [0x58, 0xa6, 0xff])) blue++;
-          if (near(px, [0x3f, 0xb9, 0x50])) green++;
-        }
-      }
-      expect(blue).toBeGreaterThan(300);
-      expect(green).toBeGreaterThan(300);
+      expect(countNear(img, [0x58, 0xa6, 0xff])).toBeGreaterThan(300);
+      expect(countNear(img, [0x3f, 0xb9, 0x50])).toBeGreaterThan(300);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
