@@ -268,7 +268,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   };
 
   try {
-    await Promise.all(ids.map(startNode));
+    await Promise.all(ids.map((id) => startNode(id)));
   } catch (err) {
     await stopAll();
     throw err;
