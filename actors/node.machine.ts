@@ -10,7 +10,8 @@
  * replica requests for a partition whose replica is not running yet (spawned on first use), gossip
  * traffic (to its gossip child), member.up / member.down (from the gossip child's failure
  * detector), aae.* traffic, aae.tick and api.aae (to its anti-entropy child; the tick carries the
- * members believed down), handoff and transfer traffic. Sends: answers api.status.
+ * members believed down), handoff and transfer traffic, api.hints and api.backup (answered by the
+ * runtime's answerHints and takeBackup). Sends: answers api.status.
  *
  * Invariants: the ring and the liveness view are context, so membership (gossip) can change them,
  * and the coordinator routes every batch by the view of that moment.

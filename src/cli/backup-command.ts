@@ -5,7 +5,7 @@
  * is taken relative to it), and answers once the copy is complete. Restore with
  * `ringkv node --restore-from DIR` (src/server/backup.ts).
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { ApiBackupOk } from '../protocol/messages.js';
 import { formatJson, formatTable } from './output.js';
 
@@ -20,7 +20,11 @@ export function registerBackupCommand(program: Command, withClient: WithClient):
     .description("copy one node's store (consistent and compacted, taken while it serves) into DIR inside the node's backup directory")
     .requiredOption('--node <id>', 'the node to back up')
     .argument('<dir>', "the new backup directory, relative to the node's --backup-dir (or an absolute path inside it)")
-    .option('--timeout-ms <ms>', `how long the node has to finish the copy (default ${backupTimeoutMsDefault})`, (t) => Number(t))
+    .option('--timeout-ms <ms>', `how long the node has to finish the copy (default ${backupTimeoutMsDefault})`, (t: string) => {
+      const ms = Number(t);
+      if (!/^\d+$/.test(t.trim()) || !Number.isSafeInteger(ms) || ms < 1) throw new InvalidArgumentError('timeout-ms must be a whole number of at least 1.');
+      return ms;
+    })
     .action(async (dir: string, o: { node: string; timeoutMs?: number }, cmd: Command) => {
       const g = cmd.optsWithGlobals<{ server?: string; cluster: string; json?: boolean }>();
       const ok: ApiBackupOk = await withClient(g, (client) => client.backup(dir, { via: o.node, timeoutMs: o.timeoutMs ?? backupTimeoutMsDefault }));
