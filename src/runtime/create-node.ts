@@ -378,16 +378,18 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   };
 
   const readAndAnswer = (p: ReadAndAnswerParams) => {
-    if (isCorruptHere(p.p, p.key, store.getEncoded(p.p, p.key))) return;
+    const encoded = store.getEncoded(p.p, p.key);
+    if (isCorruptHere(p.p, p.key, encoded)) return;
     if (p.from === nodeId) {
       // This node's own coordinator takes the state as an object (no encoding on the way).
       // Screened as a peer's answer would be at the router (src/core/version-check.ts).
-      send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state: screenStored(store.get(p.p, p.key)) } });
+      const state = encoded === undefined ? undefined : (decode(encoded) as DvvSet);
+      send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state: screenStored(state) } });
       return;
     }
     // A peer's: the stored bytes go into the answer as they are (no decode and re-encode).
     const head = { v: protocolVersion, kind: 'replica.get.ok', from: nodeId, to: p.from, reqId: p.reqId };
-    transport.send(p.from, 'replica', encodeStateAnswer(head, store.getEncoded(p.p, p.key)));
+    transport.send(p.from, 'replica', encodeStateAnswer(head, encoded));
   };
 
   // A client-driven read (api.local.get): the stored bytes straight back to the client, spliced
