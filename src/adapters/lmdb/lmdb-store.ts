@@ -781,7 +781,8 @@ function makeRecord(key: Uint8Array, state: DvvSet): Buffer {
 /** True when a record read from LMDB is whole: its format byte, and its crc32 over the hash and the DVV set. */
 function recordIsSound(record: Uint8Array): boolean {
   if (record.length <= recordHeaderBytes || record[0] !== recordFormat) return false;
-  const view = Buffer.from(record.buffer, record.byteOffset, record.byteLength);
+  // lmdb-js hands out Buffers: no view to make on the read path.
+  const view = Buffer.isBuffer(record) ? record : Buffer.from(record.buffer, record.byteOffset, record.byteLength);
   return zlib.crc32(view.subarray(hashOffset)) === view.readUInt32BE(1);
 }
 
