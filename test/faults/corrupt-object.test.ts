@@ -121,7 +121,10 @@ describe('a corrupt object', () => {
     }
     expect(last).toEqual({ values: [valueOf(rottedKey)] });
     expect(await metric('n2', 'ringkv_objects_corrupt_total')).toBe(1);
-    // A whole pass: every record but the dropped one (a read may have found it first), or more.
+    // The scrub runs once a second from the start: its first pass checks every record (but the
+    // dropped one, when a read found it first). The repair may well have come before that run.
+    const scrubUntil = Date.now() + 10_000;
+    while ((await metric('n2', 'ringkv_scrub_passes_total')) < 1 && Date.now() < scrubUntil) await sleep(200);
     expect(await metric('n2', 'ringkv_scrub_objects_checked_total')).toBeGreaterThanOrEqual(keyCount - 1);
     const repaired = (await Promise.all(['n1', 'n2', 'n3'].map((n) => metric(n, 'ringkv_aae_keys_repaired_total')))).reduce((a, b) => a + b, 0);
     expect(repaired).toBeGreaterThanOrEqual(1);
