@@ -41,6 +41,8 @@ export type NodeEvent =
   | GossipEvent
   | Extract<HandoffEvent, { type: 'handoff.tick' | 'handoff.batch' | 'handoff.batch.ok' }>
   | { type: 'api.hints'; from: string; reqId: string; replyTo: string }
+  /** `ringkv backup`: a copy of this node's store into `dir` (checked by the router: a non-empty name). */
+  | { type: 'api.backup'; from: string; reqId: string; replyTo: string; dir: string }
   /** Ownership transfer: its schedule, peers' batches and their answers, and `ringkv transfers`. */
   | Extract<TransferEvent, { type: 'transfer.tick' | 'handoff.transfer' | 'handoff.transfer.ok' | 'handoff.transfer.busy' | 'handoff.transfer.done' | 'api.transfers' }>
   /**

@@ -10,7 +10,8 @@
  * replica requests for a partition whose replica is not running yet (spawned on first use), gossip
  * traffic (to its gossip child), member.up / member.down (from the gossip child's failure
  * detector), aae.* traffic, aae.tick and api.aae (to its anti-entropy child; the tick carries the
- * members believed down), handoff and transfer traffic. Sends: answers api.status.
+ * members believed down), handoff and transfer traffic, api.hints and api.backup (answered by the
+ * runtime's answerHints and takeBackup). Sends: answers api.status.
  *
  * Invariants: the ring and the liveness view are context, so membership (gossip) can change them,
  * and the coordinator routes every batch by the view of that moment.
@@ -95,6 +96,8 @@ export const nodeMachine = setup({
     answerClient: (_, _params: AnswerParams) => {},
     /** I/O, provided by the runtime: answers api.hints with this node's pending hints. */
     answerHints: (_, _params: { replyTo: string; to: string; reqId: string }) => {},
+    /** I/O, provided by the runtime: copies this node's store into a backup directory, then answers api.backup. */
+    takeBackup: (_, _params: { replyTo: string; to: string; reqId: string; dir: string }) => {},
     // Counted by the runtime: internal answers that arrived after their request was over.
     dropLate: () => {},
     /** I/O, provided by the runtime: keeps the cluster state in the store's meta (read at start). */
@@ -184,6 +187,9 @@ export const nodeMachine = setup({
         'api.aae': { actions: forwardTo('antiEntropy') },
         'api.hints': {
           actions: { type: 'answerHints', params: ({ event }) => ({ replyTo: event.replyTo, to: event.from, reqId: event.reqId }) },
+        },
+        'api.backup': {
+          actions: { type: 'takeBackup', params: ({ event }) => ({ replyTo: event.replyTo, to: event.from, reqId: event.reqId, dir: event.dir }) },
         },
         // Client requests and replica answers go to the coordinator child in the runtime's batch of
         // the turn (actors/node-routes.ts directRoute): the node machine never takes them.

@@ -38,7 +38,7 @@ if [[ -d node_modules ]]; then
   fi
 fi
 if [[ "$deps_ready" != true ]]; then
-  command -v npm >/dev/null 2>&1 || fail "npm is not installed; install Node.js 20 or later from https://nodejs.org"
+  command -v npm >/dev/null 2>&1 || fail "npm is not installed; install Node.js 20.15 or later from https://nodejs.org"
   say "installing dependencies (npm ci)"
   npm ci --no-audit --no-fund >&2 || fail "npm ci failed (see above)"
   printf '%s\n' "$lock_hash" >"$deps_stamp"

@@ -22,6 +22,7 @@ import { packageRoot, resolveServerUrl } from '../server/local-cluster.js';
 import { registerInspectCommands } from './inspect-command.js';
 import { registerDemoCommand } from './demo-cart-command.js';
 import { registerBenchCommand } from './bench-command.js';
+import { registerBackupCommand } from './backup-command.js';
 import { registerHintsCommand } from './hints-command.js';
 import { registerTransfersCommand } from './transfers-command.js';
 import { registerSimCommand } from './sim-command.js';
@@ -61,6 +62,9 @@ interface NodeCommandOptions {
   transfersMax?: number;
   transfersInboundMax?: number;
   transferRateBytes?: number;
+  scrubRateBytes?: number;
+  backupDir?: string;
+  restoreFrom?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -251,6 +255,9 @@ function buildProgram(): Command {
     .option('--transfers-max <k>', 'ownership transfer: partitions this node hands over at once (default 2)', positiveInt('transfers-max'))
     .option('--transfers-inbound-max <k>', 'ownership transfer: transfers this node takes at once; bounds the cluster-wide count (default 2)', positiveInt('transfers-inbound-max'))
     .option('--transfer-rate-bytes <bytes>', 'ownership transfer: bytes per second this node sends, all transfers together (default 8 MiB)', positiveInt('transfer-rate-bytes'))
+    .option('--scrub-rate-bytes <bytes>', 'bytes of stored objects checked against their checksums per second; 0: no scrub (default 8 MiB)', nonNegativeInt('scrub-rate-bytes'))
+    .option('--backup-dir <dir>', 'where `ringkv backup` may write this node\'s backups (default: backups/ beside the data directory)')
+    .option('--restore-from <dir>', 'start from a backup (`ringkv backup`) into an empty data directory, with a new epoch')
     .addOption(new Option('--log-level <level>', 'least severe log line to print').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .action(async (o: NodeCommandOptions, cmd: Command) => {
       const g = globals(cmd);
@@ -280,6 +287,9 @@ function buildProgram(): Command {
           transfersMax: o.transfersMax,
           transfersInboundMax: o.transfersInboundMax,
           transferRateBytesPerSec: o.transferRateBytes,
+          scrubRateBytesPerSec: o.scrubRateBytes,
+          backupDir: o.backupDir,
+          restoreFrom: o.restoreFrom,
           logLevel: o.logLevel,
         });
       } catch (err) {
@@ -293,6 +303,7 @@ function buildProgram(): Command {
   registerDemoCommand(program);
   registerHintsCommand(program, withClient);
   registerTransfersCommand(program, withClient);
+  registerBackupCommand(program, withClient);
   registerSimCommand(program);
   registerRingCommand(program, withClient);
   registerAaeCommand(program);

@@ -40,7 +40,7 @@ import { encode } from '../protocol/codec.js';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { isErrorCode, type ErrorBody } from '../protocol/errors.js';
 import { defaultLimits } from '../protocol/limits.js';
-import type { ApiGetOk, ApiHintsOk, ApiLocalGetOk, ApiPutOk, ApiStatusOk, ApiTransfersOk, RequestOptions } from '../protocol/messages.js';
+import type { ApiBackupOk, ApiGetOk, ApiHintsOk, ApiLocalGetOk, ApiPutOk, ApiStatusOk, ApiTransfersOk, RequestOptions } from '../protocol/messages.js';
 import type { AaeOp, ApiAaeOk } from '../protocol/aae-messages.js';
 import { checkDvvSet } from '../protocol/validation.js';
 import { screenState } from '../core/version-check.js';
@@ -180,7 +180,7 @@ interface Route {
   healthy: { targets: string[]; order: string[] } | undefined;
 }
 
-type ApiOp = 'put' | 'del' | 'get' | 'local.get' | 'status' | 'hints' | 'aae' | 'transfers';
+type ApiOp = 'put' | 'del' | 'get' | 'local.get' | 'status' | 'hints' | 'aae' | 'transfers' | 'backup';
 
 export class RingkvClient {
   readonly stats: ClientStats = { clientDrivenReads: 0, readFallbacks: 0, hedges: 0, noResponders: 0, lostRequests: 0, ringRefreshes: 0 };
@@ -323,6 +323,14 @@ export class RingkvClient {
   /** One node's anti-entropy counters per partition; pause or resume its exchanges (`via` names the node). */
   async aae(op: AaeOp, opts: { via: string; timeoutMs?: number }): Promise<ApiAaeOk> {
     return (await this.single('aae', { op }, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiAaeOk;
+  }
+
+  /**
+   * A consistent, compacted copy of one node's store, written by that node (`via`) into `dir` inside
+   * its backup directory (src/server/backup.ts). Answers once the copy is complete.
+   */
+  async backup(dir: string, opts: { via: string; timeoutMs?: number }): Promise<ApiBackupOk> {
+    return (await this.single('backup', { dir }, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiBackupOk;
   }
 
   /** One node's pending hints by target and its delivery rate (`via` names the node). */

@@ -15,11 +15,14 @@
  *
  * - A key's segment: the low bits of ringkv-hash64(key) (src/core/hash.ts), i.e. hash64 mod S. The
  *   partition comes from the top bits of the same hash, so the two are independent.
- * - objectHash(key, state): ringkv-hash64 over the key and the DVV set's causal identity: for each
- *   entry in id order, the clock id, its counter and its number of live values. That is exactly
- *   what dvv.equal compares: within one clock id the counter fixes which dots are live, and a dot
- *   names one value forever (a node that loses its data takes a new epoch), so two replicas with
- *   equal hashes hold the same siblings. It costs the same for a 1 MiB value as for an empty one.
+ * - objectHash(key, state): ringkv-hash64 over the key, the DVV set's causal identity (for each
+ *   entry in id order, the clock id, its counter and its number of live values: what dvv.equal
+ *   compares) and the bytes of every live value. The dots alone would do between healthy replicas
+ *   (a dot names one value forever: a node that loses its data takes a new epoch), but a replica
+ *   whose value bytes changed under the same dots (bit rot, a bad disk, a bug) must hash apart from
+ *   the others, or anti-entropy could never find it. Hashing the values costs about 5 ns per byte
+ *   of each write; a store that keeps each object's hash beside it (LmdbStore) hashes only the new
+ *   state of a write, never the old one.
  * - A segment's hash is the XOR of its objects' hashes, so a write updates it in O(1):
  *   seg ^= objectHash(before) ^ objectHash(after). A key never stored contributes 0.
  * - An inner node's hash is ringkv-hash64 over its children's hashes, each 8 bytes big-endian,
@@ -142,7 +145,10 @@ function putString(o: number, text: string): number {
 function objectHashParts(key: Uint8Array, state: DvvSet): void {
   let size = 4 + key.length;
   // A UTF-8 encoding is at most 3 bytes per UTF-16 unit.
-  for (const [id] of state) size += 16 + id.length * 3;
+  for (const [id, , vals] of state) {
+    size += 16 + id.length * 3;
+    for (const v of vals) size += 4 + (v === null ? 0 : v.length);
+  }
   ensureScratch(size);
   putU32(0, key.length);
   scratch.set(key, 4);
@@ -153,18 +159,44 @@ function objectHashParts(key: Uint8Array, state: DvvSet): void {
     putU32(o + 4, n >>> 0);
     putU32(o + 8, vals.length);
     o += 12;
+    for (const v of vals) {
+      // A tombstone is 0; a value of L bytes is L + 1 and then its bytes, so the two never meet.
+      if (v === null) {
+        putU32(o, 0);
+        o += 4;
+      } else {
+        putU32(o, v.length + 1);
+        scratch.set(v, o + 4);
+        o += 4 + v.length;
+      }
+    }
   }
   hashParts(scratch, o);
 }
 
 /**
  * The object hash of one key's state: ringkv-hash64 over
- *   u32 key length, key bytes, then per entry: u32 id length, id UTF-8, u64 counter, u32 live values
- * (all big-endian). Independent of the values' bytes (see the file comment).
+ *   u32 key length, key bytes, then per entry: u32 id length, id UTF-8, u64 counter, u32 live
+ *   values, and per live value (newest first) u32 0 for a tombstone or u32 length + 1 and its bytes
+ * (all big-endian). See the file comment for why the values are in it.
  */
 export function objectHash(key: Uint8Array, state: DvvSet): bigint {
   objectHashParts(key, state);
   return partsToBigint(outHi, outLo);
+}
+
+/** Writes the object hash of `state` into out[offset, offset + 8), big-endian (a store keeps it beside the object). */
+export function writeObjectHash(key: Uint8Array, state: DvvSet, out: Uint8Array, offset: number): void {
+  objectHashParts(key, state);
+  putU32To(out, offset, outHi);
+  putU32To(out, offset + 4, outLo);
+}
+
+function putU32To(out: Uint8Array, o: number, x: number): void {
+  out[o] = x >>> 24;
+  out[o + 1] = (x >>> 16) & 0xff;
+  out[o + 2] = (x >>> 8) & 0xff;
+  out[o + 3] = x & 0xff;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,6 +225,21 @@ export function foldObject(segments: BigUint64Array, key: Uint8Array, before: Dv
     halves[hiIndex] = halves[hiIndex]! ^ outHi;
     halves[loIndex] = halves[loIndex]! ^ outLo;
   }
+  return seg;
+}
+
+/**
+ * Folds one object hash, given as 8 big-endian bytes at hash[offset], into the key's segment: what
+ * foldObject does for one state, for a store that kept the object's hash beside it (so the state
+ * being replaced is never hashed again). Returns the segment.
+ */
+export function foldObjectHash(segments: BigUint64Array, key: Uint8Array, hash: Uint8Array, offset: number): number {
+  const seg = segmentOf(key, segments.length);
+  const halves = new Uint32Array(segments.buffer, segments.byteOffset + seg * 8, 2);
+  const hi = ((hash[offset]! << 24) | (hash[offset + 1]! << 16) | (hash[offset + 2]! << 8) | hash[offset + 3]!) >>> 0;
+  const lo = ((hash[offset + 4]! << 24) | (hash[offset + 5]! << 16) | (hash[offset + 6]! << 8) | hash[offset + 7]!) >>> 0;
+  halves[hiIndex] = halves[hiIndex]! ^ hi;
+  halves[loIndex] = halves[loIndex]! ^ lo;
   return seg;
 }
 
@@ -370,6 +417,11 @@ export class SegmentTable {
       this.byPartition.set(partition, segs);
     }
     return segs;
+  }
+
+  /** Folds one stored object hash (8 bytes BE at hash[offset]) into its partition's tree; returns the segment. */
+  foldHash(partition: number, key: Uint8Array, hash: Uint8Array, offset: number): number {
+    return foldObjectHash(this.of(partition), key, hash, offset);
   }
 
   /** Folds one object write into its partition's tree; returns the segment. */

@@ -39,6 +39,13 @@ export interface HintWrite {
   now: number;
 }
 
+/** An object whose stored copy failed its checksum (found by a read, the scrub, or at open). */
+export interface CorruptObject {
+  partition: number;
+  key: Uint8Array;
+  where: 'read' | 'scrub' | 'open';
+}
+
 export interface Store {
   /** The current state of one object, or undefined when the key was never stored here. */
   get(partition: number, key: Uint8Array): DvvSet | undefined;
@@ -87,5 +94,18 @@ export interface Store {
   segments(partition: number): BigUint64Array;
   /** The keys of one partition that fall in the given segment (or set of segments), as `keys` has them. */
   keysInSegment(partition: number, segment: number | ReadonlySet<number>): Iterable<Uint8Array>;
+  /**
+   * Stores that checksum their objects (LmdbStore): true when this store found its copy of the key
+   * corrupt and has stored no good copy since. Such a key reads as absent (get, getEncoded), drops
+   * out of its Merkle segment, and takes the next good state written or synced into it; a replica
+   * must not answer a read of it as "not found". Stores without checksums (in memory) leave it out.
+   */
+  isCorrupt?(partition: number, key: Uint8Array): boolean;
+  /**
+   * Registers the one watcher told of every object found corrupt, synchronously, before the read
+   * that found it returns (so a new epoch can be taken before any dot is made on what is left);
+   * what was found before registration is told at once.
+   */
+  watchCorruption?(watcher: (found: CorruptObject) => void): void;
   close(): Promise<void>;
 }

@@ -175,7 +175,25 @@ export type ReplicaPutOk = Record<string, never>;
 
 export type { ErrorBody };
 
-export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.local.get', 'api.status', 'api.hints', 'api.aae', 'api.cluster', 'api.transfers'] as const;
+export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.local.get', 'api.status', 'api.hints', 'api.aae', 'api.cluster', 'api.transfers', 'api.backup'] as const;
+
+/** The longest backup directory an api.backup may name. */
+export const backupDirCharsMax = 4096;
+
+/**
+ * api.backup {dir} to one node: a consistent, compacted copy of its LMDB environment, written on
+ * the node's own host into `dir` (relative to the node's backup directory, or inside it).
+ */
+export interface ApiBackupOk {
+  nodeId: string;
+  /** The directory the copy was written to, as the node resolved it. */
+  dir: string;
+  /** Size of the copy (data.mdb). */
+  bytes: number;
+  /** The epoch the node ran with when the copy was taken (a restore takes a new one). */
+  epoch: string;
+  tookMs: number;
+}
 
 /** api.transfers: one partition this node is handing over (ownership transfer). */
 export interface TransferRow {

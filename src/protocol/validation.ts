@@ -11,7 +11,7 @@ import { aaeItemsMax, aaeOps } from './aae-messages.js';
 import { decode } from './codec.js';
 import type { ErrorCode } from './errors.js';
 import type { Limits } from './limits.js';
-import { clusterOps } from './messages.js';
+import { backupDirCharsMax, clusterOps } from './messages.js';
 import { namePattern } from './subjects.js';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; message: string };
@@ -116,6 +116,12 @@ export function checkClientBody(kind: string, body: unknown, limits: Limits): Ch
   if (!isObject(body)) return bad('request body must be a map');
   if (kind === 'api.status' || kind === 'api.hints' || kind === 'api.transfers') return ok(body);
   if (kind === 'api.aae') return (aaeOps as readonly unknown[]).includes(body.op) ? ok(body) : bad(`op must be one of ${aaeOps.join(', ')}`);
+  if (kind === 'api.backup') {
+    if (typeof body.dir !== 'string' || body.dir.length === 0 || body.dir.length > backupDirCharsMax || body.dir.includes('\0')) {
+      return bad(`dir must be a directory name of 1 to ${backupDirCharsMax} characters`);
+    }
+    return ok(body);
+  }
   if (kind === 'api.cluster') {
     if (!(clusterOps as readonly unknown[]).includes(body.op)) return bad(`op must be one of ${clusterOps.join(', ')}`);
     if (body.node !== undefined && body.node !== null && (typeof body.node !== 'string' || !namePattern.test(body.node))) {

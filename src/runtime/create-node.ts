@@ -23,7 +23,7 @@ import { exchangeMachine } from '../../actors/exchange.machine.js';
 import { fanoutDefault, shapeProblem, type TreeShape } from '../core/merkle.js';
 import { type AaeView, createAaeIo } from './anti-entropy-io.js';
 import { DeliveryTally, hintSummary } from './hint-summary.js';
-import type { ApiHintsOk, ApiStatusOk, DurabilityMode, ProcessMemory } from '../protocol/messages.js';
+import type { ApiBackupOk, ApiHintsOk, ApiStatusOk, DurabilityMode, ProcessMemory } from '../protocol/messages.js';
 import {
   type CommitWriteParams,
   type ReadAndAnswerParams,
@@ -122,6 +122,11 @@ export interface NodePorts {
    * events at all, and the inspection tap subscribes only while someone follows.
    */
   inspect?: Observer<InspectionEvent>;
+  /**
+   * Copies the store into a backup directory (`ringkv backup`; src/server/backup.ts). Absent where
+   * there is nothing on disk to copy (simulation): api.backup is then refused with BAD_REQUEST.
+   */
+  backup?: (dir: string, identity: Identity) => Promise<ApiBackupOk>;
 }
 
 /** Client requests as this node sees them: the hooks behind request counts and latencies. */
@@ -137,6 +142,10 @@ export interface RequestObserver {
 export interface NodeStats extends RouterStats {
   lateAnswers: number;
   actionFailures: number;
+  /** Objects whose stored copy failed its checksum (dropped; anti-entropy fetches them again). */
+  objectsCorrupt: number;
+  /** Reads of a key whose copy here is corrupt that this node refused to answer (the asker goes to another replica). */
+  corruptReadsRefused: number;
 }
 
 export interface RunningNode {
@@ -168,7 +177,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   let identity = await loadIdentity(store, config.nodeId, ports.newEpoch);
   const log = ports.log.child({ node: config.nodeId });
   const { nodeId } = identity;
-  const stats: NodeStats = { received: 0, droppedInvalid: 0, rejected: 0, lateAnswers: 0, actionFailures: 0 };
+  const stats: NodeStats = { received: 0, droppedInvalid: 0, rejected: 0, lateAnswers: 0, actionFailures: 0, objectsCorrupt: 0, corruptReadsRefused: 0 };
   const limits: Limits = { ...defaultLimits, ...config.limits };
   const roundMs = config.gossipRoundMs ?? gossipRoundMsDefault;
   const incarnation = clock.now();
@@ -363,24 +372,49 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     if (made !== undefined && p.from === nodeId) send({ to: nodeId, kind: 'replica.coordinate.made', reqId: p.reqId, body: { state: made } });
   };
 
+  /**
+   * A key whose copy here failed its checksum reads as absent, but "not found" would be a lie: the
+   * other replicas hold it. A peer's coordinator is not answered (it takes the other targets); a
+   * client's local read is refused with an error, and the client asks the next replica.
+   */
+  const isCorruptHere = (partition: number, key: Uint8Array, found: unknown): boolean => {
+    if (found !== undefined || store.isCorrupt?.(partition, key) !== true) return false;
+    stats.corruptReadsRefused++;
+    return true;
+  };
+
   const readAndAnswer = (p: ReadAndAnswerParams) => {
+    const encoded = store.getEncoded(p.p, p.key);
+    if (isCorruptHere(p.p, p.key, encoded)) return;
     if (p.from === nodeId) {
       // This node's own coordinator takes the state as an object (no encoding on the way).
       // Screened as a peer's answer would be at the router (src/core/version-check.ts).
-      send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state: screenStored(store.get(p.p, p.key)) } });
+      const state = encoded === undefined ? undefined : (decode(encoded) as DvvSet);
+      send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state: screenStored(state) } });
       return;
     }
     // A peer's: the stored bytes go into the answer as they are (no decode and re-encode).
     const head = { v: protocolVersion, kind: 'replica.get.ok', from: nodeId, to: p.from, reqId: p.reqId };
-    transport.send(p.from, 'replica', encodeStateAnswer(head, store.getEncoded(p.p, p.key)));
+    transport.send(p.from, 'replica', encodeStateAnswer(head, encoded));
   };
 
   // A client-driven read (api.local.get): the stored bytes straight back to the client, spliced
   // into the answer as they are (no decode and re-encode), like a replica.get.ok to a peer.
   const readAndReply = (p: ReadAndReplyParams) => {
+    const encoded = store.getEncoded(p.p, p.key);
+    if (isCorruptHere(p.p, p.key, encoded)) {
+      answerClient({
+        replyTo: p.replyTo,
+        to: p.from,
+        reqId: p.reqId,
+        kind: 'error',
+        body: { code: 'INTERNAL', message: `node ${nodeId}'s copy of this key failed its checksum and waits for anti-entropy to fetch it again; ask another replica` },
+      });
+      return;
+    }
     requests?.answered(p.from, p.reqId, 'api.local.get.ok', undefined);
     const head = { v: protocolVersion, kind: 'api.local.get.ok', from: nodeId, to: p.from, reqId: p.reqId };
-    transport.reply(p.replyTo, encodeStateAnswer(head, store.getEncoded(p.p, p.key)));
+    transport.reply(p.replyTo, encodeStateAnswer(head, encoded));
   };
 
   // Hinted handoff (Dynamo §4.6): the store work behind the handoff machine's named actions.
@@ -472,6 +506,31 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       (err: unknown) => log.error('could not apply a handoff batch', { from: p.from, err: String(err) }),
     );
   };
+  /** Backups this node takes at once: a second request while one runs is refused with OVERLOADED. */
+  const backupsAtOnceMax = 1;
+  let backupsRunning = 0;
+  const takeBackup = (p: { replyTo: string; to: string; reqId: string; dir: string }) => {
+    const answer = (kind: string, body: unknown) => answerClient({ replyTo: p.replyTo, to: p.to, reqId: p.reqId, kind, body });
+    if (!ports.backup) return answer('error', { code: 'BAD_REQUEST', message: `node ${nodeId} has no store on disk to back up` });
+    if (backupsRunning >= backupsAtOnceMax) return answer('error', { code: 'OVERLOADED', message: `node ${nodeId} is already taking a backup; try again when it is done` });
+    backupsRunning++;
+    const started = clock.now();
+    log.info('backup started', { dir: p.dir });
+    ports.backup(p.dir, identity).then(
+      (ok) => {
+        backupsRunning--;
+        log.info('backup written', { dir: ok.dir, bytes: ok.bytes, tookMs: clock.now() - started });
+        answer('api.backup.ok', ok);
+      },
+      (err: unknown) => {
+        backupsRunning--;
+        const bad = (err as { code?: string }).code === 'BAD_REQUEST';
+        log.warn('backup failed', { dir: p.dir, err: String(err) });
+        answer('error', { code: bad ? 'BAD_REQUEST' : 'INTERNAL', message: (err as Error).message ?? String(err) });
+      },
+    );
+  };
+
   const answerHints = (p: { replyTo: string; to: string; reqId: string }) => {
     answerClient({ replyTo: p.replyTo, to: p.to, reqId: p.reqId, kind: 'api.hints.ok', body: hintSummary(nodeId, store, clock.now(), deliveries) });
   };
@@ -513,6 +572,23 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     if (!states.some((state) => state.some(([id]) => id === own))) return;
     renewEpochNow('this node deletes objects it made dots in');
   };
+  // An object found corrupt is gone from this store (LmdbStore drops it): it may have carried dots
+  // of this node's clock id, so, as before any drop of such an object, a new epoch comes first; at
+  // most once per event-loop turn, since no dot made after the renewal can be in a record that was
+  // already on disk. Synchronous: the store tells before the read that found it returns.
+  let renewedThisTurn = false;
+  store.watchCorruption?.((found) => {
+    stats.objectsCorrupt++;
+    log.warn('an object failed its checksum: dropped here; anti-entropy fetches it from the other replicas', {
+      partition: found.partition,
+      where: found.where,
+      objectsCorrupt: stats.objectsCorrupt,
+    });
+    if (renewedThisTurn) return;
+    renewedThisTurn = true;
+    clock.setTimeout(() => (renewedThisTurn = false), 0);
+    renewEpochNow('an object that failed its checksum was dropped (it may have carried dots of this node)');
+  });
   const transferIo = createTransferIo({ nodeId, store, log, beforeDrop: renewEpochBeforeDrop });
   const answerTransfers = (p: AnswerTransfersParams) => {
     answerClient({ replyTo: p.replyTo, to: p.to, reqId: p.reqId, kind: 'api.transfers.ok', body: transferIo.answerBody(p, clock.now()) });
@@ -523,6 +599,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     actions: {
       answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
       answerHints: safe('answerHints', (_: unknown, p: { replyTo: string; to: string; reqId: string }) => answerHints(p)),
+      takeBackup: safe('takeBackup', (_: unknown, p: { replyTo: string; to: string; reqId: string; dir: string }) => takeBackup(p)),
       dropLate: () => void stats.lateAnswers++,
       saveClusterState: safe('saveClusterState', (_: unknown, p: { cluster: ClusterState }) => {
         store.putMeta(clusterMetaName, p.cluster).catch((err: unknown) => log.error('could not save the cluster state', { err: String(err) }));

@@ -63,6 +63,17 @@ export function renewEpoch(store: Store, identity: Identity, newEpoch: () => str
   return { identity: next, stored: store.putMeta('identity', { nodeId: identity.nodeId, epoch, running: true } satisfies StoredIdentity) };
 }
 
+/**
+ * A data directory restored from a backup: the node made dots after the backup was taken that the
+ * copy does not hold, so it must not go on with that epoch. Marks the stored identity as running,
+ * as a crash would leave it: the next loadIdentity takes a new epoch.
+ */
+export async function markRestored(store: Store): Promise<StoredIdentity | undefined> {
+  const stored = store.getMeta<StoredIdentity>('identity');
+  if (stored) await store.putMeta('identity', { ...stored, running: true } satisfies StoredIdentity);
+  return stored;
+}
+
 /** Records a clean stop: call after the node's last write was issued (writes commit in order). */
 export async function markCleanStop(store: Store, identity: Identity): Promise<void> {
   await store.putMeta('identity', { nodeId: identity.nodeId, epoch: identity.epoch, running: false } satisfies StoredIdentity);

@@ -140,6 +140,7 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       const base = { from: env.from, reqId: env.reqId, replyTo: msg.replyTo };
       if (env.kind === 'api.status' || env.kind === 'api.hints' || env.kind === 'api.transfers') return deliver({ type: env.kind, ...base });
       if (env.kind === 'api.aae') return deliver({ type: 'api.aae', ...base, op: body.op as 'status' | 'pause' | 'resume' });
+      if (env.kind === 'api.backup') return deliver({ type: 'api.backup', ...base, dir: body.dir as string });
       if (env.kind === 'api.cluster') {
         return deliver({ type: 'api.cluster', ...base, op: body.op as ClusterOp, ...(typeof body.node === 'string' ? { node: body.node } : {}) });
       }

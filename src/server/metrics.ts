@@ -9,6 +9,7 @@
  * scrapes. Every metric carries the node and cluster as labels.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ScrubStats } from '../adapters/lmdb/lmdb-store.js';
 import type { HintTargetSummary } from '../protocol/messages.js';
 import type { RequestObserver, RunningNode } from '../runtime/create-node.js';
 import { countActors } from '../runtime/inspect-tap.js';
@@ -69,6 +70,7 @@ export class NodeMetrics {
   private transport: TransportCounters | undefined;
   private serving = false;
   private connected: (() => boolean) | undefined;
+  private scrub: (() => ScrubStats) | undefined;
   private stopping = false;
   private readonly timed = new Map<string, { op: string; startedAt: number }>();
   /** Per operation: answers, errors and a fine latency histogram (what real percentiles are read from). */
@@ -192,6 +194,12 @@ export class NodeMetrics {
       () => self.node?.stats.versionsRefused ?? 0,
     );
     fromStats('ringkv_router_rejected_total', 'Client requests the router answered BAD_REQUEST or TOO_LARGE.', () => self.node?.stats.rejected);
+    // Stored objects that failed their checksum (src/adapters/lmdb/lmdb-store.ts), and what the scrub has read.
+    fromStats('ringkv_objects_corrupt_total', 'Stored objects that failed their checksum (found by a read, the scrub, or at open): dropped here, fetched again from the other replicas by anti-entropy.', () => self.node?.stats.objectsCorrupt);
+    fromStats('ringkv_reads_refused_corrupt_total', 'Reads of a key whose copy here failed its checksum, refused so that the asker takes another replica.', () => self.node?.stats.corruptReadsRefused);
+    fromStats('ringkv_scrub_objects_checked_total', 'Stored objects the scrub has checked against their checksum.', () => self.scrub?.().objectsChecked);
+    fromStats('ringkv_scrub_bytes_checked_total', 'Bytes of stored objects the scrub has checked.', () => self.scrub?.().bytesChecked);
+    fromStats('ringkv_scrub_passes_total', 'Whole passes of the scrub over every stored object.', () => self.scrub?.().passes);
     fromStats('ringkv_late_answers_total', 'Replica answers that arrived after their coordinator had finished.', () => self.node?.stats.lateAnswers);
     fromStats('ringkv_action_failures_total', 'I/O actions that threw (logged; the actor kept running).', () => self.node?.stats.actionFailures);
     fromStats('ringkv_nats_dropped_sends_total', 'Publishes that failed and were dropped (connection closed, payload too large, too much held while reconnecting).', () => self.transport?.droppedSends);
@@ -281,10 +289,11 @@ export class NodeMetrics {
   }
 
   /** The running node, its transport's counters and its NATS connection state: read at each scrape. */
-  attach(node: RunningNode, transport?: TransportCounters, connected?: () => boolean): void {
+  attach(node: RunningNode, transport?: TransportCounters, connected?: () => boolean, scrub?: () => ScrubStats): void {
     this.node = node;
     this.transport = transport;
     this.connected = connected;
+    this.scrub = scrub;
   }
 
   /** The node attached, once it runs (the dashboard reads it). */

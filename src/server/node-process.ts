@@ -7,7 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { connectNats } from '../adapters/nats/nats-transport.js';
 import { NatsTransport } from '../adapters/nats/nats-transport.js';
-import { LmdbStore } from '../adapters/lmdb/lmdb-store.js';
+import path from 'node:path';
+import { LmdbStore, scrubBytesPerSecDefault } from '../adapters/lmdb/lmdb-store.js';
+import { markRestored } from '../runtime/identity.js';
+import { type BackupManifest, BackupRequestError, defaultBackupRoot, restoreDataDir, takeBackup } from './backup.js';
 import { namePattern } from '../protocol/subjects.js';
 import type { ProcessMemory } from '../protocol/messages.js';
 import { systemClock } from '../ports/clock.js';
@@ -45,6 +48,12 @@ export interface NodeProcessOptions {
   transferRateBytesPerSec?: number;
   /** Make an ack mean "on disk" rather than "committed in LMDB, on disk within a second". */
   fsync?: boolean;
+  /** Bytes of stored objects the scrub checks against their checksums per second (0: off). */
+  scrubRateBytesPerSec?: number;
+  /** Where `ringkv backup` may write this node's backups (default: backups/ beside the data directory). */
+  backupDir?: string;
+  /** Start from this backup (the data directory must be empty), with a new epoch. */
+  restoreFrom?: string;
   logLevel?: LogLevel;
   /** Serve /metrics, /livez and /readyz on this port (0: any free port); no HTTP server when absent. */
   httpPort?: number;
@@ -55,6 +64,16 @@ export interface NodeProcessOptions {
 }
 
 export class ConfigError extends Error {}
+
+/** A restore's refusals (not a whole backup, another node's, a data directory that holds data) are configuration errors. */
+function restoreFrom(from: string, dataDir: string, nodeId: string): BackupManifest | undefined {
+  try {
+    return restoreDataDir(from, dataDir, nodeId);
+  } catch (err) {
+    if (err instanceof BackupRequestError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
 
 /** The fields that were given, so that the defaults apply to the rest. */
 function definedOnly<T extends Record<string, unknown>>(o: T): Partial<T> {
@@ -78,8 +97,14 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   const stately = o.statelyInspect === undefined ? undefined : (await import('./stately-inspector.js')).startStatelyInspector(o.statelyInspect, log);
   const dashboard = new Dashboard(metrics, log);
   const http = o.httpPort === undefined ? undefined : await startHttpServer({ port: o.httpPort, host: o.httpHost, metrics, log, routes: dashboard.routes() });
+  const restored = o.restoreFrom === undefined ? undefined : restoreFrom(o.restoreFrom, o.dataDir, o.nodeId);
   const nc = await connectNats(o.server, `ringkv-node-${o.nodeId}`);
-  const store = LmdbStore.open(o.dataDir, { sync: o.fsync ?? false });
+  const store = LmdbStore.open(o.dataDir, { sync: o.fsync ?? false, scrubBytesPerSec: o.scrubRateBytesPerSec ?? scrubBytesPerSecDefault });
+  if (restored) {
+    await markRestored(store);
+    log.info('restored from a backup: this start takes a new epoch; anti-entropy brings the data up to date', { from: o.restoreFrom, backupEpoch: restored.epoch, takenAt: restored.takenAt });
+  }
+  const backupRoot = path.resolve(o.backupDir ?? defaultBackupRoot(o.dataDir));
   const transport = new NatsTransport({ nc, cluster: o.cluster, nodeId: o.nodeId });
   const node = await createNode(
     {
@@ -96,9 +121,9 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       antiEntropy: definedOnly({ intervalMs: o.aaeIntervalMs, bytesPerSec: o.aaeBytesPerSec, exchangesMax: o.aaeExchangesMax }),
       transfer: definedOnly({ transfersMax: o.transfersMax, inboundMax: o.transfersInboundMax, rateBytesPerSec: o.transferRateBytesPerSec }),
     },
-    { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader(), durability: o.fsync ? 'fsync' : 'committed', inspect: stately?.inspect },
+    { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader(), durability: o.fsync ? 'fsync' : 'committed', inspect: stately?.inspect, backup: (dir, identity) => takeBackup(store, backupRoot, dir, identity, o.cluster) },
   );
-  metrics.attach(node, transport, () => !nc.isClosed());
+  metrics.attach(node, transport, () => !nc.isClosed(), () => store.scrubStats);
   dashboard.attach({ nc, cluster: o.cluster });
   metrics.setServing(true);
   const service = await startServiceDiscovery({ nc, cluster: o.cluster, nodeId: o.nodeId, epoch: node.identity.epoch, metrics, log });

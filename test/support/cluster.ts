@@ -5,7 +5,8 @@
  * - `startCluster` resolves once every node has logged {"msg":"node serving"}.
  * - `kill(id, signal)` sends a signal (SIGKILL for a crash) and waits for the process to exit;
  *   `signal(id, signal)` sends one without waiting (SIGSTOP, SIGCONT);
- *   `restart(id)` starts the node again on the same data directory (stopping it first if it runs);
+ *   `restart(id, args?)` starts the node again on the same data directory (stopping it first if it
+ *   runs), with `args` added for that start only (e.g. ['--restore-from', dir]);
  *   `stopAll()` stops every node (SIGTERM, then SIGKILL after a grace period). Call it in afterAll.
  * - Each node's stdout and stderr are kept (the tail of every incarnation) for `logs()`, so a failing
  *   test can print what the nodes said.
@@ -44,6 +45,8 @@ export interface ClusterOptions {
   cluster: string;
   /** Extra arguments for every `ringkv node` (e.g. ['--value-bytes-max', '1000']). */
   args?: string[];
+  /** Extra arguments for one node (e.g. its own --http-port). */
+  nodeArgs?: (id: string) => string[];
 }
 
 export interface Cluster {
@@ -57,7 +60,7 @@ export interface Cluster {
   /** Sends a signal without waiting (SIGSTOP to pause a node, SIGCONT to resume it). */
   signal(id: string, signal: NodeJS.Signals): void;
   /** Starts the node again on the same data directory (stops it first if it is running). */
-  restart(id: string): Promise<void>;
+  restart(id: string, args?: string[]): Promise<void>;
   stopAll(): Promise<void>;
   /** Everything the nodes printed (or one node's), for debugging a failure. */
   logs(id?: string): string;
@@ -127,7 +130,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   // How each node finds its cluster: the first ones by --members, added ones by --seeds.
   const membership = new Map<string, string[]>(ids.map((id) => [id, ['--members', ids.join(',')]]));
 
-  const startNode = (id: string): Promise<void> => {
+  const startNode = (id: string, once: string[] = []): Promise<void> => {
     mkdirSync(dataDir(id), { recursive: true });
     const n = (incarnation.get(id) ?? 0) + 1;
     incarnation.set(id, n);
@@ -145,6 +148,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       dataDir(id),
       ...membership.get(id)!,
       ...(opts.args ?? []),
+      ...(opts.nodeArgs?.(id) ?? []),
+      ...once,
     ];
     const child = spawn(process.execPath, args, {
       cwd: repoRoot,
@@ -238,9 +243,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     isRunning,
     kill,
     signal,
-    async restart(id) {
+    async restart(id, args) {
       await stop(id);
-      await startNode(id);
+      await startNode(id, args);
     },
     stopAll,
     logs(id) {
@@ -263,7 +268,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   };
 
   try {
-    await Promise.all(ids.map(startNode));
+    await Promise.all(ids.map((id) => startNode(id)));
   } catch (err) {
     await stopAll();
     throw err;

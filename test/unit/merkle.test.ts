@@ -14,6 +14,7 @@ import {
   diffTrees,
   emptySegments,
   foldObject,
+  foldObjectHash,
   hash64Fast,
   hashesToBytes,
   keysInSegments,
@@ -25,6 +26,7 @@ import {
   treeLevels,
   treeShapeDefault,
   type TreeShape,
+  writeObjectHash,
 } from '../../src/core/merkle.js';
 
 const utf8 = new TextEncoder();
@@ -34,11 +36,16 @@ const latin1 = (b: Uint8Array) => Buffer.from(b).toString('latin1');
 /** A state with one live value written by `id` at counter n. */
 const stateOf = (id: string, n: number, value: string | null = 'v'): DvvSet => [[id, n, [value === null ? null : utf8.encode(value)]]];
 
+/**
+ * A dot names one value forever (a clock id is a node and its epoch): the value of dot (id, n) is
+ * derived from the dot, a tombstone for every third counter, so independent states agree on it.
+ */
+const valueOfDot = (id: string, n: number) => (n % 3 === 0 ? null : utf8.encode(`${id}#${n}`));
 const arbState: fc.Arbitrary<DvvSet> = fc
-  .array(fc.tuple(fc.constantFrom('a/1', 'b/1', 'c/2', 'é/3'), fc.integer({ min: 1, max: 5 }), fc.option(fc.string({ maxLength: 3 }))), { maxLength: 4 })
-  .map((writes) => {
+  .array(fc.constantFrom('a/1', 'b/1', 'c/2', 'é/3'), { maxLength: 4 })
+  .map((writers) => {
     let s: DvvSet = [];
-    for (const [id, , v] of writes) s = update(s, [], id, v === null ? null : utf8.encode(v));
+    for (const id of writers) s = update(s, [], id, valueOfDot(id, (s.find(([e]) => e === id)?.[1] ?? 0) + 1));
     return s;
   });
 
@@ -72,8 +79,40 @@ describe('hashes', () => {
     expect(objectHash(key(1), stateOf('a/1', 1))).not.toBe(objectHash(key(2), stateOf('a/1', 1)));
     expect(objectHash(key(1), stateOf('a/1', 1))).not.toBe(objectHash(key(1), stateOf('a/1', 2)));
     expect(objectHash(key(1), stateOf('a/1', 1))).not.toBe(objectHash(key(1), stateOf('a/2', 1)));
-    // A tombstone with the same dot is the same history: the dot names its value.
-    expect(objectHash(key(1), stateOf('a/1', 1, null))).toBe(objectHash(key(1), stateOf('a/1', 1, 'x')));
+  });
+
+  it('the same dots with different value bytes hash differently (a replica whose bytes rotted is found)', () => {
+    expect(objectHash(key(1), stateOf('a/1', 1, null))).not.toBe(objectHash(key(1), stateOf('a/1', 1, 'x')));
+    expect(objectHash(key(1), stateOf('a/1', 1, 'x'))).not.toBe(objectHash(key(1), stateOf('a/1', 1, 'y')));
+    // An empty value is not a tombstone.
+    expect(objectHash(key(1), stateOf('a/1', 1, ''))).not.toBe(objectHash(key(1), stateOf('a/1', 1, null)));
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), fc.nat(), fc.integer({ min: 1, max: 255 }), (bytes, at, flip) => {
+        const rotted = bytes.slice();
+        rotted[at % bytes.length] ^= flip;
+        const a: DvvSet = [['a/1', 1, [bytes]]];
+        const b: DvvSet = [['a/1', 1, [rotted]]];
+        expect(objectHash(key(1), a)).not.toBe(objectHash(key(1), b));
+      }),
+    );
+  });
+
+  it('writeObjectHash and foldObjectHash agree with objectHash and foldObject', () => {
+    fc.assert(
+      fc.property(arbState, arbState, (a, b) => {
+        const out = new Uint8Array(8);
+        writeObjectHash(key(3), a, out, 0);
+        expect(new DataView(out.buffer).getBigUint64(0, false)).toBe(objectHash(key(3), a));
+        const viaStates = new BigUint64Array(16);
+        foldObject(viaStates, key(3), a, b);
+        const viaHashes = new BigUint64Array(16);
+        const hb = new Uint8Array(8);
+        writeObjectHash(key(3), b, hb, 0);
+        foldObjectHash(viaHashes, key(3), out, 0);
+        foldObjectHash(viaHashes, key(3), hb, 0);
+        expect([...viaHashes]).toEqual([...viaStates]);
+      }),
+    );
   });
 
   it('hashes travel as 8 big-endian bytes each', () => {

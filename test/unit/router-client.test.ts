@@ -47,4 +47,16 @@ describe('router: client requests', () => {
     ]);
     expect(delivered.map((e) => e.type)).toEqual(['api.put']);
   });
+
+  it('passes an api.backup with a directory name on, and answers one without with BAD_REQUEST', () => {
+    const { delivered, answered, request } = setup();
+    request('api.backup', { dir: 'nightly' });
+    request('api.backup', {});
+    request('api.backup', { dir: '' });
+    request('api.backup', { dir: 42 });
+    request('api.backup', { dir: 'a\0b' });
+    request('api.backup', { dir: 'x'.repeat(5000) });
+    expect(answered()).toEqual(Array.from({ length: 5 }, () => ({ kind: 'error', code: 'BAD_REQUEST' })));
+    expect(delivered).toEqual([{ type: 'api.backup', from: 'client-1', reqId: '1', replyTo: '_INBOX.1', dir: 'nightly' }]);
+  });
 });

@@ -1,8 +1,29 @@
 /**
  * LmdbStore: the production Store (DESIGN.md §6). One LMDB environment per node with the named
- * databases `objects`, `hints`, `meta` and `merkle`.
+ * databases `objects`, `hints`, `meta`, `merkle` and `corrupt`.
  * Object keys are the partition as 4 big-endian bytes followed by the user key bytes, so one
- * partition's objects are one contiguous key range; values are the codec-encoded DVV set.
+ * partition's objects are one contiguous key range. An object's value is a record (format 2):
+ *
+ *   u8 2 | u32 BE crc32 of everything after it | u64 BE object hash (src/core/merkle.ts) | the codec-encoded DVV set
+ *
+ * Checksums. LMDB does not checksum its pages, so bytes that change on the disk or in memory would
+ * be served as if they were the value. Every record read from LMDB is checked against its crc32
+ * (native zlib: about 0.5 µs for a small record, 0.35 µs per KiB beyond; the Merkle hash
+ * would cost 5 µs per KiB). A record that fails is a
+ * corrupt object: it reads as absent at once, is deleted in the next group commit together with its
+ * Merkle segment (recomputed from the records left in it, so the tree no longer vouches for bytes
+ * the store does not hold) and a `corrupt` entry for its key, and the watcher (createNode) is told:
+ * it takes a new epoch (the record may have carried dots of this node), counts it and logs it.
+ * The segment now differs from the other replicas' trees, so the next exchange fetches their copy;
+ * until a good copy is written the key stays in `corrupt` (isCorrupt), so a replica refuses to
+ * answer a read of it rather than say "not found". A scrub (scrubBytesPerSec) reads every record in
+ * turn, so a corrupt object is found even when nobody reads it. The object hash kept in the record
+ * means a write hashes only its new state: the old one's hash is read, not recomputed.
+ *
+ * Upgrade: a data directory written before records had checksums (meta `objects` absent) has every
+ * object rewritten as a record at open (10,000 per transaction, resumable after a crash), and its
+ * trees rebuilt, since the object hash now covers the value bytes; meta `objects` then records the
+ * format.
  *
  * Merkle trees (src/core/merkle.ts): `merkle` holds each partition's segment hashes, key = the
  * partition as u32 BE then the segment as u16 BE, value = the 8-byte hash BE (absent = 0). A
@@ -45,18 +66,43 @@
  * batches that commit while it runs share the next one.
  */
 import { mkdirSync } from 'node:fs';
+import zlib from 'node:zlib';
 import { open, TransactionFlags, type Database, type RootDatabase } from 'lmdb';
 import { type DvvSet, equal } from '../../core/dvv.js';
-import { SegmentTable, buildSegments, keysInSegments, segmentsDefault, shapeProblem } from '../../core/merkle.js';
+import { SegmentTable, keysInSegments, segmentOf, segmentsDefault, shapeProblem, writeObjectHash } from '../../core/merkle.js';
 import { decode, encode } from '../../protocol/codec.js';
-import type { Hint, HintWrite, Mutation, Store } from '../../ports/store.js';
+import type { CorruptObject, Hint, HintWrite, Mutation, Store } from '../../ports/store.js';
 
 export interface LmdbStoreOptions {
   /** true: an ack means fdatasync'd. false (default): an ack means committed; flushed within ~1 s. */
   sync?: boolean;
   /** Segments (Merkle leaves) per partition; a power of two up to 65536 (default 1024). */
   segments?: number;
+  /** Bytes of records the scrub checks per second (0: no scrub; reads still check what they read). */
+  scrubBytesPerSec?: number;
 }
+
+/** What the store has checked and found (the metrics show it). */
+export interface ScrubStats {
+  /** Records the scrub checked. */
+  objectsChecked: number;
+  bytesChecked: number;
+  /** Whole passes over every record. */
+  passes: number;
+  /** Corrupt objects found, by reads and by the scrub. */
+  corruptFound: number;
+}
+
+/** The record format this store writes (the first byte of every object's value). */
+export const recordFormat = 2;
+/** u8 format, u32 crc32, u64 object hash. */
+const recordHeaderBytes = 13;
+const hashOffset = 5;
+/** Corruption reports kept for a watcher that has not registered yet (open and the first scrub run before createNode). */
+const corruptReportsMax = 1024;
+/** How often the scrub runs, each time checking scrubBytesPerSec * scrubIntervalMs / 1000 bytes. */
+const scrubIntervalMs = 1000;
+export const scrubBytesPerSecDefault = 8 * 1024 * 1024;
 
 /** How often a noSync environment is forced to disk. */
 const flushIntervalMs = 1000;
@@ -93,6 +139,8 @@ interface Batch {
   /** Merkle segments this batch changed, by partition: written once each, from the trees, at the commit. */
   segments: Map<number, Set<number>>;
   hasHints: boolean;
+  /** Touches the `corrupt` database (its in-memory index is reloaded if the batch fails). */
+  hasCorrupt: boolean;
   /** Every promise a write of this batch returned is this one. */
   done: Promise<void>;
   resolve: () => void;
@@ -119,6 +167,17 @@ export class LmdbStore implements Store {
   private readonly hintedObjects = new Map<string, number>();
   private hintSeq = 0;
   private seq = 0;
+  /**
+   * Keys whose stored copy was found corrupt and not written since (object key, latin1): loaded
+   * from `corrupt` at open and kept in step with it. Bounded by the objects the store held.
+   */
+  private readonly corruptKeys = new Map<string, CorruptObject>();
+  private corruptWatcher: ((found: CorruptObject) => void) | undefined;
+  private readonly unreported: CorruptObject[] = [];
+  readonly scrubStats: ScrubStats = { objectsChecked: 0, bytesChecked: 0, passes: 0, corruptFound: 0 };
+  /** The last object key the scrub checked; undefined: the next run starts a new pass. */
+  private scrubCursor: Buffer | undefined;
+  private scrubTimer: ReturnType<typeof setInterval> | undefined;
   /** The batch that writes join until its commit runs (setImmediate). */
   private batch: Batch | undefined;
   /** Settles when every write issued so far has settled (batches settle in commit order). */
@@ -140,19 +199,37 @@ export class LmdbStore implements Store {
     private readonly meta: Database<Uint8Array, string>,
     private readonly hintsDb: Database<Uint8Array, Buffer>,
     private readonly merkle: Database<Buffer, Buffer>,
+    private readonly corruptDb: Database<Uint8Array, Buffer>,
     readonly segmentCount: number,
     private readonly noSync: boolean,
+    scrubBytesPerSec: number,
+    foundAtOpen: readonly Buffer[],
   ) {
     this.trees = new SegmentTable(segmentCount, (p) => readSegments(merkle, p, segmentCount));
     this.loadHints();
+    this.loadCorrupt();
     if (noSync) {
       this.flushTimer = setInterval(() => void this.flush().catch(() => undefined), flushIntervalMs);
       // The flush timer must never keep a process alive on its own.
       this.flushTimer.unref();
     }
+    // Records that failed their checksum while the trees were rebuilt at open: dropped now.
+    for (const k of foundAtOpen) this.dropCorrupt(k, k.toString('latin1'), 'open');
+    if (scrubBytesPerSec > 0) {
+      const budget = Math.max(1, Math.round((scrubBytesPerSec * scrubIntervalMs) / 1000));
+      this.scrubTimer = setInterval(() => {
+        try {
+          this.scrub(budget);
+        } catch {
+          // The environment is closing under us: the next run (if any) tries again.
+        }
+      }, scrubIntervalMs);
+      this.scrubTimer.unref();
+    }
   }
 
   static open(path: string, opts: LmdbStoreOptions = {}): LmdbStore {
+    if (typeof zlib.crc32 !== 'function') throw new Error(`ringkv's store checksums objects with zlib.crc32, which needs Node.js 20.15 or later (this is ${process.version})`);
     const noSync = !(opts.sync ?? false);
     mkdirSync(path, { recursive: true });
     const env = open({
@@ -168,11 +245,14 @@ export class LmdbStore implements Store {
     const hints = env.openDB<Uint8Array, Buffer>({ name: 'hints', keyEncoding: 'binary', encoding: 'binary' });
     const meta = env.openDB<Uint8Array, string>({ name: 'meta', encoding: 'binary' });
     const merkle = env.openDB<Buffer, Buffer>({ name: 'merkle', keyEncoding: 'binary', encoding: 'binary' });
+    const corrupt = env.openDB<Uint8Array, Buffer>({ name: 'corrupt', keyEncoding: 'binary', encoding: 'binary' });
     const segmentCount = opts.segments ?? segmentsDefault;
     const problem = shapeProblem({ segments: segmentCount, fanout: 2 });
     if (problem) throw new RangeError(problem);
-    ensureTrees(env, objects, meta, merkle, segmentCount);
-    return new LmdbStore(env, objects, meta, hints, merkle, segmentCount, noSync);
+    // Objects that fail at open (they do not decode, or fail their checksum) are dropped once the store runs.
+    const foundAtOpen = new Map<string, Buffer>();
+    for (const k of [...ensureRecords(env, objects, meta), ...ensureTrees(env, objects, meta, merkle, segmentCount)]) foundAtOpen.set(k.toString('latin1'), k);
+    return new LmdbStore(env, objects, meta, hints, merkle, corrupt, segmentCount, noSync, opts.scrubBytesPerSec ?? 0, [...foundAtOpen.values()]);
   }
 
   get(partition: number, key: Uint8Array): DvvSet | undefined {
@@ -183,12 +263,14 @@ export class LmdbStore implements Store {
   async removeIfUnchanged(partition: number, key: Uint8Array, expected: DvvSet): Promise<boolean> {
     const k = objectKey(partition, key);
     const id = k.toString('latin1');
-    const current = this.get(partition, key);
-    if (current === undefined || !equal(current, expected) || this.hintedObjects.has(id)) return false;
+    const record = this.record(k, id);
+    if (record === undefined || this.hintedObjects.has(id)) return false;
+    const current = decode(record.subarray(recordHeaderBytes)) as DvvSet;
+    if (!equal(current, expected)) return false;
     const batch = this.openBatch();
     // As in update: the deletion and its segment are in one batch, so the tree forgets the object
     // exactly as the objects do.
-    const segment = this.trees.fold(partition, key, current, undefined);
+    const segment = this.trees.foldHash(partition, key, record, hashOffset);
     this.markSegment(batch, partition, segment);
     this.overlayWrite(batch, this.pendingObjects, id, k, null, this.objects);
     await batch.done;
@@ -198,9 +280,98 @@ export class LmdbStore implements Store {
   getEncoded(partition: number, key: Uint8Array): Uint8Array | undefined {
     const k = objectKey(partition, key);
     // Most reads find no write in flight for their key; skip building the overlay's string key then.
-    const pending = this.pendingObjects.size === 0 ? undefined : this.pendingObjects.get(k.toString('latin1'));
-    // A pending deletion (ownership transfer's drop) reads as absent.
-    return pending ? (pending.bytes ?? undefined) : this.objects.get(k);
+    return this.record(k, this.pendingObjects.size === 0 ? undefined : k.toString('latin1'))?.subarray(recordHeaderBytes);
+  }
+
+  isCorrupt(partition: number, key: Uint8Array): boolean {
+    return this.corruptKeys.size > 0 && this.corruptKeys.has(objectKey(partition, key).toString('latin1'));
+  }
+
+  watchCorruption(watcher: (found: CorruptObject) => void): void {
+    this.corruptWatcher = watcher;
+    for (const found of this.unreported.splice(0)) watcher(found);
+  }
+
+  /**
+   * The record of one object as reads see it: the pending overlay's (written by this store, whole)
+   * or LMDB's, checked against its crc32. A record that fails is dropped (dropCorrupt) and reads as
+   * absent. `id` is the overlay key (latin1 of k), or undefined when nothing is pending at all.
+   */
+  private record(k: Buffer, id: string | undefined): Uint8Array | undefined {
+    if (id !== undefined) {
+      const pending = this.pendingObjects.get(id);
+      // A pending deletion (ownership transfer's drop, a corrupt object's) reads as absent.
+      if (pending) return pending.bytes ?? undefined;
+    }
+    const stored = this.objects.get(k);
+    if (stored === undefined || recordIsSound(stored)) return stored;
+    this.dropCorrupt(k, id ?? k.toString('latin1'), 'read');
+    return undefined;
+  }
+
+  /**
+   * A record failed its checksum: its object reads as absent from now on; the next group commit
+   * deletes it, writes its key into `corrupt`, and rewrites its Merkle segment as recomputed from
+   * the sound records left in it. The watcher hears of it (or will, once it registers).
+   */
+  private dropCorrupt(k: Buffer, id: string, where: CorruptObject['where']): void {
+    if (this.closed) return;
+    const partition = k.readUInt32BE(0);
+    const key = userKey(k);
+    this.scrubStats.corruptFound++;
+    const batch = this.openBatch();
+    this.overlayWrite(batch, this.pendingObjects, id, k, null, this.objects);
+    const found: CorruptObject = { partition, key, where };
+    this.corruptKeys.set(id, found);
+    batch.hasCorrupt = true;
+    batch.ops.push({ db: this.corruptDb, key: k, bytes: encode({ at: Date.now(), where }) });
+    this.recomputeSegment(batch, partition, segmentOf(key, this.segmentCount));
+    if (this.corruptWatcher) this.corruptWatcher(found);
+    else if (this.unreported.length < corruptReportsMax) this.unreported.push(found);
+  }
+
+  /** One segment from the records in it as reads see them now (those that fail their checksum are dropped on the way). */
+  private recomputeSegment(batch: Batch, partition: number, segment: number): void {
+    const fresh = new BigUint64Array(this.segmentCount);
+    for (const key of keysInSegments(this.keys(partition), new Set([segment]), this.segmentCount)) {
+      const k = objectKey(partition, key);
+      const record = this.record(k, k.toString('latin1'));
+      if (record !== undefined) foldRecordHash(fresh, key, record);
+    }
+    this.trees.of(partition)[segment] = fresh[segment]!;
+    this.markSegment(batch, partition, segment);
+  }
+
+  /**
+   * Checks up to `bytesMax` bytes of records (at least one), continuing from where the last run
+   * stopped, in key order; a record that fails is dropped as a read would drop it. Returns the
+   * number of records checked. A key with a write in flight is skipped: that write replaces it.
+   */
+  scrub(bytesMax: number): number {
+    if (this.closed) return 0;
+    const start = this.scrubCursor;
+    let bytes = 0;
+    let checked = 0;
+    let last: Buffer | undefined;
+    for (const { key, value } of this.objects.getRange(start ? { start } : {})) {
+      const k = Buffer.from(key);
+      if (start !== undefined && k.equals(start)) continue;
+      last = k;
+      checked++;
+      bytes += value.length;
+      if (!(this.pendingObjects.size > 0 && this.pendingObjects.has(k.toString('latin1'))) && !recordIsSound(value)) {
+        this.dropCorrupt(k, k.toString('latin1'), 'scrub');
+      }
+      if (bytes >= bytesMax) break;
+    }
+    this.scrubStats.objectsChecked += checked;
+    this.scrubStats.bytesChecked += bytes;
+    if (bytes >= bytesMax && last !== undefined) this.scrubCursor = last;
+    else {
+      this.scrubCursor = undefined;
+      this.scrubStats.passes++;
+    }
+    return checked;
   }
 
   async update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>, hints?: HintWrite): Promise<T> {
@@ -211,8 +382,8 @@ export class LmdbStore implements Store {
     const k = objectKey(partition, key);
     const id = k.toString('latin1');
     const pending = this.pendingObjects.get(id);
-    const stored = pending ? (pending.bytes ?? undefined) : this.objects.get(k);
-    const current = stored === undefined ? undefined : (decode(stored) as DvvSet);
+    const stored = this.record(k, id);
+    const current = stored === undefined ? undefined : (decode(stored.subarray(recordHeaderBytes)) as DvvSet);
     const { next, result } = mutate(current);
     if (next === null && !hints?.targets.length) {
       // Nothing to write, but the state mutate judged may still be an uncommitted write of this key:
@@ -227,8 +398,16 @@ export class LmdbStore implements Store {
     const batch = this.openBatch();
     // The object, its Merkle segment and its hints go into one batch: one transaction.
     if (next !== null) {
-      this.markSegment(batch, partition, this.trees.fold(partition, key, current, next));
-      this.overlayWrite(batch, this.pendingObjects, id, k, encode(next), this.objects);
+      const record = makeRecord(key, next);
+      // The state replaced leaves the tree by the hash kept in its record (never hashed again).
+      if (stored !== undefined) this.trees.foldHash(partition, key, stored, hashOffset);
+      this.markSegment(batch, partition, this.trees.foldHash(partition, key, record, hashOffset));
+      this.overlayWrite(batch, this.pendingObjects, id, k, record, this.objects);
+      // A good copy of a key found corrupt: the key is sound again.
+      if (this.corruptKeys.size > 0 && this.corruptKeys.delete(id)) {
+        batch.hasCorrupt = true;
+        batch.ops.push({ db: this.corruptDb, key: k, bytes: null });
+      }
     }
     for (const target of hints?.targets ?? []) this.putHint(batch, target, partition, key, hints!.now);
     await batch.done;
@@ -268,6 +447,15 @@ export class LmdbStore implements Store {
     this.hintIndex.set(id, h);
     batch.hasHints = true;
     batch.ops.push({ db: this.hintsDb, key: k, bytes: encode({ seq: h.seq, since }) });
+  }
+
+  /** (Re)load the index of corrupt keys: at open, and after a failed batch touched it. */
+  private loadCorrupt(): void {
+    this.corruptKeys.clear();
+    for (const { key } of this.corruptDb.getRange({})) {
+      const k = Buffer.from(key);
+      this.corruptKeys.set(k.toString('latin1'), { partition: k.readUInt32BE(0), key: userKey(k), where: 'open' });
+    }
   }
 
   private countHint(partition: number, key: Uint8Array, delta: 1 | -1): void {
@@ -339,10 +527,24 @@ export class LmdbStore implements Store {
     return keysInSegments(this.keys(partition), wanted, this.segmentCount);
   }
 
+  /**
+   * A consistent, compacted copy of the whole environment into `dir` (an existing, empty
+   * directory): LMDB's mdb_env_copy2 with MDB_CP_COMPACT, which reads one snapshot in a read
+   * transaction on libuv's thread pool while this store goes on serving, and writes only the pages
+   * in use. Every write issued before the call is committed first, so the copy holds every write
+   * acknowledged before it was asked for.
+   */
+  async backup(dir: string): Promise<void> {
+    if (this.closed) throw new Error('LmdbStore is closed');
+    await this.lastWrite;
+    await this.env.backup(dir, true);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.flushTimer) clearInterval(this.flushTimer);
+    if (this.scrubTimer) clearInterval(this.scrubTimer);
     // The open batch (if any) still commits: its setImmediate runs while we wait.
     await this.lastWrite;
     // Closing an environment does not flush a noSync one; do it so a clean shutdown is on disk.
@@ -363,7 +565,7 @@ export class LmdbStore implements Store {
       resolve = res;
       reject = rej;
     });
-    const batch: Batch = { ops: [], segments: new Map(), hasHints: false, done, resolve, reject };
+    const batch: Batch = { ops: [], segments: new Map(), hasHints: false, hasCorrupt: false, done, resolve, reject };
     // Writes queued by this class itself (a tree repair) have no caller to see a rejection.
     done.catch(() => undefined);
     this.batch = batch;
@@ -456,6 +658,7 @@ export class LmdbStore implements Store {
     try {
       for (const partition of batch.segments.keys()) this.resyncTree(partition);
       if (batch.hasHints) this.loadHints();
+      if (batch.hasCorrupt) this.loadCorrupt();
     } catch {
       // The environment itself is gone (closed under us): nothing left to keep in step.
     }
@@ -468,19 +671,17 @@ export class LmdbStore implements Store {
    * any segment on disk differ all the same, it is written again.
    */
   private resyncTree(partition: number): void {
-    const segs = buildSegments(this.objectsOf(partition), this.segmentCount);
+    const segs = new BigUint64Array(this.segmentCount);
+    for (const key of this.keys(partition)) {
+      const k = objectKey(partition, key);
+      const record = this.record(k, k.toString('latin1'));
+      if (record !== undefined) foldRecordHash(segs, key, record);
+    }
     this.trees.set(partition, segs);
     const onDisk = readSegments(this.merkle, partition, this.segmentCount) ?? new BigUint64Array(this.segmentCount);
     for (let i = 0; i < segs.length; i++) {
       if (segs[i] === onDisk[i] || this.closed) continue;
       this.markSegment(this.openBatch(), partition, i);
-    }
-  }
-
-  private *objectsOf(partition: number): Iterable<[Uint8Array, DvvSet]> {
-    for (const key of this.keys(partition)) {
-      const state = this.get(partition, key);
-      if (state !== undefined) yield [key, state];
     }
   }
 
@@ -567,20 +768,102 @@ function readSegments(merkle: Database<Buffer, Buffer>, partition: number, segme
 }
 
 /**
- * Makes sure `merkle` holds the trees of every object for this segment count. A data directory
- * written before trees existed, or with another segment count, has them rebuilt from its objects
- * (one pass, in one transaction); meta `merkle` then records the count.
+ * One object's record: u8 format, u32 BE crc32 of the rest, u64 BE object hash, the encoded DVV set.
  */
-function ensureTrees(env: RootDatabase, objects: Database<Uint8Array, Buffer>, meta: Database<Uint8Array, string>, merkle: Database<Buffer, Buffer>, segmentCount: number): void {
+function makeRecord(key: Uint8Array, state: DvvSet): Buffer {
+  const encoded = encode(state);
+  const record = Buffer.allocUnsafe(recordHeaderBytes + encoded.length);
+  record[0] = recordFormat;
+  writeObjectHash(key, state, record, hashOffset);
+  record.set(encoded, recordHeaderBytes);
+  record.writeUInt32BE(zlib.crc32(record.subarray(hashOffset)), 1);
+  return record;
+}
+
+/** True when a record read from LMDB is whole: its format byte, and its crc32 over the hash and the DVV set. */
+function recordIsSound(record: Uint8Array): boolean {
+  if (record.length <= recordHeaderBytes || record[0] !== recordFormat) return false;
+  // lmdb-js hands out Buffers: no view to make on the read path.
+  const view = Buffer.isBuffer(record) ? record : Buffer.from(record.buffer, record.byteOffset, record.byteLength);
+  return zlib.crc32(view.subarray(hashOffset)) === view.readUInt32BE(1);
+}
+
+/** Folds the object hash kept in a record into `segments` (key's segment). */
+function foldRecordHash(segments: BigUint64Array, key: Uint8Array, record: Uint8Array): void {
+  const seg = segmentOf(key, segments.length);
+  const view = Buffer.from(record.buffer, record.byteOffset, record.byteLength);
+  segments[seg] = segments[seg]! ^ view.readBigUInt64BE(hashOffset);
+}
+
+/** Objects rewritten per transaction by the upgrade to records. */
+const upgradeChunkObjects = 10_000;
+
+/**
+ * Upgrade: a data directory whose objects are not records yet (meta `objects` absent: written
+ * before checksums) has every object rewritten as a record, a chunk of objects per transaction, and
+ * meta `objects` set at the end. Idempotent: an upgrade cut short by a crash starts again and skips
+ * what is already a record (an old object is a MessagePack array, whose first byte is never 2). An
+ * object that does not even decode is returned, to be dropped as corrupt.
+ */
+function ensureRecords(env: RootDatabase, objects: Database<Uint8Array, Buffer>, meta: Database<Uint8Array, string>): Buffer[] {
+  const marker = meta.get('objects');
+  if (marker !== undefined && (decode(marker) as { format?: number }).format === recordFormat) return [];
+  const unreadable: Buffer[] = [];
+  let start: Buffer | undefined;
+  for (;;) {
+    const chunk: [Buffer, Buffer][] = [];
+    for (const { key, value } of objects.getRange({ ...(start ? { start } : {}), limit: upgradeChunkObjects + 1 })) {
+      const k = Buffer.from(key);
+      if (start !== undefined && k.equals(start)) continue;
+      chunk.push([k, Buffer.from(value)]);
+      if (chunk.length >= upgradeChunkObjects) break;
+    }
+    if (chunk.length === 0) break;
+    env.transactionSync(() => {
+      for (const [k, value] of chunk) {
+        if (recordIsSound(value)) continue;
+        let record: Buffer;
+        try {
+          record = makeRecord(new Uint8Array(k.subarray(4)), decode(value) as DvvSet);
+        } catch {
+          unreadable.push(k);
+          continue;
+        }
+        objects.putSync(k, record);
+      }
+    });
+    start = chunk[chunk.length - 1]![0];
+  }
+  env.transactionSync(() => meta.putSync('objects', Buffer.from(encode({ format: recordFormat }))));
+  return unreadable;
+}
+
+/** What meta `merkle` says of the trees on disk: the segment count, and which object hash they fold (2: with the value bytes). */
+const treeHashVersion = 2;
+
+/**
+ * Makes sure `merkle` holds the trees of every object for this segment count and object hash. A
+ * data directory written before trees existed, with another segment count, or with the older
+ * object hash (the dots only), has them rebuilt from its records' hashes (one pass, in one
+ * transaction); meta `merkle` then records both. Records that fail their checksum are left out of
+ * the trees and returned, to be dropped as corrupt.
+ */
+function ensureTrees(env: RootDatabase, objects: Database<Uint8Array, Buffer>, meta: Database<Uint8Array, string>, merkle: Database<Buffer, Buffer>, segmentCount: number): Buffer[] {
   const marker = meta.get('merkle');
-  if (marker !== undefined && (decode(marker) as { segments?: number }).segments === segmentCount) return;
+  const stored = marker === undefined ? undefined : (decode(marker) as { segments?: number; hash?: number });
+  if (stored?.segments === segmentCount && stored.hash === treeHashVersion) return [];
   const tables = new SegmentTable(segmentCount);
   const partitions = new Set<number>();
+  const corrupt: Buffer[] = [];
   for (const { key, value } of objects.getRange({})) {
     const k = Buffer.from(key);
+    if (!recordIsSound(value)) {
+      corrupt.push(k);
+      continue;
+    }
     const p = k.readUInt32BE(0);
     partitions.add(p);
-    tables.fold(p, new Uint8Array(k.subarray(4)), undefined, decode(value) as DvvSet);
+    foldRecordHash(tables.of(p), new Uint8Array(k.subarray(4)), value);
   }
   env.transactionSync(() => {
     for (const { key } of merkle.getRange({})) merkle.removeSync(Buffer.from(key));
@@ -588,8 +871,9 @@ function ensureTrees(env: RootDatabase, objects: Database<Uint8Array, Buffer>, m
       const segs = tables.of(p);
       for (let i = 0; i < segs.length; i++) if (segs[i] !== 0n) merkle.putSync(merkleKey(p, i), hashBytes(segs[i]!));
     }
-    meta.putSync('merkle', Buffer.from(encode({ segments: segmentCount })));
+    meta.putSync('merkle', Buffer.from(encode({ segments: segmentCount, hash: treeHashVersion })));
   });
+  return corrupt;
 }
 
 function partitionPrefix(partition: number): Buffer {
