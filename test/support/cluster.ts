@@ -44,6 +44,13 @@ export interface ClusterOptions {
   cluster: string;
   /** Extra arguments for every `ringkv node` (e.g. ['--value-bytes-max', '1000']). */
   args?: string[];
+  /** The NATS URL of one node, where nodes use different servers (default: natsUrl for all). */
+  natsUrlOf?: (id: string) => string;
+  /**
+   * A command prefix each node runs under, e.g. test/support/hosts.ts's `ip netns exec <ns>` that puts
+   * the node on its own host. The prefix must exec the node, so its pid is the node's.
+   */
+  launcher?: (id: string) => string[];
 }
 
 export interface Cluster {
@@ -132,10 +139,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const n = (incarnation.get(id) ?? 0) + 1;
     incarnation.set(id, n);
     append(id, `--- ${id} start #${n}\n`);
+    const natsUrl = opts.natsUrlOf?.(id) ?? opts.natsUrl;
     const args = [
       ringkvBin,
       '--server',
-      opts.natsUrl,
+      natsUrl,
       '--cluster',
       opts.cluster,
       'node',
@@ -146,10 +154,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       ...membership.get(id)!,
       ...(opts.args ?? []),
     ];
-    const child = spawn(process.execPath, args, {
+    const [command, ...prefix] = [...(opts.launcher?.(id) ?? []), process.execPath];
+    const child = spawn(command!, [...prefix, ...args], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NATS_URL: opts.natsUrl, RINGKV_CLUSTER: opts.cluster },
+      env: { ...process.env, NATS_URL: natsUrl, RINGKV_CLUSTER: opts.cluster },
     });
     live.add(child);
     exits.delete(id);
