@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 it('probe: availability per second around a partition', async () => {
-  const wl = startSetWorkload({ clients, keys: ['s1', 's2', 's3', 's4'], concurrency: 2, r: 2, w: 2, timeoutMs: 1000 });
+  const wl = startSetWorkload({ clients, keys: ['s1', 's2', 's3', 's4'], concurrency: 2, r: 2, w: 2, timeoutMs: 2000 });
   await sleep(5000);
   const cutAt = Date.now() - wl.startedAt;
   hosts.partition([['h1', 'h2', 'h3'], ['h4', 'h5']]);
@@ -49,7 +49,7 @@ it('probe: availability per second around a partition', async () => {
   for (let t = 0; t < healAt + 10_000; t += 1000) {
     const maj = availability(wl.ops, ['h1', 'h2', 'h3'], t, t + 1000);
     const min = availability(wl.ops, ['h4', 'h5'], t, t + 1000);
-    const codes = wl.ops.filter((o) => o.at >= t && o.at < t + 1000 && !o.ok).map((o) => `${o.host}:${o.code}`);
+    const codes = wl.ops.filter((o) => o.at >= t && o.at < t + 1000 && !o.ok).map((o) => `${o.host}:${o.failed}:${o.code}:${o.message}`);
     rows.push(`${((t - cutAt) / 1000).toFixed(0).padStart(4)} s  majority ${maj.ok}/${maj.all}  minority ${min.ok}/${min.all}  ${[...new Set(codes)].join(' ')}`);
   }
   console.log(`cut at ${cutAt} ms, healed at ${healAt} ms\n${rows.join('\n')}`);

@@ -18,8 +18,10 @@ export interface OpRecord {
   /** ms since the workload started. */
   at: number;
   ok: boolean;
-  /** The error code of a failed operation. */
+  /** The error code of a failed operation, and which of its two requests failed. */
   code?: string;
+  failed?: 'get' | 'put';
+  message?: string;
   /** How many siblings the read of this operation saw. */
   siblings: number;
 }
@@ -72,18 +74,20 @@ export function startSetWorkload(opts: SetWorkloadOptions): SetWorkload {
     const at = Date.now() - startedAt;
     const element = `${host}-${++counter}`;
     let siblings = 0;
+    let phase: 'get' | 'put' = 'get';
     try {
       const read = await client.get(key, { r: opts.r, timeoutMs: opts.timeoutMs });
       siblings = read.values.length;
       const set = setOf(read.values);
       set.add(element);
       attempted.get(key)!.add(element);
+      phase = 'put';
       await client.put(key, encoder.encode(JSON.stringify([...set].sort())), { context: read.context, w: opts.w, timeoutMs: opts.timeoutMs });
       acked.get(key)!.add(element);
       ops.push({ host, at, ok: true, siblings });
     } catch (err) {
       if (!(err instanceof RingkvError)) throw err;
-      ops.push({ host, at, ok: false, code: err.code, siblings });
+      ops.push({ host, at, ok: false, code: err.code, failed: phase, message: err.message, siblings });
     }
   };
 
