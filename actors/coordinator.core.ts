@@ -14,8 +14,8 @@
  * later are still awaited, then every replica that answered with less gets read repair.
  *
  * Messages: takes replica.coordinate.made, replica.coordinate.ok, replica.put.ok, replica.get.ok,
- * replica.error and the request's own deadline and repairWaitOver wake-ups (each carrying the request
- * id). Effects: send / sendAll (replica.coordinate, replica.put, replica.get, read repair),
+ * replica.error and the request's own deadline, fallbackWait and repairWaitOver wake-ups (each
+ * carrying the request id). Effects: send / sendAll (replica.coordinate, replica.put, replica.get, read repair),
  * answerClient (exactly once), setTimer, and done (the request is over and may be dropped).
  *
  * Invariants: the client is answered exactly once, with
@@ -63,6 +63,14 @@ export interface CoordinatorInput {
   targets: Target[];
   /** put: the down primaries whose hints the local write keeps (orphans, or the one it stands in for). */
   localHints: string[];
+  /**
+   * The rest of the extended preference list believed up, best first (Dynamo §4.6). A target that has
+   * not answered within `fallbackWaitMs` is replaced by the next of them for this request: the
+   * coordinator does not wait for the failure detector to notice a cut or a paused node.
+   */
+  spares: string[];
+  /** How long a target may take to answer before the next spare is asked in its place (0: never). */
+  fallbackWaitMs: number;
   quorum: Quorum;
   /** Primaries that must answer (Riak's pw / pr); 0 for none. */
   primariesNeeded: number;
@@ -83,6 +91,8 @@ export interface CoordinatorContext extends CoordinatorInput {
   state: DvvSet;
   /** get: each answering replica's state (null: it has nothing). */
   answers: Record<string, DvvSet | null>;
+  /** Targets a spare was asked in place of (each is replaced once; its own late answer still counts). */
+  replaced: string[];
 }
 
 export interface AnswerParams {
@@ -123,12 +133,12 @@ export const coordinatorStates: Record<CoordinatorStateName, StateDecl> = {
   },
   replicating: {
     description: 'put: the other targets sync the new state while the local commit runs; W acks (local one included) answer the client.',
-    on: { 'replica.coordinate.ok': ['replicating', 'done'], 'replica.put.ok': ['replicating', 'done'], 'replica.error': ['done'], deadline: ['done'] },
+    on: { 'replica.coordinate.ok': ['replicating', 'done'], 'replica.put.ok': ['replicating', 'done'], 'replica.error': ['done'], fallbackWait: ['replicating'], deadline: ['done'] },
     always: ['done'],
   },
   collecting: {
     description: 'get: every target is asked; R answers (pr of them primaries) answer the client with the merge.',
-    on: { 'replica.get.ok': ['collecting', 'repairing', 'done'], deadline: ['done'] },
+    on: { 'replica.get.ok': ['collecting', 'repairing', 'done'], fallbackWait: ['collecting'], deadline: ['done'] },
     always: ['repairing'],
   },
   repairing: {
@@ -153,7 +163,7 @@ export type CoordinatorEffect =
   | { type: 'sendAll'; params: SendParams[] }
   | { type: 'answerClient'; params: AnswerParams }
   /** Wake this request with `event` at time `at` (ms on the runtime's Clock); one per name. */
-  | { type: 'setTimer'; name: 'deadline' | 'repairWait'; at: number; event: CoreEvent }
+  | { type: 'setTimer'; name: 'deadline' | 'repairWait' | 'fallbackWait'; at: number; event: CoreEvent }
   /** The request is over: drop its timers and the request itself. */
   | { type: 'done'; id: string };
 
@@ -164,7 +174,7 @@ export interface StepResult {
 
 /** Starts one request at time `now`: arms its deadline and sends its first messages (or answers UNAVAILABLE). */
 export function startRequest(input: CoordinatorInput, now: number): StepResult {
-  const context: CoordinatorContext = { ...input, acked: [], state: [], answers: {} };
+  const context: CoordinatorContext = { ...input, acked: [], state: [], answers: {}, replaced: [] };
   const effects: CoordinatorEffect[] = [
     { type: 'setTimer', name: 'deadline', at: now + input.timeoutMs, event: { type: 'deadline', reqId: input.id } },
   ];
@@ -215,15 +225,16 @@ export function step(request: CoordinatorRequest, event: CoreEvent, now: number)
       // Only this node's own replica was asked to coordinate: what claims to come from another is forged.
       if (!('from' in event) || event.from !== context.nodeId) return unchanged;
       // The dot is made: the others are sent the new state now, the local ack comes with its commit.
-      if (event.type === 'replica.coordinate.made') return enterReplicating({ ...context, state: event.body.state }, effects);
+      if (event.type === 'replica.coordinate.made') return enterReplicating({ ...context, state: event.body.state }, effects, now);
       // A replica that commits before it says "made" (an older node's): its ack is the local one too.
-      if (event.type === 'replica.coordinate.ok') return enterReplicating({ ...context, state: event.body.state, acked: [event.from] }, effects);
+      if (event.type === 'replica.coordinate.ok') return enterReplicating({ ...context, state: event.body.state, acked: [event.from] }, effects, now);
       if (event.type === 'replica.error') {
         effects.push({ type: 'answerClient', params: errorAnswer(context, event.body as ErrorBody) });
         return finish({ state: 'done', context }, effects);
       }
       return unchanged;
     case 'replicating':
+      if (event.type === 'fallbackWait') return askSpares(context, effects, now, 'replicating', context.acked);
       if (event.type === 'replica.error') {
         // Only the local replica's commit can fail here (replica.put answers no error but OVERLOADED,
         // which is one missing ack): the others may hold the write, so the outcome is unknown.
@@ -237,6 +248,7 @@ export function step(request: CoordinatorRequest, event: CoreEvent, now: number)
       if (context.acked.includes(event.from)) return unchanged;
       return checkReplicated({ ...context, acked: [...context.acked, event.from] }, effects);
     case 'collecting':
+      if (event.type === 'fallbackWait') return askSpares(context, effects, now, 'collecting', Object.keys(context.answers));
       if (event.type !== 'replica.get.ok' || event.from in context.answers) return unchanged;
       return checkCollected(recordAnswer(context, event.from, event.body.state), effects, now);
     case 'repairing':
@@ -248,18 +260,56 @@ export function step(request: CoordinatorRequest, event: CoreEvent, now: number)
   }
 }
 
-function enterReplicating(context: CoordinatorContext, effects: CoordinatorEffect[]): StepResult {
+function enterReplicating(context: CoordinatorContext, effects: CoordinatorEffect[], now: number): StepResult {
   const others = context.targets.filter((t) => t.node !== context.nodeId);
-  effects.push({
-    type: 'sendAll',
-    params: others.map((t) => ({
-      to: t.node,
-      kind: 'replica.put',
-      reqId: context.id,
-      body: { p: context.partition, key: context.key, state: context.state, ...(t.hintFor ? { hint: t.hintFor } : {}) },
-    })),
-  });
+  effects.push({ type: 'sendAll', params: others.map((t) => replicaPut(context, t)) });
+  armFallbackWait(context, effects, now);
   return checkReplicated(context, effects);
+}
+
+function replicaPut(context: CoordinatorContext, t: Target): SendParams {
+  return {
+    to: t.node,
+    kind: 'replica.put',
+    reqId: context.id,
+    body: { p: context.partition, key: context.key, state: context.state, ...(t.hintFor ? { hint: t.hintFor } : {}) },
+  };
+}
+
+function replicaGet(context: CoordinatorContext, t: Target): SendParams {
+  return { to: t.node, kind: 'replica.get', reqId: context.id, body: { p: context.partition, key: context.key } };
+}
+
+/** Wakes the request after `fallbackWaitMs` if a spare could still stand in for a silent target. */
+function armFallbackWait(context: CoordinatorContext, effects: CoordinatorEffect[], now: number): void {
+  if (context.fallbackWaitMs <= 0 || context.spares.length === 0 || !context.sloppy) return;
+  effects.push({ type: 'setTimer', name: 'fallbackWait', at: now + context.fallbackWaitMs, event: { type: 'fallbackWait', reqId: context.id } });
+}
+
+/**
+ * Dynamo §4.6 without waiting for the failure detector: every remote target that has not answered
+ * within the wait (and was not replaced already) gets the next spare of the extended preference list
+ * in its place, asked the same thing. A put's spare keeps the write with a hint for the primary the
+ * silent target is or stands in for, so hinted handoff takes it home once the primary is back. The
+ * silent target's own late answer still counts. The local replica is never replaced: its answer
+ * waits only on this node's disk. Only sloppy requests use spares: fallbacks never count otherwise.
+ */
+function askSpares(context: CoordinatorContext, effects: CoordinatorEffect[], now: number, state: 'replicating' | 'collecting', answered: readonly string[]): StepResult {
+  const silent = context.targets.filter((t) => t.node !== context.nodeId && !answered.includes(t.node) && !context.replaced.includes(t.node));
+  const spares = [...context.spares];
+  const replaced = [...context.replaced];
+  const added: Target[] = [];
+  for (const t of silent) {
+    const spare = spares.shift();
+    if (spare === undefined) break;
+    replaced.push(t.node);
+    added.push({ node: spare, hintFor: t.hintFor ?? t.node });
+  }
+  if (added.length === 0) return { request: { state, context }, effects };
+  const next: CoordinatorContext = { ...context, spares, replaced, targets: [...context.targets, ...added] };
+  effects.push({ type: 'sendAll', params: added.map((t) => (state === 'replicating' ? replicaPut(next, t) : replicaGet(next, t))) });
+  armFallbackWait(next, effects, now);
+  return { request: { state, context: next }, effects };
 }
 
 function checkReplicated(context: CoordinatorContext, effects: CoordinatorEffect[]): StepResult {
@@ -269,10 +319,8 @@ function checkReplicated(context: CoordinatorContext, effects: CoordinatorEffect
 }
 
 function enterCollecting(context: CoordinatorContext, effects: CoordinatorEffect[], now: number): StepResult {
-  effects.push({
-    type: 'sendAll',
-    params: context.targets.map((t) => ({ to: t.node, kind: 'replica.get', reqId: context.id, body: { p: context.partition, key: context.key } })),
-  });
+  effects.push({ type: 'sendAll', params: context.targets.map((t) => replicaGet(context, t)) });
+  armFallbackWait(context, effects, now);
   return checkCollected(context, effects, now);
 }
 
@@ -294,12 +342,9 @@ function enterDone(context: CoordinatorContext, effects: CoordinatorEffect[], re
   if (repair) {
     effects.push({
       type: 'sendAll',
-      params: repairTargets(context.answers, context.state).map((to) => ({
-        to,
-        kind: 'replica.put',
-        reqId: context.id,
-        body: { p: context.partition, key: context.key, state: context.state },
-      })),
+      // A fallback is repaired with its hint, so what it is sent goes home with hinted handoff
+      // instead of staying on a node that does not own the key.
+      params: repairTargets(context.answers, context.state).map((to) => replicaPut(context, context.targets.find((t) => t.node === to) ?? { node: to })),
     });
   }
   return finish({ state: 'done', context }, effects);

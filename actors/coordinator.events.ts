@@ -22,7 +22,12 @@ export type CoreEvent =
   /** The request's deadline passed (a wake-up the core asked for with setTimer). */
   | { type: 'deadline'; reqId: string }
   /** The short wait for late read answers, before read repair, is over. */
-  | { type: 'repairWaitOver'; reqId: string };
+  | { type: 'repairWaitOver'; reqId: string }
+  /** A target had its time to answer: spares are asked in place of the silent ones. */
+  | { type: 'fallbackWait'; reqId: string };
+
+/** The request's own wake-ups (timers it set), as against answers from replicas. */
+export const wakeUpKinds: ReadonlySet<string> = new Set<CoreEvent['type']>(['deadline', 'repairWaitOver', 'fallbackWait']);
 
 /** One item of a coordinator batch: a client request to route and maybe coordinate, or a core event. */
 export type CoordinatorItem = ClientWriteEvent | ClientReadEvent | CoreEvent;

@@ -33,7 +33,7 @@ import {
   startRequest,
   step,
 } from './coordinator.core.js';
-import type { CoordinatorEvent, CoordinatorItem } from './coordinator.events.js';
+import { type CoordinatorEvent, type CoordinatorItem, wakeUpKinds } from './coordinator.events.js';
 import type { ClientReadEvent, ClientWriteEvent } from './node.events.js';
 import { type RouteView, clientRoute } from './node-routes.js';
 
@@ -44,6 +44,7 @@ export interface CoordinatorActorInput {
   coordinatorsMax: number;
   requestTimeoutMs: number;
   readRepairWaitMs: number;
+  fallbackWaitMs: number;
 }
 
 /** What `ringkv trace` shows of one step of one request: the event it took, where it went, what it did. */
@@ -110,7 +111,7 @@ export function runBatch(ctx: CoordinatorActorContext, batch: CoordinatorEvent):
       }
       const request = ctx.requests.get(item.reqId);
       if (!request) {
-        if (item.type !== 'deadline' && item.type !== 'repairWaitOver') late++;
+        if (!wakeUpKinds.has(item.type)) late++;
         continue;
       }
       const { request: next, effects } = step(request, item as CoreEvent, batch.now);
@@ -179,6 +180,7 @@ function startClientRequest(
     nodeId: ctx.nodeId,
     timeoutMs: route.coordinate.timeoutMs ?? ctx.requestTimeoutMs,
     readRepairWaitMs: ctx.readRepairWaitMs,
+    fallbackWaitMs: ctx.fallbackWaitMs,
   };
   const { request, effects } = startRequest(input, now);
   if (request.state !== 'done') ctx.requests.set(input.id, request);

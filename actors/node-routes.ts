@@ -63,7 +63,7 @@ export function requestQuorum(view: RouteView, options: RequestOptions): Quorum 
 }
 
 /** A request as routing decides it, before the coordinator gives it its id and timing. */
-export type RoutedRequest = Omit<CoordinatorInput, 'id' | 'nodeId' | 'timeoutMs' | 'readRepairWaitMs'> & { timeoutMs: number | undefined };
+export type RoutedRequest = Omit<CoordinatorInput, 'id' | 'nodeId' | 'timeoutMs' | 'readRepairWaitMs' | 'fallbackWaitMs'> & { timeoutMs: number | undefined };
 
 /** What becomes of a client request (api.put, api.del, api.get) at this node. */
 export type ClientRoute = { error: ErrorBody } | { forward: string } | { coordinate: RoutedRequest };
@@ -79,7 +79,7 @@ export function clientRoute(view: RouteView, req: ClientWriteEvent | ClientReadE
   if (typeof quorum === 'string') return { error: { code: 'BAD_REQUEST', message: quorum } };
   const partition = partitionOf(req.key, view.ring.q);
   const isUp = (node: string) => node === view.nodeId || !view.down[node];
-  const { primaries, targets, orphans } = chooseTargets(view.ring, partition, quorum.n, isUp);
+  const { primaries, targets, orphans, spares } = chooseTargets(view.ring, partition, quorum.n, isUp);
   const self = targets.find((t) => t.node === view.nodeId);
   if (!self) {
     const target = targets[0]?.node;
@@ -98,6 +98,7 @@ export function clientRoute(view: RouteView, req: ClientWriteEvent | ClientReadE
       // The coordinating replica is this node: it goes first.
       targets: [self, ...targets.filter((t) => t !== self)],
       localHints: self.hintFor ? [self.hintFor, ...orphans] : orphans,
+      spares,
       quorum,
       primariesNeeded: (isWrite ? options.pw : options.pr) ?? 0,
       sloppy: options.sloppy ?? true,

@@ -37,7 +37,7 @@ export type NodeEvent =
   | { type: 'api.status'; from: string; reqId: string; replyTo: string }
   | Exclude<ReplicaEvent, { type: 'store.committed' | 'store.failed' | 'replica.local.get' }>
   /** Replica answers: for the coordinator child, in the turn's batch. */
-  | Exclude<CoreEvent, { type: 'deadline' | 'repairWaitOver' }>
+  | Exclude<CoreEvent, { type: 'deadline' | 'repairWaitOver' | 'fallbackWait' }>
   | GossipEvent
   | Extract<HandoffEvent, { type: 'handoff.tick' | 'handoff.batch' | 'handoff.batch.ok' }>
   | { type: 'api.hints'; from: string; reqId: string; replyTo: string }

@@ -41,6 +41,7 @@ export interface NodeInput {
   limits: Limits;
   requestTimeoutMs: number;
   readRepairWaitMs: number;
+  fallbackWaitMs: number;
   coordinatorsMax: number;
   writesInFlightMax: number;
   gossip: GossipInput;
@@ -141,7 +142,7 @@ export const nodeMachine = setup({
   entry: [
     spawnChild('coordinator', {
       id: coordinatorActorId,
-      input: ({ context }) => ({ nodeId: context.nodeId, coordinatorsMax: context.coordinatorsMax, requestTimeoutMs: context.requestTimeoutMs, readRepairWaitMs: context.readRepairWaitMs }),
+      input: ({ context }) => ({ nodeId: context.nodeId, coordinatorsMax: context.coordinatorsMax, requestTimeoutMs: context.requestTimeoutMs, readRepairWaitMs: context.readRepairWaitMs, fallbackWaitMs: context.fallbackWaitMs }),
     }),
     spawnChild('gossip', { id: 'gossip', input: ({ context }) => context.gossip }),
     spawnChild('handoff', { id: 'handoff', input: ({ context }) => context.handoff }),

@@ -46,6 +46,8 @@ export interface RingkvTargetOptions {
 /** The most per-key contexts the target remembers; past it the oldest are forgotten. */
 export const contextCacheMax = 1_000_000;
 export const localNodesDefault = 3;
+/** What one machine's ports and cores sensibly hold; a larger cluster is a test of the machine. */
+export const localNodesMax = 32;
 const readyTimeoutMsDefault = 60_000;
 /** Left for the last lines of the stopped processes to reach the log before it closes. */
 const logDrainMs = 300;

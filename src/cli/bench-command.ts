@@ -20,7 +20,7 @@ import { prepareFault, type PreparedFault } from '../bench/fault-session.js';
 import { openNatsKvTarget } from '../bench/nats-kv-target.js';
 import { originalWriters, type Writers } from '../bench/output-diversion.js';
 import { ProgressBar } from '../bench/progress.js';
-import { openRingkvTarget } from '../bench/ringkv-target.js';
+import { localNodesDefault, localNodesMax, openRingkvTarget } from '../bench/ringkv-target.js';
 import { formatMemory } from './bench-memory-output.js';
 import type { NodeMemoryReading } from '../bench/memory.js';
 import { describeMachine, loadConcurrencyDefault, runBench, type BenchReport, type LatencySummary, type LevelResult, type LoadResult } from '../bench/runner.js';
@@ -58,6 +58,8 @@ export interface BenchCommandOptions {
   memory?: boolean;
   loadConcurrency?: number;
   fsync?: boolean;
+  /** --local: nodes of the cluster the bench starts. */
+  nodes?: number;
   server?: string;
   cluster?: string;
   /** --fault kill-node@10s[+20s] or pause-node@... */
@@ -120,7 +122,8 @@ export function registerBenchCommand(program: Command, io: BenchIo = defaultIo()
     .command('bench')
     .description('measure throughput and latency with a YCSB workload, against ringkv or NATS JetStream KV')
     .addOption(new Option('--target <name>', 'what to measure').choices(targetNames).default('ringkv'))
-    .option('--local', 'ringkv: start a throwaway 3-node cluster on a free port for the run, and stop it after')
+    .option('--local', 'ringkv: start a throwaway cluster (--nodes) on a free port for the run, and stop it after')
+    .option('--nodes <count>', 'ringkv --local: nodes of the cluster the bench starts', wholeNumber('nodes', 1, localNodesMax), localNodesDefault)
     .option('--kv-server <url>', 'nats-kv: an existing JetStream cluster (without it the bench starts 3 nats-servers)')
     .addOption(new Option('--workload <name>', 'a (50% read, 50% update), b (95/5), c (read only), cart (read, merge, write back), update (puts only)').choices(workloadNames).default('a'))
     .option('--records <count>', 'records loaded before the run', wholeNumber('records', 1, recordCountMax), 1000)
@@ -159,6 +162,10 @@ export function registerBenchCommand(program: Command, io: BenchIo = defaultIo()
 export async function runBenchCommand(o: BenchCommandOptions, io: BenchIo): Promise<number> {
   if (o.target === 'ringkv' && (o.r > o.n || o.w > o.n)) {
     io.err(`error: --r and --w must not exceed --n (${o.n})\n`);
+    return 2;
+  }
+  if (o.nodes !== undefined && o.nodes !== localNodesDefault && (o.target !== 'ringkv' || !o.local)) {
+    io.err('error: --nodes is for a ringkv cluster the bench starts (--local)\n');
     return 2;
   }
   if (o.fsync && (o.target !== 'ringkv' || !o.local)) {
@@ -207,6 +214,7 @@ export async function runBenchCommand(o: BenchCommandOptions, io: BenchIo): Prom
             w: o.w,
             say,
             ...(o.fsync ? { fsync: true } : {}),
+            ...(o.nodes !== undefined ? { nodes: o.nodes } : {}),
           });
     const header = {
       target: target.name,

@@ -18,6 +18,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isValidPartitionCount, partitionCountDefault, partitionCountMax } from '../core/ring.js';
+import { fallbackWaitMsDefault } from '../core/targets.js';
 import { packageRoot, resolveServerUrl } from '../server/local-cluster.js';
 import { registerInspectCommands } from './inspect-command.js';
 import { registerDemoCommand } from './demo-cart-command.js';
@@ -50,6 +51,7 @@ interface NodeCommandOptions {
   n: number;
   valueBytesMax?: number;
   requestTimeoutMs?: number;
+  fallbackWaitMs?: number;
   fsync?: boolean;
   gossipRoundMs: number;
   handoffRateBytes?: number;
@@ -243,6 +245,7 @@ function buildProgram(): Command {
     .option('--n <n>', 'replicas per key', positiveInt('n'), 3)
     .option('--value-bytes-max <bytes>', 'largest value a put may carry', positiveInt('value-bytes-max'))
     .option('--request-timeout-ms <ms>', 'default deadline of a client request', positiveInt('request-timeout-ms'))
+    .option('--fallback-wait-ms <ms>', 'a replica silent this long is stood in for by the next node of the preference list, for that request (0: never)', nonNegativeInt('fallback-wait-ms'), fallbackWaitMsDefault)
     .option('--fsync', 'acknowledge a write only once it is on disk (default: once LMDB has committed it)')
     .option('--http-port <port>', 'serve /metrics, /livez, /readyz and /dashboard on this port (0: any free port, logged; default: no HTTP server)', nonNegativeInt('http-port'))
     .option('--http-host <host>', 'address the HTTP server listens on', '127.0.0.1')
@@ -275,6 +278,7 @@ function buildProgram(): Command {
           n: o.n,
           valueBytesMax: o.valueBytesMax,
           requestTimeoutMs: o.requestTimeoutMs,
+          fallbackWaitMs: o.fallbackWaitMs,
           fsync: o.fsync === true,
           gossipRoundMs: o.gossipRoundMs,
           handoffRateBytesPerSec: o.handoffRateBytes,

@@ -35,7 +35,7 @@ import { performance } from 'node:perf_hooks';
 import { type DvvSet, equal, isDeleted, join, sync, values as dvvValues } from '../core/dvv.js';
 import { partitionOf, preferenceList } from '../core/ring.js';
 import { quorumDefault } from '../core/quorum.js';
-import { chooseTargets } from '../core/targets.js';
+import { chooseTargets, fallbackWaitMsDefault } from '../core/targets.js';
 import { encode } from '../protocol/codec.js';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { isErrorCode, type ErrorBody } from '../protocol/errors.js';
@@ -451,13 +451,19 @@ export class RingkvClient {
       return undefined;
     }
     const body = { key, ...options };
-    const outcome = await this.hedged<DvvSet | null>('local.get', order, r, body, deadlineAt, this.readDelay, (env) => {
+    // Replicas that stay silent (cut off, and no failure detector has noticed yet) must not use up
+    // the whole deadline: after a share of it the read goes to a coordinator, which asks spares of
+    // the preference list in their place (actors/coordinator.core.ts, fallbackWait). Only the
+    // key's targets answer a replica read, so the client cannot ask the spares itself.
+    const now = performance.now();
+    const replicasUntil = Math.min(deadlineAt, now + Math.max(fallbackWaitMsDefault, (deadlineAt - now) / 3));
+    const outcome = await this.hedged<DvvSet | null>('local.get', order, r, body, replicasUntil, this.readDelay, (env) => {
       const state = (env as ApiLocalGetOk).state;
       return state === null || checkDvvSet(state) ? { kind: 'ok', value: state } : badAnswer('api.local.get');
     });
     if (!outcome.ok) {
       if (outcome.why === 'final') throw this.failure('get', outcome, options.timeoutMs);
-      if (outcome.why === 'deadline') throw this.failure('get', outcome, options.timeoutMs);
+      if (outcome.why === 'deadline' && replicasUntil >= deadlineAt) throw this.failure('get', outcome, options.timeoutMs);
       this.stats.readFallbacks++;
       return undefined;
     }

@@ -7,6 +7,15 @@
  */
 import { preferenceList, type Ring } from './ring.js';
 
+/**
+ * A replica answers in about a millisecond here and in tens under load (p99 72 ms at 128 in flight):
+ * one silent for 300 ms is cut off or paused, and the request asks a spare instead of waiting for
+ * the failure detector (seconds) or the deadline. Larger than any normal answer, so a spare is rarely
+ * written for nothing; small against the default deadline (5 s) and the availability goal of the
+ * first second of a partition (issue 20).
+ */
+export const fallbackWaitMsDefault = 300;
+
 export interface Target {
   node: string;
   /** The primary this fallback stands in for; absent for a primary. */
@@ -20,6 +29,8 @@ export interface Targets {
   targets: Target[];
   /** Down primaries without a fallback: the coordinator keeps their hints. */
   orphans: string[];
+  /** The rest of the extended preference list believed up, in order: who stands in next. */
+  spares: string[];
 }
 
 export function chooseTargets(ring: Ring, partition: number, n: number, isUp: (node: string) => boolean): Targets {
@@ -34,5 +45,5 @@ export function chooseTargets(ring: Ring, partition: number, n: number, isUp: (n
     if (fallback === undefined) orphans.push(primary);
     else targets.push({ node: fallback, hintFor: primary });
   }
-  return { primaries, targets, orphans };
+  return { primaries, targets, orphans, spares: fallbacks };
 }

@@ -14,6 +14,7 @@ import { gossipMachine, gossipRoundMsDefault, phiDefaults, phiThresholdDefault }
 import type { PhiOptions } from '../core/phi.js';
 import { type CollectParams, type DropHintsParams, type HandoffInput, handoffDefaults, handoffMachine } from '../../actors/handoff.machine.js';
 import { departedOf, isDeparted } from '../core/departed.js';
+import { fallbackWaitMsDefault } from '../core/targets.js';
 import type { HandoffItem } from '../../actors/handoff.events.js';
 import { antiEntropyDefaults, antiEntropyMachine } from '../../actors/anti-entropy.machine.js';
 import { type AnswerTransfersParams, type TransferInput, transferDefaults, transferMachine } from '../../actors/transfer.machine.js';
@@ -72,6 +73,8 @@ export interface NodeConfig {
   limits?: Partial<Limits>;
   requestTimeoutMs?: number;
   readRepairWaitMs?: number;
+  /** How long a request waits for a target before a spare of the extended preference list is asked too. */
+  fallbackWaitMs?: number;
   coordinatorsMax?: number;
   writesInFlightMax?: number;
   /** How often a node gossips with one peer; 0 turns gossip (and failure detection) off. */
@@ -709,6 +712,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     limits,
     requestTimeoutMs: config.requestTimeoutMs ?? requestTimeoutMsDefault,
     readRepairWaitMs: config.readRepairWaitMs ?? readRepairWaitMsDefault,
+    fallbackWaitMs: config.fallbackWaitMs ?? fallbackWaitMsDefault,
     coordinatorsMax: config.coordinatorsMax ?? coordinatorsMaxDefault,
     writesInFlightMax: config.writesInFlightMax ?? writesInFlightMaxDefault,
     handoff: { nodeId, ...handoffDefaults, ...config.handoff, departed: departedOf(clusterState) },

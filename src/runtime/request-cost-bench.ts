@@ -47,6 +47,9 @@ function coordinatorInput(op: 'get' | 'put', i: number): CoordinatorInput {
     preferenceList: ['n1', 'n2', 'n3'],
     targets: [{ node: 'n1' }, { node: 'n2' }, { node: 'n3' }],
     localHints: [],
+    // A five-node ring: two spares, so every request also arms its fallback wait.
+    spares: ['n4', 'n5'],
+    fallbackWaitMs: 300,
     quorum: { n: 3, r: 2, w: 2 },
     primariesNeeded: 0,
     sloppy: true,
@@ -83,7 +86,7 @@ const view: RouteView = { nodeId: 'n1', ring: claimInitial(['n1', 'n2', 'n3'], 8
  */
 function coordinatorActorBatched(op: 'get' | 'put', requests: number, inBatch: number): number {
   const actor = createActor(coordinatorMachine.provide({ actions: { perform: () => {} } }), {
-    input: { nodeId: 'n1', coordinatorsMax: 4096, requestTimeoutMs: 5000, readRepairWaitMs: 50 },
+    input: { nodeId: 'n1', coordinatorsMax: 4096, requestTimeoutMs: 5000, readRepairWaitMs: 50, fallbackWaitMs: 300 },
     clock,
   });
   actor.start();

@@ -34,6 +34,7 @@ export interface NodeProcessOptions {
   n?: number;
   valueBytesMax?: number;
   requestTimeoutMs?: number;
+  fallbackWaitMs?: number;
   /** Gossip round in ms (failure detection takes about five rounds). */
   gossipRoundMs?: number;
   /** Hinted handoff delivery rate limit, bytes per second. */
@@ -116,6 +117,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       quorum: o.n === undefined ? undefined : { n: o.n },
       limits: o.valueBytesMax === undefined ? undefined : { valueBytesMax: o.valueBytesMax },
       requestTimeoutMs: o.requestTimeoutMs,
+      fallbackWaitMs: o.fallbackWaitMs,
       gossipRoundMs: o.gossipRoundMs,
       handoff: o.handoffRateBytesPerSec === undefined ? undefined : { rateBytesPerSec: o.handoffRateBytesPerSec },
       antiEntropy: definedOnly({ intervalMs: o.aaeIntervalMs, bytesPerSec: o.aaeBytesPerSec, exchangesMax: o.aaeExchangesMax }),

@@ -61,6 +61,8 @@ function inputOf({ alive, ...overrides }: Overrides = {}): CoordinatorInput {
     preferenceList: ['n1', 'n2', 'n3'],
     targets: (alive ?? ['n1', 'n2', 'n3']).map((node) => ({ node })),
     localHints: [],
+    spares: [],
+    fallbackWaitMs: 300,
     quorum: { n: 3, r: 2, w: 2 },
     primariesNeeded: 0,
     sloppy: true,
@@ -483,5 +485,65 @@ describe('coordinator core: the end of a request', () => {
       for (const to of [...Object.values(decl.on).flat(), ...(decl.always ?? [])]) expect(names).toContain(to);
       expect(Boolean(decl.final)).toBe(name === 'done');
     }
+  });
+});
+
+describe('coordinator core: spares stand in for silent targets (no waiting for the failure detector)', () => {
+  const fallbackWait: CoreEvent = { type: 'fallbackWait', reqId: 'coordinator-4' };
+  const made: CoreEvent = { type: 'replica.coordinate.made', from: 'n1', reqId: 'coordinator-4', body: { state: stateA } };
+
+  it('a put whose remote targets stay silent asks the next spares, each with a hint for the target it replaces', () => {
+    const [s0] = start({ spares: ['n4', 'n5'] });
+    const [s1, e1] = step(s0, made);
+    expect(timer(e1, 'fallbackWait')).toEqual({ type: 'setTimer', name: 'fallbackWait', at: NOW + 300, event: fallbackWait });
+    const [s2, e2] = run(s1, [coordinateOk(stateA), fallbackWait]);
+    expect(s2.value).toBe('replicating');
+    expect(sent(e2)).toEqual([
+      { to: 'n4', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA, hint: 'n2' } },
+      { to: 'n5', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA, hint: 'n3' } },
+    ]);
+    // No spare is left: no further wait is armed.
+    expect(timer(e2, 'fallbackWait')).toBeUndefined();
+    const [s3, e3] = step(s2, putOk('n5'));
+    expect(s3.status).toBe('done');
+    expect(answers(e3).map((a) => a.kind)).toEqual(['api.put.ok']);
+  });
+
+  it('replaces only the silent ones, once each; a replaced target that answers late still counts', () => {
+    const [s0] = start({ spares: ['n4', 'n5'], quorum: { n: 3, r: 2, w: 3 } });
+    const [s1, e1] = run(s0, [made, putOk('n2'), fallbackWait]);
+    expect(sent(e1).filter((m) => m.to === 'n4' || m.to === 'n5')).toEqual([{ to: 'n4', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA, hint: 'n3' } }]);
+    // The next wait replaces n3 no more; n4, silent too, gets the last spare, standing in for n3 as well.
+    const [s2, e2] = step(s1, fallbackWait);
+    expect(sent(e2)).toEqual([{ to: 'n5', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA, hint: 'n3' } }]);
+    const [s3, e3] = run(s2, [coordinateOk(stateA), putOk('n3')]);
+    expect(s3.status).toBe('done');
+    expect(answers(e3).map((a) => a.kind)).toEqual(['api.put.ok']);
+  });
+
+  it('never replaces the local replica, and a strict (sloppy: false) request never uses spares', () => {
+    const [s0] = start({ spares: ['n4'], quorum: { n: 3, r: 2, w: 3 } });
+    const [s1, e1] = run(s0, [made, putOk('n2'), putOk('n3'), fallbackWait]);
+    // n2 and n3 answered, the local commit is pending: nobody is silent but this node's own disk.
+    expect(sent(e1).filter((m) => m.to === 'n4')).toEqual([]);
+    expect(s1.value).toBe('replicating');
+
+    const [t0] = start({ spares: ['n4'], sloppy: false });
+    const [, f1] = step(t0, made);
+    expect(timer(f1, 'fallbackWait')).toBeUndefined();
+  });
+
+  it('a get whose targets stay silent asks a spare; its answer counts toward R and it is repaired with a hint', () => {
+    const [s0, e0] = start({ op: 'get', spares: ['n4'] });
+    expect(timer(e0, 'fallbackWait')).toMatchObject({ at: NOW + 300 });
+    const [s1, e1] = run(s0, [getOk('n1', stateA), fallbackWait]);
+    expect(sent(e1)).toEqual([{ to: 'n4', kind: 'replica.get', reqId: 'coordinator-4', body: { p: 5, key } }]);
+    const [s2, e2] = step(s1, getOk('n4', null));
+    expect(answers(e2)).toHaveLength(1);
+    expect(answers(e2)[0]!.kind).toBe('api.get.ok');
+    expect(s2.value).toBe('repairing');
+    const [s3, e3] = step(s2, { type: 'repairWaitOver', reqId: 'coordinator-4' });
+    expect(s3.status).toBe('done');
+    expect(sent(e3)).toEqual([{ to: 'n4', kind: 'replica.put', reqId: 'coordinator-4', body: { p: 5, key, state: stateA, hint: 'n2' } }]);
   });
 });

@@ -42,7 +42,7 @@ function start(coordinatorsMax = 100) {
   const outs: CoordinatorOutput[][] = [];
   const actor = createActor(
     coordinatorMachine.provide({ actions: { perform: (_, params: CoordinatorOutput[]) => void outs.push(params) } }),
-    { input: { nodeId: 'n1', coordinatorsMax, requestTimeoutMs: 1000, readRepairWaitMs: 20 } },
+    { input: { nodeId: 'n1', coordinatorsMax, requestTimeoutMs: 1000, readRepairWaitMs: 20, fallbackWaitMs: 300 } },
   );
   actor.start();
   const batch = (items: CoordinatorItem[], now = 0, traced = false): CoordinatorOutput[] => {

@@ -47,6 +47,13 @@ export interface ClusterOptions {
   args?: string[];
   /** Extra arguments for one node (e.g. its own --http-port). */
   nodeArgs?: (id: string) => string[];
+  /** The NATS URL of one node, where nodes use different servers (default: natsUrl for all). */
+  natsUrlOf?: (id: string) => string;
+  /**
+   * A command prefix each node runs under, e.g. test/support/hosts.ts's `ip netns exec <ns>` that puts
+   * the node on its own host. The prefix must exec the node, so its pid is the node's.
+   */
+  launcher?: (id: string) => string[];
 }
 
 export interface Cluster {
@@ -135,10 +142,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const n = (incarnation.get(id) ?? 0) + 1;
     incarnation.set(id, n);
     append(id, `--- ${id} start #${n}\n`);
+    const natsUrl = opts.natsUrlOf?.(id) ?? opts.natsUrl;
     const args = [
       ringkvBin,
       '--server',
-      opts.natsUrl,
+      natsUrl,
       '--cluster',
       opts.cluster,
       'node',
@@ -151,10 +159,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       ...(opts.nodeArgs?.(id) ?? []),
       ...once,
     ];
-    const child = spawn(process.execPath, args, {
+    const [command, ...prefix] = [...(opts.launcher?.(id) ?? []), process.execPath];
+    const child = spawn(command!, [...prefix, ...args], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NATS_URL: opts.natsUrl, RINGKV_CLUSTER: opts.cluster },
+      env: { ...process.env, NATS_URL: natsUrl, RINGKV_CLUSTER: opts.cluster },
     });
     live.add(child);
     exits.delete(id);

@@ -15,6 +15,7 @@ export function nodeTestInput(ring: Ring): NodeInput {
     limits: defaultLimits,
     requestTimeoutMs: 60_000,
     readRepairWaitMs: 60_000,
+    fallbackWaitMs: 60_000,
     coordinatorsMax: 16,
     writesInFlightMax: 16,
     // The children's inputs are left out: these tests stub or provide the children.

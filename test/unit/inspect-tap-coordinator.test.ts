@@ -42,7 +42,7 @@ function start() {
     }
   };
   const actor = createActor(coordinatorMachine.provide({ actions: { perform: (_, p: CoordinatorOutput[]) => perform(p) } }), {
-    input: { nodeId: 'n1', coordinatorsMax: 100, requestTimeoutMs: 1000, readRepairWaitMs: 20 },
+    input: { nodeId: 'n1', coordinatorsMax: 100, requestTimeoutMs: 1000, readRepairWaitMs: 20, fallbackWaitMs: 300 },
   });
   tap.attach(actor);
   actor.start();
@@ -103,7 +103,7 @@ describe('InspectTap: the coordinator actor', () => {
   it('costs a batch nothing while no session is open: no trace in its outputs', () => {
     const outputs: CoordinatorOutput[][] = [];
     const actor = createActor(coordinatorMachine.provide({ actions: { perform: (_, p: CoordinatorOutput[]) => void outputs.push(p) } }), {
-      input: { nodeId: 'n1', coordinatorsMax: 100, requestTimeoutMs: 1000, readRepairWaitMs: 20 },
+      input: { nodeId: 'n1', coordinatorsMax: 100, requestTimeoutMs: 1000, readRepairWaitMs: 20, fallbackWaitMs: 300 },
     }).start();
     const tap = new InspectTap({ nodeId: 'n1', clock: { now: () => 0, setTimeout: () => 0, clearTimeout: () => {} } });
     tap.attach(actor);
