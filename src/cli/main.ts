@@ -14,6 +14,7 @@
  *   7  any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL)
  */
 import { addNatsAuthFlags } from './nats-auth-flags.js';
+import { addClusterSecretFlag } from './cluster-secret-flag.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -202,6 +203,7 @@ function buildProgram(): Command {
     .showHelpAfterError('(run ringkv --help for usage)')
     .addHelpText('after', `\n${exitCodesHelp}\n`);
   addNatsAuthFlags(program);
+  addClusterSecretFlag(program);
 
   const globals = (cmd: Command) => cmd.optsWithGlobals<GlobalOptions>();
 

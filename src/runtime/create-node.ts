@@ -53,6 +53,8 @@ import type { Role, Transport } from '../ports/transport.js';
 import { type Identity, loadIdentity, markCleanStop, renewEpoch } from './identity.js';
 import { createRouter, type RouterStats } from './router.js';
 import { createInspectServer, type InspectServer } from './inspect-server.js';
+import { createMemberGate, newGateStats, type GateStats } from './member-gate.js';
+import type { SealKey } from '../protocol/seal.js';
 
 export interface NodeConfig {
   nodeId: string;
@@ -102,7 +104,13 @@ export interface AntiEntropyConfig {
 }
 
 export interface NodePorts {
+  /**
+   * Given the same seal key (src/protocol/seal.ts) as `seal`, or the node's own messages are
+   * dropped by every member it sends them to.
+   */
   transport: Transport;
+  /** The cluster's id and secret: every inbound message meets the member gate with it first. */
+  seal: SealKey;
   store: Store;
   clock: Clock;
   log: Log;
@@ -129,6 +137,8 @@ export interface RequestObserver {
 }
 
 export interface NodeStats extends RouterStats {
+  /** What the member gate passed and dropped (ringkv_messages_unauthenticated_total). */
+  gate: GateStats;
   lateAnswers: number;
   actionFailures: number;
 }
@@ -159,10 +169,16 @@ export const coordinatorBatchItemsMax = 4096;
 export async function createNode(config: NodeConfig, ports: NodePorts): Promise<RunningNode> {
   const { transport, store, clock } = ports;
   // Renewed while the node runs when it deletes objects it made dots in (renewEpochBeforeDrop).
-  let identity = await loadIdentity(store, config.nodeId, ports.newEpoch);
+  let identity = await loadIdentity(store, config.nodeId, ports.newEpoch, ports.seal.clusterId);
   const log = ports.log.child({ node: config.nodeId });
   const { nodeId } = identity;
-  const stats: NodeStats = { received: 0, droppedInvalid: 0, rejected: 0, lateAnswers: 0, actionFailures: 0 };
+  const stats: NodeStats = { received: 0, droppedInvalid: 0, rejected: 0, gate: newGateStats(), lateAnswers: 0, actionFailures: 0 };
+  // Members only: every message meets the gate before anything of it is decoded (member-gate.ts).
+  const gate = createMemberGate({ key: ports.seal, clusterName: config.cluster, now: () => clock.now(), log, stats: stats.gate });
+  const admit = (msg: Inbound): void => {
+    const admitted = gate(msg);
+    if (admitted !== undefined) dispatch(admitted);
+  };
   const limits: Limits = { ...defaultLimits, ...config.limits };
   const roundMs = config.gossipRoundMs ?? gossipRoundMsDefault;
   const incarnation = clock.now();
@@ -173,7 +189,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   let listening = false;
   let clusterState = await initialClusterState(config, store, nodeId);
   if (!hasRing(clusterState)) {
-    await transport.listen((msg) => dispatch(msg));
+    await transport.listen(admit);
     listening = true;
     clusterState = await learnFromSeeds(clusterState, config.seeds ?? [], {
       nodeId,
@@ -665,7 +681,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
 
   const route = createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats, now: () => clock.now(), log });
   dispatch = (msg) => (msg.role === 'inspect' ? inspect.handle(msg) : route(msg));
-  if (!listening) await transport.listen((msg) => dispatch(msg));
+  if (!listening) await transport.listen(admit);
   // Gossip rounds: time enters the machines only as event data, stamped here from the Clock port.
   let tickHandle: unknown;
   const tick = () => {
@@ -757,7 +773,8 @@ function learnFromSeeds(state: ClusterState, seeds: string[], deps: LearnDeps): 
     let timer: unknown;
     const ask = () => {
       attempt++;
-      if (attempt % 10 === 0) log.warn('no seed has answered yet', { seeds: targets, attempts: attempt });
+      // Seeds drop what is not sealed with their cluster's secret without a word: say what to check.
+      if (attempt % 10 === 0) log.warn('no seed has answered yet: are the seeds up, and does this node have the cluster secret they were given?', { seeds: targets, attempts: attempt });
       const body: GossipBody = { heartbeats: { [nodeId]: [deps.incarnation, 0] }, cluster: current };
       for (const seed of targets) {
         transport.send(seed, 'gossip', encodeEnvelope({ v: protocolVersion, kind: 'gossip.digest', from: nodeId, to: seed, reqId: `join.${attempt}`, body }));

@@ -16,6 +16,8 @@ import { jsonLog, type LogLevel } from './json-log.js';
 import { startHttpServer } from './http-server.js';
 import { NodeMetrics } from './metrics.js';
 import { startServiceDiscovery } from './service-discovery.js';
+import { requireClusterSecret, sealKeyOf } from './cluster-secret.js';
+import { refuseOtherCluster } from './cluster-probe.js';
 
 export interface NodeProcessOptions {
   nodeId: string;
@@ -68,12 +70,25 @@ export function checkNodeOptions(o: NodeProcessOptions): void {
 
 export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   checkNodeOptions(o);
+  // Before anything else: a node without the secret can neither be heard nor hear (NO_SECRET, exit 9).
+  const found = requireClusterSecret(process.env, (o.seeds ?? []).length > 0 ? 'a node joining through --seeds' : 'a node');
+  const seal = sealKeyOf(found.secret, o.cluster);
   const log = jsonLog(o.logLevel ?? 'info', { node: o.nodeId });
+  // Where the secret came from and the id it gives, never the secret itself.
+  log.info('cluster secret loaded', { source: found.source, clusterId: seal.clusterId });
+  if (found.loose) log.warn('the cluster secret file can be read by other users of this machine: chmod 600 it', { source: found.source });
   const metrics = new NodeMetrics({ node: o.nodeId, cluster: o.cluster });
   const http = o.httpPort === undefined ? undefined : await startHttpServer({ port: o.httpPort, host: o.httpHost, metrics, log });
   const nc = await connectNats(o.server, `ringkv-node-${o.nodeId}`);
+  try {
+    await refuseOtherCluster(nc, o.cluster, seal.clusterId);
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    await http?.close();
+    throw err;
+  }
   const store = LmdbStore.open(o.dataDir, { sync: o.fsync ?? false });
-  const transport = new NatsTransport({ nc, cluster: o.cluster, nodeId: o.nodeId });
+  const transport = new NatsTransport({ nc, cluster: o.cluster, nodeId: o.nodeId, seal });
   const node = await createNode(
     {
       nodeId: o.nodeId,
@@ -89,11 +104,11 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       antiEntropy: definedOnly({ intervalMs: o.aaeIntervalMs, bytesPerSec: o.aaeBytesPerSec, exchangesMax: o.aaeExchangesMax }),
       transfer: definedOnly({ transfersMax: o.transfersMax, inboundMax: o.transfersInboundMax, rateBytesPerSec: o.transferRateBytesPerSec }),
     },
-    { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader(), durability: o.fsync ? 'fsync' : 'committed' },
+    { transport, seal, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader(), durability: o.fsync ? 'fsync' : 'committed' },
   );
   metrics.attach(node, transport, () => !nc.isClosed());
   metrics.setServing(true);
-  const service = await startServiceDiscovery({ nc, cluster: o.cluster, nodeId: o.nodeId, epoch: node.identity.epoch, metrics, log });
+  const service = await startServiceDiscovery({ nc, cluster: o.cluster, clusterId: seal.clusterId, nodeId: o.nodeId, epoch: node.identity.epoch, metrics, log });
 
   await new Promise<void>((resolve) => {
     // A node that has left the cluster (leave, after handing everything over; or force-remove)
