@@ -1,3 +1,4 @@
+import { testSealKey } from '../support/cluster-secret.js';
 /**
  * Inspection on a real nats-server: three nodes (createNode with NatsTransport and LmdbStore, in
  * this process so the tests can see each node's tap), asked over NATS like `ringkv inspect` and
@@ -24,6 +25,7 @@ import { inspectSessionsMax, type InspectRecord } from '../../src/runtime/inspec
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const cluster = 'inspect';
+const seal = testSealKey(cluster);
 const ids = ['n1', 'n2', 'n3'];
 
 interface LocalNode {
@@ -49,12 +51,12 @@ beforeAll(async () => {
     const store = LmdbStore.open(dir, { sync: false });
     const node = await createNode(
       { nodeId: id, cluster, members: ids, requestTimeoutMs: 3000 },
-      { transport: new NatsTransport({ nc: conn, cluster, nodeId: id }), store, clock: systemClock, log: silentLog, newEpoch: () => `e-${id}` },
+      { transport: new NatsTransport({ nc: conn, cluster, nodeId: id, seal }), seal, store, clock: systemClock, log: silentLog, newEpoch: () => `e-${id}` },
     );
     nodes.push({ id, nc: conn, store, node, dir });
   }
   nc = await connect({ servers: nats.url, name: 'inspect-test' });
-  inspector = new InspectClient(nc, cluster);
+  inspector = new InspectClient(nc, cluster, seal);
 }, 60_000);
 
 afterAll(async () => {

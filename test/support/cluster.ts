@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach } from 'vitest';
+import { testSecret } from './cluster-secret.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ringkvBin = path.join(repoRoot, 'bin', 'ringkv.js');
@@ -44,12 +45,21 @@ export interface ClusterOptions {
   cluster: string;
   /** Extra arguments for every `ringkv node` (e.g. ['--value-bytes-max', '1000']). */
   args?: string[];
+  /** The cluster secret every node gets through RINGKV_CLUSTER_SECRET (default: a fresh random one). */
+  secret?: string;
+}
+
+/** How one added node differs from the cluster's: another secret, or none at all (null). */
+export interface AddOptions {
+  secret?: string | null;
 }
 
 export interface Cluster {
   ids: string[];
   natsUrl: string;
   cluster: string;
+  /** The cluster secret its nodes were given (tests seal with it as a member would). */
+  secret: string;
   dataDir(id: string): string;
   isRunning(id: string): boolean;
   /** Sends the signal (default SIGKILL) and waits until the process has exited. */
@@ -69,7 +79,7 @@ export interface Cluster {
    * Starts a new node that joins through seeds (`--seeds`, no `--members`): it learns the cluster from
    * a seed and stages its join; resolves once it is serving. Its id joins `ids`.
    */
-  add(id: string, seeds: string[]): Promise<void>;
+  add(id: string, seeds: string[], opts?: AddOptions): Promise<void>;
   /** Resolves when the node's process has exited (at once if it is not running). */
   exited(id: string): Promise<void>;
 }
@@ -126,6 +136,19 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
   // How each node finds its cluster: the first ones by --members, added ones by --seeds.
   const membership = new Map<string, string[]>(ids.map((id) => [id, ['--members', ids.join(',')]]));
+  const secret = opts.secret ?? testSecret();
+  // Per node, when it differs from the cluster's (a test of a wrong or missing secret).
+  const secrets = new Map<string, string | null>();
+
+  // The secret travels in the environment, never argv; whatever the test runner's environment held is dropped.
+  const nodeEnv = (id: string): NodeJS.ProcessEnv => {
+    const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: opts.natsUrl, RINGKV_CLUSTER: opts.cluster };
+    delete env.RINGKV_CLUSTER_SECRET_FILE;
+    delete env.RINGKV_CLUSTER_SECRET;
+    const own = secrets.has(id) ? secrets.get(id)! : secret;
+    if (own !== null) env.RINGKV_CLUSTER_SECRET = own;
+    return env;
+  };
 
   const startNode = (id: string): Promise<void> => {
     mkdirSync(dataDir(id), { recursive: true });
@@ -149,7 +172,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const child = spawn(process.execPath, args, {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NATS_URL: opts.natsUrl, RINGKV_CLUSTER: opts.cluster },
+      env: nodeEnv(id),
     });
     live.add(child);
     exits.delete(id);
@@ -234,6 +257,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     ids,
     natsUrl: opts.natsUrl,
     cluster: opts.cluster,
+    secret,
     dataDir,
     isRunning,
     kill,
@@ -248,7 +272,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     },
     lastExit: (id) => exits.get(id),
     servingLines: (id) => [...(serving.get(id) ?? [])],
-    async add(id, seeds) {
+    async add(id, seeds, addOpts) {
+      if (addOpts?.secret !== undefined) secrets.set(id, addOpts.secret);
       if (membership.has(id)) throw new Error(`node ${id} is already part of this test cluster`);
       membership.set(id, ['--seeds', seeds.join(',')]);
       ids.push(id);
