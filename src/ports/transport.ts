@@ -33,6 +33,8 @@ export interface Inbound {
    * on inspect). Internal roles never see a message that is not a member's.
    */
   member?: boolean;
+  /** Why the gate refused the seal of an admin request it still passes on to be answered UNAUTHENTICATED. */
+  sealRefused?: string;
 }
 
 export interface Transport {

@@ -47,8 +47,18 @@ export function createInspectServer(deps: InspectServerDeps): InspectServer {
 
   const handle = (msg: Inbound): void => {
     stats.requests++;
-    const env = decodeEnvelope(msg.bytes);
     const replyTo = msg.replyTo;
+    if (msg.sealRefused !== undefined) {
+      stats.unauthenticated++;
+      const claimed = decodeEnvelope(msg.bytes);
+      const to = typeof claimed === 'string' ? '' : claimed.from;
+      const reqId = typeof claimed === 'string' ? '' : claimed.reqId;
+      if (replyTo !== undefined) {
+        transport.reply(replyTo, envelope('error', to, reqId, { code: 'UNAUTHENTICATED', message: `the request's seal was refused (${msg.sealRefused}): is this the cluster's secret?` }));
+      }
+      return;
+    }
+    const env = decodeEnvelope(msg.bytes);
     const fail = (to: string, reqId: string, error: ErrorBody) => {
       if (replyTo === undefined) stats.dropped++;
       else transport.reply(replyTo, envelope('error', to, reqId, error));

@@ -87,7 +87,13 @@ export function createMemberGate(deps: MemberGateDeps): (msg: Inbound) => Inboun
       return refuse(msg, 'unsigned');
     }
     const opened = openSealed(key, msg.subject ?? '', msg.bytes, deps.now());
-    if (!opened.ok) return refuse(msg, opened.reason, opened.clusterId);
+    if (!opened.ok) {
+      refuse(msg, opened.reason, opened.clusterId);
+      // An admin whose seal failed (the wrong secret) is told so instead of left to time out: the
+      // inspect server answers UNAUTHENTICATED, and grants nothing to a message that is no member's.
+      const inner = msg.role === 'inspect' && msg.replyTo !== undefined ? sealedPayloadUnchecked(msg.bytes) : undefined;
+      return inner === undefined ? undefined : { ...msg, bytes: inner, member: false, sealRefused: opened.reason };
+    }
     stats.authenticated++;
     return { ...msg, bytes: opened.payload, member: true };
   };
