@@ -318,10 +318,12 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   };
 
   const answerClient = (p: AnswerParams) => {
-    // The node machine answers status from its context; the process's memory and the store's
-    // durability mode are the runtime's to know, added here.
-    if (p.kind === 'api.status.ok' && (ports.memory || ports.durability)) {
-      p = { ...p, body: { ...(p.body as ApiStatusOk), ...(ports.memory ? { memory: ports.memory() } : {}), ...(ports.durability ? { durability: ports.durability } : {}) } };
+    // The node machine answers status from its context; the cluster id, the process's memory and
+    // the store's durability mode are the runtime's to know, added here. A client pins the cluster id
+    // of its first ring and ignores rings of any other (src/client/client.ts).
+    if (p.kind === 'api.status.ok') {
+      const body = { ...(p.body as ApiStatusOk), clusterId: identity.clusterId };
+      p = { ...p, body: { ...body, ...(ports.memory ? { memory: ports.memory() } : {}), ...(ports.durability ? { durability: ports.durability } : {}) } };
     }
     requests?.answered(p.to, p.reqId, p.kind, p.kind === 'error' ? (p.body as { code?: string }).code : undefined);
     transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
