@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach } from 'vitest';
 import { testSecret } from './cluster-secret.js';
+import { freePort } from '../../src/bench/free-port.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ringkvBin = path.join(repoRoot, 'bin', 'ringkv.js');
@@ -47,6 +48,8 @@ export interface ClusterOptions {
   args?: string[];
   /** The cluster secret every node gets through RINGKV_CLUSTER_SECRET (default: a fresh random one). */
   secret?: string;
+  /** Give each node a free loopback port for /metrics (`--http-port`); read it with httpPort(id). */
+  httpPorts?: boolean;
 }
 
 /** How one added node differs from the cluster's: another secret, or none at all (null). */
@@ -60,6 +63,8 @@ export interface Cluster {
   cluster: string;
   /** The cluster secret its nodes were given (tests seal with it as a member would). */
   secret: string;
+  /** The node's /metrics port, with `httpPorts`. */
+  httpPort(id: string): number | undefined;
   dataDir(id: string): string;
   isRunning(id: string): boolean;
   /** Sends the signal (default SIGKILL) and waits until the process has exited. */
@@ -139,6 +144,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const secret = opts.secret ?? testSecret();
   // Per node, when it differs from the cluster's (a test of a wrong or missing secret).
   const secrets = new Map<string, string | null>();
+  const httpPorts = new Map<string, number>();
+  const httpArgs = async (id: string): Promise<string[]> => {
+    if (!opts.httpPorts) return [];
+    if (!httpPorts.has(id)) httpPorts.set(id, await freePort());
+    return ['--http-port', String(httpPorts.get(id))];
+  };
 
   // The secret travels in the environment, never argv; whatever the test runner's environment held is dropped.
   const nodeEnv = (id: string): NodeJS.ProcessEnv => {
@@ -150,7 +161,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     return env;
   };
 
-  const startNode = (id: string): Promise<void> => {
+  const startNode = async (id: string): Promise<void> => {
+    const extra = await httpArgs(id);
+    return startNodeWith(id, extra);
+  };
+
+  const startNodeWith = (id: string, extra: string[]): Promise<void> => {
     mkdirSync(dataDir(id), { recursive: true });
     const n = (incarnation.get(id) ?? 0) + 1;
     incarnation.set(id, n);
@@ -168,6 +184,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       dataDir(id),
       ...membership.get(id)!,
       ...(opts.args ?? []),
+      ...extra,
     ];
     const child = spawn(process.execPath, args, {
       cwd: repoRoot,
@@ -258,6 +275,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     natsUrl: opts.natsUrl,
     cluster: opts.cluster,
     secret,
+    httpPort: (id) => httpPorts.get(id),
     dataDir,
     isRunning,
     kill,
