@@ -57,19 +57,24 @@ export type Opened =
   | { ok: false; reason: SealFailure; clusterId?: string; payload?: Uint8Array };
 
 const utf8 = new TextEncoder();
-const nul = new Uint8Array([0]);
+/** Each key's cluster id as bytes, encoded once: sealing runs for every message a node sends. */
+const idBytesOf = new WeakMap<SealKey, Uint8Array>();
 
 export function isSealed(bytes: Uint8Array): boolean {
   return bytes.length > 0 && bytes[0] === sealMarker;
 }
 
 function mac(secret: Uint8Array, subject: string, header: Uint8Array, payload: Uint8Array): Buffer {
-  return createHmac('sha256', secret).update(subject).update(nul).update(header).update(payload).digest();
+  return createHmac('sha256', secret).update(subject + '\u0000').update(header).update(payload).digest();
 }
 
 /** The sealed form of `payload` for publishing on `subject`. */
 export function seal(key: SealKey, subject: string, payload: Uint8Array, nowMs: number): Uint8Array {
-  const id = utf8.encode(key.clusterId);
+  let id = idBytesOf.get(key);
+  if (id === undefined) {
+    id = utf8.encode(key.clusterId);
+    idBytesOf.set(key, id);
+  }
   if (id.length > clusterIdBytesMax) throw new Error(`cluster id longer than ${clusterIdBytesMax} bytes`);
   const headerBytes = 3 + id.length + 8;
   const out = Buffer.allocUnsafe(headerBytes + macBytes + payload.length);
