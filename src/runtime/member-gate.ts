@@ -89,9 +89,13 @@ export function createMemberGate(deps: MemberGateDeps): (msg: Inbound) => Inboun
     const opened = openSealed(key, msg.subject ?? '', msg.bytes, deps.now());
     if (!opened.ok) {
       refuse(msg, opened.reason, opened.clusterId);
-      // An admin whose seal failed (the wrong secret) is told so instead of left to time out: the
-      // inspect server answers UNAUTHENTICATED, and grants nothing to a message that is no member's.
-      const inner = msg.role === 'inspect' && msg.replyTo !== undefined ? sealedPayloadUnchecked(msg.bytes) : undefined;
+      // Whoever waits for an answer on a role that takes non-members is told instead of left to time
+      // out: an admin with the wrong secret gets UNAUTHENTICATED from the inspect server, a client
+      // whose request merely starts with the seal's byte gets BAD_REQUEST from the router. Neither
+      // grants anything to a message that is no member's.
+      if (!openRoles.has(msg.role) || msg.replyTo === undefined) return undefined;
+      if (msg.role === 'api') return { ...msg, member: false, sealRefused: opened.reason };
+      const inner = sealedPayloadUnchecked(msg.bytes);
       return inner === undefined ? undefined : { ...msg, bytes: inner, member: false, sealRefused: opened.reason };
     }
     stats.authenticated++;

@@ -268,6 +268,9 @@ describe('cluster identity: joiners and strays', () => {
       await waitFor('the stray to have answered and been ignored', async () => (strayAnswers > 0 && client.stats.foreignAnswers > 0 ? true : undefined), 10_000);
       expect(mismatches).toBeGreaterThan(0);
       // Its ring is the cluster's: client-driven writes and reads reach the members, never the stray.
+      // (Before a client has any ring its requests use the queue group, which a stray shares: the
+      // start check is what keeps strays out of it.)
+      await waitFor('a ring from the cluster', async () => (client.stats.ringRefreshes > 0 ? true : undefined), 10_000);
       for (let i = 0; i < 20; i++) await client.putString(`pinned:${i}`, 'x', { w: 2 });
       for (let i = 0; i < 20; i++) expect((await client.getString(`pinned:${i}`)).values).toEqual(['x']);
       expect(client.clusterId).toBe(real);

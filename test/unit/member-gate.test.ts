@@ -33,13 +33,15 @@ describe('the member gate', () => {
     expect(stats.unauthenticated).toEqual({ 'replica/unsigned': 1, 'handoff/unsigned': 1, 'aae/unsigned': 1, 'gossip/unsigned': 1 });
   });
 
-  it('drops a sealed message that fails on api (a forged forward), but lets an admin whose seal failed be told', () => {
+  it('grants nothing to a sealed message that fails on api or inspect, but lets whoever waits be told', () => {
     const { gate, stats } = setup();
     const outsider = { ...testSealKey('c'), clusterId: key.clusterId };
-    expect(gate(at('api', seal(outsider, nodeSubject('c', 'n1', 'api'), env('api.put'), 1_000_000), 'inbox'))).toBeUndefined();
+    // A forged forward is not taken as a member's: the router refuses it whole (BAD_REQUEST).
+    expect(gate(at('api', seal(outsider, nodeSubject('c', 'n1', 'api'), env('api.put'), 1_000_000), 'inbox'))).toMatchObject({ member: false, sealRefused: 'bad-mac' });
+    expect(gate(at('api', seal(outsider, nodeSubject('c', 'n1', 'api'), env('api.put'), 1_000_000)))).toBeUndefined();
     const admin = gate(at('inspect', seal(outsider, nodeSubject('c', 'n1', 'inspect'), env('inspect.follow'), 1_000_000), 'inbox'));
     expect(admin).toMatchObject({ member: false, sealRefused: 'bad-mac' });
-    expect(stats.unauthenticated).toEqual({ 'api/bad-mac': 1, 'inspect/bad-mac': 1 });
+    expect(stats.unauthenticated).toEqual({ 'api/bad-mac': 2, 'inspect/bad-mac': 1 });
   });
 
   it('warns at most once per reason per window, saying how many it stood for, and names another cluster', () => {
