@@ -23,6 +23,17 @@ export const exitCodes = {
   serverError: 7,
   /** NATS refused this process's credentials (Authorization Violation, an expired user JWT): retrying will not help. */
   natsAuth: 8,
+  /**
+   * The cluster secret is missing or unusable (NO_SECRET, BAD_SECRET: a node, above all one started
+   * with --seeds, cannot be heard without it), or a node refused an inspect request for the lack
+   * of it (UNAUTHENTICATED).
+   */
+  clusterSecret: 9,
+  /**
+   * Another cluster with this name answers on this NATS (CLUSTER_MISMATCH): its id is not the one
+   * this node's secret gives. A stray cluster, or the wrong secret; a node refuses to start beside it.
+   */
+  clusterMismatch: 10,
 } as const;
 
 export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];
@@ -39,7 +50,11 @@ export const exitCodesHelp = `Exit codes:
   7  any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL,
      NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY)
   8  NATS refused the credentials (Authorization Violation): fix --user/--password, --token,
-     --nkey, --creds or the TLS client certificate`;
+     --nkey, --creds or the TLS client certificate
+  9  the cluster secret is missing or unusable (NO_SECRET, BAD_SECRET), or a node refused a request
+     for the lack of it (UNAUTHENTICATED): give --cluster-secret-file or RINGKV_CLUSTER_SECRET_FILE
+  10 another cluster with this name but another id answers on this NATS (CLUSTER_MISMATCH): a stray
+     cluster, or the wrong secret; stop it or pick another --cluster name`;
 
 /** The exit code for an error code of the client library (RingkvError.code). */
 export function exitCodeForErrorCode(code: string): ExitCode {
@@ -51,6 +66,12 @@ export function exitCodeForErrorCode(code: string): ExitCode {
       return exitCodes.noCluster;
     case 'NATS_AUTH':
       return exitCodes.natsAuth;
+    case 'NO_SECRET':
+    case 'BAD_SECRET':
+    case 'UNAUTHENTICATED':
+      return exitCodes.clusterSecret;
+    case 'CLUSTER_MISMATCH':
+      return exitCodes.clusterMismatch;
     case 'UNAVAILABLE':
       return exitCodes.unavailable;
     case 'TIMEOUT':
@@ -70,7 +91,7 @@ export function exitCodeForErrorCode(code: string): ExitCode {
   }
 }
 
-const ringkvErrorCodes = new Set<string>([...errorCodes, 'NO_CLUSTER', 'NATS_AUTH']);
+const ringkvErrorCodes = new Set<string>([...errorCodes, 'NO_CLUSTER', 'NATS_AUTH', 'NO_SECRET', 'BAD_SECRET', 'CLUSTER_MISMATCH']);
 
 /** The ringkv error code an error carries, if it carries one (RingkvError, or anything shaped so). */
 export function ringkvErrorCode(err: unknown): string | undefined {

@@ -49,7 +49,11 @@ async function withInspector<T>(g: Globals, fn: (client: InspectClient) => Promi
     throw new RingkvError('NO_CLUSTER', `cannot reach NATS at ${servers} (${(err as Error).message}); start a cluster with npm start, or pass --server URL`);
   }
   try {
-    return await fn(new InspectClient(nc, g.cluster));
+    // With the secret (flag or environment, as a node finds it) requests are sealed; without it a
+    // node refuses inspect sessions with UNAUTHENTICATED.
+    const { findClusterSecret, sealKeyOf } = await import('../server/cluster-secret.js');
+    const found = findClusterSecret(process.env);
+    return await fn(new InspectClient(nc, g.cluster, found === undefined ? undefined : sealKeyOf(found.secret, g.cluster)));
   } catch (err) {
     const e = err as { name?: string; code?: string; message?: string };
     if (e.code === 'TIMEOUT' || e.code === 'NO_CLUSTER') throw new RingkvError('NO_CLUSTER', e.message ?? String(err));

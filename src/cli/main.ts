@@ -12,8 +12,12 @@
  *   5  UNAVAILABLE: too few replicas alive for the quorum
  *   6  TIMEOUT: the outcome is unknown (a write may or may not have taken effect)
  *   7  any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL)
+ *   8  NATS refused the credentials (NATS_AUTH)
+ *   9  the cluster secret is missing or unusable (NO_SECRET, BAD_SECRET), or a node wants it (UNAUTHENTICATED)
+ *   10 another cluster with this name but another id answers on this NATS (CLUSTER_MISMATCH)
  */
 import { addNatsAuthFlags } from './nats-auth-flags.js';
+import { addClusterSecretFlag } from './cluster-secret-flag.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -209,6 +213,7 @@ function buildProgram(): Command {
     .showHelpAfterError('(run ringkv --help for usage)')
     .addHelpText('after', `\n${exitCodesHelp}\n`);
   addNatsAuthFlags(program);
+  addClusterSecretFlag(program);
 
   const globals = (cmd: Command) => cmd.optsWithGlobals<GlobalOptions>();
 

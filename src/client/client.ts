@@ -64,6 +64,12 @@ export interface ClientOptions extends NatsAuthSettings {
   servers?: string;
   /** The cluster name: the subject prefix of its API (default "ringkv"). */
   cluster?: string;
+  /**
+   * The cluster id to accept rings and status answers from (default: RINGKV_CLUSTER_ID, else the id
+   * of the first status answer, pinned from then on). A node of another cluster with the same name
+   * on the same NATS (a stray) can then never hand this client its ring.
+   */
+  clusterId?: string;
   /** Default request deadline in ms, used by the cluster too (default 5000). */
   timeoutMs?: number;
   /** Reuse an existing NATS connection instead of opening one; close() then leaves it open. */
@@ -113,6 +119,8 @@ export interface ClientStats {
   noResponders: number;
   /** Requests sent again because the connection dropped under them. */
   lostRequests: number;
+  /** Status answers (and the rings in them) ignored because they came from another cluster id. */
+  foreignAnswers: number;
   ringRefreshes: number;
 }
 
@@ -183,7 +191,9 @@ interface Route {
 type ApiOp = 'put' | 'del' | 'get' | 'local.get' | 'status' | 'hints' | 'aae' | 'transfers' | 'backup';
 
 export class RingkvClient {
-  readonly stats: ClientStats = { clientDrivenReads: 0, readFallbacks: 0, hedges: 0, noResponders: 0, lostRequests: 0, ringRefreshes: 0 };
+  readonly stats: ClientStats = { clientDrivenReads: 0, readFallbacks: 0, hedges: 0, noResponders: 0, lostRequests: 0, ringRefreshes: 0, foreignAnswers: 0 };
+  /** The cluster id this client accepts rings from: given, or pinned from the first status answer. */
+  private pinnedClusterId: string | undefined;
   private seq = 0;
   private readonly name = `client-${randomBytes(4).toString('hex')}`;
   private readonly mux: RequestMux;
@@ -215,6 +225,8 @@ export class RingkvClient {
     this.writeDelay = new HedgeDelay({ quantile: 0.99, floorMs: 200, initialMs: 250, ...opts.writeHedge });
     this.health = new NodeHealth(opts.nodeHealth);
     this.clientDriven = (opts.coordination ?? coordinationFromEnv()) === 'client';
+    const givenId = opts.clusterId ?? process.env.RINGKV_CLUSTER_ID;
+    this.pinnedClusterId = givenId === undefined || givenId === '' ? undefined : givenId;
     if (this.clientDriven) {
       this.refreshTimer = setInterval(() => void this.refreshRing(), opts.ringRefreshMs ?? ringRefreshMsDefault);
       this.refreshTimer.unref?.();
@@ -317,7 +329,34 @@ export class RingkvClient {
 
   /** The cluster's members and partition ownership, as the answering node sees them. */
   async status(opts: { via?: string; timeoutMs?: number } = {}): Promise<ApiStatusOk> {
-    return (await this.single('status', {}, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiStatusOk;
+    const status = (await this.single('status', {}, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiStatusOk;
+    if (!this.acceptsCluster(status)) {
+      throw new RingkvError(
+        'CLUSTER_MISMATCH',
+        `node ${status.nodeId} answered for another cluster named ${this.cluster} (id ${status.clusterId ?? 'none'}, not ${this.pinnedClusterId ?? '?'}): a stray cluster shares this NATS`,
+      );
+    }
+    return status;
+  }
+
+  /** The cluster id this client has pinned (undefined before its first status answer). */
+  get clusterId(): string | undefined {
+    return this.pinnedClusterId;
+  }
+
+  /**
+   * Whether a status answer comes from this client's cluster: the first one pins its cluster id (a
+   * node of a cluster with ids always sends one), and every later one must carry the same.
+   */
+  private acceptsCluster(status: ApiStatusOk): boolean {
+    if (typeof status.clusterId !== 'string') {
+      this.stats.foreignAnswers++;
+      return false;
+    }
+    this.pinnedClusterId ??= status.clusterId;
+    if (status.clusterId === this.pinnedClusterId) return true;
+    this.stats.foreignAnswers++;
+    return false;
   }
 
   /** One node's anti-entropy counters per partition; pause or resume its exchanges (`via` names the node). */
@@ -370,6 +409,7 @@ export class RingkvClient {
     this.fetching = (async () => {
       try {
         const status = (await this.single('status', {}, undefined, ringFetchTimeoutMs)) as ApiStatusOk;
+        if (!this.acceptsCluster(status)) return;
         const view = ringFromStatus(status);
         if (typeof view !== 'string' && supersedes(view, this.view)) {
           this.view = view;

@@ -6,7 +6,8 @@
 import type { ErrorCode } from '../protocol/errors.js';
 
 /** NATS_AUTH: NATS refused the credentials; unlike NO_CLUSTER, retrying will not help. */
-export type ClientErrorCode = ErrorCode | 'NO_CLUSTER' | 'NATS_AUTH';
+/** CLUSTER_MISMATCH: a node of another cluster (same name, another cluster id) answered. */
+export type ClientErrorCode = ErrorCode | 'NO_CLUSTER' | 'NATS_AUTH' | 'CLUSTER_MISMATCH';
 
 export class RingkvError extends Error {
   override readonly name = 'RingkvError';

@@ -9,6 +9,10 @@
  * - `send` never throws on a dead or unknown peer; it may report `false` when the transport knows at
  *   once that nobody listens (NATS "no responders"), which is a hint, never proof.
  * - Inbound messages are handed to the handler one at a time, in arrival order.
+ * - Given a seal key, a transport seals every message it sends to a node's subject (send, forward)
+ *   once per message it publishes (a batch is one message: one seal), and hands inbound messages
+ *   over with the subject they arrived on; answers to client reply addresses are not sealed, since
+ *   clients are not members. Checking seals is the member gate's, above the transport.
  */
 export type Role = 'api' | 'replica' | 'handoff' | 'aae' | 'gossip' | 'inspect';
 
@@ -20,6 +24,17 @@ export interface Inbound {
   bytes: Uint8Array;
   /** Where a reply goes, for client requests (a NATS inbox, or a simulated client address). */
   replyTo?: string;
+  /** The subject it arrived on: every seal binds it (src/protocol/seal.ts), so the receiver checks with it. */
+  subject?: string;
+  /**
+   * Set by the member gate (src/runtime/member-gate.ts) after the seal was checked: true when the
+   * message was sealed by a member of this cluster (and `bytes` is then the payload inside the seal),
+   * false for an unsigned message on a role that takes them (client requests on api, admin requests
+   * on inspect). Internal roles never see a message that is not a member's.
+   */
+  member?: boolean;
+  /** Why the gate refused the seal of an admin request it still passes on to be answered UNAUTHENTICATED. */
+  sealRefused?: string;
 }
 
 export interface Transport {

@@ -20,6 +20,9 @@ export const errorCodes = [
   'TOO_FEW_NODES',
   'ALREADY_MEMBER',
   'NOT_READY',
+  // An admin request that needs the cluster secret came unsealed (or sealed with another secret):
+  // inspect snapshots and follow sessions are for members and admins holding the secret.
+  'UNAUTHENTICATED',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

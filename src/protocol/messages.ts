@@ -82,6 +82,8 @@ export interface MemberStatus {
 
 export interface ApiStatusOk {
   cluster: string;
+  /** The cluster's id (src/protocol/cluster-id.ts): tells two clusters of one name apart. */
+  clusterId?: string;
   partitions: number;
   n: number;
   nodeId: string;

@@ -54,6 +54,8 @@ import type { Role, Transport } from '../ports/transport.js';
 import { type Identity, loadIdentity, markCleanStop, renewEpoch } from './identity.js';
 import { createRouter, type RouterStats } from './router.js';
 import { createInspectServer, type InspectServer } from './inspect-server.js';
+import { createMemberGate, newGateStats, type GateStats } from './member-gate.js';
+import type { SealKey } from '../protocol/seal.js';
 
 export interface NodeConfig {
   nodeId: string;
@@ -105,7 +107,13 @@ export interface AntiEntropyConfig {
 }
 
 export interface NodePorts {
+  /**
+   * Given the same seal key (src/protocol/seal.ts) as `seal`, or the node's own messages are
+   * dropped by every member it sends them to.
+   */
   transport: Transport;
+  /** The cluster's id and secret: every inbound message meets the member gate with it first. */
+  seal: SealKey;
   store: Store;
   clock: Clock;
   log: Log;
@@ -143,6 +151,8 @@ export interface RequestObserver {
 }
 
 export interface NodeStats extends RouterStats {
+  /** What the member gate passed and dropped (ringkv_messages_unauthenticated_total). */
+  gate: GateStats;
   lateAnswers: number;
   actionFailures: number;
   /** Objects whose stored copy failed its checksum (dropped; anti-entropy fetches them again). */
@@ -177,10 +187,16 @@ export const coordinatorBatchItemsMax = 4096;
 export async function createNode(config: NodeConfig, ports: NodePorts): Promise<RunningNode> {
   const { transport, store, clock } = ports;
   // Renewed while the node runs when it deletes objects it made dots in (renewEpochBeforeDrop).
-  let identity = await loadIdentity(store, config.nodeId, ports.newEpoch);
+  let identity = await loadIdentity(store, config.nodeId, ports.newEpoch, ports.seal.clusterId);
   const log = ports.log.child({ node: config.nodeId });
   const { nodeId } = identity;
-  const stats: NodeStats = { received: 0, droppedInvalid: 0, rejected: 0, lateAnswers: 0, actionFailures: 0, objectsCorrupt: 0, corruptReadsRefused: 0 };
+  const stats: NodeStats = { received: 0, droppedInvalid: 0, rejected: 0, gate: newGateStats(), lateAnswers: 0, actionFailures: 0, objectsCorrupt: 0, corruptReadsRefused: 0 };
+  // Members only: every message meets the gate before anything of it is decoded (member-gate.ts).
+  const gate = createMemberGate({ key: ports.seal, clusterName: config.cluster, now: () => clock.now(), log, stats: stats.gate });
+  const admit = (msg: Inbound): void => {
+    const admitted = gate(msg);
+    if (admitted !== undefined) dispatch(admitted);
+  };
   const limits: Limits = { ...defaultLimits, ...config.limits };
   const roundMs = config.gossipRoundMs ?? gossipRoundMsDefault;
   const incarnation = clock.now();
@@ -191,7 +207,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   let listening = false;
   let clusterState = await initialClusterState(config, store, nodeId);
   if (!hasRing(clusterState)) {
-    await transport.listen((msg) => dispatch(msg));
+    await transport.listen(admit);
     listening = true;
     clusterState = await learnFromSeeds(clusterState, config.seeds ?? [], {
       nodeId,
@@ -320,10 +336,12 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   };
 
   const answerClient = (p: AnswerParams) => {
-    // The node machine answers status from its context; the process's memory and the store's
-    // durability mode are the runtime's to know, added here.
-    if (p.kind === 'api.status.ok' && (ports.memory || ports.durability)) {
-      p = { ...p, body: { ...(p.body as ApiStatusOk), ...(ports.memory ? { memory: ports.memory() } : {}), ...(ports.durability ? { durability: ports.durability } : {}) } };
+    // The node machine answers status from its context; the cluster id, the process's memory and
+    // the store's durability mode are the runtime's to know, added here. A client pins the cluster id
+    // of its first ring and ignores rings of any other (src/client/client.ts).
+    if (p.kind === 'api.status.ok') {
+      const body = { ...(p.body as ApiStatusOk), clusterId: identity.clusterId };
+      p = { ...p, body: { ...body, ...(ports.memory ? { memory: ports.memory() } : {}), ...(ports.durability ? { durability: ports.durability } : {}) } };
     }
     requests?.answered(p.to, p.reqId, p.kind, p.kind === 'error' ? (p.body as { code?: string }).code : undefined);
     transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
@@ -752,7 +770,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
 
   const route = createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats, now: () => clock.now(), log });
   dispatch = (msg) => (msg.role === 'inspect' ? inspect.handle(msg) : route(msg));
-  if (!listening) await transport.listen((msg) => dispatch(msg));
+  if (!listening) await transport.listen(admit);
   // Gossip rounds: time enters the machines only as event data, stamped here from the Clock port.
   let tickHandle: unknown;
   const tick = () => {
@@ -844,7 +862,8 @@ function learnFromSeeds(state: ClusterState, seeds: string[], deps: LearnDeps): 
     let timer: unknown;
     const ask = () => {
       attempt++;
-      if (attempt % 10 === 0) log.warn('no seed has answered yet', { seeds: targets, attempts: attempt });
+      // Seeds drop what is not sealed with their cluster's secret without a word: say what to check.
+      if (attempt % 10 === 0) log.warn('no seed has answered yet: are the seeds up, and does this node have the cluster secret they were given?', { seeds: targets, attempts: attempt });
       const body: GossipBody = { heartbeats: { [nodeId]: [deps.incarnation, 0] }, cluster: current };
       for (const seed of targets) {
         transport.send(seed, 'gossip', encodeEnvelope({ v: protocolVersion, kind: 'gossip.digest', from: nodeId, to: seed, reqId: `join.${attempt}`, body }));

@@ -18,6 +18,13 @@
  */
 import type { Store } from '../ports/store.js';
 
+/*
+ * The identity also holds the id of the cluster the data belongs to (protocol/cluster-id.ts), stored
+ * at the node's first start. A later start whose secret gives another id is refused: it was given
+ * the wrong secret (or the data directory of another cluster), and would otherwise start a node that
+ * nobody in its cluster can hear.
+ */
+
 export interface Identity {
   nodeId: string;
   epoch: string;
@@ -25,6 +32,8 @@ export interface Identity {
   dotId: string;
   /** True when this start took a new epoch (first start, or the data was lost). */
   isNewEpoch: boolean;
+  /** The id of this node's cluster. */
+  clusterId: string;
 }
 
 interface StoredIdentity {
@@ -32,24 +41,36 @@ interface StoredIdentity {
   epoch: string;
   /** True from start to clean stop: found true at a start, the node crashed. */
   running?: boolean;
+  /** Absent in data written before clusters had ids: the first start that finds none stores it. */
+  clusterId?: string;
 }
 
 export class IdentityMismatchError extends Error {}
 
-export async function loadIdentity(store: Store, nodeId: string, newEpoch: () => string): Promise<Identity> {
+/** The data directory belongs to another cluster id than the secret gives: the wrong secret. */
+export class ClusterIdMismatchError extends Error {
+  readonly code = 'CLUSTER_MISMATCH';
+}
+
+export async function loadIdentity(store: Store, nodeId: string, newEpoch: () => string, clusterId: string): Promise<Identity> {
   const stored = store.getMeta<StoredIdentity>('identity');
   if (stored) {
     if (stored.nodeId !== nodeId) {
       throw new IdentityMismatchError(`the data directory belongs to node "${stored.nodeId}", not "${nodeId}"`);
     }
+    if (stored.clusterId !== undefined && stored.clusterId !== clusterId) {
+      throw new ClusterIdMismatchError(
+        `the data directory belongs to cluster id ${stored.clusterId}, but this node's cluster secret gives ${clusterId}: give it the secret its cluster was made with`,
+      );
+    }
     if (stored.running !== true) {
-      await store.putMeta('identity', { nodeId, epoch: stored.epoch, running: true } satisfies StoredIdentity);
-      return { nodeId, epoch: stored.epoch, dotId: dotIdOf(nodeId, stored.epoch), isNewEpoch: false };
+      await store.putMeta('identity', { nodeId, epoch: stored.epoch, running: true, clusterId } satisfies StoredIdentity);
+      return { nodeId, epoch: stored.epoch, dotId: dotIdOf(nodeId, stored.epoch), isNewEpoch: false, clusterId };
     }
   }
   const epoch = newEpoch();
-  await store.putMeta('identity', { nodeId, epoch, running: true } satisfies StoredIdentity);
-  return { nodeId, epoch, dotId: dotIdOf(nodeId, epoch), isNewEpoch: true };
+  await store.putMeta('identity', { nodeId, epoch, running: true, clusterId } satisfies StoredIdentity);
+  return { nodeId, epoch, dotId: dotIdOf(nodeId, epoch), isNewEpoch: true, clusterId };
 }
 
 /**
@@ -59,8 +80,8 @@ export async function loadIdentity(store: Store, nodeId: string, newEpoch: () =>
  */
 export function renewEpoch(store: Store, identity: Identity, newEpoch: () => string): { identity: Identity; stored: Promise<void> } {
   const epoch = newEpoch();
-  const next: Identity = { nodeId: identity.nodeId, epoch, dotId: dotIdOf(identity.nodeId, epoch), isNewEpoch: true };
-  return { identity: next, stored: store.putMeta('identity', { nodeId: identity.nodeId, epoch, running: true } satisfies StoredIdentity) };
+  const next: Identity = { nodeId: identity.nodeId, epoch, dotId: dotIdOf(identity.nodeId, epoch), isNewEpoch: true, clusterId: identity.clusterId };
+  return { identity: next, stored: store.putMeta('identity', { nodeId: identity.nodeId, epoch, running: true, clusterId: identity.clusterId } satisfies StoredIdentity) };
 }
 
 /**
@@ -76,7 +97,7 @@ export async function markRestored(store: Store): Promise<StoredIdentity | undef
 
 /** Records a clean stop: call after the node's last write was issued (writes commit in order). */
 export async function markCleanStop(store: Store, identity: Identity): Promise<void> {
-  await store.putMeta('identity', { nodeId: identity.nodeId, epoch: identity.epoch, running: false } satisfies StoredIdentity);
+  await store.putMeta('identity', { nodeId: identity.nodeId, epoch: identity.epoch, running: false, clusterId: identity.clusterId } satisfies StoredIdentity);
 }
 
 export function dotIdOf(nodeId: string, epoch: string): string {

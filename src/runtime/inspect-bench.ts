@@ -17,7 +17,7 @@ import { silentLog } from '../ports/log.js';
 import { encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { createActor, enqueueActions, setup } from 'xstate';
 import { createNode, type RunningNode } from './create-node.js';
-import { clock, LoopTransport, MemoryStore } from './loop-ports.js';
+import { clock, LoopTransport, loopSeal, MemoryStore } from './loop-ports.js';
 import { InspectTap } from './inspect-tap.js';
 
 async function drive(transport: LoopTransport, requests: number, inFlight: number, bodies: Uint8Array[]): Promise<number> {
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   const transport = new LoopTransport();
   const node: RunningNode = await createNode(
     { nodeId: 'n1', cluster: 'bench', members: ['n1'], partitions: 8, readRepairWaitMs: 0 },
-    { transport, store: new MemoryStore(), clock, log: silentLog, newEpoch: () => 'bench' },
+    { transport, seal: loopSeal(), store: new MemoryStore(), clock, log: silentLog, newEpoch: () => 'bench' },
   );
   const modes: Mode[] = ['off', 'flag observer', 'on, unrelated', 'on, everything'];
   const results = new Map<Mode, number[]>(modes.map((m) => [m, []]));

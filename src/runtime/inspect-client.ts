@@ -12,6 +12,7 @@ import { batchItems, batchKind } from '../protocol/batch.js';
 import { decodeEnvelope, encodeEnvelope, type Envelope, protocolVersion } from '../protocol/envelope.js';
 import type { ApiStatusOk } from '../protocol/messages.js';
 import { apiSubject, nodeSubject } from '../protocol/subjects.js';
+import { seal, type SealKey } from '../protocol/seal.js';
 import type { EndMessage, FollowRequest, InspectRecord, RecordsMessage, SnapshotAnswer, Summary } from './inspect-protocol.js';
 
 /** How long a node may take to answer a snapshot or to confirm a follow or a stop. */
@@ -48,10 +49,21 @@ export class InspectClient {
   private seq = 0;
   readonly name = `ringkv-inspect-${randomBytes(4).toString('hex')}`;
 
+  /**
+   * `seal`: the cluster's seal key (the secret, and the id it gives for this cluster name). Requests
+   * to a node's inspect role are sealed with it: nodes grant snapshots and follow sessions only to
+   * sealed requests (an unsealed one gets UNAUTHENTICATED).
+   */
   constructor(
     private readonly nc: NatsConnection,
     private readonly cluster: string,
+    private readonly seal?: SealKey,
   ) {}
+
+  /** A request for a node's inspect subject, sealed when this client holds the secret. */
+  private inspectRequest(subject: string, bytes: Uint8Array): Uint8Array {
+    return this.seal === undefined ? bytes : seal(this.seal, subject, bytes, Date.now());
+  }
 
   private envelope(kind: string, to: string, body: unknown, reqId = String(++this.seq)): Uint8Array {
     return encodeEnvelope({ v: protocolVersion, kind, from: this.name, to, reqId, body });
@@ -76,7 +88,8 @@ export class InspectClient {
   }
 
   async snapshot(node: string, actor?: string): Promise<SnapshotAnswer> {
-    const env = await this.request(nodeSubject(this.cluster, node, 'inspect'), this.envelope('inspect.snapshot', node, actor ? { actor } : {}), inspectAnswerTimeoutMs);
+    const subject = nodeSubject(this.cluster, node, 'inspect');
+    const env = await this.request(subject, this.inspectRequest(subject, this.envelope('inspect.snapshot', node, actor ? { actor } : {})), inspectAnswerTimeoutMs);
     return env.body as SnapshotAnswer;
   }
 
@@ -107,7 +120,8 @@ export class InspectClient {
         sub.unsubscribe();
       } else if (env.kind === 'inspect.follow.ok' || env.kind === 'error') confirm?.(env);
     };
-    this.nc.publish(nodeSubject(this.cluster, node, 'inspect'), this.envelope('inspect.follow', node, { ...request, session }), { reply: inbox });
+    const subject = nodeSubject(this.cluster, node, 'inspect');
+    this.nc.publish(subject, this.inspectRequest(subject, this.envelope('inspect.follow', node, { ...request, session })), { reply: inbox });
     const answer = await Promise.race([confirmed, sleep(inspectAnswerTimeoutMs).then(() => undefined)]);
     if (answer === undefined || answer.kind === 'error') {
       sub.unsubscribe();
@@ -118,7 +132,7 @@ export class InspectClient {
         : new InspectError(body?.code ?? 'INTERNAL', body?.message ?? 'error');
     }
     const stop = async () => {
-      if (!this.nc.isClosed()) this.nc.publish(nodeSubject(this.cluster, node, 'inspect'), this.envelope('inspect.stop', node, { session }));
+      if (!this.nc.isClosed()) this.nc.publish(subject, this.inspectRequest(subject, this.envelope('inspect.stop', node, { session })));
       const end = await Promise.race([ended, sleep(inspectAnswerTimeoutMs).then(() => undefined)]);
       sub.unsubscribe();
       return end;

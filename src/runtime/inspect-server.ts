@@ -15,6 +15,8 @@ export interface InspectServerStats {
   requests: number;
   /** Inspect messages that were malformed, or needed a reply address and had none. */
   dropped: number;
+  /** Inspect requests refused (UNAUTHENTICATED) or dropped because they were not sealed by a member or an admin. */
+  unauthenticated: number;
 }
 
 export interface InspectServer {
@@ -32,7 +34,7 @@ export interface InspectServerDeps {
 
 export function createInspectServer(deps: InspectServerDeps): InspectServer {
   const { nodeId, transport, log } = deps;
-  const stats: InspectServerStats = { requests: 0, dropped: 0 };
+  const stats: InspectServerStats = { requests: 0, dropped: 0, unauthenticated: 0 };
 
   const envelope = (kind: string, to: string, reqId: string, body: unknown) => encodeEnvelope({ v: protocolVersion, kind, from: nodeId, to, reqId, body });
 
@@ -45,13 +47,34 @@ export function createInspectServer(deps: InspectServerDeps): InspectServer {
 
   const handle = (msg: Inbound): void => {
     stats.requests++;
-    const env = decodeEnvelope(msg.bytes);
     const replyTo = msg.replyTo;
+    if (msg.sealRefused !== undefined) {
+      stats.unauthenticated++;
+      const claimed = decodeEnvelope(msg.bytes);
+      const to = typeof claimed === 'string' ? '' : claimed.from;
+      const reqId = typeof claimed === 'string' ? '' : claimed.reqId;
+      if (replyTo !== undefined) {
+        transport.reply(replyTo, envelope('error', to, reqId, { code: 'UNAUTHENTICATED', message: `the request's seal was refused (${msg.sealRefused}): is this the cluster's secret?` }));
+      }
+      return;
+    }
+    const env = decodeEnvelope(msg.bytes);
     const fail = (to: string, reqId: string, error: ErrorBody) => {
       if (replyTo === undefined) stats.dropped++;
       else transport.reply(replyTo, envelope('error', to, reqId, error));
     };
     if (typeof env === 'string') return fail('', '', { code: 'BAD_REQUEST', message: env });
+    // Sessions cost the node work and show its internals: only for requests sealed with the cluster
+    // secret (members, and the admin CLI holding the secret; src/runtime/inspect-client.ts). The
+    // member gate has already dropped a message whose seal failed.
+    if (msg.member !== true) {
+      stats.unauthenticated++;
+      if (env.kind === 'inspect.correlate') return;
+      return fail(env.from, env.reqId, {
+        code: 'UNAUTHENTICATED',
+        message: 'inspection needs the cluster secret: give the CLI --cluster-secret-file (or RINGKV_CLUSTER_SECRET_FILE / RINGKV_CLUSTER_SECRET)',
+      });
+    }
     const answer = (kind: string, body: unknown) => {
       if (replyTo !== undefined) transport.reply(replyTo, envelope(kind, env.from, env.reqId, body));
     };

@@ -3,6 +3,9 @@
  * src/runtime/request-cost-bench.ts): a Store in a Map and a Transport that hands each client answer
  * to whoever waits for it, so that only the actors, the router and the codec are measured.
  */
+import { randomBytes } from 'node:crypto';
+import type { SealKey } from '../protocol/seal.js';
+import { clusterIdOf } from '../protocol/cluster-id.js';
 import type { DvvSet } from '../core/dvv.js';
 import type { Clock } from '../ports/clock.js';
 import type { Hint, Mutation, Store } from '../ports/store.js';
@@ -54,6 +57,12 @@ export class MemoryStore implements Store {
     return [];
   }
   async close(): Promise<void> {}
+}
+
+/** The seal key of a loop node: its own random secret (nothing else talks to it). */
+export function loopSeal(): SealKey {
+  const secret = randomBytes(32);
+  return { clusterId: clusterIdOf(secret, 'loop'), secret };
 }
 
 export class LoopTransport implements Transport {

@@ -30,7 +30,7 @@ import { silentLog } from '../ports/log.js';
 import { encode } from '../protocol/codec.js';
 import { encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { createNode } from './create-node.js';
-import { clock, LoopTransport, MemoryStore } from './loop-ports.js';
+import { clock, LoopTransport, loopSeal, MemoryStore } from './loop-ports.js';
 
 const text = new TextEncoder();
 const value = text.encode('v'.repeat(100));
@@ -208,7 +208,7 @@ async function main(): Promise<void> {
   const transport = new LoopTransport();
   const node = await createNode(
     { nodeId: 'n1', cluster: 'bench', members: ['n1'], partitions: 8, readRepairWaitMs: 0, gossipRoundMs: 0, antiEntropy: { intervalMs: 0 } },
-    { transport, store: new MemoryStore(), clock, log: silentLog, newEpoch: () => 'bench' },
+    { transport, seal: loopSeal(), store: new MemoryStore(), clock, log: silentLog, newEpoch: () => 'bench' },
   );
   const cases: Record<string, (round: number) => Promise<number> | number> = {
     'node: api.get (coordinator)': (r) => nodeRequests(transport, 'api.get', requests, `g${r}`),

@@ -92,6 +92,13 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
   };
 
   const route = (msg: Inbound): void => {
+    // A client request the member gate could not open as a seal (src/runtime/member-gate.ts): not
+    // decoded, refused as a whole.
+    if (msg.sealRefused !== undefined) {
+      stats.received++;
+      if (msg.replyTo !== undefined) reject(msg.replyTo, '', '', { code: 'BAD_REQUEST', message: `the message starts with the seal byte 0xc1 but its seal was refused (${msg.sealRefused}): clients send plain envelopes` });
+      return;
+    }
     const env = decodeEnvelope(msg.bytes);
     // A batch from a peer, or a client's batch on the api role: every item is routed as if it had
     // arrived alone (decoded, validated and counted on its own), so one bad item never drops or fails

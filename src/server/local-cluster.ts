@@ -7,6 +7,7 @@
  * after a grace period. A node that dies is reported and the others keep running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { clusterSecretFileVariable, ensureClusterSecretFile, findClusterSecret } from './cluster-secret.js';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { delimiter, dirname, join, resolve } from 'node:path';
@@ -181,6 +182,9 @@ Or use a NATS server that runs elsewhere: --server nats://host:4222 or NATS_URL.
 const ansi = { reset: '\x1b[0m', dim: '\x1b[2m', bold: '\x1b[1m' };
 const labelColours = ['\x1b[36m', '\x1b[35m', '\x1b[33m', '\x1b[32m', '\x1b[34m', '\x1b[91m'];
 
+/** The local cluster's secret file, in its data directory. */
+export const clusterSecretFileName = 'cluster.secret';
+
 interface Managed {
   label: string;
   child: ChildProcess;
@@ -208,6 +212,8 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   const labelWidth = Math.max(4, ...nodeIds.map((id) => id.length));
   const say = (text: string) => void (opts.quiet || process.stdout.write(colour ? `${ansi.bold}ringkv${ansi.reset} ${text}\n` : `ringkv ${text}\n`));
   const managed: Managed[] = [];
+  /** What node processes get: this environment, plus the local cluster's secret file when it has none. */
+  let nodeEnv: NodeJS.ProcessEnv = process.env;
 
   const pipeOutput = (label: string, index: number, child: ChildProcess) => {
     const prefix = colour
@@ -224,7 +230,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   const launch = (label: string, index: number, command: string, args: string[], isNode: boolean): Managed => {
     // Own process group: a terminal's Ctrl-C reaches only the launcher, which stops the nodes before
     // the nats-server they depend on.
-    const child = spawn(command, args, { stdio: opts.quiet ? 'ignore' : ['ignore', 'pipe', 'pipe'], detached: true, env: process.env });
+    const child = spawn(command, args, { stdio: opts.quiet ? 'ignore' : ['ignore', 'pipe', 'pipe'], detached: true, env: isNode ? nodeEnv : process.env });
     const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
       child.once('exit', (code, signal) => done({ code, signal }));
       child.once('error', (err) => {
@@ -261,6 +267,15 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   }
 
   mkdirSync(dataDir, { recursive: true });
+  // The cluster secret: the one the environment names (flag or variable), else the local cluster's
+  // own file in the data directory, made at its first start (mode 0600) and kept, so a restart finds
+  // the same cluster id its nodes stored. Nodes get it through their environment, never argv.
+  if (findClusterSecret(process.env) === undefined) {
+    const secretFile = join(dataDir, clusterSecretFileName);
+    const { created } = ensureClusterSecretFile(secretFile);
+    nodeEnv = { ...process.env, [clusterSecretFileVariable]: secretFile };
+    say(`${created ? 'made the cluster secret' : 'cluster secret'}: ${secretFile} (admin tools: --cluster-secret-file ${secretFile})`);
+  }
   const members = nodeIds.join(',');
   const nodeArgs = (id: string, i: number) => {
     const args = [binPath, 'node', '--id', id, '--data', join(dataDir, id), '--members', members];

@@ -188,6 +188,27 @@ export class NodeMetrics {
       });
     fromStats('ringkv_router_received_total', 'Messages the router decoded (client and internal).', () => self.node?.stats.received);
     fromStats('ringkv_router_dropped_invalid_total', 'Internal messages dropped because they failed validation.', () => self.node?.stats.droppedInvalid);
+    // Members only (src/runtime/member-gate.ts): what the gate dropped, by role and reason.
+    new Counter({
+      name: 'ringkv_messages_unauthenticated_total',
+      help: 'Messages dropped because they were not sealed by a member of this cluster, by role and reason (unsigned, bad-mac, other-cluster, stale, malformed).',
+      labelNames: ['role', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [slot, n] of Object.entries(self.node?.stats.gate.unauthenticated ?? {})) {
+          const [role, reason] = slot.split('/');
+          this.inc({ role, reason }, n);
+        }
+      },
+    });
+    fromStats(
+      'ringkv_messages_foreign_cluster_total',
+      'Messages sealed with another cluster id: another cluster with this name shares this NATS, or a node has the wrong secret.',
+      () => self.node?.stats.gate.foreignCluster,
+    );
+    fromStats('ringkv_messages_authenticated_total', 'Messages that passed the member gate as sealed by a member (a batch counts once).', () => self.node?.stats.gate.authenticated);
+    fromStats('ringkv_inspect_unauthenticated_total', 'Inspect requests refused (UNAUTHENTICATED) because they were not sealed with the cluster secret.', () => self.node?.inspect.stats.unauthenticated);
     fromStats(
       'ringkv_versions_refused_total',
       'Entries of versions from peers refused (a counter ringkv could not have issued, or a history past its bound); the rest of each version was kept.',

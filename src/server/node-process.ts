@@ -20,6 +20,8 @@ import { Dashboard } from './dashboard/routes.js';
 import { startHttpServer } from './http-server.js';
 import { NodeMetrics } from './metrics.js';
 import { startServiceDiscovery } from './service-discovery.js';
+import { requireClusterSecret, sealKeyOf } from './cluster-secret.js';
+import { refuseOtherCluster } from './cluster-probe.js';
 
 export interface NodeProcessOptions {
   nodeId: string;
@@ -92,7 +94,13 @@ export function checkNodeOptions(o: NodeProcessOptions): void {
 
 export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   checkNodeOptions(o);
+  // Before anything else: a node without the secret can neither be heard nor hear (NO_SECRET, exit 9).
+  const found = requireClusterSecret(process.env, (o.seeds ?? []).length > 0 ? 'a node joining through --seeds' : 'a node');
+  const seal = sealKeyOf(found.secret, o.cluster);
   const log = jsonLog(o.logLevel ?? 'info', { node: o.nodeId });
+  // Where the secret came from and the id it gives, never the secret itself.
+  log.info('cluster secret loaded', { source: found.source, clusterId: seal.clusterId });
+  if (found.loose) log.warn('the cluster secret file can be read by other users of this machine: chmod 600 it', { source: found.source });
   const metrics = new NodeMetrics({ node: o.nodeId, cluster: o.cluster });
   // Loaded only when asked for: without the flag neither the module nor @statelyai/inspect is imported.
   const stately = o.statelyInspect === undefined ? undefined : (await import('./stately-inspector.js')).startStatelyInspector(o.statelyInspect, log);
@@ -100,13 +108,20 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   const http = o.httpPort === undefined ? undefined : await startHttpServer({ port: o.httpPort, host: o.httpHost, metrics, log, routes: dashboard.routes() });
   const restored = o.restoreFrom === undefined ? undefined : restoreFrom(o.restoreFrom, o.dataDir, o.nodeId);
   const nc = await connectNats(o.server, `ringkv-node-${o.nodeId}`);
+  try {
+    await refuseOtherCluster(nc, o.cluster, seal.clusterId);
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    await http?.close();
+    throw err;
+  }
   const store = LmdbStore.open(o.dataDir, { sync: o.fsync ?? false, scrubBytesPerSec: o.scrubRateBytesPerSec ?? scrubBytesPerSecDefault });
   if (restored) {
     await markRestored(store);
     log.info('restored from a backup: this start takes a new epoch; anti-entropy brings the data up to date', { from: o.restoreFrom, backupEpoch: restored.epoch, takenAt: restored.takenAt });
   }
   const backupRoot = path.resolve(o.backupDir ?? defaultBackupRoot(o.dataDir));
-  const transport = new NatsTransport({ nc, cluster: o.cluster, nodeId: o.nodeId });
+  const transport = new NatsTransport({ nc, cluster: o.cluster, nodeId: o.nodeId, seal });
   const node = await createNode(
     {
       nodeId: o.nodeId,
@@ -123,12 +138,12 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
       antiEntropy: definedOnly({ intervalMs: o.aaeIntervalMs, bytesPerSec: o.aaeBytesPerSec, exchangesMax: o.aaeExchangesMax }),
       transfer: definedOnly({ transfersMax: o.transfersMax, inboundMax: o.transfersInboundMax, rateBytesPerSec: o.transferRateBytesPerSec }),
     },
-    { transport, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader(), durability: o.fsync ? 'fsync' : 'committed', inspect: stately?.inspect, backup: (dir, identity) => takeBackup(store, backupRoot, dir, identity, o.cluster) },
+    { transport, seal, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader(), durability: o.fsync ? 'fsync' : 'committed', inspect: stately?.inspect, backup: (dir, identity) => takeBackup(store, backupRoot, dir, identity, o.cluster) },
   );
   metrics.attach(node, transport, () => !nc.isClosed(), () => store.scrubStats);
   dashboard.attach({ nc, cluster: o.cluster });
   metrics.setServing(true);
-  const service = await startServiceDiscovery({ nc, cluster: o.cluster, nodeId: o.nodeId, epoch: node.identity.epoch, metrics, log });
+  const service = await startServiceDiscovery({ nc, cluster: o.cluster, clusterId: seal.clusterId, nodeId: o.nodeId, epoch: node.identity.epoch, metrics, log });
 
   await new Promise<void>((resolve) => {
     // A node that has left the cluster (leave, after handing everything over; or force-remove)

@@ -24,6 +24,8 @@ const verbs = ['PING', 'INFO', 'STATS'] as const;
 export interface ServiceDiscoveryOptions {
   nc: NatsConnection;
   cluster: string;
+  /** Published so that a node starting beside another cluster of the same name can tell (cluster-probe.ts). */
+  clusterId: string;
   nodeId: string;
   epoch: string;
   metrics: NodeMetrics;
@@ -51,7 +53,7 @@ export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise
   const id = o.id ?? randomBytes(11).toString('hex').toUpperCase();
   const version = o.version ?? packageVersion();
   const started = new Date().toISOString();
-  const metadata = { cluster: o.cluster, node: o.nodeId, epoch: o.epoch };
+  const metadata = { cluster: o.cluster, clusterId: o.clusterId, node: o.nodeId, epoch: o.epoch };
   const base = { name: serviceName, id, version, metadata };
   const endpoints = [
     { name: 'api', subject: apiWildcard(o.cluster), queue_group: apiQueueGroup, metadata: { description: 'the client API: put, get, del, status' } },

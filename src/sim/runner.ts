@@ -21,6 +21,8 @@
  * Nodes are driven only through their ports; the runner looks into a node only to see whether it
  * is quiet (its root actor's liveness view and coordinator count, its store's writes and hints).
  */
+import type { SealKey } from '../protocol/seal.js';
+import { clusterIdOf } from '../protocol/cluster-id.js';
 import type { AnyActorRef } from 'xstate';
 import { Prng } from '../core/prng.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
@@ -361,6 +363,11 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   const members = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}`);
   const staticRing = claimInitial(members, partitions);
   const epochPrng = root.fork('epoch');
+  // The cluster secret, drawn from the seed: the simulated nodes seal and check every internal
+  // message as production nodes do (SimSeal), so the sweeps cover the seal and the member gate.
+  const secretPrng = root.fork('cluster-secret');
+  const secret = new Uint8Array(32).map(() => secretPrng.nextUint32() & 0xff);
+  const seal: SealKey = { clusterId: clusterIdOf(secret, clusterName), secret };
   const newEpoch = () => epochPrng.nextUint32().toString(16).padStart(8, '0');
   const nodeErrors: string[] = [];
   const infos = new Map<string, number>();
@@ -395,11 +402,11 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     const view = clock.view();
     slot.view = view;
     slot.state = 'starting';
-    const transport = network.attach(slot.id);
+    const transport = network.attach(slot.id, { key: seal, cluster: clusterName });
     slot.starts++;
     const store = withBugs(slot.store.open(), opts.bugs);
     const seed = root.fork(`node-${slot.id}-${slot.starts}`).nextUint32();
-    slot.starting = createNode(config(slot.id), { transport, store, clock: view, log, newEpoch, seed }).then((node) => {
+    slot.starting = createNode(config(slot.id), { transport, seal, store, clock: view, log, newEpoch, seed }).then((node) => {
       if (slot.view !== view) {
         // It crashed while starting: this incarnation is dead already.
         node.actor.stop();

@@ -15,6 +15,8 @@ import { Prng } from '../core/prng.js';
 import { quorumDefault } from '../core/quorum.js';
 import type { Ring } from '../core/ring.js';
 import { silentLog } from '../ports/log.js';
+import type { SealKey } from '../protocol/seal.js';
+import { clusterIdOf } from '../protocol/cluster-id.js';
 import { createNode, type NodeConfig, type RunningNode } from '../runtime/create-node.js';
 import { SimClock } from '../adapters/sim/sim-clock.js';
 import { SimNetwork } from '../adapters/sim/sim-network.js';
@@ -92,6 +94,10 @@ export async function runScale(options: Partial<ScaleOptions> = {}): Promise<Sca
   const epochPrng = root.fork('epoch');
   const newEpoch = () => epochPrng.nextUint32().toString(16).padStart(8, '0');
   const slots = new Map<string, Slot>();
+  // Sealed like production (and like src/sim/runner.ts): the seal's cost is part of what scales.
+  const secretPrng = root.fork('cluster-secret');
+  const secret = new Uint8Array(32).map(() => secretPrng.nextUint32() & 0xff);
+  const seal: SealKey = { clusterId: clusterIdOf(secret, clusterName), secret };
 
   const config = (nodeId: string, joining: boolean): NodeConfig => ({
     nodeId,
@@ -105,7 +111,7 @@ export async function runScale(options: Partial<ScaleOptions> = {}): Promise<Sca
   const start = async (id: string, joining: boolean) => {
     const slot: Slot = { id, store: new SimStore(clock, root.fork(`store-${id}`)), exited: false };
     slots.set(id, slot);
-    const node = await createNode(config(id, joining), { transport: network.attach(id), store: slot.store.open(), clock: clock.view(), log: silentLog, newEpoch, seed: root.fork(`node-${id}`).nextUint32() });
+    const node = await createNode(config(id, joining), { transport: network.attach(id, { key: seal, cluster: clusterName }), seal, store: slot.store.open(), clock: clock.view(), log: silentLog, newEpoch, seed: root.fork(`node-${id}`).nextUint32() });
     slot.node = node;
     void node.exited.then(() => {
       slot.exited = true;

@@ -1,3 +1,6 @@
+import { testSealKey } from '../support/cluster-secret.js';
+import { seal } from '../../src/protocol/seal.js';
+import { nodeSubject } from '../../src/protocol/subjects.js';
 /**
  * Anti-entropy efficiency, in one process: two nodes (createNode, LmdbStore) joined by an
  * in-memory transport hold the same 100,000 keys over 8 partitions, except 10 that differ. One
@@ -17,6 +20,8 @@ import type { Inbound, Role, Transport } from '../../src/ports/transport.js';
 import { createNode, type RunningNode } from '../../src/runtime/create-node.js';
 import { tempDir } from '../support/nats-server.js';
 
+const effSeal = testSealKey('eff');
+
 /** Delivers envelopes between in-process nodes, counting bytes per role. */
 class MemoryNetwork {
   readonly handlers = new Map<string, (msg: Inbound) => void>();
@@ -28,7 +33,11 @@ class MemoryNetwork {
       send: (nodeId: string, role: Role, bytes: Uint8Array) => {
         this.bytesByRole[role] = (this.bytesByRole[role] ?? 0) + bytes.length;
         this.messagesByRole[role] = (this.messagesByRole[role] ?? 0) + 1;
-        setImmediate(() => this.handlers.get(nodeId)?.({ role, bytes }));
+        // Sealed as a NatsTransport seals: the bytes counted are the bytes NATS would carry.
+        const subject = nodeSubject('eff', nodeId, role);
+        const sealed = seal(effSeal, subject, bytes, Date.now());
+        this.bytesByRole[role] = (this.bytesByRole[role] ?? 0) + sealed.length - bytes.length;
+        setImmediate(() => this.handlers.get(nodeId)?.({ role, bytes: sealed, subject }));
       },
       forward: () => {},
       reply: () => {},
@@ -109,7 +118,7 @@ describe('anti-entropy efficiency', () => {
       antiEntropy: { intervalMs: 0 },
     });
     for (const [id, store] of [['a', a], ['b', b]] as const) {
-      nodes.push(await createNode(config(id), { transport: net.transport(id), store, clock: systemClock, log: silentLog, newEpoch: () => `${id}1` }));
+      nodes.push(await createNode(config(id), { transport: net.transport(id), seal: effSeal, store, clock: systemClock, log: silentLog, newEpoch: () => `${id}1` }));
     }
     const [nodeA, nodeB] = nodes as [RunningNode, RunningNode];
     const before = { ...net.bytesByRole };

@@ -21,10 +21,12 @@ import { RingkvClient } from '../../src/client/client.js';
 import { InspectClient } from '../../src/runtime/inspect-client.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 import { countNear, decodePng } from '../support/png.js';
+import { testSealKey, testSecret } from '../support/cluster-secret.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const nodeProcessModule = pathToFileURL(path.join(repoRoot, 'src', 'server', 'node-process.ts')).href;
 const cluster = 'observe';
+const secret = testSecret();
 const ids = ['n1', 'n2'];
 const startTimeoutMs = 30_000;
 
@@ -45,7 +47,7 @@ let client: RingkvClient;
 async function startNodeProcess(id: string): Promise<Proc> {
   const options = { nodeId: id, dataDir: path.join(dataRoot, id), members: ids, cluster, server: nats.url, n: 2, requestTimeoutMs: 2000, httpPort: 0, httpHost: '127.0.0.1' };
   const script = `const { runNodeProcess } = await import(${JSON.stringify(nodeProcessModule)});\nawait runNodeProcess(${JSON.stringify(options)});\nprocess.exit(0);`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RINGKV_CLUSTER_SECRET: secret } });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -200,7 +202,7 @@ describe('node processes: health, metrics, discovery, trace', () => {
   });
 
   it("traces a put across the two processes: the coordinator's states in order, the other node's replica answering", async () => {
-    const inspector = new InspectClient(nc, cluster);
+    const inspector = new InspectClient(nc, cluster, testSealKey(cluster, secret));
     const t = await inspector.trace({ op: 'put', key: 'traced', value: 'x' });
     expect(t.answer, JSON.stringify(t.answer)).toMatchObject({ ok: true });
     const c = t.summary.coordinator!;

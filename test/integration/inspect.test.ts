@@ -1,3 +1,5 @@
+import { testSealKey } from '../support/cluster-secret.js';
+import { seal as sealMessage } from '../../src/protocol/seal.js';
 /**
  * Inspection on a real nats-server: three nodes (createNode with NatsTransport and LmdbStore, in
  * this process so the tests can see each node's tap), asked over NATS like `ringkv inspect` and
@@ -24,6 +26,7 @@ import { inspectSessionsMax, type InspectRecord } from '../../src/runtime/inspec
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const cluster = 'inspect';
+const seal = testSealKey(cluster);
 const ids = ['n1', 'n2', 'n3'];
 
 interface LocalNode {
@@ -49,12 +52,12 @@ beforeAll(async () => {
     const store = LmdbStore.open(dir, { sync: false });
     const node = await createNode(
       { nodeId: id, cluster, members: ids, requestTimeoutMs: 3000 },
-      { transport: new NatsTransport({ nc: conn, cluster, nodeId: id }), store, clock: systemClock, log: silentLog, newEpoch: () => `e-${id}` },
+      { transport: new NatsTransport({ nc: conn, cluster, nodeId: id, seal }), seal, store, clock: systemClock, log: silentLog, newEpoch: () => `e-${id}` },
     );
     nodes.push({ id, nc: conn, store, node, dir });
   }
   nc = await connect({ servers: nats.url, name: 'inspect-test' });
-  inspector = new InspectClient(nc, cluster);
+  inspector = new InspectClient(nc, cluster, seal);
 }, 60_000);
 
 afterAll(async () => {
@@ -154,18 +157,38 @@ describe('inspection over NATS', () => {
     expect(nodes[0]!.node.inspect.tap.watching).toBe(false);
   });
 
+  it('grants no session to an unsigned request, nor to one sealed with another secret: UNAUTHENTICATED, counted', async () => {
+    const subject = nodeSubject(cluster, 'n2', 'inspect');
+    const follow = encodeEnvelope({ v: protocolVersion, kind: 'inspect.follow', from: 't', to: 'n2', reqId: '1', body: { session: 'x', durationMs: 5000 } });
+    const before = nodes[1]!.node.inspect.stats.unauthenticated;
+    const unsigned = await nc.request(subject, follow, { timeout: 2000 });
+    expect(decodeEnvelope(unsigned.data)).toMatchObject({ kind: 'error', body: { code: 'UNAUTHENTICATED' } });
+    const outsider = { ...testSealKey(cluster), clusterId: seal.clusterId };
+    const forged = await nc.request(subject, sealMessage(outsider, subject, follow, Date.now()), { timeout: 2000 });
+    expect(decodeEnvelope(forged.data)).toMatchObject({ kind: 'error', body: { code: 'UNAUTHENTICATED' } });
+    const snapshot = await nc.request(subject, encodeEnvelope({ v: protocolVersion, kind: 'inspect.snapshot', from: 't', to: 'n2', reqId: '2', body: {} }), { timeout: 2000 });
+    expect(decodeEnvelope(snapshot.data)).toMatchObject({ kind: 'error', body: { code: 'UNAUTHENTICATED' } });
+    // Without the secret, the client gets the code too; nothing was opened.
+    await expect(new InspectClient(nc, cluster).follow('n2', { durationMs: 5000 }, { records: () => {} })).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect(nodes[1]!.node.inspect.tap.sessionCount).toBe(0);
+    expect(nodes[1]!.node.inspect.stats.unauthenticated - before).toBe(4);
+    expect(nodes[1]!.node.stats.gate.unauthenticated['inspect/bad-mac']).toBeGreaterThanOrEqual(1);
+  });
+
   it('answers bad requests with BAD_REQUEST and refuses sessions beyond the limit', async () => {
+    const subject = nodeSubject(cluster, 'n1', 'inspect');
+    const sealed = (bytes: Uint8Array) => sealMessage(seal, subject, bytes, Date.now());
     const bad = await nc.request(
-      nodeSubject(cluster, 'n1', 'inspect'),
-      encodeEnvelope({ v: protocolVersion, kind: 'inspect.follow', from: 't', to: 'n1', reqId: '1', body: { session: 's', durationMs: -5 } }),
+      subject,
+      sealed(encodeEnvelope({ v: protocolVersion, kind: 'inspect.follow', from: 't', to: 'n1', reqId: '1', body: { session: 's', durationMs: -5 } })),
       { timeout: 2000 },
     );
     expect(decodeEnvelope(bad.data)).toMatchObject({ kind: 'error', body: { code: 'BAD_REQUEST' } });
-    const unknown = await nc.request(nodeSubject(cluster, 'n1', 'inspect'), encodeEnvelope({ v: protocolVersion, kind: 'inspect.nope', from: 't', to: 'n1', reqId: '2', body: {} }), {
+    const unknown = await nc.request(subject, sealed(encodeEnvelope({ v: protocolVersion, kind: 'inspect.nope', from: 't', to: 'n1', reqId: '2', body: {} })), {
       timeout: 2000,
     });
     expect(decodeEnvelope(unknown.data)).toMatchObject({ kind: 'error', body: { code: 'BAD_REQUEST' } });
-    const garbage = await nc.request(nodeSubject(cluster, 'n1', 'inspect'), new Uint8Array([0xc1, 0xff]), { timeout: 2000 });
+    const garbage = await nc.request(subject, sealed(new Uint8Array([0xc1, 0xff])), { timeout: 2000 });
     expect(decodeEnvelope(garbage.data)).toMatchObject({ kind: 'error', body: { code: 'BAD_REQUEST' } });
 
     const handles = [];

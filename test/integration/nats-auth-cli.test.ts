@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, ringkvBin } from '../support/cluster.js';
+import { testSecret } from '../support/cluster-secret.js';
 import { startNatsServer, tempDir, type NatsServerHandle } from '../support/nats-server.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -19,7 +20,7 @@ describe('node and CLI on a nats-server with user and password', () => {
     ensureBuilt();
     server = await startNatsServer({ args: ['--user', 'ringkv', '--pass', 'node-pass-314'] });
     node = spawn(process.execPath, [ringkvBin, 'node', '--id', 'n1', '--data', path.join(tempDir('ringkv-auth-'), 'n1'), '--members', 'n1', '--server', server.url], {
-      env: { ...process.env, NATS_USER: 'ringkv', NATS_PASSWORD: 'node-pass-314' },
+      env: { ...process.env, NATS_USER: 'ringkv', NATS_PASSWORD: 'node-pass-314', RINGKV_CLUSTER_SECRET: testSecret() },
       stdio: 'ignore',
     });
   }, 60_000);

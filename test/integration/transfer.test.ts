@@ -1,3 +1,4 @@
+import { testSealKey } from '../support/cluster-secret.js';
 /**
  * Ownership transfer on a real nats-server with real LMDB: four nodes in this process (createNode
  * with NatsTransport and LmdbStore). The ring starts as n1..n3 (N = 3: every one of them holds every
@@ -25,6 +26,7 @@ import { ensureBuilt, repoRoot, ringkvBin } from '../support/cluster.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
 
 const cluster = 'transfertest';
+const seal = testSealKey(cluster);
 const q = 16;
 const ids = ['n1', 'n2', 'n3', 'n4'];
 // TRANSFER_KEYS=N measures a bigger transfer (the figure is printed).
@@ -51,7 +53,7 @@ async function startMember(id: string, initialMembers: string[]): Promise<Member
   const store = LmdbStore.open(`${dataRoot}/${id}`);
   const node = await createNode(
     { nodeId: id, cluster, members: initialMembers, partitions: q, gossipRoundMs: 1000, antiEntropy: { intervalMs: 0 }, transfer: { transfersMax: 2, batchItemsMax: 128 } },
-    { transport: new NatsTransport({ nc: conn, cluster, nodeId: id }), store, clock: systemClock, log: silentLog, newEpoch: () => `e-${id}` },
+    { transport: new NatsTransport({ nc: conn, cluster, nodeId: id, seal }), seal, store, clock: systemClock, log: silentLog, newEpoch: () => `e-${id}` },
   );
   const m: Member = {
     id,

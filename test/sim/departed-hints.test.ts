@@ -16,6 +16,10 @@ import { createNode, type RunningNode } from '../../src/runtime/create-node.js';
 import { SimClient } from '../../src/sim/sim-client.js';
 import type { ClusterOp } from '../../src/protocol/messages.js';
 import type { ClusterState } from '../../src/core/cluster-state.js';
+import { testSealKey } from '../support/cluster-secret.js';
+
+/** A fixed secret: the simulation stays a function of its seeds. */
+const simSeal = testSealKey('sim', 'sim-secret-'.repeat(4));
 
 const members = ['n1', 'n2', 'n3', 'n4', 'n5'];
 const q = 8;
@@ -35,7 +39,7 @@ async function cluster() {
     const node = await clock.runUntilSettled(
       createNode(
         { nodeId: id, cluster: 'sim', members, partitions: q, quorum: { n, r: 2, w: 2 }, gossipRoundMs: roundMs, requestTimeoutMs: 500, antiEntropy: { intervalMs: 0 } },
-        { transport: network.attach(id), store: stores.get(id)!.open(), clock: view, log: silentLog, newEpoch: () => epochs.nextUint32().toString(16), seed: members.indexOf(id) + 11 },
+        { transport: network.attach(id, { key: simSeal, cluster: 'sim' }), seal: simSeal, store: stores.get(id)!.open(), clock: view, log: silentLog, newEpoch: () => epochs.nextUint32().toString(16), seed: members.indexOf(id) + 11 },
       ),
     );
     const slot = { node, view, exited: false };

@@ -14,6 +14,10 @@ import { type InjectedBugs, withBugs } from '../../src/sim/bugs.js';
 import { SimClient } from '../../src/sim/sim-client.js';
 import { decodeCart, encodeCart } from '../../src/sim/workloads.js';
 import { runSimulation } from '../../src/sim/runner.js';
+import { testSealKey } from '../support/cluster-secret.js';
+
+/** A fixed secret: the simulation stays a function of its seeds. */
+const simSeal = testSealKey('sim', 'sim-secret-'.repeat(4));
 
 const members = ['n1', 'n2', 'n3'];
 const key = new TextEncoder().encode('cart');
@@ -37,7 +41,8 @@ async function scriptedCluster(commitDelayMs: Record<string, number>, bugs: Inje
       createNode(
         { nodeId: id, cluster: 'sim', members, partitions: 4, gossipRoundMs: 0, requestTimeoutMs: 200 },
         {
-          transport: network.attach(id),
+          transport: network.attach(id, { key: simSeal, cluster: 'sim' }),
+          seal: simSeal,
           store: withBugs(stores.get(id)!.open(), bugs),
           clock: view,
           log: silentLog,

@@ -24,6 +24,8 @@ export interface AdminClusterOptions {
   adminTimeoutMs?: number;
   /** How much of the nodes' output a failed test prints (default: printNodeOutputOnFailure's). */
   outputChars?: number;
+  /** Give each node a /metrics port (Cluster.httpPort). */
+  httpPorts?: boolean;
 }
 
 export interface AdminCluster {
@@ -45,7 +47,7 @@ export function useAdminCluster(opts: AdminClusterOptions): AdminCluster {
   beforeAll(async () => {
     nats = await startNatsServer();
     dataRoot = tempDir(`ringkv-${opts.cluster}-`);
-    cluster = await startCluster({ nodes: opts.nodes, natsUrl: nats.url, dataRoot, cluster: opts.cluster, args: opts.args });
+    cluster = await startCluster({ nodes: opts.nodes, natsUrl: nats.url, dataRoot, cluster: opts.cluster, args: opts.args, httpPorts: opts.httpPorts });
     client = await RingkvClient.connect({ servers: nats.url, cluster: opts.cluster, timeoutMs });
     admin = await ClusterAdmin.connect({ servers: nats.url, cluster: opts.cluster, timeoutMs: opts.adminTimeoutMs ?? timeoutMs });
   }, 120_000);

@@ -23,6 +23,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach } from 'vitest';
+import { testSecret } from './cluster-secret.js';
+import { freePort } from '../../src/bench/free-port.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ringkvBin = path.join(repoRoot, 'bin', 'ringkv.js');
@@ -54,12 +56,25 @@ export interface ClusterOptions {
    * the node on its own host. The prefix must exec the node, so its pid is the node's.
    */
   launcher?: (id: string) => string[];
+  /** The cluster secret every node gets through RINGKV_CLUSTER_SECRET (default: a fresh random one). */
+  secret?: string;
+  /** Give each node a free loopback port for /metrics (`--http-port`); read it with httpPort(id). */
+  httpPorts?: boolean;
+}
+
+/** How one added node differs from the cluster's: another secret, or none at all (null). */
+export interface AddOptions {
+  secret?: string | null;
 }
 
 export interface Cluster {
   ids: string[];
   natsUrl: string;
   cluster: string;
+  /** The cluster secret its nodes were given (tests seal with it as a member would). */
+  secret: string;
+  /** The node's /metrics port, with `httpPorts`. */
+  httpPort(id: string): number | undefined;
   dataDir(id: string): string;
   isRunning(id: string): boolean;
   /** Sends the signal (default SIGKILL) and waits until the process has exited. */
@@ -79,7 +94,7 @@ export interface Cluster {
    * Starts a new node that joins through seeds (`--seeds`, no `--members`): it learns the cluster from
    * a seed and stages its join; resolves once it is serving. Its id joins `ids`.
    */
-  add(id: string, seeds: string[]): Promise<void>;
+  add(id: string, seeds: string[], opts?: AddOptions): Promise<void>;
   /** Resolves when the node's process has exited (at once if it is not running). */
   exited(id: string): Promise<void>;
 }
@@ -136,8 +151,33 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
   // How each node finds its cluster: the first ones by --members, added ones by --seeds.
   const membership = new Map<string, string[]>(ids.map((id) => [id, ['--members', ids.join(',')]]));
+  const secret = opts.secret ?? testSecret();
+  // Per node, when it differs from the cluster's (a test of a wrong or missing secret).
+  const secrets = new Map<string, string | null>();
+  const httpPorts = new Map<string, number>();
+  const httpArgs = async (id: string): Promise<string[]> => {
+    if (!opts.httpPorts) return [];
+    if (!httpPorts.has(id)) httpPorts.set(id, await freePort());
+    return ['--http-port', String(httpPorts.get(id))];
+  };
 
-  const startNode = (id: string, once: string[] = []): Promise<void> => {
+  // The secret travels in the environment, never argv; whatever the test runner's environment held is dropped.
+  const nodeEnv = (id: string): NodeJS.ProcessEnv => {
+    const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: opts.natsUrl, RINGKV_CLUSTER: opts.cluster };
+    delete env.RINGKV_CLUSTER_SECRET_FILE;
+    delete env.RINGKV_CLUSTER_SECRET;
+    const own = secrets.has(id) ? secrets.get(id)! : secret;
+    if (own !== null) env.RINGKV_CLUSTER_SECRET = own;
+    return env;
+  };
+
+  /** `once`: arguments for this start only (restart(id, args)). */
+  const startNode = async (id: string, once: string[] = []): Promise<void> => {
+    const extra = await httpArgs(id);
+    return startNodeWith(id, [...extra, ...once]);
+  };
+
+  const startNodeWith = (id: string, extra: string[]): Promise<void> => {
     mkdirSync(dataDir(id), { recursive: true });
     const n = (incarnation.get(id) ?? 0) + 1;
     incarnation.set(id, n);
@@ -157,13 +197,13 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       ...membership.get(id)!,
       ...(opts.args ?? []),
       ...(opts.nodeArgs?.(id) ?? []),
-      ...once,
+      ...extra,
     ];
     const [command, ...prefix] = [...(opts.launcher?.(id) ?? []), process.execPath];
     const child = spawn(command!, [...prefix, ...args], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NATS_URL: natsUrl, RINGKV_CLUSTER: opts.cluster },
+      env: { ...nodeEnv(id), NATS_URL: natsUrl },
     });
     live.add(child);
     exits.delete(id);
@@ -248,6 +288,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     ids,
     natsUrl: opts.natsUrl,
     cluster: opts.cluster,
+    secret,
+    httpPort: (id) => httpPorts.get(id),
     dataDir,
     isRunning,
     kill,
@@ -262,7 +304,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     },
     lastExit: (id) => exits.get(id),
     servingLines: (id) => [...(serving.get(id) ?? [])],
-    async add(id, seeds) {
+    async add(id, seeds, addOpts) {
+      if (addOpts?.secret !== undefined) secrets.set(id, addOpts.secret);
       if (membership.has(id)) throw new Error(`node ${id} is already part of this test cluster`);
       membership.set(id, ['--seeds', seeds.join(',')]);
       ids.push(id);

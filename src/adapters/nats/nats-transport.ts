@@ -33,6 +33,7 @@
  */
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { batchBytesMax, batchItemsMax, encodeBatch } from '../../protocol/batch.js';
+import { seal, type SealKey } from '../../protocol/seal.js';
 import { roles, type Inbound, type Role, type Transport } from '../../ports/transport.js';
 import { apiQueueGroup, apiWildcard, nodeSubject, nodeWildcard, roleOfSubject } from '../../protocol/subjects.js';
 
@@ -68,6 +69,12 @@ export interface NatsTransportOptions {
   nc: NatsConnection;
   cluster: string;
   nodeId: string;
+  /**
+   * The cluster's seal key: every message to a node's subject (send, forward) is sealed with it,
+   * once per NATS message, after batching. Without one nothing is sealed, and members drop what
+   * this transport sends to their internal roles (left out only by tests of the transport itself).
+   */
+  seal?: SealKey;
 }
 
 const roleSet: ReadonlySet<string> = new Set(roles);
@@ -104,6 +111,7 @@ export class NatsTransport implements Transport {
   private readonly nc: NatsConnection;
   private readonly cluster: string;
   private readonly nodeId: string;
+  private readonly sealKey: SealKey | undefined;
   private subs: Subscription[] = [];
   /** What waits for the end of this turn, per peer (at most one role per peer at a time). */
   private readonly outgoing = new Map<string, Outgoing>();
@@ -124,6 +132,7 @@ export class NatsTransport implements Transport {
     this.nc = opts.nc;
     this.cluster = opts.cluster;
     this.nodeId = opts.nodeId;
+    this.sealKey = opts.seal;
     void this.watch();
   }
 
@@ -162,7 +171,8 @@ export class NatsTransport implements Transport {
     }
     if (alone) {
       this.sentMessages++;
-      this.publish(nodeSubject(this.cluster, nodeId, role), bytes);
+      const subject = nodeSubject(this.cluster, nodeId, role);
+      this.publish(subject, this.sealed(subject, bytes));
       return;
     }
     if (!out) {
@@ -175,7 +185,13 @@ export class NatsTransport implements Transport {
   }
 
   forward(nodeId: string, bytes: Uint8Array, replyTo: string): void {
-    this.publishLater(nodeSubject(this.cluster, nodeId, 'api'), bytes, replyTo);
+    const subject = nodeSubject(this.cluster, nodeId, 'api');
+    this.publishLater(subject, this.sealed(subject, bytes), replyTo);
+  }
+
+  /** What goes out on a node subject: sealed for it when this transport has the key. */
+  private sealed(subject: string, bytes: Uint8Array): Uint8Array {
+    return this.sealKey === undefined ? bytes : seal(this.sealKey, subject, bytes, Date.now());
   }
 
   reply(replyTo: string, bytes: Uint8Array): void {
@@ -238,7 +254,7 @@ export class NatsTransport implements Transport {
       // msg.reply is '' when the publisher gave no reply subject.
       const replyTo = msg.reply || undefined;
       try {
-        handler(replyTo === undefined ? { role, bytes: msg.data } : { role, bytes: msg.data, replyTo });
+        handler(replyTo === undefined ? { role, bytes: msg.data, subject: msg.subject } : { role, bytes: msg.data, replyTo, subject: msg.subject });
       } catch {
         // A throw here would unwind into the NATS protocol parser and break the connection.
         this.droppedReceives++;
@@ -281,7 +297,8 @@ export class NatsTransport implements Transport {
   private publishOutgoing(nodeId: string, out: Outgoing): void {
     this.outgoing.delete(nodeId);
     this.sentMessages++;
-    this.publish(out.subject, out.items.length === 1 ? out.items[0]! : encodeBatch(this.nodeId, nodeId, out.items));
+    // One seal for the whole batch: the receiver checks it once and then routes every item.
+    this.publish(out.subject, this.sealed(out.subject, out.items.length === 1 ? out.items[0]! : encodeBatch(this.nodeId, nodeId, out.items)));
   }
 
   async close(): Promise<void> {

@@ -18,6 +18,18 @@
 import type { Prng } from '../../core/prng.js';
 import type { Inbound, Role, Transport } from '../../ports/transport.js';
 import type { SimClock } from './sim-clock.js';
+import { seal, type SealKey } from '../../protocol/seal.js';
+import { nodeSubject } from '../../protocol/subjects.js';
+
+/**
+ * How a simulated node seals what it sends, as a NatsTransport with a seal key does: the simulator
+ * runs the member gate and the real seal too (with the SimClock's time), so its sweeps cover them.
+ * The subject is the one the message would have on NATS.
+ */
+export interface SimSeal {
+  key: SealKey;
+  cluster: string;
+}
 
 export interface LinkFaults {
   /** Probability that a message is lost. */
@@ -78,10 +90,10 @@ export class SimNetwork {
   ) {}
 
   /** A fresh transport for a node (its first start, or a restart); the old one is dead from now on. */
-  attach(nodeId: string): SimTransport {
+  attach(nodeId: string, sealWith?: SimSeal): SimTransport {
     const old = this.nodes.get(nodeId);
     if (old) old.transport.kill();
-    const transport = new SimTransport(this, nodeId);
+    const transport = new SimTransport(this, nodeId, sealWith);
     this.nodes.set(nodeId, { transport });
     return transport;
   }
@@ -246,16 +258,22 @@ export class SimTransport implements Transport {
   constructor(
     private readonly network: SimNetwork,
     readonly nodeId: string,
+    private readonly sealWith?: SimSeal,
   ) {}
+
+  private sealed(to: string, role: Role, bytes: Uint8Array): Uint8Array {
+    const s = this.sealWith;
+    return s === undefined ? bytes : seal(s.key, nodeSubject(s.cluster, to, role), bytes, this.network.clock.now());
+  }
 
   send(nodeId: string, role: Role, bytes: Uint8Array): void {
     if (this.dead) return;
-    this.network.sendToNode(this, nodeId, role, bytes);
+    this.network.sendToNode(this, nodeId, role, this.sealed(nodeId, role, bytes));
   }
 
   forward(nodeId: string, bytes: Uint8Array, replyTo: string): void {
     if (this.dead) return;
-    this.network.sendToNode(this, nodeId, 'api', bytes, replyTo);
+    this.network.sendToNode(this, nodeId, 'api', this.sealed(nodeId, 'api', bytes), replyTo);
   }
 
   reply(replyTo: string, bytes: Uint8Array): void {
@@ -285,8 +303,9 @@ export class SimTransport implements Transport {
   deliver(role: Role, bytes: Uint8Array, replyTo: string | undefined): boolean {
     const handler = this.handler;
     if (this.dead || !handler) return false;
+    const subject = this.sealWith === undefined ? undefined : nodeSubject(this.sealWith.cluster, this.nodeId, role);
     try {
-      handler(replyTo === undefined ? { role, bytes } : { role, bytes, replyTo });
+      handler({ role, bytes, ...(replyTo !== undefined ? { replyTo } : {}), ...(subject !== undefined ? { subject } : {}) });
     } catch {
       this.droppedReceives++;
     }
