@@ -35,6 +35,8 @@ export interface ScaleOptions {
   load: number;
   /** How long the cluster settles after each commit before the next step (simulated ms) at most. */
   stepLimitMs: number;
+  /** Called with a line at each phase (the run takes minutes at 100 nodes). */
+  progress?: (line: string) => void;
 }
 
 export const scaleDefaults: ScaleOptions = { seed: 1, nodes: 100, partitions: 1024, joins: 10, leaves: 10, gossipRoundMs: 1000, load: 16, stepLimitMs: 600_000 };
@@ -162,6 +164,7 @@ export async function runScale(options: Partial<ScaleOptions> = {}): Promise<Sca
 
     const initialSpread = spreadOf(anyRing());
     const steps: StepReport[] = [];
+    o.progress?.(`t=${clock.now()} steady: ${gossipBytesPerRoundPerNode} gossip bytes per round per node`);
     const admin = new SimClient(network, clock, 'admin', 5000);
 
     /** Stages every change, commits once at `at`, and waits until every live node routes by the ring. */
@@ -185,6 +188,7 @@ export async function runScale(options: Partial<ScaleOptions> = {}): Promise<Sca
         await sleep(clock, o.gossipRoundMs);
       }
       const committedAt = clock.now();
+      o.progress?.(`t=${committedAt} ${step} of ${nodes.length} committed: ring version ${ringVersion}`);
       const by = committedAt + o.stepLimitMs;
       const converged = () => live().every((s) => (ringAt(s)?.version ?? 0) >= ringVersion);
       while (!converged() && clock.now() < by) await sleep(clock, o.gossipRoundMs / 10);
