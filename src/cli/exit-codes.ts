@@ -23,6 +23,12 @@ export const exitCodes = {
   serverError: 7,
   /** NATS refused this process's credentials (Authorization Violation, an expired user JWT): retrying will not help. */
   natsAuth: 8,
+  /**
+   * `ringkv node` only: the node left the cluster (its leave was committed and it handed everything
+   * over, or it was force-removed). Started again on the same data it would only exit again, so a
+   * supervisor must not restart it: systemd `RestartPreventExitStatus=9`; see the README.
+   */
+  nodeLeft: 9,
 } as const;
 
 export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];
@@ -39,7 +45,10 @@ export const exitCodesHelp = `Exit codes:
   7  any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL,
      NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY)
   8  NATS refused the credentials (Authorization Violation): fix --user/--password, --token,
-     --nkey, --creds or the TLS client certificate`;
+     --nkey, --creds or the TLS client certificate
+  9  ringkv node: this node left the cluster (leave committed and handed over, or force-removed);
+     do not restart it on the same data (systemd: RestartPreventExitStatus=9). A graceful stop
+     (SIGTERM, SIGINT) exits 0`;
 
 /** The exit code for an error code of the client library (RingkvError.code). */
 export function exitCodeForErrorCode(code: string): ExitCode {

@@ -12,6 +12,8 @@
  *   5  UNAVAILABLE: too few replicas alive for the quorum
  *   6  TIMEOUT: the outcome is unknown (a write may or may not have taken effect)
  *   7  any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL)
+ *   8  NATS refused the credentials
+ *   9  ringkv node: this node left the cluster (a supervisor must not restart it)
  */
 import { addNatsAuthFlags } from './nats-auth-flags.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -239,7 +241,7 @@ function buildProgram(): Command {
     .option('--value-bytes-max <bytes>', 'largest value a put may carry', positiveInt('value-bytes-max'))
     .option('--request-timeout-ms <ms>', 'default deadline of a client request', positiveInt('request-timeout-ms'))
     .option('--fsync', 'acknowledge a write only once it is on disk (default: once LMDB has committed it)')
-    .option('--http-port <port>', 'serve /metrics, /livez, /readyz and /dashboard on this port (default: no HTTP server)', positiveInt('http-port'))
+    .option('--http-port <port>', 'serve /metrics, /livez, /readyz and /dashboard on this port (0: any free port, logged; default: no HTTP server)', nonNegativeInt('http-port'))
     .option('--http-host <host>', 'address the HTTP server listens on', '127.0.0.1')
     .option('--gossip-round-ms <ms>', 'gossip round; a dead node is judged down after about five rounds', positiveInt('gossip-round-ms'), 1000)
     .option('--handoff-rate-bytes <bytes>', 'hinted handoff delivery limit in bytes per second', positiveInt('handoff-rate-bytes'))
@@ -255,7 +257,7 @@ function buildProgram(): Command {
       // Loaded on demand: it pulls in LMDB and the actors, which the client commands do not need.
       const { runNodeProcess, ConfigError } = await import('../server/node-process.js');
       try {
-        await runNodeProcess({
+        const end = await runNodeProcess({
           nodeId: o.id,
           dataDir: o.data,
           members: o.members ?? [],
@@ -279,6 +281,7 @@ function buildProgram(): Command {
           transferRateBytesPerSec: o.transferRateBytes,
           logLevel: o.logLevel,
         });
+        if (end.left) process.exitCode = exitCodes.nodeLeft;
       } catch (err) {
         if (err instanceof ConfigError) throw new UsageError(err.message);
         throw err;

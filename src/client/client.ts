@@ -129,7 +129,7 @@ const reencodeSlackMs = 20;
 /** Errors that the same request would get from any node: report them at once. */
 const definiteCodes = new Set(['BAD_REQUEST', 'TOO_LARGE', 'TOO_MANY_SIBLINGS']);
 /** When no node could give a good answer, which of their errors says most. */
-const errorRank = ['UNAVAILABLE', 'TIMEOUT', 'OVERLOADED', 'NOT_OWNER', 'INTERNAL'];
+const errorRank = ['UNAVAILABLE', 'TIMEOUT', 'OVERLOADED', 'NOT_OWNER', 'INTERNAL', 'NOT_READY'];
 
 const text = new TextEncoder();
 const untext = new TextDecoder('utf-8', { fatal: true });
