@@ -61,7 +61,7 @@ export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise
   ];
 
   const answers: Record<(typeof verbs)[number], () => unknown> = {
-    PING: () => ({ type: 'io.nats.micro.v1.ping_response', ...base }),
+    PING: () => ({ type: 'io.nats.micro.v1.ping_response', ...base() }),
     INFO: () => ({
       type: 'io.nats.micro.v1.info_response',
       ...base(),
