@@ -54,6 +54,7 @@ import type { Role, Transport } from '../ports/transport.js';
 import { type Identity, loadIdentity, markCleanStop, renewEpoch } from './identity.js';
 import { createRouter, type RouterStats } from './router.js';
 import { createInspectServer, type InspectServer } from './inspect-server.js';
+import { operatorDefaults } from '../core/defaults.js';
 
 export interface NodeConfig {
   nodeId: string;
@@ -159,7 +160,7 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
-export const requestTimeoutMsDefault = 5_000;
+export const requestTimeoutMsDefault: number = operatorDefaults.requestTimeoutMs;
 export const readRepairWaitMsDefault = 50;
 export const coordinatorsMaxDefault = 4096;
 /** How often drain() looks whether the coordinator still has requests in flight. */

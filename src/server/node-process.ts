@@ -26,6 +26,7 @@ import { jsonLog, type LogLevel } from './json-log.js';
 import { startHttpServer } from './http-server.js';
 import { NodeMetrics } from './metrics.js';
 import { startServiceDiscovery } from './service-discovery.js';
+import { operatorDefaults } from '../core/defaults.js';
 
 export interface NodeProcessOptions {
   nodeId: string;
@@ -74,7 +75,7 @@ export const stopCloseMsMax = 5_000;
 
 /** The drain bound when none is given: a request in flight ends by its deadline, plus a margin for its answer. */
 export function drainMsDefault(requestTimeoutMs: number = requestTimeoutMsDefault): number {
-  return requestTimeoutMs + 1_000;
+  return requestTimeoutMs + operatorDefaults.stopDrainMarginMs;
 }
 
 export class ConfigError extends Error {}
