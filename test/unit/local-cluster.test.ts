@@ -55,7 +55,7 @@ describe('CLI exit codes', () => {
   });
 
   it('keeps the documented numbers', () => {
-    expect(exitCodes).toEqual({ ok: 0, unexpected: 1, usage: 2, noCluster: 3, notFound: 4, unavailable: 5, timeout: 6, serverError: 7, natsAuth: 8 });
+    expect(exitCodes).toEqual({ ok: 0, unexpected: 1, usage: 2, noCluster: 3, notFound: 4, unavailable: 5, timeout: 6, serverError: 7, natsAuth: 8, nodeLeft: 9 });
   });
 
   it('maps thrown errors by their code, and NATS connection failures to 3', () => {
