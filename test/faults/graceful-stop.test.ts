@@ -14,8 +14,8 @@
  * - every acknowledged put reads back (R=2) from the other two nodes, and after the node restarts
  *   on its data, from all three (the restart keeps its epoch: it stopped cleanly).
  *
- * A node that left the cluster exits 9 (exitCodes.nodeLeft): test/integration/membership-leave.test.ts
- * and test/faults/departed-hints.test.ts check that code on real processes.
+ * A node that left the cluster exits 9 (exitCodes.nodeLeft): test/faults/left-node-exit.test.ts,
+ * test/integration/membership-leave.test.ts and test/faults/departed-hints.test.ts check it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { sleep } from '../../src/bench/free-port.js';
