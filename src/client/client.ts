@@ -193,8 +193,9 @@ export interface OperationOptions {
   via?: string;
   timeoutMs?: number;
   /**
-   * Without `via`: ask another node too when the first has not answered after the read hedge delay
-   * (default true). Only for requests that are safe to answer twice (reads of the state).
+   * Without `via`: ask another node too when the first has not answered after the read hedge delay.
+   * Only for requests that are safe to answer twice: the default is true for reads of the state and
+   * false for a cluster change (join, leave, force-remove, commit, clear), which a hedge could apply twice.
    */
   hedge?: boolean;
 }
@@ -344,7 +345,8 @@ export class RingkvClient {
    * (or the queue group again), so one paused node costs a hedge delay, not the deadline.
    */
   async operation(op: OperationOp, body: Record<string, unknown>, opts: OperationOptions = {}): Promise<unknown> {
-    return this.single(op, body, opts.via, opts.timeoutMs ?? this.timeoutMs, opts.hedge ?? true);
+    const isChange = op === 'cluster' && body.op !== 'plan';
+    return this.single(op, body, opts.via, opts.timeoutMs ?? this.timeoutMs, opts.hedge ?? !isChange);
   }
 
   /** One node's anti-entropy counters per partition; pause or resume its exchanges (`via` names the node). */
