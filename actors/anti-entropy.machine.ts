@@ -29,6 +29,7 @@ import type { AaeErrorBody, AaePutBody, AaeSegmentBody, AaeTreeBody } from '../s
 import type { AntiEntropyEvent } from './anti-entropy.events.js';
 import { type ExchangeInput, exchangeDefaults, exchangeMachine, type ExchangeOutput } from './exchange.machine.js';
 import type { SendParams } from './replica.machine.js';
+import { operatorDefaults } from '../src/core/defaults.js';
 
 export interface AntiEntropyInput {
   nodeId: string;
@@ -73,9 +74,9 @@ export interface AnswerAaeParams {
 
 export const antiEntropyDefaults = {
   /** A round starts at most this often (the runtime's tick). */
-  intervalMs: 60_000,
-  exchangesMax: 1,
-  bytesPerSec: 1024 * 1024,
+  intervalMs: operatorDefaults.aaeIntervalMs as number,
+  exchangesMax: operatorDefaults.aaeExchangesMax as number,
+  bytesPerSec: operatorDefaults.aaeBytesPerSec as number,
   ...exchangeDefaults,
 };
 

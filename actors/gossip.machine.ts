@@ -48,6 +48,7 @@ import type { ApiClusterOk } from '../src/protocol/messages.js';
 import type { AnswerParams } from './coordinator.machine.js';
 import type { GossipEvent } from './gossip.events.js';
 import type { SendParams } from './replica.machine.js';
+import { operatorDefaults } from '../src/core/defaults.js';
 
 export interface GossipInput {
   nodeId: string;
@@ -79,7 +80,7 @@ export type TellNodeParams =
   | { type: 'node.exit'; reason: string; handOver: boolean };
 
 export const phiThresholdDefault = 8;
-export const gossipRoundMsDefault = 1000;
+export const gossipRoundMsDefault: number = operatorDefaults.gossipRoundMs;
 export const phiDefaults: PhiOptions = { intervalsMax: 100, firstIntervalMs: 1000, acceptablePauseMs: 1000, minStdDeviationMs: 500 };
 
 function ownHeartbeats(ctx: Pick<GossipContext, 'heartbeats' | 'nodeId' | 'incarnation' | 'round'>): Heartbeats {

@@ -28,6 +28,7 @@ import { departedOf } from '../src/core/departed.js';
 import type { Hint } from '../src/ports/store.js';
 import type { HandoffEvent, HandoffItem } from './handoff.events.js';
 import type { SendParams } from './replica.machine.js';
+import { operatorDefaults } from '../src/core/defaults.js';
 
 export interface HandoffInput {
   nodeId: string;
@@ -78,7 +79,7 @@ function goneOf(ids: readonly string[]): Record<string, true> {
 export const handoffDefaults = {
   batchItemsMax: 256,
   batchBytesMax: 1024 * 1024,
-  rateBytesPerSec: 8 * 1024 * 1024,
+  rateBytesPerSec: operatorDefaults.handoffRateBytesPerSec as number,
   attemptTimeoutMs: 10_000,
 };
 

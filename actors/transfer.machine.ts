@@ -43,6 +43,7 @@ import {
 import type { HandoffItem } from './handoff.events.js';
 import type { SendParams } from './replica.machine.js';
 import type { FoundPartition, TransferEvent } from './transfer.events.js';
+import { operatorDefaults } from '../src/core/defaults.js';
 
 export interface TransferInput {
   nodeId: string;
@@ -112,10 +113,10 @@ export interface AnswerTransfersParams {
 }
 
 export const transferDefaults = {
-  transfersMax: 2,
-  inboundMax: 4,
+  transfersMax: operatorDefaults.transfersMax as number,
+  inboundMax: operatorDefaults.transfersInboundMax as number,
   inboundIdleMs: 30_000,
-  rateBytesPerSec: 8 * 1024 * 1024,
+  rateBytesPerSec: operatorDefaults.transferRateBytesPerSec as number,
   ...partitionTransferDefaults,
 };
 

@@ -59,6 +59,8 @@ async function askNodes(g: Globals, op: AaeOp, only: string | undefined): Promis
         try {
           return await client.aae(op, { via: nodeId });
         } catch (err) {
+          // One node named: its failure is the command's (UNKNOWN_NODE, NO_CLUSTER, TIMEOUT exit codes).
+          if (only !== undefined) throw err;
           return { nodeId, error: (err as Error).message };
         }
       }),

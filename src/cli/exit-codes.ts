@@ -34,6 +34,12 @@ export const exitCodes = {
    * this node's secret gives. A stray cluster, or the wrong secret; a node refuses to start beside it.
    */
   clusterMismatch: 10,
+  /**
+   * `ringkv node` only: the node left the cluster (its leave was committed and it handed everything
+   * over, or it was force-removed). Started again on the same data it would only exit again, so a
+   * supervisor must not restart it: systemd `RestartPreventExitStatus=11`; see the README.
+   */
+  nodeLeft: 11,
 } as const;
 
 export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];
@@ -54,7 +60,10 @@ export const exitCodesHelp = `Exit codes:
   9  the cluster secret is missing or unusable (NO_SECRET, BAD_SECRET), or a node refused a request
      for the lack of it (UNAUTHENTICATED): give --cluster-secret-file or RINGKV_CLUSTER_SECRET_FILE
   10 another cluster with this name but another id answers on this NATS (CLUSTER_MISMATCH): a stray
-     cluster, or the wrong secret; stop it or pick another --cluster name`;
+     cluster, or the wrong secret; stop it or pick another --cluster name
+  11 ringkv node: this node left the cluster (leave committed and handed over, or force-removed);
+     do not restart it on the same data (systemd: RestartPreventExitStatus=11). A graceful stop
+     (SIGTERM, SIGINT) exits 0`;
 
 /** The exit code for an error code of the client library (RingkvError.code). */
 export function exitCodeForErrorCode(code: string): ExitCode {

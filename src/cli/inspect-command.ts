@@ -37,7 +37,8 @@ function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
-async function withInspector<T>(g: Globals, fn: (client: InspectClient) => Promise<T>): Promise<T> {
+/** `node` is the node the command names, if any: when it does not answer, is it a member at all? */
+async function withInspector<T>(g: Globals, fn: (client: InspectClient) => Promise<T>, node?: string): Promise<T> {
   const { connect } = await import('@nats-io/transport-node');
   const { InspectClient } = await import('../runtime/inspect-client.js');
   const { resolveServerUrl } = await import('../server/local-cluster.js');
@@ -56,12 +57,28 @@ async function withInspector<T>(g: Globals, fn: (client: InspectClient) => Promi
     return await fn(new InspectClient(nc, g.cluster, found === undefined ? undefined : sealKeyOf(found.secret, g.cluster)));
   } catch (err) {
     const e = err as { name?: string; code?: string; message?: string };
+    if ((e.code === 'TIMEOUT' || e.code === 'NO_CLUSTER') && node !== undefined) await throwIfUnknown(nc, g.cluster, node);
     if (e.code === 'TIMEOUT' || e.code === 'NO_CLUSTER') throw new RingkvError('NO_CLUSTER', e.message ?? String(err));
     if (typeof e.code === 'string' && e.name !== 'RingkvError') throw new RingkvError(e.code as never, e.message ?? String(err));
     throw err;
   } finally {
     await nc.close().catch(() => undefined);
   }
+}
+
+/** UNKNOWN_NODE (exit 7) when the cluster answers and has no member `node`, as every command says it. */
+async function throwIfUnknown(nc: import('@nats-io/transport-node').NatsConnection, cluster: string, node: string): Promise<void> {
+  const { RingkvClient } = await import('../client/client.js');
+  const client = await RingkvClient.connect({ connection: nc, cluster, timeoutMs: 2_000 });
+  let members: string[];
+  try {
+    members = (await client.status()).members.map((m) => m.nodeId);
+  } catch {
+    return; // nobody answers: NO_CLUSTER says it
+  } finally {
+    await client.close();
+  }
+  if (!members.includes(node)) throw new RingkvError('UNKNOWN_NODE', `cluster "${cluster}" has no member "${node}"; members: ${members.sort().join(', ')}`);
 }
 
 /** A one-line summary of a context summary: `key value, key [a, b]`, nested maps as k.sub. */
@@ -219,7 +236,7 @@ export function registerInspectCommands(program: Command): void {
         const g = globals(cmd);
         if (!o.follow) {
           if (o.request !== undefined) cmd.error('error: --request needs --follow', { exitCode: exitCodes.usage });
-          const snap = await withInspector(g, (c) => c.snapshot(node, o.actor));
+          const snap = await withInspector(g, (c) => c.snapshot(node, o.actor), node);
           if (o.actor !== undefined && snap.actors.length === 0) {
             process.stderr.write(`node ${node} has no actor ${o.actor}\n`);
             process.exitCode = exitCodes.notFound;
@@ -249,7 +266,7 @@ export function registerInspectCommands(program: Command): void {
           const end = first === 'interrupted' ? await handle.stop() : first;
           if (g.json) return;
           process.stderr.write(end ? `session ended (${end.reason}): ${end.sent} record(s), ${end.dropped} dropped\n` : 'session ended\n');
-        });
+        }, node);
       },
     );
 

@@ -15,6 +15,7 @@
  *   8  NATS refused the credentials (NATS_AUTH)
  *   9  the cluster secret is missing or unusable (NO_SECRET, BAD_SECRET), or a node wants it (UNAUTHENTICATED)
  *   10 another cluster with this name but another id answers on this NATS (CLUSTER_MISMATCH)
+ *   11 ringkv node: this node left the cluster (a supervisor must not restart it)
  */
 import { addNatsAuthFlags } from './nats-auth-flags.js';
 import { addClusterSecretFlag } from './cluster-secret-flag.js';
@@ -23,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isValidPartitionCount, partitionCountDefault, partitionCountMax } from '../core/ring.js';
 import { fallbackWaitMsDefault } from '../core/targets.js';
+import { bytesText, operatorDefaults } from '../core/defaults.js';
 import { packageRoot, resolveServerUrl } from '../server/local-cluster.js';
 import { registerInspectCommands } from './inspect-command.js';
 import { registerDemoCommand } from './demo-cart-command.js';
@@ -78,6 +80,10 @@ interface QuorumOptions {
   n?: number;
   r?: number;
   w?: number;
+  pr?: number;
+  pw?: number;
+  sloppy?: boolean;
+  via?: string;
   timeoutMs?: number;
   context?: Uint8Array;
 }
@@ -191,17 +197,42 @@ function requestOptions(o: QuorumOptions, allowed: readonly (keyof QuorumOptions
   return out;
 }
 
-function addQuorumOptions(cmd: Command, which: { w: boolean; context: boolean }): Command {
+/** `--sloppy true|false`: whether fallbacks count toward R and W. */
+function booleanText(name: string) {
+  return (text: string): boolean => {
+    if (text === 'true') return true;
+    if (text === 'false') return false;
+    throw new InvalidArgumentError(`${name} must be true or false.`);
+  };
+}
+
+/**
+ * The client's per-request options. The defaults shown are the ones the client applies
+ * (src/core/defaults.ts); the flags are passed on only when given.
+ */
+function addQuorumOptions(cmd: Command, which: { w: boolean; r: boolean; context: boolean }): Command {
+  const d = operatorDefaults;
   if (which.context) cmd.option('--context <base64>', 'the context from an earlier get or put', base64Context);
-  cmd.option('--n <n>', 'replicas (default 3)', positiveInt('n'));
-  cmd.option('--r <r>', 'read quorum (default 2)', positiveInt('r'));
-  if (which.w) cmd.option('--w <w>', 'write quorum (default 2)', positiveInt('w'));
-  cmd.option('--timeout-ms <ms>', 'deadline of the request', positiveInt('timeout-ms'));
+  cmd.option('--n <n>', `replicas (default ${d.n})`, positiveInt('n'));
+  if (which.r) {
+    cmd.option('--r <r>', `read quorum (default ${d.r})`, positiveInt('r'));
+    cmd.option('--pr <pr>', `primaries that must answer the read (default ${d.pr})`, nonNegativeInt('pr'));
+  }
+  if (which.w) {
+    cmd.option('--w <w>', `write quorum (default ${d.w})`, positiveInt('w'));
+    cmd.option('--pw <pw>', `primaries that must acknowledge the write (default ${d.pw})`, nonNegativeInt('pw'));
+  }
+  cmd.option('--sloppy <bool>', `fallbacks count toward the quorum: true or false (default ${d.sloppy})`, booleanText('sloppy'));
+  cmd.option('--via <id>', 'this node coordinates the request (others only if it is gone); default: the key\'s first live node');
+  cmd.option('--timeout-ms <ms>', `deadline of the request (default ${d.requestTimeoutMs})`, positiveInt('timeout-ms'));
   return cmd;
 }
 
-function buildProgram(): Command {
+function buildProgram(json = false): Command {
   const program = new Command('ringkv');
+  // With --json every error is one JSON object (reportError), so commander must not print its text;
+  // set before the subcommands exist, which copy it.
+  if (json) program.configureOutput({ outputError: () => undefined });
   program
     // Set before the subcommands exist, which copy it: usage errors throw, and map to exit 2.
     .exitOverride()
@@ -210,7 +241,7 @@ function buildProgram(): Command {
     .option('--server <url>', 'NATS server URL (default: $NATS_URL, else nats://127.0.0.1:4222)')
     .addOption(new Option('--cluster <name>', 'cluster name').env('RINGKV_CLUSTER').default('ringkv'))
     .option('--json', 'print JSON instead of tables')
-    .showHelpAfterError('(run ringkv --help for usage)')
+    .showHelpAfterError(json ? false : '(run ringkv --help for usage)')
     .addHelpText('after', `\n${exitCodesHelp}\n`);
   addNatsAuthFlags(program);
   addClusterSecretFlag(program);
@@ -247,22 +278,22 @@ function buildProgram(): Command {
     .option('--members <ids>', 'comma-separated node ids of a new cluster (each member forms the same first ring)', memberList)
     .option('--seeds <ids>', 'join an existing cluster through these members (comma-separated node ids); then plan and commit', memberList)
     .option('--partitions <q>', 'partitions of the ring (a power of two, fixed at cluster creation)', partitionCount, partitionCountDefault)
-    .option('--n <n>', 'replicas per key', positiveInt('n'), 3)
-    .option('--value-bytes-max <bytes>', 'largest value a put may carry', positiveInt('value-bytes-max'))
-    .option('--request-timeout-ms <ms>', 'default deadline of a client request', positiveInt('request-timeout-ms'))
+    .option('--n <n>', 'replicas per key', positiveInt('n'), operatorDefaults.n)
+    .option('--value-bytes-max <bytes>', `largest value a put may carry (default ${bytesText(operatorDefaults.valueBytesMax)})`, positiveInt('value-bytes-max'))
+    .option('--request-timeout-ms <ms>', `default deadline of a client request (default ${operatorDefaults.requestTimeoutMs}); a graceful stop waits for the requests in flight at most this + ${operatorDefaults.stopDrainMarginMs} ms`, positiveInt('request-timeout-ms'))
     .option('--fallback-wait-ms <ms>', 'a replica silent this long is stood in for by the next node of the preference list, for that request (0: never)', nonNegativeInt('fallback-wait-ms'), fallbackWaitMsDefault)
     .option('--fsync', 'acknowledge a write only once it is on disk (default: once LMDB has committed it)')
     .option('--http-port <port>', 'serve /metrics, /livez, /readyz and /dashboard on this port (0: any free port, logged; default: no HTTP server)', nonNegativeInt('http-port'))
     .option('--http-host <host>', 'address the HTTP server listens on', '127.0.0.1')
     .option('--stately-inspect <ws-url>', 'stream the actors to the Stately inspector at this WebSocket URL (e.g. ws://127.0.0.1:8080; default: off)')
-    .option('--gossip-round-ms <ms>', 'gossip round; a dead node is judged down after about five rounds', positiveInt('gossip-round-ms'), 1000)
-    .option('--handoff-rate-bytes <bytes>', 'hinted handoff delivery limit in bytes per second', positiveInt('handoff-rate-bytes'))
-    .option('--aae-interval-ms <ms>', 'anti-entropy: a round of Merkle exchanges starts at most this often (default 60000)', positiveInt('aae-interval-ms'))
-    .option('--aae-bytes-per-sec <bytes>', 'anti-entropy traffic limit of this node (default 1048576)', positiveInt('aae-bytes-per-sec'))
-    .option('--aae-exchanges-max <k>', 'anti-entropy exchanges running at once on this node (default 1)', positiveInt('aae-exchanges-max'))
-    .option('--transfers-max <k>', 'ownership transfer: partitions this node hands over at once (default 2)', positiveInt('transfers-max'))
-    .option('--transfers-inbound-max <k>', 'ownership transfer: transfers this node takes at once; bounds the cluster-wide count (default 2)', positiveInt('transfers-inbound-max'))
-    .option('--transfer-rate-bytes <bytes>', 'ownership transfer: bytes per second this node sends, all transfers together (default 8 MiB)', positiveInt('transfer-rate-bytes'))
+    .option('--gossip-round-ms <ms>', 'gossip round; a dead node is judged down after about five rounds', positiveInt('gossip-round-ms'), operatorDefaults.gossipRoundMs)
+    .option('--handoff-rate-bytes <bytes>', `hinted handoff delivery limit in bytes per second (default ${bytesText(operatorDefaults.handoffRateBytesPerSec)})`, positiveInt('handoff-rate-bytes'))
+    .option('--aae-interval-ms <ms>', `anti-entropy: a round of Merkle exchanges starts at most this often (default ${operatorDefaults.aaeIntervalMs})`, positiveInt('aae-interval-ms'))
+    .option('--aae-bytes-per-sec <bytes>', `anti-entropy traffic limit of this node (default ${bytesText(operatorDefaults.aaeBytesPerSec)})`, positiveInt('aae-bytes-per-sec'))
+    .option('--aae-exchanges-max <k>', `anti-entropy exchanges running at once on this node (default ${operatorDefaults.aaeExchangesMax})`, positiveInt('aae-exchanges-max'))
+    .option('--transfers-max <k>', `ownership transfer: partitions this node hands over at once (default ${operatorDefaults.transfersMax})`, positiveInt('transfers-max'))
+    .option('--transfers-inbound-max <k>', `ownership transfer: transfers this node takes at once; bounds the cluster-wide count (default ${operatorDefaults.transfersInboundMax})`, positiveInt('transfers-inbound-max'))
+    .option('--transfer-rate-bytes <bytes>', `ownership transfer: bytes per second this node sends, all transfers together (default ${bytesText(operatorDefaults.transferRateBytesPerSec)})`, positiveInt('transfer-rate-bytes'))
     .option('--scrub-rate-bytes <bytes>', 'bytes of stored objects checked against their checksums per second; 0: no scrub (default 8 MiB)', nonNegativeInt('scrub-rate-bytes'))
     .option('--backup-dir <dir>', 'where `ringkv backup` may write this node\'s backups (default: backups/ beside the data directory)')
     .option('--restore-from <dir>', 'start from a backup (`ringkv backup`) into an empty data directory, with a new epoch')
@@ -272,7 +303,7 @@ function buildProgram(): Command {
       // Loaded on demand: it pulls in LMDB and the actors, which the client commands do not need.
       const { runNodeProcess, ConfigError } = await import('../server/node-process.js');
       try {
-        await runNodeProcess({
+        const end = await runNodeProcess({
           nodeId: o.id,
           dataDir: o.data,
           members: o.members ?? [],
@@ -301,6 +332,7 @@ function buildProgram(): Command {
           restoreFrom: o.restoreFrom,
           logLevel: o.logLevel,
         });
+        if (end.left) process.exitCode = exitCodes.nodeLeft;
       } catch (err) {
         if (err instanceof ConfigError) throw new UsageError(err.message);
         throw err;
@@ -323,22 +355,23 @@ function buildProgram(): Command {
       .description("store a value (from the argument, or stdin when it is omitted or '-'); prints the new context")
       .argument('<key>')
       .argument('[value]'),
-    { w: true, context: true },
+    { w: true, r: false, context: true },
   ).action(async (key: string, value: string | undefined, o: QuorumOptions, cmd: Command) => {
     const g = globals(cmd);
     if (value === undefined && process.stdin.isTTY) throw new UsageError("give the value as an argument, or pipe it on stdin (or pass '-')");
     const bytes = value === undefined || value === '-' ? await readStdin() : new TextEncoder().encode(value);
-    const { context } = await withClient(g, (c) => c.put(key, bytes, requestOptions(o, ['context', 'n', 'r', 'w', 'timeoutMs'])));
+    const { context } = await withClient(g, (c) => c.put(key, bytes, requestOptions(o, ['context', 'n', 'w', 'pw', 'sloppy', 'via', 'timeoutMs'])));
     if (g.json) write(formatJson({ key, stored: true, context: toBase64(context) }));
     else write(formatTable([['stored', key], ['context', toBase64(context)]]));
   });
 
   addQuorumOptions(program.command('get').description('read every sibling of a key and its context').argument('<key>'), {
     w: false,
+    r: true,
     context: false,
   }).action(async (key: string, o: QuorumOptions, cmd: Command) => {
     const g = globals(cmd);
-    const result = await withClient(g, (c) => c.get(key, requestOptions(o, ['n', 'r', 'timeoutMs'])));
+    const result = await withClient(g, (c) => c.get(key, requestOptions(o, ['n', 'r', 'pr', 'sloppy', 'via', 'timeoutMs'])));
     if (g.json) {
       write(formatJson({ key, found: result.found, values: result.values.map(renderValue), context: toBase64(result.context) }));
     } else if (!result.found) {
@@ -355,10 +388,11 @@ function buildProgram(): Command {
 
   addQuorumOptions(program.command('del').description('delete a key (pass the context of a get to delete what you read)').argument('<key>'), {
     w: true,
+    r: true,
     context: true,
   }).action(async (key: string, o: QuorumOptions, cmd: Command) => {
     const g = globals(cmd);
-    await withClient(g, (c) => c.delete(key, requestOptions(o, ['context', 'n', 'r', 'w', 'timeoutMs'])));
+    await withClient(g, (c) => c.delete(key, requestOptions(o, ['context', 'n', 'r', 'pr', 'w', 'pw', 'sloppy', 'via', 'timeoutMs'])));
     if (g.json) write(formatJson({ key, deleted: true }));
     else write(formatTable([['deleted', key]]));
   });
@@ -442,41 +476,64 @@ function formatUptime(ms: number): string {
   return parts.join(' ');
 }
 
-function reportError(err: unknown): number {
+/** What went wrong, for a person (text) or, with --json, for a program. */
+interface ErrorReport {
+  /** A ringkv error code (BAD_REQUEST, TIMEOUT, ...), USAGE for a command line it could not take, or UNEXPECTED. */
+  code: string;
+  message: string;
+  exitCode: number;
+  needed?: number;
+  alive?: number;
+}
+
+function errorReport(err: unknown): ErrorReport | undefined {
   if (err instanceof CommanderError) {
     // Help and version requests exit 0. A command's own cmd.error() chose its exit code; everything
     // else commander rejects (unknown option, missing argument, bad value) is a usage error.
-    if (err.exitCode === 0) return exitCodes.ok;
-    return err.code === 'commander.error' ? err.exitCode : exitCodes.usage;
+    if (err.exitCode === 0) return undefined;
+    const message = err.message.replace(/^error: /, '');
+    return { code: 'USAGE', message, exitCode: err.code === 'commander.error' ? err.exitCode : exitCodes.usage };
   }
-  if (err instanceof UsageError) {
-    process.stderr.write(`error: ${err.message}\n`);
-    return exitCodes.usage;
-  }
+  if (err instanceof UsageError) return { code: 'USAGE', message: err.message, exitCode: exitCodes.usage };
   const exitCode = (err as { exitCode?: unknown; name?: unknown }).exitCode;
   if ((err as { name?: unknown }).name === 'LocalClusterError' && typeof exitCode === 'number') {
-    process.stderr.write(`error: ${(err as Error).message}\n`);
-    return exitCode;
+    return { code: 'UNEXPECTED', message: (err as Error).message, exitCode };
   }
   const code = ringkvErrorCode(err);
   const message = err instanceof Error ? err.message : String(err);
   if (code !== undefined) {
     const { needed, alive } = err as { needed?: number; alive?: number };
-    const quorum = code === 'UNAVAILABLE' && needed !== undefined && !/needed/.test(message) ? ` (needed ${needed}, alive ${alive ?? '?'})` : '';
-    process.stderr.write(`error ${code}: ${message}${quorum}\n`);
-    return exitCodeForError(err);
+    return { code, message, exitCode: exitCodeForError(err), ...(needed !== undefined ? { needed } : {}), ...(alive !== undefined ? { alive } : {}) };
   }
-  process.stderr.write(`error: ${err instanceof Error && err.stack ? err.stack : message}\n`);
-  return exitCodeForError(err);
+  return { code: 'UNEXPECTED', message: err instanceof Error && err.stack ? err.stack : message, exitCode: exitCodeForError(err) };
+}
+
+/** Writes the error to stderr (one JSON object with --json) and returns the exit code. */
+function reportError(err: unknown, json: boolean): number {
+  const r = errorReport(err);
+  if (r === undefined) return exitCodes.ok;
+  if (json) {
+    process.stderr.write(`${JSON.stringify({ error: r })}\n`);
+  } else if (err instanceof CommanderError) {
+    // commander has printed its own message (and the usage hint) already.
+  } else if (r.code === 'USAGE' || r.code === 'UNEXPECTED') {
+    process.stderr.write(`error: ${r.message}\n`);
+  } else {
+    const quorum = r.code === 'UNAVAILABLE' && r.needed !== undefined && !/needed/.test(r.message) ? ` (needed ${r.needed}, alive ${r.alive ?? '?'})` : '';
+    process.stderr.write(`error ${r.code}: ${r.message}${quorum}\n`);
+  }
+  return r.exitCode;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  // Known before commander parses anything, so that even a usage error comes out as JSON.
+  const json = argv.slice(2).includes('--json');
+  const program = buildProgram(json);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : exitCodes.ok;
   } catch (err) {
-    return reportError(err);
+    return reportError(err, json);
   }
 }
 

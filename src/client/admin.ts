@@ -9,18 +9,15 @@
  *   const { plan } = await admin.plan();
  *   await admin.commit();
  *
- * Requests go to the API queue group (any node answers: the state is the same everywhere once
- * gossip has spread it), or to one node with `via`. Refusals come back as RingkvError with a code:
- * NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY, BAD_REQUEST.
+ * Requests go to any node (the state is the same everywhere once gossip has spread it), hedged as
+ * the client's reads are, or to one node with `via` (UNKNOWN_NODE when the cluster has no such
+ * member). Refusals come back as RingkvError with a code: NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES,
+ * ALREADY_MEMBER, NOT_READY, BAD_REQUEST.
  */
-import { connect, type NatsConnection, RequestError, TimeoutError } from '@nats-io/transport-node';
-import { randomBytes } from 'node:crypto';
-import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
-import { isErrorCode, type ErrorBody } from '../protocol/errors.js';
 import type { ApiClusterOk, ApiStatusOk, ClusterOp } from '../protocol/messages.js';
-import { apiSubject, nodeSubject } from '../protocol/subjects.js';
-import { RingkvError } from './errors.js';
-import { isNatsAuthRefused, mergeNatsSettings, natsConnectionOptions, redactSecrets, redactUrl, secretsOf, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
+import { RingkvClient } from './client.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { NatsAuthSettings } from '../adapters/nats/connection-options.js';
 
 /** The authentication settings default to the nats CLI's environment variables, as for the client. */
 export interface AdminOptions extends NatsAuthSettings {
@@ -32,32 +29,16 @@ export interface AdminOptions extends NatsAuthSettings {
   connection?: NatsConnection;
 }
 
-export class ClusterAdmin {
-  private seq = 0;
-  private readonly name = `admin-${randomBytes(4).toString('hex')}`;
+/** Changes that are not safe to send twice: they go to one node that has just answered. */
+const changingOps = new Set<ClusterOp>(['join', 'leave', 'force-remove', 'commit', 'clear']);
 
-  private constructor(
-    private readonly nc: NatsConnection,
-    private readonly cluster: string,
-    private readonly timeoutMs: number,
-    private readonly ownsConnection: boolean,
-  ) {}
+export class ClusterAdmin {
+  private constructor(private readonly client: RingkvClient) {}
 
   static async connect(opts: AdminOptions = {}): Promise<ClusterAdmin> {
-    const settings = mergeNatsSettings(opts, process.env);
-    let nc = opts.connection;
-    if (!nc) {
-      try {
-        nc = await connect({ ...natsConnectionOptions(settings), name: 'ringkv-admin', timeout: 3_000 });
-      } catch (err) {
-        // The URL and the error may carry a password or token: neither is ever shown.
-        const where = redactUrl(settings.servers ?? 'nats://127.0.0.1:4222');
-        const why = redactSecrets((err as Error).message, secretsOf(settings));
-        if (isNatsAuthRefused(err)) throw new RingkvError('NATS_AUTH', `NATS at ${where} refused the credentials: ${why}`);
-        throw new RingkvError('NO_CLUSTER', `cannot reach NATS at ${where}: ${why}`);
-      }
-    }
-    return new ClusterAdmin(nc, opts.cluster ?? 'ringkv', opts.timeoutMs ?? 5_000, !opts.connection);
+    // The client's connection (its errors: NO_CLUSTER, NATS_AUTH, no secret shown) and its hedged
+    // requests: a paused node costs a hedge delay, not the deadline.
+    return new ClusterAdmin(await RingkvClient.connect({ ...opts, timeoutMs: opts.timeoutMs ?? 5_000 }));
   }
 
   /** Stages the join of `node` (a node started with --seeds that the cluster knows as joining). */
@@ -89,40 +70,21 @@ export class ClusterAdmin {
 
   /** One node's status (its view of the members, the ring version, when it started). */
   async status(opts: { via?: string } = {}): Promise<ApiStatusOk> {
-    return (await this.request('status', {}, opts.via)) as ApiStatusOk;
+    return this.client.status(opts);
   }
 
   async close(): Promise<void> {
-    if (this.ownsConnection) await this.nc.close();
+    await this.client.close();
   }
 
+  /**
+   * A change (join, leave, force-remove, commit, clear) goes to one node and is never hedged: a
+   * commit sent twice could make two rings. Without `via` it goes to the node that first answers a
+   * hedged status, so a paused node is not chosen. A plan is a read: hedged like status.
+   */
   private async op(op: ClusterOp, node: string | undefined, via: string | undefined): Promise<ApiClusterOk> {
-    return (await this.request('cluster', node === undefined ? { op } : { op, node }, via)) as ApiClusterOk;
-  }
-
-  private async request(op: string, body: Record<string, unknown>, via: string | undefined): Promise<unknown> {
-    const reqId = String(++this.seq);
-    const bytes = encodeEnvelope({ v: protocolVersion, kind: `api.${op}`, from: this.name, to: via ?? '', reqId, body });
-    let reply;
-    try {
-      const subject = via !== undefined ? nodeSubject(this.cluster, via, 'api') : apiSubject(this.cluster, op);
-      reply = await this.nc.request(subject, bytes, { timeout: this.timeoutMs });
-    } catch (err) {
-      if (err instanceof RequestError && err.isNoResponders()) {
-        throw new RingkvError('NO_CLUSTER', via ? `node ${via} is not serving` : 'no ringkv node is serving this cluster');
-      }
-      if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
-        throw new RingkvError('TIMEOUT', `no answer within ${this.timeoutMs} ms`);
-      }
-      throw new RingkvError('NO_CLUSTER', `the request could not be sent: ${(err as Error).message}`);
-    }
-    const env = decodeEnvelope(reply.data);
-    if (typeof env === 'string') throw new RingkvError('INTERNAL', `the cluster answered with a bad message: ${env}`);
-    if (env.kind === 'error') {
-      const e = env.body as ErrorBody;
-      throw new RingkvError(isErrorCode(e.code) ? e.code : 'INTERNAL', String(e.message));
-    }
-    if (env.kind !== `api.${op}.ok`) throw new RingkvError('INTERNAL', `unexpected answer kind "${env.kind}" to api.${op}`);
-    return env.body;
+    const body = node === undefined ? { op } : { op, node };
+    if (via === undefined && changingOps.has(op)) via = (await this.status()).nodeId;
+    return (await this.client.operation('cluster', body, { via })) as ApiClusterOk;
   }
 }

@@ -52,6 +52,7 @@ import { type HedgedOutcome, type Judgement, runHedged } from './hedged-request.
 import { NodeHealth, type NodeHealthOptions } from './node-health.js';
 import { RequestMux } from './request-mux.js';
 import { ringFromStatus, supersedes, type RingView } from './ring-view.js';
+import { operatorDefaults } from '../core/defaults.js';
 
 export { RingkvError } from './errors.js';
 
@@ -124,7 +125,7 @@ export interface ClientStats {
   ringRefreshes: number;
 }
 
-export const clientTimeoutMsDefault = 5_000;
+export const clientTimeoutMsDefault: number = operatorDefaults.requestTimeoutMs;
 export const ringRefreshMsDefault = 3_000;
 /** The client waits a little past the cluster's deadline so that a TIMEOUT answer can arrive. */
 const replyGraceMs = 500;
@@ -132,12 +133,14 @@ const replyGraceMs = 500;
 const ringFetchTimeoutMs = 2_000;
 /** Refreshes the ring asks for on a hint of staleness, at most one per this many ms. */
 const ringRefreshMinGapMs = 250;
+/** Attempts through the API queue group of a request for any node, when the client knows no members. */
+const queueAttemptsMax = 8;
 /** A later attempt carries a shorter deadline only when it is shorter by more than this. */
 const reencodeSlackMs = 20;
 /** Errors that the same request would get from any node: report them at once. */
-const definiteCodes = new Set(['BAD_REQUEST', 'TOO_LARGE', 'TOO_MANY_SIBLINGS']);
+const definiteCodes = new Set(['BAD_REQUEST', 'TOO_LARGE', 'TOO_MANY_SIBLINGS', 'NO_CHANGES', 'UNKNOWN_NODE', 'TOO_FEW_NODES', 'ALREADY_MEMBER']);
 /** When no node could give a good answer, which of their errors says most. */
-const errorRank = ['UNAVAILABLE', 'TIMEOUT', 'OVERLOADED', 'NOT_OWNER', 'INTERNAL'];
+const errorRank = ['UNAVAILABLE', 'TIMEOUT', 'OVERLOADED', 'NOT_OWNER', 'INTERNAL', 'NOT_READY'];
 
 const text = new TextEncoder();
 const untext = new TextDecoder('utf-8', { fatal: true });
@@ -188,7 +191,22 @@ interface Route {
   healthy: { targets: string[]; order: string[] } | undefined;
 }
 
-type ApiOp = 'put' | 'del' | 'get' | 'local.get' | 'status' | 'hints' | 'aae' | 'transfers' | 'backup';
+type ApiOp = 'put' | 'del' | 'get' | 'local.get' | OperationOp;
+
+/** The operations requests (ringkv status, hints, aae, transfers, cluster): one node answers each. */
+export type OperationOp = 'status' | 'hints' | 'aae' | 'transfers' | 'cluster' | 'backup';
+
+export interface OperationOptions {
+  /** Ask this node only (it fails over to no other); otherwise any node, hedged. */
+  via?: string;
+  timeoutMs?: number;
+  /**
+   * Without `via`: ask another node too when the first has not answered after the read hedge delay.
+   * Only for requests that are safe to answer twice: the default is true for reads of the state and
+   * false for a cluster change (join, leave, force-remove, commit, clear), which a hedge could apply twice.
+   */
+  hedge?: boolean;
+}
 
 export class RingkvClient {
   readonly stats: ClientStats = { clientDrivenReads: 0, readFallbacks: 0, hedges: 0, noResponders: 0, lostRequests: 0, ringRefreshes: 0, foreignAnswers: 0 };
@@ -327,9 +345,9 @@ export class RingkvClient {
     return this.merge(key, (siblings) => text.encode(JSON.stringify(resolve(siblings.map((v) => JSON.parse(untext.decode(v)) as T)))), opts);
   }
 
-  /** The cluster's members and partition ownership, as the answering node sees them. */
+  /** The cluster's members and partition ownership, as the answering node sees them (hedged across nodes without `via`). */
   async status(opts: { via?: string; timeoutMs?: number } = {}): Promise<ApiStatusOk> {
-    const status = (await this.single('status', {}, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiStatusOk;
+    const status = (await this.operation('status', {}, opts)) as ApiStatusOk;
     if (!this.acceptsCluster(status)) {
       throw new RingkvError(
         'CLUSTER_MISMATCH',
@@ -359,9 +377,20 @@ export class RingkvClient {
     return false;
   }
 
+  /**
+   * One operations request. With `via`, to that node only: a node that is not a member is
+   * UNKNOWN_NODE, a member that does not listen NO_CLUSTER. Without, like a read: to the API queue
+   * group first, and after the read hedge delay (at most 250 ms) to each member the client knows
+   * (or the queue group again), so one paused node costs a hedge delay, not the deadline.
+   */
+  async operation(op: OperationOp, body: Record<string, unknown>, opts: OperationOptions = {}): Promise<unknown> {
+    const isChange = op === 'cluster' && body.op !== 'plan';
+    return this.single(op, body, opts.via, opts.timeoutMs ?? this.timeoutMs, opts.hedge ?? !isChange);
+  }
+
   /** One node's anti-entropy counters per partition; pause or resume its exchanges (`via` names the node). */
   async aae(op: AaeOp, opts: { via: string; timeoutMs?: number }): Promise<ApiAaeOk> {
-    return (await this.single('aae', { op }, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiAaeOk;
+    return (await this.operation('aae', { op }, opts)) as ApiAaeOk;
   }
 
   /**
@@ -369,12 +398,12 @@ export class RingkvClient {
    * its backup directory (src/server/backup.ts). Answers once the copy is complete.
    */
   async backup(dir: string, opts: { via: string; timeoutMs?: number }): Promise<ApiBackupOk> {
-    return (await this.single('backup', { dir }, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiBackupOk;
+    return (await this.operation('backup', { dir }, opts)) as ApiBackupOk;
   }
 
   /** One node's pending hints by target and its delivery rate (`via` names the node). */
   async hints(opts: { via: string; timeoutMs?: number }): Promise<ApiHintsOk> {
-    return (await this.single('hints', {}, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiHintsOk;
+    return (await this.operation('hints', {}, opts)) as ApiHintsOk;
   }
 
   /** The ring the client routes by now (undefined until fetched, or with coordination 'cluster'). */
@@ -384,7 +413,7 @@ export class RingkvClient {
 
   /** The partitions one node is handing over (ownership transfer), with progress (`via` names the node). */
   async transfers(opts: { via: string; timeoutMs?: number }): Promise<ApiTransfersOk> {
-    return (await this.single('transfers', {}, opts.via, opts.timeoutMs ?? this.timeoutMs)) as ApiTransfersOk;
+    return (await this.operation('transfers', {}, opts)) as ApiTransfersOk;
   }
 
   async close(): Promise<void> {
@@ -408,7 +437,7 @@ export class RingkvClient {
     this.lastFetchAt = performance.now();
     this.fetching = (async () => {
       try {
-        const status = (await this.single('status', {}, undefined, ringFetchTimeoutMs)) as ApiStatusOk;
+        const status = (await this.single('status', {}, undefined, ringFetchTimeoutMs, true)) as ApiStatusOk;
         if (!this.acceptsCluster(status)) return;
         const view = ringFromStatus(status);
         if (typeof view !== 'string' && supersedes(view, this.view)) {
@@ -539,6 +568,11 @@ export class RingkvClient {
     const n = typeof body.n === 'number' ? body.n : (view?.n ?? 3);
     let candidates: string[];
     let hedge = true;
+    if (via !== undefined && view !== undefined && !view.members.has(via)) {
+      // Named a node the ring does not have: say so rather than quietly asking another node.
+      const unknown = await this.unknownNode(via);
+      if (unknown) throw unknown;
+    }
     if (view === undefined) candidates = via === undefined ? [''] : [via];
     else {
       const { order } = this.order(view, key, Number.isInteger(n) && n >= 1 ? n : 1);
@@ -552,11 +586,50 @@ export class RingkvClient {
     throw this.failure(op, outcome, typeof body.timeoutMs === 'number' ? body.timeoutMs : this.timeoutMs);
   }
 
-  /** One request to one node (`via`) or to the queue group; it fails over only on a lost connection. */
-  private async single(op: ApiOp, body: Record<string, unknown>, via: string | undefined, timeoutMs: number): Promise<unknown> {
-    const outcome = await this.hedged<unknown>(op, [via ?? ''], 1, body, performance.now() + timeoutMs + replyGraceMs, this.readDelay, (env) => ({ kind: 'ok', value: env }), false);
+  /**
+   * One request that one node answers: to `via` only (it fails over only on a lost connection), or
+   * to any node: the queue group, then (hedged, or at once when one cannot answer) each member the
+   * client knows, healthy ones first, then the queue group again.
+   */
+  private async single(op: ApiOp, body: Record<string, unknown>, via: string | undefined, timeoutMs: number, hedge: boolean): Promise<unknown> {
+    const candidates = via !== undefined ? [via] : this.anyNode();
+    const outcome = await this.hedged<unknown>(op, candidates, 1, body, performance.now() + timeoutMs + replyGraceMs, this.readDelay, (env) => ({ kind: 'ok', value: env }), via === undefined && hedge);
     if (outcome.ok) return outcome.answers[0]![1];
+    if (via !== undefined && outcome.gone.includes(via)) {
+      const unknown = await this.unknownNode(via);
+      if (unknown) throw unknown;
+    }
     throw this.failure(op, outcome, timeoutMs);
+  }
+
+  /** Where a request for any node goes, in order (see single()). */
+  private anyNode(): string[] {
+    const view = this.view;
+    // Without a ring, the queue group again and again: NATS picks a member at random each time, so
+    // with one of k members paused, all of them landing there has odds of (1/k)^queueAttemptsMax.
+    if (view === undefined) return new Array<string>(queueAttemptsMax).fill('');
+    const now = performance.now();
+    const members = [...view.members].sort();
+    const good = members.filter((m) => !view.down.has(m) && !this.health.isAvoided(m, now));
+    return ['', ...good, ...members.filter((m) => !good.includes(m)), ''];
+  }
+
+  /**
+   * UNKNOWN_NODE when the cluster has no member `node` (asked of any node), else undefined: a
+   * member that does not answer is NO_CLUSTER, and when nobody answers nothing can be said.
+   */
+  private async unknownNode(node: string): Promise<RingkvError | undefined> {
+    let status: ApiStatusOk;
+    try {
+      status = (await this.single('status', {}, undefined, ringFetchTimeoutMs, true)) as ApiStatusOk;
+    } catch {
+      return undefined;
+    }
+    const members = status.members.map((m) => m.nodeId);
+    const departed = (status.departed ?? []).map((d) => d.nodeId);
+    if (members.includes(node)) return undefined;
+    const left = departed.includes(node) ? ` (it has left: ${status.departed!.find((d) => d.nodeId === node)!.status})` : '';
+    return new RingkvError('UNKNOWN_NODE', `cluster "${this.cluster}" has no member "${node}"${left}; members: ${members.sort().join(', ')}`);
   }
 
   private hedged<T>(

@@ -125,6 +125,12 @@ export function runHedged<T>(spec: HedgedSpec<T>): Promise<HedgedOutcome<T>> {
             launch();
           } else if (reason === 'closed') {
             return fail('exhausted');
+          } else if (reason === 'timeout') {
+            // An attempt's timer is what was left of the operation's time when it was sent, so it
+            // fires at the deadline, a millisecond either side of the deadline timer. The request
+            // went out and may have been acted on: that is the deadline's outcome (TIMEOUT, unknown),
+            // never "nothing left to ask" (issue 18, item 8: such puts were reported as not sent).
+            return fail('deadline');
           }
           settle();
         },

@@ -2,13 +2,14 @@
  * Quorum parameters (Dynamo §4.5): N replicas, R reads and W writes that must answer. Validated
  * once, at the edge; the coordinator only counts.
  */
+import { operatorDefaults } from './defaults.js';
 export interface Quorum {
   n: number;
   r: number;
   w: number;
 }
 
-export const quorumDefault: Quorum = { n: 3, r: 2, w: 2 };
+export const quorumDefault: Quorum = { n: operatorDefaults.n, r: operatorDefaults.r, w: operatorDefaults.w };
 
 /** A sentence saying what is wrong with these parameters, or null when they are valid. */
 export function quorumProblem(q: Quorum, nMax: number): string | null {

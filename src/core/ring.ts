@@ -9,6 +9,7 @@
  * distinct nodes whenever the ring has at least N nodes.
  */
 import { hash64Parts } from './hash.js';
+import { operatorDefaults } from './defaults.js';
 
 export interface Ring {
   /** Number of partitions, a power of two. */
@@ -17,7 +18,7 @@ export interface Ring {
   owners: string[];
 }
 
-export const partitionCountDefault = 64;
+export const partitionCountDefault: number = operatorDefaults.partitions;
 export const partitionCountMax = 1 << 16;
 
 export function isValidPartitionCount(q: number): boolean {

@@ -50,6 +50,13 @@ export interface Transport {
   reply(replyTo: string, bytes: Uint8Array): void;
   /** Start receiving this node's messages (its directed roles and the shared api queue group). */
   listen(handler: (msg: Inbound) => void): Promise<void>;
+  /**
+   * Stop taking requests from the shared api queue group (what was already delivered is still
+   * handed over), so NATS sends the group's requests to the other nodes; everything else, this
+   * node's own subjects included, keeps flowing. The first step of a graceful stop. Optional: a
+   * transport without a queue group has nothing to leave.
+   */
+  leaveQueueGroup?(): Promise<void>;
   /** Stop receiving and flush what was sent. */
   close(): Promise<void>;
 }

@@ -3,6 +3,7 @@
  * maximum; the ones a client can meet are here.
  */
 import { defaultVersionBounds } from '../core/replica-write.js';
+import { operatorDefaults } from '../core/defaults.js';
 
 export interface Limits {
   /** User keys are 1..keyBytesMax bytes of UTF-8 or raw bytes. */
@@ -35,7 +36,7 @@ export interface Limits {
 
 export const defaultLimits: Limits = {
   keyBytesMax: 1024,
-  valueBytesMax: 1024 * 1024,
+  valueBytesMax: operatorDefaults.valueBytesMax,
   siblingsMax: 100,
   siblingsWarn: 25,
   nMax: 7,

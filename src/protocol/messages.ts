@@ -239,6 +239,8 @@ export interface ApiHintsOk {
   targets: HintTargetSummary[];
   /** Hints delivered (acknowledged by their target) since this node started. */
   delivered: number;
+  /** Bytes of the objects those hints delivered (absent from nodes older than issue 18). */
+  deliveredBytes?: number;
   /** Delivery rate over the last few seconds. */
   deliveredPerSec: number;
   deliveredBytesPerSec: number;

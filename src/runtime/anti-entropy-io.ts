@@ -212,7 +212,7 @@ export function createAaeIo(deps: AaeIoDeps): AaeIo {
           later({ type: 'aae.local.merged', reqId, repaired, objects: read.objects, complete: read.complete, bytes: read.bytes });
         },
         (err: unknown) => {
-          log.error('anti-entropy could not merge into the store', { partition: p, err: String(err) });
+          log.error('anti-entropy could not merge into the store', { partition: p, err });
           later({ type: 'aae.local.failed', reqId, message: String(err) });
         },
       );
@@ -264,7 +264,7 @@ export function createAaeIo(deps: AaeIoDeps): AaeIo {
       applySyncs(body.p, body.objects).then(
         (repaired) => sendAae(from, 'aae.put.ok', reqId, { repaired }, body.p),
         (err: unknown) => {
-          log.error('anti-entropy could not merge a peer\'s objects', { partition: body.p, from, err: String(err) });
+          log.error('anti-entropy could not merge a peer\'s objects', { partition: body.p, from, err });
           sendAae(from, 'aae.error', reqId, { code: 'INTERNAL', message: `the store could not commit: ${String(err)}` }, body.p);
         },
       );

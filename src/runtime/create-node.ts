@@ -41,6 +41,7 @@ import type { GossipBody } from '../../actors/gossip.events.js';
 import type { TellNodeParams } from '../../actors/gossip.machine.js';
 import { checkClusterState, checkGossipBody } from '../protocol/validation.js';
 import { decodeEnvelope } from '../protocol/envelope.js';
+import { errorBody } from '../protocol/errors.js';
 import type { Inbound } from '../ports/transport.js';
 import type { DvvSet } from '../core/dvv.js';
 import { splitmix32 } from '../core/prng.js';
@@ -56,6 +57,7 @@ import { createRouter, type RouterStats } from './router.js';
 import { createInspectServer, type InspectServer } from './inspect-server.js';
 import { createMemberGate, newGateStats, type GateStats } from './member-gate.js';
 import type { SealKey } from '../protocol/seal.js';
+import { operatorDefaults } from '../core/defaults.js';
 
 export interface NodeConfig {
   nodeId: string;
@@ -175,12 +177,22 @@ export interface RunningNode {
   exited: Promise<string>;
   /** Ownership transfer totals since start, and the partition transfers running and waiting now (metrics). */
   transfers(): TransferTotals;
+  /**
+   * The first half of a graceful stop: leave the api queue group (NATS sends its requests to the
+   * other nodes), answer every new put, delete or coordinated get with NOT_READY (not applied: the
+   * client asks the key's next node), keep serving replica traffic and client-driven reads, and
+   * wait until every request this node coordinates has been answered, at most `waitMsMax`.
+   * Resolves with what was still in flight then (0 normally) and how long it waited.
+   */
+  drain(waitMsMax: number): Promise<{ inFlight: number; waitedMs: number }>;
   stop(): Promise<void>;
 }
 
-export const requestTimeoutMsDefault = 5_000;
+export const requestTimeoutMsDefault: number = operatorDefaults.requestTimeoutMs;
 export const readRepairWaitMsDefault = 50;
 export const coordinatorsMaxDefault = 4096;
+/** How often drain() looks whether the coordinator still has requests in flight. */
+const drainPollMs = 10;
 /** Items in one coordinator.batch; a turn that brings more sends several (each item is small). */
 export const coordinatorBatchItemsMax = 4096;
 
@@ -228,7 +240,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       fn(...args);
     } catch (err) {
       stats.actionFailures++;
-      log.error('action failed', { action: name, err: String(err) });
+      log.error('action failed', { action: name, err });
     }
   };
 
@@ -236,12 +248,22 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const exited = new Promise<string>((resolve) => (resolveExit = resolve));
   let root: AnyActorRef | undefined;
   const requests = ports.requests;
+  /** Set by drain(): requests that would start new work here are refused (NOT_READY). */
+  let stopping = false;
   const deliver = (event: NodeEvent) => {
     if (requests && event.type.startsWith('api.')) {
       const e = event as { type: string; from: string; reqId: string };
       requests.received(e.type.slice('api.'.length), e.from, e.reqId);
     }
     if (!root) return;
+    if (stopping && (event.type === 'api.put' || event.type === 'api.del' || event.type === 'api.get')) {
+      // Refused before anything is made: the client knows it was not applied and goes to the next
+      // node at once (NOT_READY is not a definite error to the client), rather than to a
+      // coordinator that might not live to answer it.
+      const e = event as { from: string; reqId: string; replyTo: string };
+      answerClient({ replyTo: e.replyTo, to: e.from, reqId: e.reqId, kind: 'error', body: errorBody('NOT_READY', `node ${nodeId} is stopping: nothing was applied, ask another node`) });
+      return;
+    }
     // The request path's fast route: an event for a child that exists goes to it straight, and the
     // coordinator's go into its batch for this turn, routed as actors/node-routes.ts says, without a
     // node transition.
@@ -285,7 +307,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
         performOne(o);
       } catch (err) {
         stats.actionFailures++;
-        log.error('action failed', { action: `coordinator ${o.type}`, err: String(err) });
+        log.error('action failed', { action: `coordinator ${o.type}`, err });
       }
     }
   };
@@ -359,7 +381,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     const renewed = renewEpoch(store, identity, ports.newEpoch);
     log.info(`new epoch: ${why}`, { from: identity.epoch, to: renewed.identity.epoch });
     identity = renewed.identity;
-    renewed.stored.catch((err: unknown) => log.error('could not store the new epoch', { err: String(err) }));
+    renewed.stored.catch((err: unknown) => log.error('could not store the new epoch', { err }));
   };
 
   const commitWrite = ({ self }: { self: AnyActorRef }, p: CommitWriteParams) => {
@@ -382,7 +404,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
         self.send({ type: 'store.committed', from: p.from, reqId: p.reqId, answer: p.answer, outcome });
       },
       (err: unknown) => {
-        log.error('store update failed', { partition: p.p, err: String(err) });
+        log.error('store update failed', { partition: p.p, err });
         // The dot already went to the other replicas with a state this node failed to keep: a later
         // write of the key here would make that dot again for another value, which they would drop
         // as already seen. A new epoch (a new clock id) makes every later dot new.
@@ -469,7 +491,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
         self.send({ type: 'handoff.cleared', removed: count });
       },
       (err: unknown) => {
-        log.error('could not remove delivered hints', { err: String(err) });
+        log.error('could not remove delivered hints', { err });
         self.send({ type: 'handoff.cleared', removed: 0 });
       },
     );
@@ -493,7 +515,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       }
     } catch (err) {
       // The machine waits for an answer: it gets one, and the next tick tries again.
-      log.error('could not read hints to drop', { err: String(err) });
+      log.error('could not read hints to drop', { err });
       drop.length = 0;
       more = false;
     }
@@ -511,7 +533,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       },
       (err: unknown) => {
         // The hints stay; the next tick tries again.
-        log.error('could not drop hints for departed members', { err: String(err) });
+        log.error('could not drop hints for departed members', { err });
         self.send({ type: 'handoff.dropped', removed: 0, more: false });
       },
     );
@@ -524,7 +546,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
         send({ to: p.from, kind: ackKind, reqId: p.reqId, body: {} });
       },
       // No answer: the sender keeps its hints and tries again later.
-      (err: unknown) => log.error('could not apply a handoff batch', { from: p.from, err: String(err) }),
+      (err: unknown) => log.error('could not apply a handoff batch', { from: p.from, err }),
     );
   };
   /** Backups this node takes at once: a second request while one runs is refused with OVERLOADED. */
@@ -623,7 +645,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       takeBackup: safe('takeBackup', (_: unknown, p: { replyTo: string; to: string; reqId: string; dir: string }) => takeBackup(p)),
       dropLate: () => void stats.lateAnswers++,
       saveClusterState: safe('saveClusterState', (_: unknown, p: { cluster: ClusterState }) => {
-        store.putMeta(clusterMetaName, p.cluster).catch((err: unknown) => log.error('could not save the cluster state', { err: String(err) }));
+        store.putMeta(clusterMetaName, p.cluster).catch((err: unknown) => log.error('could not save the cluster state', { err }));
       }),
       exitNode: safe('exitNode', (_: unknown, p: { reason: string; handOver: boolean }) => {
         log.info('node leaving the cluster', { reason: p.reason });
@@ -761,7 +783,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   };
   const actor = createActor(machine, { input, clock, id: nodeId, ...(ports.inspect ? { inspect: ports.inspect } : {}) });
   actor.subscribe({
-    error: (err) => log.error('node actor failed', { err: String(err) }),
+    error: (err) => log.error('node actor failed', { err }),
   });
   const inspect = createInspectServer({ nodeId, transport, clock, log });
   inspect.tap.attach(actor);
@@ -805,6 +827,22 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     transfers: () => {
       const snap = (root?.getSnapshot().children.transfer as AnyActorRef | undefined)?.getSnapshot() as { context?: { running: string[]; waiting: unknown[] } } | undefined;
       return { ...transferIo.totals, running: snap?.context?.running.length ?? 0, waiting: snap?.context?.waiting.length ?? 0 };
+    },
+    async drain(waitMsMax: number) {
+      stopping = true;
+      const startedAt = clock.now();
+      await transport.leaveQueueGroup?.();
+      const coordinating = () => {
+        const c = (root?.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> } | undefined)?.children?.[coordinatorActorId];
+        return (c?.getSnapshot() as { context?: { requests?: Map<string, unknown> } } | undefined)?.context?.requests?.size ?? 0;
+      };
+      const pause = (ms: number) => new Promise<void>((resolve) => clock.setTimeout(() => resolve(), ms));
+      while (coordinating() > 0 && clock.now() - startedAt < waitMsMax) await pause(drainPollMs);
+      // Two more turns: the last answers leave with their turn's flush, and the last replica writes
+      // (peers' requests) commit in their group commit and are acknowledged.
+      await pause(0);
+      await pause(0);
+      return { inFlight: coordinating(), waitedMs: clock.now() - startedAt };
     },
     async stop() {
       if (tickHandle !== undefined) clock.clearTimeout(tickHandle);

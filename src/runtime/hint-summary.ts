@@ -16,10 +16,13 @@ const rateWindowMs = 10_000;
 export class DeliveryTally {
   private readonly entries: { at: number; hints: number; bytes: number }[] = [];
   total = 0;
+  /** Bytes of the objects delivered since start: a counter, so Prometheus can take its rate. */
+  totalBytes = 0;
   dropped = 0;
 
   add(at: number, hints: number, bytes: number): void {
     this.total += hints;
+    this.totalBytes += bytes;
     this.entries.push({ at, hints, bytes });
     if (this.entries.length > tallyEntriesMax) this.entries.shift();
   }
@@ -49,6 +52,7 @@ export function hintSummary(nodeId: string, store: Store, now: number, tally: De
     nodeId,
     targets: [...byTarget.values()].sort((a, b) => a.target.localeCompare(b.target)),
     delivered: tally.total,
+    deliveredBytes: tally.totalBytes,
     deliveredPerSec: rate.hints,
     deliveredBytesPerSec: rate.bytes,
     dropped: tally.dropped,

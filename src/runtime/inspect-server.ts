@@ -42,7 +42,7 @@ export function createInspectServer(deps: InspectServerDeps): InspectServer {
     nodeId,
     clock: deps.clock,
     correlate: (peer, session, origin, reqId) => transport.send(peer, 'inspect', envelope('inspect.correlate', peer, '', { session, origin, reqId })),
-    onError: (err) => log.error('inspection observer failed', { err: String(err) }),
+    onError: (err) => log.error('inspection observer failed', { err }),
   });
 
   const handle = (msg: Inbound): void => {

@@ -126,7 +126,7 @@ export function createTransferIo(deps: {
         },
         (err: unknown) => {
           // Nothing is lost: what was not deleted is sent again by the next pass.
-          log.error('could not drop transferred objects', { partition: p.p, err: String(err) });
+          log.error('could not drop transferred objects', { partition: p.p, err });
           self.send({ type: 'transfer.dropped', id: p.id, dropped: 0, kept: p.items.length });
         },
       );

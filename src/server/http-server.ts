@@ -72,7 +72,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     Promise.resolve()
       .then(() => handler(req, res))
       .catch((err: unknown) => {
-        log.error('http handler failed', { path, err: String(err) });
+        log.error('http handler failed', { path, err });
         if (!res.headersSent) send(res, 500, 'internal error\n');
         else res.destroy();
       });
@@ -87,7 +87,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       resolve();
     });
   });
-  server.on('error', (err) => log.error('http server error', { err: String(err) }));
+  server.on('error', (err) => log.error('http server error', { err }));
   const port = (server.address() as AddressInfo).port;
   log.info('http serving', { port, host: opts.host ?? httpHostDefault });
 

@@ -1,9 +1,10 @@
 /**
  * The production Log: one JSON object per line on stdout, with the node id (and on the request
  * path the request id) in every line, so `ringkv up`'s merged output and log shippers can follow
- * one request across nodes.
+ * one request across nodes. An Error in the fields is written with its type, message, stack, code
+ * and cause chain (ports/log.ts errorAsData), not as the bare message String(err) gives.
  */
-import type { Log, LogFields } from '../ports/log.js';
+import { logFieldsAsData, type Log, type LogFields } from '../ports/log.js';
 
 const levels = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 export type LogLevel = keyof typeof levels;
@@ -12,7 +13,7 @@ export function jsonLog(level: LogLevel = 'info', base: LogFields = {}, write: (
   const min = levels[level];
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (levels[lvl] < min) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...base, ...fields }) + '\n');
+    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...base, ...logFieldsAsData(fields) }) + '\n');
   };
   return {
     debug: (msg, fields) => emit('debug', msg, fields),

@@ -20,7 +20,7 @@ export const requestsTimedMax = 65_536;
 /** Latency buckets, seconds: from a local read (well under 1 ms) to the longest deadline. */
 export const requestSecondsBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-const knownOps = new Set(['put', 'del', 'get', 'status']);
+const knownOps = new Set(['put', 'del', 'get', 'status', 'hints', 'aae', 'transfers', 'cluster']);
 /** Codes that mean the quorum could not be had: too few replicas believed alive, or answering in time. */
 const quorumFailureCodes = new Set(['UNAVAILABLE', 'TIMEOUT']);
 
@@ -37,10 +37,18 @@ export interface Health {
   reason: string;
 }
 
-/** A client-driven read (api.local.get) is a get answered by one replica: it counts as a get. */
+/**
+ * The operation a request counts under. A client-driven read (api.local.get: the client asks R
+ * replicas and merges) is a get like a coordinated one; `path` tells them apart.
+ */
 function opLabel(op: string): string {
   if (op === 'local.get') return 'get';
   return knownOps.has(op) ? op : 'other';
+}
+
+/** coordinated: this node coordinated the request (or answered it itself); replica: a client-driven read its replica answered. */
+function pathLabel(op: string): 'coordinated' | 'replica' {
+  return op === 'local.get' ? 'replica' : 'coordinated';
 }
 
 /** One operation's figures since the node started, as the dashboard's cluster view reads them. */
@@ -86,14 +94,14 @@ export class NodeMetrics {
 
     const requestsTotal = new Counter({
       name: 'ringkv_requests_total',
-      help: 'Client requests this node answered, by operation and outcome (ok, or the error code).',
-      labelNames: ['op', 'outcome'],
+      help: 'Client requests this node answered, by operation, path (coordinated; replica: a client-driven read, one per replica asked) and outcome (ok, or the error code).',
+      labelNames: ['op', 'path', 'outcome'],
       registers,
     });
     const requestSeconds = new Histogram({
       name: 'ringkv_request_duration_seconds',
-      help: 'Time from a client request reaching this node to its answer, by operation and outcome.',
-      labelNames: ['op', 'outcome'],
+      help: 'Time from a client request reaching this node to its answer, by operation, path and outcome.',
+      labelNames: ['op', 'path', 'outcome'],
       buckets: requestSecondsBuckets,
       registers,
     });
@@ -131,15 +139,17 @@ export class NodeMetrics {
           untimed.inc();
           return;
         }
-        this.timed.set(key, { op: opLabel(op), startedAt: this.now() });
+        this.timed.set(key, { op, startedAt: this.now() });
       },
       answered: (from, reqId, kind, code) => {
         const key = `${from}\u0000${reqId}`;
         const started = this.timed.get(key);
         this.timed.delete(key);
-        const op = started?.op ?? (kind.startsWith('api.') ? opLabel(kind.slice(4).replace(/\.ok$/, '')) : 'other');
+        const raw = started?.op ?? (kind.startsWith('api.') ? kind.slice(4).replace(/\.ok$/, '') : 'other');
+        const op = opLabel(raw);
+        const path = pathLabel(raw);
         const outcome = kind === 'error' ? (code ?? 'INTERNAL') : 'ok';
-        requestsTotal.inc({ op, outcome });
+        requestsTotal.inc({ op, path, outcome });
         const figures = this.opFiguresOf(op);
         figures.count++;
         if (kind === 'error') figures.errors++;
@@ -150,7 +160,7 @@ export class NodeMetrics {
         }
         if (started) {
           const ms = this.now() - started.startedAt;
-          requestSeconds.observe({ op, outcome }, ms / 1000);
+          requestSeconds.observe({ op, path, outcome }, ms / 1000);
           figures.latency.record(ms);
           this.api.processingNs += Math.round(ms * 1e6);
           this.api.timed++;
@@ -161,7 +171,7 @@ export class NodeMetrics {
         const key = `${from}\u0000${reqId}`;
         const started = this.timed.get(key);
         this.timed.delete(key);
-        forwarded.inc({ op: started?.op ?? 'other' });
+        forwarded.inc({ op: opLabel(started?.op ?? 'other') });
       },
     };
 
@@ -275,14 +285,8 @@ export class NodeMetrics {
     fromStats('ringkv_transfer_objects_dropped_total', 'Objects this node deleted after their new owners confirmed them.', () => self.node?.transfers().objectsDropped);
     fromStats('ringkv_transfer_objects_received_total', 'Objects received from other nodes\' transfers and committed here.', () => self.node?.transfers().objectsReceived);
     fromStats('ringkv_transfer_bytes_received_total', 'Bytes of objects received from other nodes\' transfers.', () => self.node?.transfers().bytesReceived);
-    new Gauge({
-      name: 'ringkv_hints_delivery_bytes_per_second',
-      help: 'Hinted handoff delivery rate over the last 10 s.',
-      registers,
-      collect() {
-        this.set(self.node?.hints().deliveredBytesPerSec ?? 0);
-      },
-    });
+    // A counter, not a rate: Prometheus takes rate() over whatever window the reader wants.
+    fromStats('ringkv_hints_delivered_bytes_total', 'Bytes of the objects hinted handoff delivered to their targets.', () => self.node?.hints().deliveredBytes);
     new Gauge({
       name: 'ringkv_node_ready',
       help: '1 once the node serves (the same as /readyz), else 0.',

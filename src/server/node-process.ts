@@ -2,6 +2,16 @@
  * The process entry of one node (`ringkv node`): connects to NATS, opens LMDB, builds the node with
  * the production ports, and stops cleanly on SIGINT or SIGTERM. A crash (kill -9) loses nothing that
  * was acknowledged: acks wait for the LMDB commit.
+ *
+ * A graceful stop (SIGTERM, SIGINT), in order: /readyz turns false; the node leaves the api queue
+ * group and refuses new puts, deletes and coordinated gets with NOT_READY (the client asks the
+ * key's next node), while it keeps serving replica traffic and client-driven reads; it waits until
+ * every request it coordinates has been answered (each ends by its deadline, so at most the longest
+ * request deadline, bounded by `drainMsMax`); then it stops gossip and the actors, lets the last
+ * group commit land and syncs LMDB (markCleanStop: the next start keeps its epoch), and closes NATS.
+ * Hints it holds stay in LMDB and are delivered after it restarts; a node that goes for good leaves
+ * the cluster first (`ringkv cluster leave`), which hands over its partitions and hints before it
+ * exits. A second signal during the stop ends the process at once (Node's default).
  */
 import { randomBytes } from 'node:crypto';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
@@ -14,7 +24,7 @@ import { type BackupManifest, BackupRequestError, defaultBackupRoot, restoreData
 import { namePattern } from '../protocol/subjects.js';
 import type { ProcessMemory } from '../protocol/messages.js';
 import { systemClock } from '../ports/clock.js';
-import { createNode } from '../runtime/create-node.js';
+import { createNode, requestTimeoutMsDefault } from '../runtime/create-node.js';
 import { jsonLog, type LogLevel } from './json-log.js';
 import { Dashboard } from './dashboard/routes.js';
 import { startHttpServer } from './http-server.js';
@@ -22,6 +32,7 @@ import { NodeMetrics } from './metrics.js';
 import { startServiceDiscovery } from './service-discovery.js';
 import { requireClusterSecret, sealKeyOf } from './cluster-secret.js';
 import { refuseOtherCluster } from './cluster-probe.js';
+import { operatorDefaults } from '../core/defaults.js';
 
 export interface NodeProcessOptions {
   nodeId: string;
@@ -64,6 +75,22 @@ export interface NodeProcessOptions {
   httpHost?: string;
   /** Stream the actors' inspection events to the Stately inspector at this ws:// URL (stately-inspector.ts). */
   statelyInspect?: string;
+  /** A graceful stop waits at most this long for the requests in flight (default: the request deadline + 1 s). */
+  drainMsMax?: number;
+}
+
+/** How a node process ended: stopped by a signal, or it left the cluster (its data is of no more use here). */
+export interface NodeProcessEnd {
+  left: boolean;
+  reason: string;
+}
+
+/** Beyond the drain, what closing NATS and LMDB may take before the process gives up on a clean stop. */
+export const stopCloseMsMax = 5_000;
+
+/** The drain bound when none is given: a request in flight ends by its deadline, plus a margin for its answer. */
+export function drainMsDefault(requestTimeoutMs: number = requestTimeoutMsDefault): number {
+  return requestTimeoutMs + operatorDefaults.stopDrainMarginMs;
 }
 
 export class ConfigError extends Error {}
@@ -92,7 +119,7 @@ export function checkNodeOptions(o: NodeProcessOptions): void {
   if (o.statelyInspect !== undefined && !/^wss?:\/\/[^/\s]+/.test(o.statelyInspect)) throw new ConfigError(`--stately-inspect needs a ws:// or wss:// URL (e.g. ws://127.0.0.1:8080), not "${o.statelyInspect}"`);
 }
 
-export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
+export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcessEnd> {
   checkNodeOptions(o);
   // Before anything else: a node without the secret can neither be heard nor hear (NO_SECRET, exit 9).
   const found = requireClusterSecret(process.env, (o.seeds ?? []).length > 0 ? 'a node joining through --seeds' : 'a node');
@@ -143,24 +170,35 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   metrics.attach(node, transport, () => !nc.isClosed(), () => store.scrubStats);
   dashboard.attach({ nc, cluster: o.cluster });
   metrics.setServing(true);
-  const service = await startServiceDiscovery({ nc, cluster: o.cluster, clusterId: seal.clusterId, nodeId: o.nodeId, epoch: node.identity.epoch, metrics, log });
+  const service = await startServiceDiscovery({ nc, cluster: o.cluster, clusterId: seal.clusterId, nodeId: o.nodeId, epoch: () => node.identity.epoch, metrics, log });
 
-  await new Promise<void>((resolve) => {
+  const end = await new Promise<NodeProcessEnd>((resolve) => {
     // A node that has left the cluster (leave, after handing everything over; or force-remove)
-    // stops as if told to: the process exits 0.
-    void node.exited.then((reason) => stop(`left the cluster: ${reason}`));
-    const stop = (signal: string) => {
-      log.info('stopping', { signal });
+    // stops as if told to, and says so in its exit code (the caller's), so that a supervisor does
+    // not start it again and again.
+    void node.exited.then((reason) => stop({ left: true, reason: `left the cluster: ${reason}` }));
+    const stop = (e: NodeProcessEnd) => {
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
-      resolve();
+      resolve(e);
     };
-    const onInt = () => stop('SIGINT');
-    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop({ left: false, reason: 'SIGINT' });
+    const onTerm = () => stop({ left: false, reason: 'SIGTERM' });
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
   });
+  const drainMs = o.drainMsMax ?? drainMsDefault(o.requestTimeoutMs);
+  log.info('stopping', { signal: end.reason, left: end.left, drainMsMax: drainMs });
   metrics.setStopping();
+  // The stop is bounded: should closing NATS or LMDB hang, the process ends anyway (exit 1, unexpected).
+  const watchdog = setTimeout(() => {
+    log.error('the stop took too long; exiting without a clean stop', { afterMs: drainMs + stopCloseMsMax });
+    process.exit(1);
+  }, drainMs + stopCloseMsMax);
+  watchdog.unref();
+  const drained = await node.drain(drainMs);
+  if (drained.inFlight > 0) log.warn('stopping with requests still in flight: they get no answer from this node', drained);
+  else log.info('drained', drained);
   await service.stop();
   await dashboard.close();
   await node.stop();
@@ -168,7 +206,9 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<void> {
   await nc.close();
   stately?.stop();
   await http?.close();
-  log.info('stopped');
+  clearTimeout(watchdog);
+  log.info('stopped', { left: end.left });
+  return end;
 }
 
 /**

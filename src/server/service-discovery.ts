@@ -27,7 +27,8 @@ export interface ServiceDiscoveryOptions {
   /** Published so that a node starting beside another cluster of the same name can tell (cluster-probe.ts). */
   clusterId: string;
   nodeId: string;
-  epoch: string;
+  /** The node's epoch now: it changes while the node runs (renewEpoch), and the metadata must follow. */
+  epoch: () => string;
   metrics: NodeMetrics;
   log: Log;
   /** Defaults to the package version. */
@@ -53,8 +54,8 @@ export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise
   const id = o.id ?? randomBytes(11).toString('hex').toUpperCase();
   const version = o.version ?? packageVersion();
   const started = new Date().toISOString();
-  const metadata = { cluster: o.cluster, clusterId: o.clusterId, node: o.nodeId, epoch: o.epoch };
-  const base = { name: serviceName, id, version, metadata };
+  // Made at each answer, not once at start: the epoch changes while the node runs.
+  const base = () => ({ name: serviceName, id, version, metadata: { cluster: o.cluster, clusterId: o.clusterId, node: o.nodeId, epoch: o.epoch() } });
   const endpoints = [
     { name: 'api', subject: apiWildcard(o.cluster), queue_group: apiQueueGroup, metadata: { description: 'the client API: put, get, del, status' } },
     { name: 'node-api', subject: nodeSubject(o.cluster, o.nodeId, 'api'), queue_group: '', metadata: { description: 'the client API of this node only' } },
@@ -62,10 +63,10 @@ export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise
   ];
 
   const answers: Record<(typeof verbs)[number], () => unknown> = {
-    PING: () => ({ type: 'io.nats.micro.v1.ping_response', ...base }),
+    PING: () => ({ type: 'io.nats.micro.v1.ping_response', ...base() }),
     INFO: () => ({
       type: 'io.nats.micro.v1.info_response',
-      ...base,
+      ...base(),
       description: `ringkv node ${o.nodeId} of cluster ${o.cluster}: a Dynamo-style key-value store`,
       endpoints,
     }),
@@ -73,7 +74,7 @@ export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise
       const api = o.metrics.api;
       return {
         type: 'io.nats.micro.v1.stats_response',
-        ...base,
+        ...base(),
         started,
         endpoints: endpoints.map((e) => {
           const isApi = e.name === 'api';
@@ -108,7 +109,7 @@ export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise
             try {
               msg.respond(encoder.encode(JSON.stringify(answers[verb]())));
             } catch (e) {
-              o.log.warn('service discovery answer failed', { verb, err: String(e) });
+              o.log.warn('service discovery answer failed', { verb, err: e });
             }
           },
         }),

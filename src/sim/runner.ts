@@ -27,7 +27,7 @@ import type { AnyActorRef } from 'xstate';
 import { Prng } from '../core/prng.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
 import { claimInitial, preferenceList, type Ring } from '../core/ring.js';
-import type { Log, LogFields } from '../ports/log.js';
+import { logFieldsAsData, type Log, type LogFields } from '../ports/log.js';
 import { createNode, type NodeConfig, type RunningNode } from '../runtime/create-node.js';
 import { SimClock, type SimClockView } from '../adapters/sim/sim-clock.js';
 import { type LinkFaults, SimNetwork } from '../adapters/sim/sim-network.js';
@@ -225,7 +225,7 @@ function recordingLog(clock: SimClock, errors: string[], bound: LogFields, infos
     },
     warn() {},
     error(msg, fields) {
-      if (errors.length < nodeErrorsReportedMax) errors.push(`t=${clock.now()} ${JSON.stringify({ ...bound, ...fields })} ${msg}`);
+      if (errors.length < nodeErrorsReportedMax) errors.push(`t=${clock.now()} ${JSON.stringify({ ...bound, ...logFieldsAsData(fields) })} ${msg}`);
     },
     child(fields) {
       return recordingLog(clock, errors, { ...bound, ...fields }, infos);

@@ -178,6 +178,31 @@ describe('node processes: health, metrics, discovery, trace', () => {
     expect(sum(after, 'ringkv_requests_total', { outcome: 'UNAVAILABLE' }) - sum(before, 'ringkv_requests_total', { outcome: 'UNAVAILABLE' })).toBe(1);
   });
 
+  it('counts client-driven reads (api.local.get) as gets, path "replica", and nothing as "other"; rates are counters', async () => {
+    const driven = await RingkvClient.connect({ servers: nats.url, cluster, timeoutMs: 2000 });
+    try {
+      await driven.putString('driven', 'v');
+      const before = await scrapeAll();
+      const reads = 5;
+      for (let i = 0; i < reads; i++) expect((await driven.getString('driven')).values).toEqual(['v']);
+      expect(driven.stats.clientDrivenReads).toBeGreaterThanOrEqual(reads);
+      const after = await scrapeAll();
+      const delta = (labels: Record<string, string>) => sum(after, 'ringkv_requests_total', labels) - sum(before, 'ringkv_requests_total', labels);
+      // R=2 replicas answer each client-driven get.
+      expect(delta({ op: 'get', path: 'replica', outcome: 'ok' })).toBeGreaterThanOrEqual(2 * driven.stats.clientDrivenReads - 2);
+      expect(delta({ op: 'get', path: 'replica', outcome: 'ok' })).toBeGreaterThan(0);
+      expect(sum(after, 'ringkv_requests_total', { op: 'other' })).toBe(0);
+      // The dashboard's data shows them under get.
+      const m = JSON.parse((await get(procs[0]!, '/api/metrics')).text) as { requests: { op: string; path?: string; count: number }[] };
+      expect(m.requests.filter((r) => r.op === 'get').reduce((a, r) => a + r.count, 0)).toBeGreaterThan(0);
+    } finally {
+      await driven.close();
+    }
+    const text = (await get(procs[0]!, '/metrics')).text;
+    expect(text).toContain('# TYPE ringkv_hints_delivered_bytes_total counter');
+    expect(text).not.toMatch(/^# TYPE ringkv_\w*per_second gauge/m);
+  });
+
   it('answers $SRV.PING, $SRV.INFO and $SRV.STATS for every node (nats micro ls)', async () => {
     const collect = async (subject: string) => {
       const answers: Record<string, unknown>[] = [];
@@ -188,6 +213,13 @@ describe('node processes: health, metrics, discovery, trace', () => {
     const pings = await collect('$SRV.PING.ringkv');
     expect(pings).toHaveLength(ids.length);
     expect(pings.map((p) => (p.metadata as { node: string }).node).sort()).toEqual(ids);
+    // The epoch each node runs with now (it logs it when it starts serving).
+    for (const p of pings) {
+      const meta = p.metadata as { node: string; epoch: string };
+      const proc = procs.find((x) => x.id === meta.node)!;
+      const serving = proc.output().split('\n').filter((l) => l.includes('"node serving"')).at(-1)!;
+      expect(meta.epoch).toBe((JSON.parse(serving) as { epoch: string }).epoch);
+    }
     for (const p of pings) expect(p).toMatchObject({ type: 'io.nats.micro.v1.ping_response', name: 'ringkv', version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
     const infos = await collect('$SRV.INFO');
     expect(infos.filter((i) => i.name === 'ringkv')).toHaveLength(ids.length);

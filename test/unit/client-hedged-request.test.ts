@@ -111,6 +111,16 @@ describe('runHedged', () => {
     expect(out).toMatchObject({ ok: false, why: 'deadline' });
     expect(performance.now() - started).toBeLessThan(1_000);
   });
+
+  it('ends at the deadline, not as exhausted, when an attempt timer fires just before the deadline timer (issue 18, item 8)', async () => {
+    // The attempt's timer is the time left when it was sent: it may fire a millisecond before the
+    // operation's deadline timer. The request went out, so the outcome is unknown (a deadline).
+    const { s } = spec({ n1: { after: 40, fail: 'timeout' } }, { deadlineAt: performance.now() + 60 });
+    const out = await runHedged(s);
+    expect(out).toMatchObject({ ok: false, why: 'deadline' });
+    const two = spec({ n1: { after: 40, fail: 'timeout' }, n2: { after: 1, fail: 'noResponders' } }, { deadlineAt: performance.now() + 60 });
+    expect(await runHedged(two.s)).toMatchObject({ ok: false, why: 'deadline' });
+  });
 });
 
 describe('NodeHealth', () => {

@@ -55,7 +55,7 @@ describe('CLI exit codes', () => {
   });
 
   it('keeps the documented numbers', () => {
-    expect(exitCodes).toEqual({ ok: 0, unexpected: 1, usage: 2, noCluster: 3, notFound: 4, unavailable: 5, timeout: 6, serverError: 7, natsAuth: 8, clusterSecret: 9, clusterMismatch: 10 });
+    expect(exitCodes).toEqual({ ok: 0, unexpected: 1, usage: 2, noCluster: 3, notFound: 4, unavailable: 5, timeout: 6, serverError: 7, natsAuth: 8, clusterSecret: 9, clusterMismatch: 10, nodeLeft: 11 });
     for (const code of ['NO_SECRET', 'BAD_SECRET', 'UNAUTHENTICATED']) expect(exitCodeForError(Object.assign(new Error(code), { code }))).toBe(9);
     expect(exitCodeForError(Object.assign(new Error('stray'), { code: 'CLUSTER_MISMATCH' }))).toBe(10);
   });

@@ -113,6 +113,8 @@ export class NatsTransport implements Transport {
   private readonly nodeId: string;
   private readonly sealKey: SealKey | undefined;
   private subs: Subscription[] = [];
+  /** The api queue group subscription, until leaveQueueGroup() or close(). */
+  private queueSub: Subscription | undefined;
   /** What waits for the end of this turn, per peer (at most one role per peer at a time). */
   private readonly outgoing = new Map<string, Outgoing>();
   /** Replies and forwards waiting for the end of this turn, in order: subject, bytes, reply subject. */
@@ -272,13 +274,14 @@ export class NatsTransport implements Transport {
           deliver(role as Role, msg);
         },
       }),
-      this.nc.subscribe(apiWildcard(this.cluster), {
-        queue: apiQueueGroup,
-        callback: (err, msg) => {
-          if (!err) deliver('api', msg);
-        },
-      }),
     );
+    this.queueSub = this.nc.subscribe(apiWildcard(this.cluster), {
+      queue: apiQueueGroup,
+      callback: (err, msg) => {
+        if (!err) deliver('api', msg);
+      },
+    });
+    this.subs.push(this.queueSub);
     // Once the server has seen the subscriptions, messages published after listen() resolves
     // reach this node.
     await this.nc.flush();
@@ -301,7 +304,19 @@ export class NatsTransport implements Transport {
     this.publish(out.subject, this.sealed(out.subject, out.items.length === 1 ? out.items[0]! : encodeBatch(this.nodeId, nodeId, out.items)));
   }
 
+  async leaveQueueGroup(): Promise<void> {
+    const sub = this.queueSub;
+    if (sub === undefined) return;
+    this.queueSub = undefined;
+    this.subs = this.subs.filter((s) => s !== sub);
+    if (this.nc.isClosed()) return;
+    // Drain: what the server already routed to this member of the group is still delivered, then
+    // the server stops choosing this node for the group's requests.
+    await sub.drain().catch(() => undefined);
+  }
+
   async close(): Promise<void> {
+    this.queueSub = undefined;
     this.flushOutgoing();
     this.stopped = true;
     // Still down at close: what is held cannot be sent any more.
