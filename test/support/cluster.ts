@@ -44,6 +44,11 @@ export interface ClusterOptions {
   cluster: string;
   /** Extra arguments for every `ringkv node` (e.g. ['--value-bytes-max', '1000']). */
   args?: string[];
+  /**
+   * The `ringkv` bin to run instead of this checkout's (the package test runs an installed
+   * package's node_modules/ringkv/bin/ringkv.js); the nodes then start in that package's directory.
+   */
+  bin?: string;
 }
 
 export interface Cluster {
@@ -133,7 +138,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     incarnation.set(id, n);
     append(id, `--- ${id} start #${n}\n`);
     const args = [
-      ringkvBin,
+      opts.bin ?? ringkvBin,
       '--server',
       opts.natsUrl,
       '--cluster',
@@ -147,7 +152,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       ...(opts.args ?? []),
     ];
     const child = spawn(process.execPath, args, {
-      cwd: repoRoot,
+      cwd: opts.bin ? path.dirname(path.dirname(opts.bin)) : repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NATS_URL: opts.natsUrl, RINGKV_CLUSTER: opts.cluster },
     });
