@@ -17,7 +17,7 @@ import { formatCpuSplit } from '../bench/cpu-split.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { faultForMsDefault, FaultSpecError, parseFaultSpec, type FaultReport, type FaultSpec } from '../bench/fault.js';
 import { prepareFault, type PreparedFault } from '../bench/fault-session.js';
-import { openNatsKvTarget } from '../bench/nats-kv-target.js';
+import { openNatsKvTargetIfInstalled } from '../bench/nats-kv-loader.js';
 import { originalWriters, type Writers } from '../bench/output-diversion.js';
 import { ProgressBar } from '../bench/progress.js';
 import { localNodesDefault, localNodesMax, openRingkvTarget } from '../bench/ringkv-target.js';
@@ -204,7 +204,7 @@ export async function runBenchCommand(o: BenchCommandOptions, io: BenchIo): Prom
   try {
     target =
       o.target === 'nats-kv'
-        ? await openNatsKvTarget({ ...(o.kvServer ? { kvServer: o.kvServer } : {}), replicas: o.n, say })
+        ? await openNatsKvTargetIfInstalled({ ...(o.kvServer ? { kvServer: o.kvServer } : {}), replicas: o.n, say })
         : await openRingkvTarget({
             local: o.local === true,
             ...(o.server ? { server: o.server } : {}),

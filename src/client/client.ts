@@ -43,6 +43,7 @@ import { defaultLimits } from '../protocol/limits.js';
 import type { ApiBackupOk, ApiGetOk, ApiHintsOk, ApiLocalGetOk, ApiPutOk, ApiStatusOk, ApiTransfersOk, RequestOptions } from '../protocol/messages.js';
 import type { AaeOp, ApiAaeOk } from '../protocol/aae-messages.js';
 import { checkDvvSet } from '../protocol/validation.js';
+import { checkers, refusalOf } from '../protocol/schemas.js';
 import { screenState } from '../core/version-check.js';
 import { defaultVersionBounds } from '../core/replica-write.js';
 import { apiSubject, nodeSubject } from '../protocol/subjects.js';
@@ -688,6 +689,11 @@ export class RingkvClient {
       return { kind: 'next', error };
     }
     if (env.kind !== `api.${op}.ok`) return { kind: 'next', error: new RingkvError('INTERNAL', `unexpected answer kind "${env.kind}" to api.${op}`) };
+    // The answer's shape, as docs/protocol.md writes it: a node that answers otherwise is not trusted.
+    const check = checkers.answers[env.kind as keyof typeof checkers.answers];
+    if (check !== undefined && !check.Check(env.body)) {
+      return { kind: 'next', error: new RingkvError('INTERNAL', `node ${node || '(queue group)'} answered api.${op} with a malformed body: ${refusalOf(check, env.body)}`) };
+    }
     return accept(env.body);
   }
 

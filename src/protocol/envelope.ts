@@ -4,8 +4,9 @@
  * client's `from` is its own name); `reqId` ties answers to the request that caused them.
  */
 import { decode, encode } from './codec.js';
+import { checkers, protocolVersion, refusalOf } from './schemas.js';
 
-export const protocolVersion = 1;
+export { protocolVersion };
 
 export interface Envelope<B = unknown> {
   v: number;
@@ -30,11 +31,9 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope | string {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'the message is not an envelope object';
   const env = raw as Record<string, unknown>;
+  // The version first and alone: a message of another version may differ in anything else.
   if (env.v !== protocolVersion) return `unsupported protocol version ${String(env.v)} (this node speaks ${protocolVersion})`;
-  for (const field of ['kind', 'from', 'to', 'reqId'] as const) {
-    if (typeof env[field] !== 'string') return `envelope field "${field}" must be a string`;
-    if ((env[field] as string).length > 256) return `envelope field "${field}" is longer than 256 characters`;
-  }
+  if (!checkers.envelope.Check(env)) return refusalOf(checkers.envelope, env);
   return env as unknown as Envelope;
 }
 

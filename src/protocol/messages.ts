@@ -2,9 +2,22 @@
  * The message kinds and their bodies. Client API kinds start with `api.`, replica traffic between
  * nodes with `replica.`. An answer's kind is the request's kind plus `.ok`, or `error`.
  */
-import type { MembershipStatus, Plan, StagedChange } from '../core/cluster-state.js';
+import type { Plan, StagedChange } from '../core/cluster-state.js';
 import type { DvvSet, Sibling, VersionVector } from '../core/dvv.js';
+import type { Static } from '@sinclair/typebox';
 import type { ErrorBody } from './errors.js';
+import type {
+  ApiDelBodySchema,
+  ApiGetBodySchema,
+  ApiGetOkSchema,
+  ApiLocalGetBodySchema,
+  ApiLocalGetOkSchema,
+  ApiPutBodySchema,
+  ApiPutOkSchema,
+  ApiStatusOkSchema,
+  MemberStatusSchema,
+  ProcessMemorySchema,
+} from './schemas.js';
 
 /** Per-request options every client operation may carry. */
 export interface RequestOptions {
@@ -20,26 +33,13 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
-export interface ApiPutBody extends RequestOptions {
-  key: Uint8Array;
-  value: Uint8Array;
-  /** The opaque context of an earlier read; absent means "I have seen nothing". */
-  context?: Uint8Array;
-  /** Set by the node that passed the request on, so a request is forwarded at most once. */
-  forwarded?: boolean;
-}
-
-export interface ApiDelBody extends RequestOptions {
-  key: Uint8Array;
-  context?: Uint8Array;
-  forwarded?: boolean;
-}
-
-export interface ApiGetBody extends RequestOptions {
-  key: Uint8Array;
-  forwarded?: boolean;
-}
-
+/**
+ * The request bodies as they travel (src/protocol/schemas.ts defines them; these types are derived
+ * from the schemas). Options may be nil, as MessagePack clients often send for "none".
+ */
+export type ApiPutBody = Static<typeof ApiPutBodySchema>;
+export type ApiDelBody = Static<typeof ApiDelBodySchema>;
+export type ApiGetBody = Static<typeof ApiGetBodySchema>;
 /**
  * api.local.get: one node's own replica state of a key, without a coordinator (client-driven reads,
  * Dynamo §6.4). Only on a node's directed api subject. The client asks R replicas, merges their DVV
@@ -47,9 +47,7 @@ export interface ApiGetBody extends RequestOptions {
  * and the other options are those of the get: the node answers NOT_OWNER when it is not one of
  * the key's targets for that n (its ring differs from the client's).
  */
-export interface ApiLocalGetBody extends RequestOptions {
-  key: Uint8Array;
-}
+export type ApiLocalGetBody = Static<typeof ApiLocalGetBodySchema>;
 
 /** The asked node's replica state of the key (null: it holds nothing for it), tombstones included. */
 export interface ApiLocalGetOk {
@@ -58,71 +56,21 @@ export interface ApiLocalGetOk {
 
 export type ApiStatusBody = Record<string, never>;
 
-export interface ApiPutOk {
-  context: Uint8Array;
-}
-
-export interface ApiGetOk {
-  found: boolean;
-  /** Every live sibling, tombstones left out. */
-  values: Uint8Array[];
-  context: Uint8Array;
-}
-
-export interface MemberStatus {
-  nodeId: string;
-  /** Liveness as the answering node's failure detector sees it. */
-  state: 'up' | 'down';
-  /** Membership: joining, valid, leaving, exiting or removed (absent from older nodes). */
-  status?: MembershipStatus;
-  /** A change staged for this member and not committed yet. */
-  staged?: string | null;
-  partitions: number[];
-}
-
-export interface ApiStatusOk {
-  cluster: string;
-  /** The cluster's id (src/protocol/cluster-id.ts): tells two clusters of one name apart. */
-  clusterId?: string;
-  partitions: number;
-  n: number;
-  nodeId: string;
-  members: MemberStatus[];
-  /** Version of the committed ring the answering node routes by. */
-  ringVersion?: number;
-  /** When the answering node started (ms since the epoch): its uptime. */
-  startedAt?: number;
-  /** Members that have left the cluster (exiting) or were removed: no longer in `members`. */
-  departed?: { nodeId: string; status: MembershipStatus }[];
-  /** The answering node's process memory (absent where the runtime has none to report, as in simulation). */
-  memory?: ProcessMemory;
-  /**
-   * What an acknowledged write means on the answering node: 'committed' (the default: committed in
-   * LMDB, on disk within about a second) or 'fsync' (started with --fsync: on disk). Absent where the
-   * runtime does not know (simulation).
-   */
-  durability?: DurabilityMode;
-}
-
-export type DurabilityMode = 'committed' | 'fsync';
-
+export type ApiPutOk = Static<typeof ApiPutOkSchema>;
+/** Every live sibling (tombstones left out), found, and the context of all of it. */
+export type ApiGetOk = Static<typeof ApiGetOkSchema>;
+/** One member as the answering node sees it (liveness, membership, staged change, partitions). */
+export type MemberStatus = Static<typeof MemberStatusSchema>;
 /**
- * A node process's memory when it answered (Node's process.memoryUsage()). Keys live in LMDB, not in
- * JavaScript maps, so heapUsed must not grow with the number of keys stored (issue 8); rss also
- * counts the LMDB pages the process has touched through its memory map, which do grow with the data.
+ * api.status.ok: the answering node's view (schemas.ts says what each field means). `memory` is the
+ * process's memory when it answered: keys live in LMDB, not in JavaScript maps, so heapUsed must not
+ * grow with the number of keys stored (issue 8); rss also counts the LMDB pages the process touched.
+ * `durability` is what an acknowledged write means there: 'committed' (in LMDB, on disk within about
+ * a second) or 'fsync' (started with --fsync: on disk); absent where the runtime does not know.
  */
-export interface ProcessMemory {
-  heapUsedBytes: number;
-  /**
-   * Heap used just after the last full (mark-sweep) garbage collection: what the process really
-   * keeps, without the garbage heapUsed also counts. Absent before the first full collection.
-   */
-  heapAfterGcBytes?: number;
-  heapTotalBytes: number;
-  /** Memory outside the JavaScript heap held by JavaScript objects (Buffers). */
-  externalBytes: number;
-  rssBytes: number;
-}
+export type ApiStatusOk = Static<typeof ApiStatusOkSchema>;
+export type DurabilityMode = NonNullable<ApiStatusOk['durability']>;
+export type ProcessMemory = Static<typeof ProcessMemorySchema>;
 
 /** `ringkv cluster <op>`: staged membership changes (Riak's plan and commit). */
 export const clusterOps = ['join', 'leave', 'force-remove', 'plan', 'commit', 'clear'] as const;
@@ -176,6 +124,12 @@ export interface ReplicaStateOk {
 export type ReplicaPutOk = Record<string, never>;
 
 export type { ErrorBody };
+
+// What the TypeScript client sends and what nodes answer must fit the schemas: these fail to compile
+// when a hand-written type and its schema part.
+type Fits<A, B extends A> = B;
+export type RequestOptionsFitSchema = Fits<Static<typeof ApiGetBodySchema>, RequestOptions & { key: Uint8Array }>;
+export type LocalGetOkFitsSchema = Fits<Static<typeof ApiLocalGetOkSchema>, ApiLocalGetOk>;
 
 export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.local.get', 'api.status', 'api.hints', 'api.aae', 'api.cluster', 'api.transfers', 'api.backup'] as const;
 

@@ -7,11 +7,12 @@ import { type ClusterState, memberStatuses, stagedOps } from '../core/cluster-st
 import type { DvvSet, VersionVector } from '../core/dvv.js';
 import { isValidPartitionCount } from '../core/ring.js';
 import { levelWidth, shapeProblem, treeDepth } from '../core/merkle.js';
-import { aaeItemsMax, aaeOps } from './aae-messages.js';
+import { aaeItemsMax } from './aae-messages.js';
 import { decode } from './codec.js';
 import type { ErrorCode } from './errors.js';
 import type { Limits } from './limits.js';
 import { backupDirCharsMax, clusterOps } from './messages.js';
+import { checkers, refusalOf } from './schemas.js';
 import { namePattern } from './subjects.js';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; message: string };
@@ -38,31 +39,10 @@ export function checkKey(key: unknown, limits: Limits): Checked<Uint8Array> {
   return ok(key);
 }
 
-function checkOptions(body: Record<string, unknown>, limits: Limits): string | null {
-  for (const name of ['n', 'r', 'w'] as const) {
-    const v = body[name];
-    if (v !== undefined && v !== null && (!Number.isInteger(v) || (v as number) < 1)) return `${name} must be a whole number of at least 1`;
-  }
-  for (const name of ['pw', 'pr'] as const) {
-    const v = body[name];
-    if (v !== undefined && v !== null && (!Number.isInteger(v) || (v as number) < 0)) return `${name} must be a whole number of at least 0`;
-  }
-  if (body.sloppy !== undefined && body.sloppy !== null && typeof body.sloppy !== 'boolean') return 'sloppy must be true or false';
-  const t = body.timeoutMs;
-  if (t !== undefined && t !== null && (!Number.isInteger(t) || (t as number) < 1 || (t as number) > limits.requestTimeoutMsMax)) {
-    return `timeoutMs must be a whole number from 1 to ${limits.requestTimeoutMsMax}`;
-  }
-  return null;
-}
-
+/** A version vector (schemas.ts VersionVectorSchema), its clock ids sorted and unique as join() makes them. */
 export function checkVersionVector(x: unknown): x is VersionVector {
-  if (!Array.isArray(x)) return false;
-  let prev = '';
-  for (const e of x) {
-    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || !isCount(e[1])) return false;
-    if (e[0] <= prev) return false; // sorted and unique, as join() makes them
-    prev = e[0];
-  }
+  if (!checkers.versionVector.Check(x)) return false;
+  for (let i = 1; i < x.length; i++) if (x[i]![0] <= x[i - 1]![0]) return false;
   return true;
 }
 
@@ -74,13 +54,9 @@ export function checkVersionVector(x: unknown): x is VersionVector {
  * a whole batch, exchange or key unusable. Callers that keep a state screen it.
  */
 export function checkDvvSet(x: unknown): x is DvvSet {
-  if (!Array.isArray(x)) return false;
-  let prev = '';
-  for (const e of x) {
-    if (!Array.isArray(e) || e.length !== 3 || typeof e[0] !== 'string' || typeof e[1] !== 'number' || !Array.isArray(e[2])) return false;
-    if (e[0] <= prev) return false;
-    for (const v of e[2]) if (v !== null && !isBytes(v)) return false;
-    prev = e[0];
+  if (!checkers.dvvSet.Check(x)) return false;
+  for (let i = 0; i < x.length; i++) {
+    if (typeof x[i]![1] !== 'number' || (i > 0 && x[i]![0] <= x[i - 1]![0])) return false;
   }
   return true;
 }
@@ -111,11 +87,12 @@ export function decodeContext(bytes: Uint8Array | null | undefined, limits: Pick
   return ok(raw);
 }
 
-/** Checks a client request body for its kind. */
+/**
+ * Checks a client request body for its kind: its shape against the kind's schema (schemas.ts),
+ * then the limits this node was started with, which a schema does not know (TOO_LARGE for sizes).
+ */
 export function checkClientBody(kind: string, body: unknown, limits: Limits): Checked<Record<string, unknown>> {
   if (!isObject(body)) return bad('request body must be a map');
-  if (kind === 'api.status' || kind === 'api.hints' || kind === 'api.transfers') return ok(body);
-  if (kind === 'api.aae') return (aaeOps as readonly unknown[]).includes(body.op) ? ok(body) : bad(`op must be one of ${aaeOps.join(', ')}`);
   if (kind === 'api.backup') {
     if (typeof body.dir !== 'string' || body.dir.length === 0 || body.dir.length > backupDirCharsMax || body.dir.includes('\0')) {
       return bad(`dir must be a directory name of 1 to ${backupDirCharsMax} characters`);
@@ -129,16 +106,17 @@ export function checkClientBody(kind: string, body: unknown, limits: Limits): Ch
     }
     return ok(body);
   }
-  const key = checkKey(body.key, limits);
-  if (!key.ok) return key;
-  const opt = checkOptions(body, limits);
-  if (opt) return bad(opt);
-  if (body.context !== undefined && body.context !== null && !isBytes(body.context)) return bad('context must be bytes');
-  if (kind === 'api.put') {
-    if (!isBytes(body.value)) return bad('value must be bytes');
-    if (body.value.length > limits.valueBytesMax) {
-      return bad(`value is ${body.value.length} bytes; the limit is ${limits.valueBytesMax}`, 'TOO_LARGE');
-    }
+  const check = checkers.requests[kind as keyof typeof checkers.requests];
+  if (check === undefined) return bad(`unknown request kind "${kind}"`);
+  const fields: Record<string, unknown> = body;
+  if (!check.Check(fields)) return bad(refusalOf(check, fields));
+  if (!('key' in body)) return ok(body);
+  const key = body.key as Uint8Array;
+  if (key.length > limits.keyBytesMax) return bad(`key is ${key.length} bytes; the limit is ${limits.keyBytesMax}`, 'TOO_LARGE');
+  const t = body.timeoutMs;
+  if (typeof t === 'number' && t > limits.requestTimeoutMsMax) return bad(`timeoutMs must be a whole number from 1 to ${limits.requestTimeoutMsMax}`);
+  if (kind === 'api.put' && (body.value as Uint8Array).length > limits.valueBytesMax) {
+    return bad(`value is ${(body.value as Uint8Array).length} bytes; the limit is ${limits.valueBytesMax}`, 'TOO_LARGE');
   }
   return ok(body);
 }

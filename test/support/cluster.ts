@@ -60,6 +60,11 @@ export interface ClusterOptions {
   secret?: string;
   /** Give each node a free loopback port for /metrics (`--http-port`); read it with httpPort(id). */
   httpPorts?: boolean;
+  /**
+   * The `ringkv` bin to run instead of this checkout's (the package test runs an installed
+   * package's node_modules/ringkv/bin/ringkv.js); the nodes then start in that package's directory.
+   */
+  bin?: string;
 }
 
 /** How one added node differs from the cluster's: another secret, or none at all (null). */
@@ -184,7 +189,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     append(id, `--- ${id} start #${n}\n`);
     const natsUrl = opts.natsUrlOf?.(id) ?? opts.natsUrl;
     const args = [
-      ringkvBin,
+      opts.bin ?? ringkvBin,
       '--server',
       natsUrl,
       '--cluster',
@@ -201,7 +206,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     ];
     const [command, ...prefix] = [...(opts.launcher?.(id) ?? []), process.execPath];
     const child = spawn(command!, [...prefix, ...args], {
-      cwd: repoRoot,
+      cwd: opts.bin ? path.dirname(path.dirname(opts.bin)) : repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...nodeEnv(id), NATS_URL: natsUrl },
     });
