@@ -23,6 +23,11 @@ export const exitCodes = {
   serverError: 7,
   /** NATS refused this process's credentials (Authorization Violation, an expired user JWT): retrying will not help. */
   natsAuth: 8,
+  /**
+   * Not permitted: NATS refused a publish or subscription of this user (NATS_PERMISSION), or a node
+   * refused an operation sent on another role's subject (WRONG_SUBJECT).
+   */
+  forbidden: 9,
 } as const;
 
 export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];
@@ -39,7 +44,9 @@ export const exitCodesHelp = `Exit codes:
   7  any other error code from the cluster (TOO_MANY_SIBLINGS, NOT_OWNER, OVERLOADED, INTERNAL,
      NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY)
   8  NATS refused the credentials (Authorization Violation): fix --user/--password, --token,
-     --nkey, --creds or the TLS client certificate`;
+     --nkey, --creds or the TLS client certificate
+  9  not permitted: NATS refused this user the subject (NATS_PERMISSION: a client user asking for
+     an admin operation), or a node refused an operation on another role's subject (WRONG_SUBJECT)`;
 
 /** The exit code for an error code of the client library (RingkvError.code). */
 export function exitCodeForErrorCode(code: string): ExitCode {
@@ -51,6 +58,9 @@ export function exitCodeForErrorCode(code: string): ExitCode {
       return exitCodes.noCluster;
     case 'NATS_AUTH':
       return exitCodes.natsAuth;
+    case 'NATS_PERMISSION':
+    case 'WRONG_SUBJECT':
+      return exitCodes.forbidden;
     case 'UNAVAILABLE':
       return exitCodes.unavailable;
     case 'TIMEOUT':
@@ -70,7 +80,7 @@ export function exitCodeForErrorCode(code: string): ExitCode {
   }
 }
 
-const ringkvErrorCodes = new Set<string>([...errorCodes, 'NO_CLUSTER', 'NATS_AUTH']);
+const ringkvErrorCodes = new Set<string>([...errorCodes, 'NO_CLUSTER', 'NATS_AUTH', 'NATS_PERMISSION']);
 
 /** The ringkv error code an error carries, if it carries one (RingkvError, or anything shaped so). */
 export function ringkvErrorCode(err: unknown): string | undefined {

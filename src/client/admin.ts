@@ -9,16 +9,18 @@
  *   const { plan } = await admin.plan();
  *   await admin.commit();
  *
- * Requests go to the API queue group (any node answers: the state is the same everywhere once
- * gossip has spread it), or to one node with `via`. Refusals come back as RingkvError with a code:
- * NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY, BAD_REQUEST.
+ * Requests go to the admin queue group (any node answers: the state is the same everywhere once
+ * gossip has spread it), or to one node with `via`, on the admin subjects (src/protocol/subjects.ts);
+ * status is a client operation and goes on the client subjects. Refusals come back as RingkvError
+ * with a code: NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY, BAD_REQUEST, and
+ * NATS_PERMISSION when the NATS user may not publish on the admin subjects.
  */
-import { connect, type NatsConnection, RequestError, TimeoutError } from '@nats-io/transport-node';
+import { connect, type NatsConnection, PermissionViolationError, RequestError, TimeoutError } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { isErrorCode, type ErrorBody } from '../protocol/errors.js';
 import type { ApiClusterOk, ApiStatusOk, ClusterOp } from '../protocol/messages.js';
-import { apiSubject, nodeSubject } from '../protocol/subjects.js';
+import { adminSubject, apiSubject, nodeSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
 import { isNatsAuthRefused, mergeNatsSettings, natsConnectionOptions, redactSecrets, redactUrl, secretsOf, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
 
@@ -105,9 +107,12 @@ export class ClusterAdmin {
     const bytes = encodeEnvelope({ v: protocolVersion, kind: `api.${op}`, from: this.name, to: via ?? '', reqId, body });
     let reply;
     try {
-      const subject = via !== undefined ? nodeSubject(this.cluster, via, 'api') : apiSubject(this.cluster, op);
+      const role = op === 'status' ? 'api' : 'admin';
+      const subject = via !== undefined ? nodeSubject(this.cluster, via, role) : role === 'api' ? apiSubject(this.cluster, op) : adminSubject(this.cluster, op);
       reply = await this.nc.request(subject, bytes, { timeout: this.timeoutMs });
     } catch (err) {
+      const denied = permissionViolation(err);
+      if (denied) throw new RingkvError('NATS_PERMISSION', `NATS does not let this user ${denied.operation} to ${denied.subject}: admin operations need the admin permissions`);
       if (err instanceof RequestError && err.isNoResponders()) {
         throw new RingkvError('NO_CLUSTER', via ? `node ${via} is not serving` : 'no ringkv node is serving this cluster');
       }
@@ -125,4 +130,13 @@ export class ClusterAdmin {
     if (env.kind !== `api.${op}.ok`) throw new RingkvError('INTERNAL', `unexpected answer kind "${env.kind}" to api.${op}`);
     return env.body;
   }
+}
+
+/** The PermissionViolationError in an error's causes: NATS refused a publish or a subscription. */
+export function permissionViolation(err: unknown): PermissionViolationError | undefined {
+  for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
+    if (e instanceof PermissionViolationError) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }

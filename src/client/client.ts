@@ -45,7 +45,7 @@ import type { AaeOp, ApiAaeOk } from '../protocol/aae-messages.js';
 import { checkDvvSet } from '../protocol/validation.js';
 import { screenState } from '../core/version-check.js';
 import { defaultVersionBounds } from '../core/replica-write.js';
-import { apiSubject, nodeSubject } from '../protocol/subjects.js';
+import { adminSubject, apiSubject, nodeSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
 import { HedgeBudget, HedgeDelay, type HedgeDelayOptions } from './hedge-delay.js';
 import { type HedgedOutcome, type Judgement, runHedged } from './hedged-request.js';
@@ -529,7 +529,7 @@ export class RingkvClient {
       health: this.health,
       now: () => performance.now(),
       send: (node, remainingMs) => {
-        const subject = node === '' ? apiSubject(this.cluster, op) : nodeSubject(this.cluster, node, 'api');
+        const subject = subjectOf(this.cluster, op, node);
         // A later attempt carries what is left of the deadline, so its answer still comes in time.
         const left = Math.floor(remainingMs - replyGraceMs);
         const bytes =
@@ -596,6 +596,15 @@ export class RingkvClient {
     }
     return new RingkvError('NO_CLUSTER', `the request could not be sent: the connection to NATS is closed`);
   }
+}
+
+/** Admin operations the client library also offers; they travel on the admin subjects. */
+const adminOps: ReadonlySet<ApiOp> = new Set<ApiOp>(['hints', 'aae', 'transfers']);
+
+/** Where a request goes: its role's queue group (node ''), or one node's subject of that role. */
+function subjectOf(cluster: string, op: ApiOp, node: string): string {
+  if (adminOps.has(op)) return node === '' ? adminSubject(cluster, op) : nodeSubject(cluster, node, 'admin');
+  return node === '' ? apiSubject(cluster, op) : nodeSubject(cluster, node, 'api');
 }
 
 /** Hedging off: a delay past any deadline, so no hedge is ever sent. */

@@ -5,8 +5,12 @@
  */
 import type { ErrorCode } from '../protocol/errors.js';
 
-/** NATS_AUTH: NATS refused the credentials; unlike NO_CLUSTER, retrying will not help. */
-export type ClientErrorCode = ErrorCode | 'NO_CLUSTER' | 'NATS_AUTH';
+/**
+ * NATS_AUTH: NATS refused the credentials; unlike NO_CLUSTER, retrying will not help.
+ * NATS_PERMISSION: NATS refused a publish or subscription of this user (a client user asking for an
+ * admin operation, say): the permissions, not the cluster, say no.
+ */
+export type ClientErrorCode = ErrorCode | 'NO_CLUSTER' | 'NATS_AUTH' | 'NATS_PERMISSION';
 
 export class RingkvError extends Error {
   override readonly name = 'RingkvError';

@@ -15,7 +15,7 @@
 import { MuxError } from './request-mux.js';
 import type { HedgeBudget, HedgeDelay } from './hedge-delay.js';
 import type { NodeHealth } from './node-health.js';
-import type { RingkvError } from './errors.js';
+import { RingkvError } from './errors.js';
 
 export type Judgement<T> = { kind: 'ok'; value: T } | { kind: 'final' | 'next' | 'wait'; error: RingkvError };
 
@@ -125,6 +125,11 @@ export function runHedged<T>(spec: HedgedSpec<T>): Promise<HedgedOutcome<T>> {
             launch();
           } else if (reason === 'closed') {
             return fail('exhausted');
+          } else if (reason === 'denied') {
+            // NATS refused the publish (or the inbox): another node's subject of the same role is
+            // refused alike, so this is the answer.
+            errors.push(new RingkvError('NATS_PERMISSION', (err as MuxError).message));
+            return fail('final');
           }
           settle();
         },

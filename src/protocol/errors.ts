@@ -20,6 +20,9 @@ export const errorCodes = [
   'TOO_FEW_NODES',
   'ALREADY_MEMBER',
   'NOT_READY',
+  // A request kind on the subject of another role (an admin operation on a client subject): the
+  // subject decides what its sender may do (src/protocol/subjects.ts).
+  'WRONG_SUBJECT',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

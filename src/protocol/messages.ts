@@ -175,7 +175,18 @@ export type ReplicaPutOk = Record<string, never>;
 
 export type { ErrorBody };
 
-export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.local.get', 'api.status', 'api.hints', 'api.aae', 'api.cluster', 'api.transfers'] as const;
+/**
+ * Request kinds by the role of the subject they must arrive on (src/protocol/subjects.ts). Client
+ * kinds read and write keys, and read the ring (api.status: the client library routes by it, so it
+ * is a client operation, read-only); admin kinds change or inspect how the cluster runs. A node
+ * refuses a kind on another role's subject with WRONG_SUBJECT, so a NATS permission on the subjects
+ * is a permission on the operations.
+ */
+export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.local.get', 'api.status'] as const;
+export const adminKinds = ['api.hints', 'api.aae', 'api.cluster', 'api.transfers'] as const;
+/** What one node passes on to another (the forward role): the requests a coordinator runs. */
+export const forwardKinds = ['api.put', 'api.del', 'api.get'] as const;
+export const requestKinds = [...clientKinds, ...adminKinds] as const;
 
 /** api.transfers: one partition this node is handing over (ownership transfer). */
 export interface TransferRow {
@@ -225,7 +236,7 @@ export interface ApiHintsOk {
   /** Hints dropped since this node started because their target departed (exiting or removed). */
   dropped: number;
 }
-export type ClientKind = (typeof clientKinds)[number];
+export type ClientKind = (typeof requestKinds)[number];
 
 export const replicaRequestKinds = ['replica.coordinate', 'replica.put', 'replica.get'] as const;
 export const replicaAnswerKinds = ['replica.coordinate.ok', 'replica.put.ok', 'replica.get.ok', 'replica.error'] as const;

@@ -173,7 +173,12 @@ export class NodeMetrics {
       'Entries of versions from peers refused (a counter ringkv could not have issued, or a history past its bound); the rest of each version was kept.',
       () => self.node?.stats.versionsRefused ?? 0,
     );
-    fromStats('ringkv_router_rejected_total', 'Client requests the router answered BAD_REQUEST or TOO_LARGE.', () => self.node?.stats.rejected);
+    fromStats('ringkv_router_rejected_total', 'Client requests the router answered BAD_REQUEST, TOO_LARGE or WRONG_SUBJECT.', () => self.node?.stats.rejected);
+    fromStats(
+      'ringkv_router_wrong_subject_total',
+      'Requests whose kind belongs to another role than their subject (an admin operation on a client subject): answered WRONG_SUBJECT, or dropped on node subjects.',
+      () => self.node?.stats.wrongSubject ?? 0,
+    );
     fromStats('ringkv_late_answers_total', 'Replica answers that arrived after their coordinator had finished.', () => self.node?.stats.lateAnswers);
     fromStats('ringkv_action_failures_total', 'I/O actions that threw (logged; the actor kept running).', () => self.node?.stats.actionFailures);
     fromStats('ringkv_nats_dropped_sends_total', 'Publishes that failed and were dropped (connection closed, payload too large, too much held while reconnecting).', () => self.transport?.droppedSends);

@@ -49,13 +49,16 @@ describe('CLI exit codes', () => {
       NOT_OWNER: 7,
       OVERLOADED: 7,
       INTERNAL: 7,
+      NATS_AUTH: 8,
+      NATS_PERMISSION: 9,
+      WRONG_SUBJECT: 9,
     };
     for (const [code, exit] of Object.entries(expected)) expect(exitCodeForErrorCode(code), code).toBe(exit);
     expect(exitCodeForErrorCode('SOMETHING_NEW')).toBe(exitCodes.unexpected);
   });
 
   it('keeps the documented numbers', () => {
-    expect(exitCodes).toEqual({ ok: 0, unexpected: 1, usage: 2, noCluster: 3, notFound: 4, unavailable: 5, timeout: 6, serverError: 7, natsAuth: 8 });
+    expect(exitCodes).toEqual({ ok: 0, unexpected: 1, usage: 2, noCluster: 3, notFound: 4, unavailable: 5, timeout: 6, serverError: 7, natsAuth: 8, forbidden: 9 });
   });
 
   it('maps thrown errors by their code, and NATS connection failures to 3', () => {
