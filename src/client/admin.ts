@@ -22,7 +22,8 @@ import { isErrorCode, type ErrorBody } from '../protocol/errors.js';
 import type { ApiClusterOk, ApiStatusOk, ClusterOp } from '../protocol/messages.js';
 import { adminSubject, apiSubject, nodeSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
-import { isNatsAuthRefused, mergeNatsSettings, natsConnectionOptions, redactSecrets, redactUrl, secretsOf, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
+import { mergeNatsSettings, natsConnectionOptions, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
+import { natsConnectFailure } from './connect-failure.js';
 
 /** The authentication settings default to the nats CLI's environment variables, as for the client. */
 export interface AdminOptions extends NatsAuthSettings {
@@ -53,10 +54,7 @@ export class ClusterAdmin {
         nc = await connect({ ...natsConnectionOptions(settings), name: 'ringkv-admin', timeout: 3_000 });
       } catch (err) {
         // The URL and the error may carry a password or token: neither is ever shown.
-        const where = redactUrl(settings.servers ?? 'nats://127.0.0.1:4222');
-        const why = redactSecrets((err as Error).message, secretsOf(settings));
-        if (isNatsAuthRefused(err)) throw new RingkvError('NATS_AUTH', `NATS at ${where} refused the credentials: ${why}`);
-        throw new RingkvError('NO_CLUSTER', `cannot reach NATS at ${where}: ${why}`);
+        throw natsConnectFailure(err, settings);
       }
     }
     return new ClusterAdmin(nc, opts.cluster ?? 'ringkv', opts.timeoutMs ?? 5_000, !opts.connection);

@@ -29,7 +29,8 @@
  * extra sibling with the same value (never a lost write); merge() hands each distinct value once.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { isNatsAuthRefused, mergeNatsSettings, natsConnectionOptions, redactSecrets, redactUrl, secretsOf, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
+import { mergeNatsSettings, natsConnectionOptions, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
+import { natsConnectFailure } from './connect-failure.js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type DvvSet, equal, isDeleted, join, sync, values as dvvValues } from '../core/dvv.js';
@@ -239,10 +240,7 @@ export class RingkvClient {
         });
       } catch (err) {
         // The URL and the error may carry a password or token: neither is ever shown.
-        const where = redactUrl(settings.servers ?? 'nats://127.0.0.1:4222');
-        const why = redactSecrets((err as Error).message, secretsOf(settings));
-        if (isNatsAuthRefused(err)) throw new RingkvError('NATS_AUTH', `NATS at ${where} refused the credentials: ${why}`);
-        throw new RingkvError('NO_CLUSTER', `cannot reach NATS at ${where}: ${why}`);
+        throw natsConnectFailure(err, settings);
       }
     }
     return new RingkvClient(nc, opts.cluster ?? 'ringkv', opts.timeoutMs ?? clientTimeoutMsDefault, !opts.connection, opts);
