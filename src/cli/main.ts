@@ -212,7 +212,8 @@ function buildProgram(): Command {
     .option('--data <dir>', 'data directory (node nK uses <dir>/nK)', './data')
     .option('--partitions <q>', 'partitions of the ring (a power of two)', partitionCount, partitionCountDefault)
     .option('--http-port-base <port>', 'node nK serves its dashboard and /metrics on this port + K - 1 (0: none)', nonNegativeInt('http-port-base'), 8081)
-    .action(async (o: { nodes: number; data: string; partitions: number; httpPortBase: number }, cmd: Command) => {
+    .option('--secure', 'start a nats-server of its own with users for nodes, admins and clients (nkeys kept in <data>/nats-secure)')
+    .action(async (o: { nodes: number; data: string; partitions: number; httpPortBase: number; secure?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const { up } = await import('../server/local-cluster.js');
       const cluster = await up({
@@ -222,6 +223,7 @@ function buildProgram(): Command {
         cluster: g.cluster,
         partitions: o.partitions,
         ...(o.httpPortBase > 0 ? { httpPortBase: o.httpPortBase } : {}),
+        ...(o.secure ? { secure: true as const } : {}),
         foreground: true,
       });
       process.exitCode = await cluster.stopped;

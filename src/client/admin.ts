@@ -15,7 +15,7 @@
  * with a code: NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY, BAD_REQUEST, and
  * NATS_PERMISSION when the NATS user may not publish on the admin subjects.
  */
-import { connect, type NatsConnection, PermissionViolationError, RequestError, TimeoutError } from '@nats-io/transport-node';
+import { connect, type NatsConnection, RequestError, TimeoutError } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
 import { isErrorCode, type ErrorBody } from '../protocol/errors.js';
@@ -23,7 +23,7 @@ import type { ApiClusterOk, ApiStatusOk, ClusterOp } from '../protocol/messages.
 import { adminSubject, apiSubject, nodeSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
 import { mergeNatsSettings, natsConnectionOptions, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
-import { natsConnectFailure } from './connect-failure.js';
+import { natsConnectFailure, permissionViolation } from './connect-failure.js';
 
 /** The authentication settings default to the nats CLI's environment variables, as for the client. */
 export interface AdminOptions extends NatsAuthSettings {
@@ -128,13 +128,4 @@ export class ClusterAdmin {
     if (env.kind !== `api.${op}.ok`) throw new RingkvError('INTERNAL', `unexpected answer kind "${env.kind}" to api.${op}`);
     return env.body;
   }
-}
-
-/** The PermissionViolationError in an error's causes: NATS refused a publish or a subscription. */
-export function permissionViolation(err: unknown): PermissionViolationError | undefined {
-  for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
-    if (e instanceof PermissionViolationError) return e;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
 }

@@ -13,6 +13,8 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isValidPartitionCount, partitionCountMax } from '../core/ring.js';
+import { natsEnvironmentVariables } from '../adapters/nats/connection-options.js';
+import { ensureSecureNats, type SecureNats } from './secure-nats.js';
 
 export const natsUrlDefault = 'nats://127.0.0.1:4222';
 export const natsPortDefault = 4222;
@@ -43,6 +45,12 @@ export interface UpOptions {
   nodeArgs?: string[];
   /** Node nK serves /metrics, /readyz and the dashboard on loopback port httpPortBase + K - 1. */
   httpPortBase?: number;
+  /**
+   * Start its own nats-server with users for nodes, admins and clients and their permissions
+   * (src/server/secure-nats.ts), nkeys kept in <dataDir>/nats-secure; nodes get the node seed's
+   * path through NATS_NKEY. Refused when a server already answers at the address.
+   */
+  secure?: true;
 }
 
 export interface LocalCluster {
@@ -68,6 +76,8 @@ export interface LocalCluster {
   stopped: Promise<number>;
   /** The processes running now that this launcher started (nodes, and the nats-server if it started one). */
   processes(): { label: string; pid: number; isNode: boolean }[];
+  /** With `secure`: the configuration and the nkey seed file of each role. */
+  secure?: SecureNats;
 }
 
 /** A failure that ends `up` with a message for people and an exit code (3: NATS is the problem). */
@@ -221,10 +231,20 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
     }
   };
 
+  // A secured cluster: its nodes authenticate with the node nkey, whatever the launcher's own NATS
+  // environment says (the seed's path travels in the environment; the seed stays in its 0600 file).
+  const secure = opts.secure ? ensureSecureNats(join(dataDir, 'nats-secure'), opts.cluster) : undefined;
+  const nodeEnv = (): NodeJS.ProcessEnv => {
+    if (!secure) return process.env;
+    const env = { ...process.env };
+    for (const name of Object.values(natsEnvironmentVariables)) if (name !== 'NATS_URL') delete env[name];
+    return { ...env, NATS_NKEY: secure.seeds.node };
+  };
+
   const launch = (label: string, index: number, command: string, args: string[], isNode: boolean): Managed => {
     // Own process group: a terminal's Ctrl-C reaches only the launcher, which stops the nodes before
     // the nats-server they depend on.
-    const child = spawn(command, args, { stdio: opts.quiet ? 'ignore' : ['ignore', 'pipe', 'pipe'], detached: true, env: process.env });
+    const child = spawn(command, args, { stdio: opts.quiet ? 'ignore' : ['ignore', 'pipe', 'pipe'], detached: true, env: isNode ? nodeEnv() : process.env });
     const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
       child.once('exit', (code, signal) => done({ code, signal }));
       child.once('error', (err) => {
@@ -241,6 +261,9 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   // NATS: use what answers, or start a nats-server on a loopback address.
   let natsStarted = false;
   const found = await probeNats(host, port);
+  if (secure && found !== 'none') {
+    throw new LocalClusterError(`--secure starts its own nats-server, but one already answers at ${host}:${port}; stop it or pass --server with a free port`, 3);
+  }
   if (found === 'other') {
     throw new LocalClusterError(`something that is not a NATS server answers at ${host}:${port}; free the port or pass --server URL`, 3);
   }
@@ -251,7 +274,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
     const natsBin = findNatsServer();
     if (!natsBin) throw new LocalClusterError(`no NATS server answers at ${natsUrl}, and nats-server is not installed.\n${natsInstallHelp}`, 3);
     const listenHost = host === 'localhost' ? '127.0.0.1' : host;
-    const nats = launch('nats', labelColours.length - 1, natsBin, ['-c', natsConf, '-a', listenHost, '-p', String(port)], false);
+    const nats = launch('nats', labelColours.length - 1, natsBin, ['-c', secure ? secure.config : natsConf, '-a', listenHost, '-p', String(port)], false);
     natsStarted = true;
     const ready = await waitForNats(host, port, nats);
     if (!ready) {
@@ -323,7 +346,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
     void stopped.then(() => {
       for (const s of signals) process.removeListener(s, onSignal);
     });
-    printBanner({ say: (t) => process.stdout.write(t), natsUrl, natsStarted, dataDir, nodeIds, opts, colour: Boolean(colour) });
+    printBanner({ say: (t) => process.stdout.write(t), natsUrl, natsStarted, dataDir, nodeIds, opts, colour: Boolean(colour), secure });
   }
 
   // A restarted node has a newer entry than its dead one: the last entry of a label is the node now.
@@ -356,7 +379,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   const processes = () =>
     managed.filter((m) => isRunning(m) && m.child.pid !== undefined).map((m) => ({ label: m.label, pid: m.child.pid!, isNode: m.isNode }));
 
-  return { natsUrl, natsStarted, dataDir, nodeIds, stop, kill, signal, restart, stopped, processes };
+  return { natsUrl, natsStarted, dataDir, nodeIds, stop, kill, signal, restart, stopped, processes, ...(secure ? { secure } : {}) };
 }
 
 async function waitForNats(host: string, port: number, nats: Managed): Promise<boolean> {
@@ -394,12 +417,14 @@ function printBanner(b: {
   nodeIds: string[];
   opts: UpOptions;
   colour: boolean;
+  secure: SecureNats | undefined;
 }): void {
   // The examples carry the flags a user gave, so that they work when pasted into another shell.
   const flags = [b.opts.server ? `--server ${b.natsUrl}` : '', b.opts.cluster !== 'ringkv' ? `--cluster ${b.opts.cluster}` : '']
     .filter(Boolean)
     .join(' ');
-  const cmd = (rest: string) => `npx ringkv ${flags ? flags + ' ' : ''}${rest}`;
+  const base = (role: 'client' | 'admin') => [flags, b.secure ? `--nkey ${b.secure.seeds[role]}` : ''].filter(Boolean).join(' ');
+  const cmd = (rest: string, role: 'client' | 'admin' = 'client') => `npx ringkv ${base(role) ? base(role) + ' ' : ''}${rest}`;
   const bold = (t: string) => (b.colour ? `${ansi.bold}${t}${ansi.reset}` : t);
   b.say(
     [
@@ -410,6 +435,13 @@ function printBanner(b: {
       `  try      ${cmd(`put cart:1 '{"items":["a"]}'`)}`,
       `           ${cmd('get cart:1')}`,
       `           ${cmd('status')}`,
+      ...(b.secure
+        ? [
+            `  secure   users for nodes, admins and clients (${b.secure.config}); a client may only get, put, del and read status`,
+            `  admin    ${cmd('cluster plan', 'admin')}`,
+            `           (or export NATS_NKEY=${b.secure.seeds.admin}; clients: NATS_NKEY=${b.secure.seeds.client})`,
+          ]
+        : []),
       ...(b.opts.httpPortBase !== undefined
         ? [`  web      http://127.0.0.1:${b.opts.httpPortBase}/dashboard (node ${b.nodeIds[0]}; /metrics, /readyz; the other nodes on the ports after it)`]
         : []),
