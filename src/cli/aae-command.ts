@@ -59,6 +59,8 @@ async function askNodes(g: Globals, op: AaeOp, only: string | undefined): Promis
         try {
           return await client.aae(op, { via: nodeId });
         } catch (err) {
+          // A user without the admin permissions is refused by every node alike: say so, exit 9.
+          if ((err as { code?: string }).code === 'NATS_PERMISSION') throw err;
           return { nodeId, error: (err as Error).message };
         }
       }),
