@@ -184,8 +184,11 @@ export type { ErrorBody };
  */
 export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.local.get', 'api.status'] as const;
 export const adminKinds = ['api.hints', 'api.aae', 'api.cluster', 'api.transfers'] as const;
-/** What one node passes on to another (the forward role): the requests a coordinator runs. */
-export const forwardKinds = ['api.put', 'api.del', 'api.get'] as const;
+/**
+ * What one node passes on to another (the forward role): the requests a coordinator runs, and the
+ * status a node that has not learned the ring yet passes on to its seed.
+ */
+export const forwardKinds = ['api.put', 'api.del', 'api.get', 'api.status'] as const;
 export const requestKinds = [...clientKinds, ...adminKinds] as const;
 
 /** api.transfers: one partition this node is handing over (ownership transfer). */

@@ -26,8 +26,8 @@ export interface RouterStats {
   rejected: number;
   /**
    * Requests whose kind belongs to another role than the subject they came on (an admin kind on a
-   * client subject, a client kind on the admin subject, anything but a coordinated request on the
-   * forward role): answered WRONG_SUBJECT where a reply address waits, else dropped. Also counted in
+   * client subject, a client kind on the admin subject, anything but a coordinated request or a
+   * status on the forward role): answered WRONG_SUBJECT where a reply address waits, else dropped. Also counted in
    * `rejected` or `droppedInvalid`.
    */
   wrongSubject?: number;

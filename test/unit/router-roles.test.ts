@@ -2,7 +2,7 @@
  * Subjects by role: the router takes a request kind only on the role of the subject it arrived on
  * (src/protocol/subjects.ts). An admin kind on a client subject, or a client kind on the admin
  * subject, is answered WRONG_SUBJECT and never reaches the node; anything but a coordinated request
- * on the forward role (node traffic) is dropped and counted; a forwarded request is never forwarded
+ * (or a status) on the forward role (node traffic) is dropped and counted; a forwarded request is never forwarded
  * again, whatever its body says.
  */
 import { describe, expect, it } from 'vitest';
@@ -69,7 +69,7 @@ describe('router: kinds by role', () => {
 
   it('drops and counts anything but a coordinated request on the forward role, and never forwards one again', () => {
     const { delivered, codes, request, stats } = setup();
-    for (const kind of ['api.cluster', 'api.local.get', 'api.status', 'replica.put']) request('forward', kind);
+    for (const kind of ['api.cluster', 'api.local.get', 'api.hints', 'replica.put']) request('forward', kind);
     expect(codes()).toEqual([]);
     expect(delivered).toEqual([]);
     expect(stats.droppedInvalid).toBe(4);
