@@ -20,10 +20,16 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
+import { natsConnectionOptions } from '../adapters/nats/connection-options.js';
 import { freePort } from './free-port.js';
 
 const subject = 'hop-cost.echo';
 const payload = new Uint8Array(150);
+
+/** The bench's own loopback nats-server has no auth: only its URL, parsed as every process parses one. */
+function ownServer(url: string) {
+  return natsConnectionOptions({ servers: url });
+}
 
 function p50(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -32,7 +38,7 @@ function p50(samples: number[]): number {
 
 /** Responder mode: answer every request on `subject` with its own bytes, and echo TCP on a port. */
 async function respond(url: string, tcpPort: number): Promise<void> {
-  const nc = await connect({ servers: url });
+  const nc = await connect(ownServer(url));
   nc.subscribe(subject, { callback: (_err, m) => void m.respond(m.data) });
   await nc.flush();
   net
@@ -61,7 +67,7 @@ async function tcpRoundTrips(port: number, count: number): Promise<number[]> {
 }
 
 async function natsRoundTrips(url: string, subj: string, count: number): Promise<number[]> {
-  const nc = await connect({ servers: url });
+  const nc = await connect(ownServer(url));
   const samples: number[] = [];
   for (let i = 0; i < count; i++) {
     const started = performance.now();
@@ -89,7 +95,7 @@ async function main(): Promise<void> {
       responder.once('exit', (code) => reject(new Error(`the responder exited (${code})`)));
     });
     // The same-process responder answers on its own subject.
-    const local = await connect({ servers: url });
+    const local = await connect(ownServer(url));
     local.subscribe(`${subject}.local`, { callback: (_err, m) => void m.respond(m.data) });
     await local.flush();
     stopAll.push(() => void local.close());

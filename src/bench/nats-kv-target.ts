@@ -11,7 +11,9 @@
  *
  * R and W have no counterpart: a put is acked after the stream's Raft quorum, a get reads one replica.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { mergeNatsSettings, natsConnectionOptions, redactUrl } from '../adapters/nats/connection-options.js';
+import { natsConnectFailure } from '../client/connect-failure.js';
 import { Kvm, type KV } from '@nats-io/kv';
 import { jetStreamDurability } from './durability.js';
 import { sleep } from './free-port.js';
@@ -48,13 +50,20 @@ export async function openNatsKvTarget(opts: NatsKvTargetOptions): Promise<Bench
   const say = opts.say ?? (() => undefined);
   const bucketName = opts.bucket ?? bucketDefault;
   let cluster: NatsJsCluster | undefined;
+  // An existing server is reached with the same credentials and TLS as every ringkv process (flags
+  // moved into the nats CLI's environment); the bench's own loopback cluster needs none.
+  let connection: ConnectionOptions;
+  let settings = {};
   let servers: string[];
   if (opts.kvServer) {
-    servers = opts.kvServer.split(',').map((s) => s.trim());
+    settings = mergeNatsSettings({ servers: opts.kvServer }, process.env);
+    connection = natsConnectionOptions(settings);
+    servers = redactUrl(opts.kvServer).split(',').map((s) => s.trim());
   } else {
     say('starting a local JetStream cluster: 3 nats-servers\n');
     cluster = await startNatsJsCluster();
     servers = cluster.urls;
+    connection = natsConnectionOptions({ servers: servers.join(',') });
   }
 
   const failed = async (err: unknown): Promise<never> => {
@@ -64,9 +73,9 @@ export async function openNatsKvTarget(opts: NatsKvTargetOptions): Promise<Bench
   let nc: NatsConnection;
   try {
     // One connection to the first server, as ringkv's client has one to its NATS server.
-    nc = await connect({ servers, noRandomize: true, name: 'ringkv-bench', timeout: requestTimeoutMs });
+    nc = await connect({ ...connection, noRandomize: true, name: 'ringkv-bench', timeout: requestTimeoutMs });
   } catch (err) {
-    return failed(err);
+    return failed(natsConnectFailure(err, settings));
   }
   let kv: KV;
   try {

@@ -61,6 +61,8 @@ async function askNodes(g: Globals, op: AaeOp, only: string | undefined): Promis
         } catch (err) {
           // One node named: its failure is the command's (UNKNOWN_NODE, NO_CLUSTER, TIMEOUT exit codes).
           if (only !== undefined) throw err;
+          // A user without the admin permissions is refused by every node alike: say so, exit 12.
+          if ((err as { code?: string }).code === 'NATS_PERMISSION') throw err;
           return { nodeId, error: (err as Error).message };
         }
       }),

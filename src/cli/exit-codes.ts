@@ -40,6 +40,11 @@ export const exitCodes = {
    * supervisor must not restart it: systemd `RestartPreventExitStatus=11`; see the README.
    */
   nodeLeft: 11,
+  /**
+   * Not permitted: NATS refused a publish or subscription of this user (NATS_PERMISSION), or a node
+   * refused an operation sent on another role's subject (WRONG_SUBJECT).
+   */
+  forbidden: 12,
 } as const;
 
 export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];
@@ -63,7 +68,10 @@ export const exitCodesHelp = `Exit codes:
      cluster, or the wrong secret; stop it or pick another --cluster name
   11 ringkv node: this node left the cluster (leave committed and handed over, or force-removed);
      do not restart it on the same data (systemd: RestartPreventExitStatus=11). A graceful stop
-     (SIGTERM, SIGINT) exits 0`;
+     (SIGTERM, SIGINT) exits 0
+
+  12 not permitted: NATS refused this user the subject (NATS_PERMISSION: a client user asking for
+     an admin operation), or a node refused an operation on another role's subject (WRONG_SUBJECT)`;
 
 /** The exit code for an error code of the client library (RingkvError.code). */
 export function exitCodeForErrorCode(code: string): ExitCode {
@@ -81,6 +89,9 @@ export function exitCodeForErrorCode(code: string): ExitCode {
       return exitCodes.clusterSecret;
     case 'CLUSTER_MISMATCH':
       return exitCodes.clusterMismatch;
+    case 'NATS_PERMISSION':
+    case 'WRONG_SUBJECT':
+      return exitCodes.forbidden;
     case 'UNAVAILABLE':
       return exitCodes.unavailable;
     case 'TIMEOUT':
@@ -100,7 +111,7 @@ export function exitCodeForErrorCode(code: string): ExitCode {
   }
 }
 
-const ringkvErrorCodes = new Set<string>([...errorCodes, 'NO_CLUSTER', 'NATS_AUTH', 'NO_SECRET', 'BAD_SECRET', 'CLUSTER_MISMATCH']);
+const ringkvErrorCodes = new Set<string>([...errorCodes, 'NO_CLUSTER', 'NATS_AUTH', 'NATS_PERMISSION', 'NO_SECRET', 'BAD_SECRET', 'CLUSTER_MISMATCH']);
 
 /** The ringkv error code an error carries, if it carries one (RingkvError, or anything shaped so). */
 export function ringkvErrorCode(err: unknown): string | undefined {

@@ -22,6 +22,8 @@ export function registerHintsCommand(program: Command, withClient: WithClient): 
             try {
               return await client.hints({ via: m.nodeId });
             } catch (err) {
+              // A user without the admin permissions is refused by every node alike: say so, exit 12.
+              if ((err as { code?: string }).code === 'NATS_PERMISSION') throw err;
               return { nodeId: m.nodeId, error: (err as Error).message };
             }
           }),

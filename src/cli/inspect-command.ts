@@ -42,12 +42,15 @@ async function withInspector<T>(g: Globals, fn: (client: InspectClient) => Promi
   const { connect } = await import('@nats-io/transport-node');
   const { InspectClient } = await import('../runtime/inspect-client.js');
   const { resolveServerUrl } = await import('../server/local-cluster.js');
-  const servers = resolveServerUrl(g.server);
+  const { mergeNatsSettings, natsConnectionOptions } = await import('../adapters/nats/connection-options.js');
+  const { natsConnectFailure } = await import('../client/connect-failure.js');
+  // Credentials as for every connecting command: the flags, moved into the nats CLI's environment.
+  const settings = mergeNatsSettings({ servers: resolveServerUrl(g.server) }, process.env);
   let nc;
   try {
-    nc = await connect({ servers: servers.split(','), name: 'ringkv-inspect', timeout: 3_000 });
+    nc = await connect({ ...natsConnectionOptions(settings), name: 'ringkv-inspect', timeout: 3_000 });
   } catch (err) {
-    throw new RingkvError('NO_CLUSTER', `cannot reach NATS at ${servers} (${(err as Error).message}); start a cluster with npm start, or pass --server URL`);
+    throw natsConnectFailure(err, settings, '; start a cluster with npm start, or pass --server URL');
   }
   try {
     // With the secret (flag or environment, as a node finds it) requests are sealed; without it a

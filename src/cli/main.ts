@@ -16,6 +16,7 @@
  *   9  the cluster secret is missing or unusable (NO_SECRET, BAD_SECRET), or a node wants it (UNAUTHENTICATED)
  *   10 another cluster with this name but another id answers on this NATS (CLUSTER_MISMATCH)
  *   11 ringkv node: this node left the cluster (a supervisor must not restart it)
+ *   12 not permitted: NATS refused this user the subject (NATS_PERMISSION), or a kind on another role's subject (WRONG_SUBJECT)
  */
 import { addNatsAuthFlags } from './nats-auth-flags.js';
 import { addClusterSecretFlag } from './cluster-secret-flag.js';
@@ -255,7 +256,8 @@ function buildProgram(json = false): Command {
     .option('--data <dir>', 'data directory (node nK uses <dir>/nK)', './data')
     .option('--partitions <q>', 'partitions of the ring (a power of two)', partitionCount, partitionCountDefault)
     .option('--http-port-base <port>', 'node nK serves its dashboard and /metrics on this port + K - 1 (0: none)', nonNegativeInt('http-port-base'), 8081)
-    .action(async (o: { nodes: number; data: string; partitions: number; httpPortBase: number }, cmd: Command) => {
+    .option('--secure', 'start a nats-server of its own with users for nodes, admins and clients (nkeys kept in <data>/nats-secure)')
+    .action(async (o: { nodes: number; data: string; partitions: number; httpPortBase: number; secure?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const { up } = await import('../server/local-cluster.js');
       const cluster = await up({
@@ -265,6 +267,7 @@ function buildProgram(json = false): Command {
         cluster: g.cluster,
         partitions: o.partitions,
         ...(o.httpPortBase > 0 ? { httpPortBase: o.httpPortBase } : {}),
+        ...(o.secure ? { secure: true as const } : {}),
         foreground: true,
       });
       process.exitCode = await cluster.stopped;

@@ -5,7 +5,7 @@
  * the environment held, and so the launcher hands secrets to its node processes through their
  * environment rather than their argv, which `ps` would show to every user of the machine.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { natsEnvironmentVariables, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
 
 const flags: { flag: string; key: keyof NatsAuthSettings; help: string }[] = [
@@ -21,11 +21,13 @@ const flags: { flag: string; key: keyof NatsAuthSettings; help: string }[] = [
 
 /** Adds the flags to the program; no default is ever shown, so no secret reaches --help. */
 export function addNatsAuthFlags(program: Command): Command {
-  for (const f of flags) program.option(f.flag, f.help);
+  // Commander names an option's value after its flag (--tls-ca is tlsCa), not after the setting.
+  const options = flags.map((f) => ({ ...f, option: new Option(f.flag, f.help) }));
+  for (const o of options) program.addOption(o.option);
   program.hook('preAction', (_this, action) => {
-    const opts = action.optsWithGlobals<Partial<Record<keyof NatsAuthSettings, string>>>();
-    for (const f of flags) {
-      const value = opts[f.key];
+    const opts = action.optsWithGlobals<Record<string, unknown>>();
+    for (const f of options) {
+      const value = opts[f.option.attributeName()];
       if (typeof value === 'string' && value !== '') process.env[natsEnvironmentVariables[f.key]] = value;
     }
   });

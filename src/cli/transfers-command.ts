@@ -45,6 +45,8 @@ export function registerTransfersCommand(program: Command, withClient: WithClien
             try {
               return await client.transfers({ via: m.nodeId });
             } catch (err) {
+              // A user without the admin permissions is refused by every node alike: say so, exit 12.
+              if ((err as { code?: string }).code === 'NATS_PERMISSION') throw err;
               return { nodeId: m.nodeId, error: (err as Error).message };
             }
           }),

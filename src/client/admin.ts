@@ -11,8 +11,10 @@
  *
  * Requests go to any node (the state is the same everywhere once gossip has spread it), hedged as
  * the client's reads are, or to one node with `via` (UNKNOWN_NODE when the cluster has no such
- * member). Refusals come back as RingkvError with a code: NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES,
- * ALREADY_MEMBER, NOT_READY, BAD_REQUEST.
+ * member), on the admin subjects (src/protocol/subjects.ts); status is a client operation and goes
+ * on the client subjects. Refusals come back as RingkvError with a code: NO_CHANGES, UNKNOWN_NODE,
+ * TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY, BAD_REQUEST, and NATS_PERMISSION when the NATS user may
+ * not publish on the admin subjects.
  */
 import type { ApiClusterOk, ApiStatusOk, ClusterOp } from '../protocol/messages.js';
 import { RingkvClient } from './client.js';

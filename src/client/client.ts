@@ -29,7 +29,8 @@
  * extra sibling with the same value (never a lost write); merge() hands each distinct value once.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { isNatsAuthRefused, mergeNatsSettings, natsConnectionOptions, redactSecrets, redactUrl, secretsOf, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
+import { mergeNatsSettings, natsConnectionOptions, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
+import { natsConnectFailure } from './connect-failure.js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type DvvSet, equal, isDeleted, join, sync, values as dvvValues } from '../core/dvv.js';
@@ -46,7 +47,7 @@ import { checkDvvSet } from '../protocol/validation.js';
 import { checkers, refusalOf } from '../protocol/schemas.js';
 import { screenState } from '../core/version-check.js';
 import { defaultVersionBounds } from '../core/replica-write.js';
-import { apiSubject, nodeSubject } from '../protocol/subjects.js';
+import { adminSubject, apiSubject, nodeSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
 import { HedgeBudget, HedgeDelay, type HedgeDelayOptions } from './hedge-delay.js';
 import { type HedgedOutcome, type Judgement, runHedged } from './hedged-request.js';
@@ -270,10 +271,7 @@ export class RingkvClient {
         });
       } catch (err) {
         // The URL and the error may carry a password or token: neither is ever shown.
-        const where = redactUrl(settings.servers ?? 'nats://127.0.0.1:4222');
-        const why = redactSecrets((err as Error).message, secretsOf(settings));
-        if (isNatsAuthRefused(err)) throw new RingkvError('NATS_AUTH', `NATS at ${where} refused the credentials: ${why}`);
-        throw new RingkvError('NO_CLUSTER', `cannot reach NATS at ${where}: ${why}`);
+        throw natsConnectFailure(err, settings);
       }
     }
     return new RingkvClient(nc, opts.cluster ?? 'ringkv', opts.timeoutMs ?? clientTimeoutMsDefault, !opts.connection, opts);
@@ -657,7 +655,7 @@ export class RingkvClient {
       health: this.health,
       now: () => performance.now(),
       send: (node, remainingMs) => {
-        const subject = node === '' ? apiSubject(this.cluster, op) : nodeSubject(this.cluster, node, 'api');
+        const subject = subjectOf(this.cluster, op, node);
         // A later attempt carries what is left of the deadline, so its answer still comes in time.
         const left = Math.floor(remainingMs - replyGraceMs);
         const bytes =
@@ -729,6 +727,15 @@ export class RingkvClient {
     }
     return new RingkvError('NO_CLUSTER', `the request could not be sent: the connection to NATS is closed`);
   }
+}
+
+/** Admin operations the client library also offers; they travel on the admin subjects. */
+const adminOps: ReadonlySet<ApiOp> = new Set<ApiOp>(['hints', 'aae', 'transfers', 'cluster', 'backup']);
+
+/** Where a request goes: its role's queue group (node ''), or one node's subject of that role. */
+function subjectOf(cluster: string, op: ApiOp, node: string): string {
+  if (adminOps.has(op)) return node === '' ? adminSubject(cluster, op) : nodeSubject(cluster, node, 'admin');
+  return node === '' ? apiSubject(cluster, op) : nodeSubject(cluster, node, 'api');
 }
 
 /** Hedging off: a delay past any deadline, so no hedge is ever sent. */

@@ -5,9 +5,13 @@
  */
 import type { ErrorCode } from '../protocol/errors.js';
 
-/** NATS_AUTH: NATS refused the credentials; unlike NO_CLUSTER, retrying will not help. */
-/** CLUSTER_MISMATCH: a node of another cluster (same name, another cluster id) answered. */
-export type ClientErrorCode = ErrorCode | 'NO_CLUSTER' | 'NATS_AUTH' | 'CLUSTER_MISMATCH';
+/**
+ * NATS_AUTH: NATS refused the credentials; unlike NO_CLUSTER, retrying will not help.
+ * NATS_PERMISSION: NATS refused a publish or subscription of this user (a client user asking for an
+ * admin operation, say): the permissions, not the cluster, say no.
+ * CLUSTER_MISMATCH: a node of another cluster (same name, another cluster id) answered.
+ */
+export type ClientErrorCode = ErrorCode | 'NO_CLUSTER' | 'NATS_AUTH' | 'NATS_PERMISSION' | 'CLUSTER_MISMATCH';
 
 export class RingkvError extends Error {
   override readonly name = 'RingkvError';

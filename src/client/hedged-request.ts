@@ -15,7 +15,7 @@
 import { MuxError } from './request-mux.js';
 import type { HedgeBudget, HedgeDelay } from './hedge-delay.js';
 import type { NodeHealth } from './node-health.js';
-import type { RingkvError } from './errors.js';
+import { RingkvError } from './errors.js';
 
 export type Judgement<T> = { kind: 'ok'; value: T } | { kind: 'final' | 'next' | 'wait'; error: RingkvError };
 
@@ -131,6 +131,11 @@ export function runHedged<T>(spec: HedgedSpec<T>): Promise<HedgedOutcome<T>> {
             // went out and may have been acted on: that is the deadline's outcome (TIMEOUT, unknown),
             // never "nothing left to ask" (issue 18, item 8: such puts were reported as not sent).
             return fail('deadline');
+          } else if (reason === 'denied') {
+            // NATS refused the publish (or the inbox): another node's subject of the same role is
+            // refused alike, so this is the answer.
+            errors.push(new RingkvError('NATS_PERMISSION', (err as MuxError).message));
+            return fail('final');
           }
           settle();
         },

@@ -9,6 +9,11 @@
  * deadline. A "no responders" answer (NATS's 503 status, sent when nothing subscribes to the
  * subject: the node is gone) fails a request at once with `noResponders`.
  *
+ * A publish NATS refuses (a Permissions Violation: this user may not publish on that subject) comes
+ * back as an asynchronous error naming the subject; every request in flight to it fails at once with
+ * `denied`, and all of them when the refusal is of the inbox subscription, rather than each waiting
+ * out its deadline for an answer that cannot come.
+ *
  * Each request has its own deadline; `request` never throws synchronously.
  *
  * While the connection is down (from its "disconnect" status to its "reconnect"), requests wait in
@@ -30,12 +35,13 @@
  * too large to share travels as itself with its own token, as a single-request client's would.
  * Deadlines, failover and the outbox stay per request: a batch is only how requests travel.
  */
-import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { createInbox, PermissionViolationError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { batchBytesMax, batchItems, batchItemsMax, batchKind, encodeBatch } from '../protocol/batch.js';
 import { decodeEnvelope } from '../protocol/envelope.js';
 import { isBytes } from '../protocol/validation.js';
 
-export type MuxFailure = 'noResponders' | 'timeout' | 'lost' | 'closed' | 'publish';
+/** denied: NATS refused the publish to the request's subject, or the inbox subscription (a Permissions Violation). */
+export type MuxFailure = 'noResponders' | 'timeout' | 'lost' | 'closed' | 'publish' | 'denied';
 
 export class MuxError extends Error {
   override readonly name = 'MuxError';
@@ -51,6 +57,8 @@ interface Pending {
   resolve: (data: Uint8Array) => void;
   reject: (err: MuxError) => void;
   timer: ReturnType<typeof setTimeout>;
+  /** Where it was sent: a permission violation names the subject, and fails the requests sent there. */
+  subject: string;
   /** Set once the request left in a batch: the key `${batchToken} ${reqId}` its answer comes under. */
   itemKey?: string;
 }
@@ -100,7 +108,7 @@ export class RequestMux {
         this.settle(token);
         reject(new MuxError('timeout', `no answer within ${timeoutMs} ms`));
       }, Math.max(1, Math.ceil(timeoutMs)));
-      this.pending.set(token, { resolve, reject, timer });
+      this.pending.set(token, { resolve, reject, timer, subject });
       if (this.outbox.length === 0 && this.connected) process.nextTick(this.publishOutbox);
       else if (!this.connected && this.outbox.length > 4 * (2 * this.pending.size + 1024)) this.dropFailed();
       this.outbox.push(subject, bytes, token, reqId);
@@ -267,12 +275,23 @@ export class RequestMux {
         } else if (s.type === 'reconnect') {
           this.connected = true;
           this.publishOutbox();
+        } else if (s.type === 'error' && s.error instanceof PermissionViolationError) {
+          this.denied(s.error);
         }
         if (this.closed) return;
       }
     } catch {
       // the status iterator ends with the connection
     }
+  }
+
+  private denied(err: PermissionViolationError): void {
+    if (err.operation === 'subscription') {
+      if (err.subject === `${this.prefix}*`) this.failAll('denied', `NATS does not let this user subscribe to its inbox ${err.subject}`);
+      return;
+    }
+    const tokens = [...this.pending].filter(([, p]) => p.subject === err.subject).map(([t]) => t);
+    this.fail(tokens, 'denied', `NATS does not let this user publish to ${err.subject}`);
   }
 
   private failAll(reason: MuxFailure, message: string): void {

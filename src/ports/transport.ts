@@ -14,9 +14,25 @@
  *   over with the subject they arrived on; answers to client reply addresses are not sealed, since
  *   clients are not members. Checking seals is the member gate's, above the transport.
  */
-export type Role = 'api' | 'replica' | 'handoff' | 'aae' | 'gossip' | 'inspect';
+export type Role = ClientRole | AdminRole | InternalRole;
 
-export const roles: readonly Role[] = ['api', 'replica', 'handoff', 'aae', 'gossip', 'inspect'];
+/**
+ * Roles by who may send on them (src/protocol/subjects.ts): clients on `api`; admins on `admin` and
+ * `inspect`; nodes on the internal roles. `forward` carries a client request one node passes on to
+ * another, with the client's reply address: it is node traffic, so a client cannot claim to be a
+ * forwarding node.
+ */
+export type ClientRole = 'api';
+export type AdminRole = 'admin' | 'inspect';
+export type InternalRole = 'replica' | 'handoff' | 'aae' | 'gossip' | 'forward';
+
+export const internalRoles: readonly InternalRole[] = ['replica', 'handoff', 'aae', 'gossip', 'forward'];
+export const roles: readonly Role[] = ['api', 'admin', 'inspect', ...internalRoles];
+
+/** Roles whose messages carry a reply address someone waits on: a refusal there is answered, not dropped. */
+export function answersOnRole(role: Role): boolean {
+  return role === 'api' || role === 'admin' || role === 'forward';
+}
 
 export interface Inbound {
   /** The role the message was addressed to (from its subject). */
@@ -40,7 +56,7 @@ export interface Inbound {
 export interface Transport {
   /** Send an envelope to one role of one node. */
   send(nodeId: string, role: Role, bytes: Uint8Array): void;
-  /** Send a client request on to another node's api role, keeping the client's reply address. */
+  /** Send a client request on to another node (its forward role), keeping the client's reply address. */
   forward(nodeId: string, bytes: Uint8Array, replyTo: string): void;
   /**
    * Answer a client request. Answers on a reply address may leave batched: several replies to the same address in one turn
@@ -48,7 +64,7 @@ export interface Transport {
    * Only a client that gave several requests the same reply address can receive one.
    */
   reply(replyTo: string, bytes: Uint8Array): void;
-  /** Start receiving this node's messages (its directed roles and the shared api queue group). */
+  /** Start receiving this node's messages (its directed roles and the shared api and admin queue groups). */
   listen(handler: (msg: Inbound) => void): Promise<void>;
   /**
    * Stop taking requests from the shared api queue group (what was already delivered is still

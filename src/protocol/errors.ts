@@ -23,6 +23,9 @@ export const errorCodes = [
   // An admin request that needs the cluster secret came unsealed (or sealed with another secret):
   // inspect snapshots and follow sessions are for members and admins holding the secret.
   'UNAUTHENTICATED',
+  // A request kind on the subject of another role (an admin operation on a client subject): the
+  // subject decides what its sender may do (src/protocol/subjects.ts).
+  'WRONG_SUBJECT',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -131,7 +131,21 @@ type Fits<A, B extends A> = B;
 export type RequestOptionsFitSchema = Fits<Static<typeof ApiGetBodySchema>, RequestOptions & { key: Uint8Array }>;
 export type LocalGetOkFitsSchema = Fits<Static<typeof ApiLocalGetOkSchema>, ApiLocalGetOk>;
 
-export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.local.get', 'api.status', 'api.hints', 'api.aae', 'api.cluster', 'api.transfers', 'api.backup'] as const;
+/**
+ * Request kinds by the role of the subject they must arrive on (src/protocol/subjects.ts). Client
+ * kinds read and write keys, and read the ring (api.status: the client library routes by it, so it
+ * is a client operation, read-only); admin kinds change or inspect how the cluster runs. A node
+ * refuses a kind on another role's subject with WRONG_SUBJECT, so a NATS permission on the subjects
+ * is a permission on the operations.
+ */
+export const clientKinds = ['api.put', 'api.del', 'api.get', 'api.local.get', 'api.status'] as const;
+export const adminKinds = ['api.hints', 'api.aae', 'api.cluster', 'api.transfers', 'api.backup'] as const;
+/**
+ * What one node passes on to another (the forward role): the requests a coordinator runs, and the
+ * status a node that has not learned the ring yet passes on to its seed.
+ */
+export const forwardKinds = ['api.put', 'api.del', 'api.get', 'api.status'] as const;
+export const requestKinds = [...clientKinds, ...adminKinds] as const;
 
 /** The longest backup directory an api.backup may name. */
 export const backupDirCharsMax = 4096;
@@ -201,7 +215,7 @@ export interface ApiHintsOk {
   /** Hints dropped since this node started because their target departed (exiting or removed). */
   dropped: number;
 }
-export type ClientKind = (typeof clientKinds)[number];
+export type ClientKind = (typeof requestKinds)[number];
 
 export const replicaRequestKinds = ['replica.coordinate', 'replica.put', 'replica.get'] as const;
 export const replicaAnswerKinds = ['replica.coordinate.ok', 'replica.put.ok', 'replica.get.ok', 'replica.error'] as const;

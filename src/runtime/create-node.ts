@@ -913,6 +913,12 @@ function learnFromSeeds(state: ClusterState, seeds: string[], deps: LearnDeps): 
         if (msg.replyTo !== undefined) transport.forward(targets[0]!, msg.bytes, msg.replyTo);
         return;
       }
+      // An admin request cannot be passed on (the forward role takes only reads and writes): it is
+      // told this node is not ready rather than left to time out.
+      if (msg.role === 'admin') {
+        if (msg.replyTo !== undefined) answerNotReady(transport, nodeId, msg);
+        return;
+      }
       if (msg.role !== 'gossip') return;
       const env = decodeEnvelope(msg.bytes);
       if (typeof env === 'string' || !checkGossipBody(env.body)) return;
@@ -927,6 +933,14 @@ function learnFromSeeds(state: ClusterState, seeds: string[], deps: LearnDeps): 
     });
     ask();
   });
+}
+
+function answerNotReady(transport: Transport, nodeId: string, msg: Inbound): void {
+  const env = decodeEnvelope(msg.bytes);
+  const to = typeof env === 'string' ? '' : env.from;
+  const reqId = typeof env === 'string' ? '' : env.reqId;
+  const body = { code: 'NOT_READY', message: `node ${nodeId} has not learned the ring from a seed yet` };
+  transport.reply(msg.replyTo!, encodeEnvelope({ v: protocolVersion, kind: 'error', from: nodeId, to, reqId, body }));
 }
 
 /** A 32-bit seed from a string (the node's clock id), so each node draws its own sequence. */

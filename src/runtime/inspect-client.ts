@@ -13,6 +13,7 @@ import { decodeEnvelope, encodeEnvelope, type Envelope, protocolVersion } from '
 import type { ApiStatusOk } from '../protocol/messages.js';
 import { apiSubject, nodeSubject } from '../protocol/subjects.js';
 import { seal, type SealKey } from '../protocol/seal.js';
+import { permissionViolation } from '../client/connect-failure.js';
 import type { EndMessage, FollowRequest, InspectRecord, RecordsMessage, SnapshotAnswer, Summary } from './inspect-protocol.js';
 
 /** How long a node may take to answer a snapshot or to confirm a follow or a stop. */
@@ -76,6 +77,8 @@ export class InspectClient {
     } catch (err) {
       const e = err as { name?: string; message?: string; isNoResponders?: () => boolean };
       if (typeof e.isNoResponders === 'function' && e.isNoResponders()) throw new InspectError('NO_CLUSTER', `nothing answers on ${subject}: is the node up?`);
+      // Inspection is an admin operation: a user without the admin permissions is refused by NATS.
+      if (permissionViolation(err)) throw new InspectError('NATS_PERMISSION', `NATS does not let this user publish to ${subject}: inspection needs the admin permissions`);
       throw new InspectError('TIMEOUT', `no answer on ${subject} within ${timeoutMs} ms (${e.message ?? String(err)})`);
     }
     const env = decodeEnvelope(reply.data);

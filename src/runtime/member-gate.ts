@@ -4,9 +4,10 @@
  * against the subject the message arrived on:
  *
  * - sealed by a member of this cluster: passed on as the payload inside, marked `member: true`;
- * - unsigned on a role that takes non-members (api: client requests; inspect: admin requests, which
+ * - unsigned on a role that takes non-members (api: client requests; admin: operators' requests, which
+ *   NATS permissions guard; inspect: admin requests, which
  *   the inspect server refuses sessions to unless sealed): passed on as is, `member: false`;
- * - anything else (unsigned on replica, handoff, aae or gossip; a wrong mac; a seal of another
+ * - anything else (unsigned on replica, handoff, aae, gossip or forward; a wrong mac; a seal of another
  *   cluster; a seal outside the time window; a mangled frame): dropped, counted per role and reason
  *   (ringkv_messages_unauthenticated_total) and logged at warn with its claimed sender and kind.
  *
@@ -42,7 +43,8 @@ export interface MemberGateDeps {
 }
 
 /** Roles whose unsigned messages are passed on (as non-members'); every other role is members only. */
-const openRoles: ReadonlySet<string> = new Set(['api', 'inspect']);
+// admin: operators' requests, guarded by NATS permissions on the admin subjects (README, Security).
+const openRoles: ReadonlySet<string> = new Set(['api', 'admin', 'inspect']);
 
 export function newGateStats(): GateStats {
   return { unauthenticated: {}, foreignCluster: 0, authenticated: 0 };
@@ -94,7 +96,7 @@ export function createMemberGate(deps: MemberGateDeps): (msg: Inbound) => Inboun
       // whose request merely starts with the seal's byte gets BAD_REQUEST from the router. Neither
       // grants anything to a message that is no member's.
       if (!openRoles.has(msg.role) || msg.replyTo === undefined) return undefined;
-      if (msg.role === 'api') return { ...msg, member: false, sealRefused: opened.reason };
+      if (msg.role === 'api' || msg.role === 'admin') return { ...msg, member: false, sealRefused: opened.reason };
       const inner = sealedPayloadUnchecked(msg.bytes);
       return inner === undefined ? undefined : { ...msg, bytes: inner, member: false, sealRefused: opened.reason };
     }

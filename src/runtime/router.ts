@@ -10,10 +10,10 @@ import type { ErrorBody } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';
 import { batchItems, batchKind } from '../protocol/batch.js';
 import { isBytes } from '../protocol/validation.js';
-import { type ClusterOp, clientKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
+import { type ClusterOp, adminKinds, clientKinds, forwardKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
 import type { GossipBody } from '../../actors/gossip.events.js';
 import { checkAaeBody, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
-import type { Inbound, Transport } from '../ports/transport.js';
+import { answersOnRole, type Inbound, type Role, type Transport } from '../ports/transport.js';
 import type { Log } from '../ports/log.js';
 import type { DvvSet } from '../core/dvv.js';
 import { screenState } from '../core/version-check.js';
@@ -22,8 +22,15 @@ export interface RouterStats {
   received: number;
   /** Internal messages dropped because they failed validation. */
   droppedInvalid: number;
-  /** Client requests answered with BAD_REQUEST or TOO_LARGE by the router. */
+  /** Client requests answered with BAD_REQUEST, TOO_LARGE or WRONG_SUBJECT by the router. */
   rejected: number;
+  /**
+   * Requests whose kind belongs to another role than the subject they came on (an admin kind on a
+   * client subject, a client kind on the admin subject, anything but a coordinated request or a
+   * status on the forward role): answered WRONG_SUBJECT where a reply address waits, else dropped. Also counted in
+   * `rejected` or `droppedInvalid`.
+   */
+  wrongSubject?: number;
   /** Batch envelopes unpacked (src/protocol/batch.ts); their items count in `received` one by one. */
   batches?: number;
   /**
@@ -46,7 +53,13 @@ export interface RouterDeps {
   log?: Log;
 }
 
-const clientKindSet = new Set<string>(clientKinds);
+/** The request kinds each answering role takes (src/protocol/messages.ts). */
+const kindsByRole: Partial<Record<Role, ReadonlySet<string>>> = {
+  api: new Set<string>(clientKinds),
+  admin: new Set<string>(adminKinds),
+  forward: new Set<string>(forwardKinds),
+};
+const anyRequestKind = new Set<string>([...clientKinds, ...adminKinds]);
 const replicaKindSet = new Set<string>([...replicaRequestKinds, ...replicaAnswerKinds]);
 
 export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
@@ -109,14 +122,14 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       const items = batchItems(env.body);
       if (typeof items === 'string') {
         stats.received++;
-        if (msg.role === 'api' && msg.replyTo !== undefined) return reject(msg.replyTo, env.from, env.reqId, { code: 'BAD_REQUEST', message: items });
+        if (answersOnRole(msg.role) && msg.replyTo !== undefined) return reject(msg.replyTo, env.from, env.reqId, { code: 'BAD_REQUEST', message: items });
         stats.droppedInvalid++;
         return;
       }
       stats.batches = (stats.batches ?? 0) + 1;
       for (const item of items) {
         if (isBytes(item)) routeOne({ role: msg.role, bytes: item, ...(msg.replyTo !== undefined ? { replyTo: msg.replyTo } : {}) }, decodeEnvelope(item));
-        else if (msg.role === 'api' && msg.replyTo !== undefined) {
+        else if (answersOnRole(msg.role) && msg.replyTo !== undefined) {
           stats.received++;
           reject(msg.replyTo, env.from, '', { code: 'BAD_REQUEST', message: 'a batch item must be the bytes of one envelope' });
         } else {
@@ -131,15 +144,26 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
 
   const routeOne = (msg: Inbound, env: ReturnType<typeof decodeEnvelope>): void => {
     stats.received++;
-    if (msg.role === 'api') {
-      // A client request without a reply address cannot be answered: nobody waits for it.
+    if (answersOnRole(msg.role)) {
+      // A request without a reply address cannot be answered: nobody waits for it.
       if (msg.replyTo === undefined) {
         stats.droppedInvalid++;
         return;
       }
       if (typeof env === 'string') return reject(msg.replyTo, '', '', { code: 'BAD_REQUEST', message: env });
-      if (!clientKindSet.has(env.kind)) {
-        return reject(msg.replyTo, env.from, env.reqId, { code: 'BAD_REQUEST', message: `unknown request kind "${env.kind}"` });
+      if (!kindsByRole[msg.role]!.has(env.kind)) {
+        // Node traffic: a node never forwards anything else, so this one is forged; dropped.
+        if (msg.role === 'forward') {
+          stats.wrongSubject = (stats.wrongSubject ?? 0) + 1;
+          stats.droppedInvalid++;
+          return;
+        }
+        if (!anyRequestKind.has(env.kind)) return reject(msg.replyTo, env.from, env.reqId, { code: 'BAD_REQUEST', message: `unknown request kind "${env.kind}"` });
+        // The subject is what a NATS permission allows: a kind of another role on it is refused,
+        // whatever its body, so a client permission never buys an admin operation.
+        stats.wrongSubject = (stats.wrongSubject ?? 0) + 1;
+        const where = adminKinds.includes(env.kind as never) ? 'the admin subjects (ringkv.<cluster>.admin.<op>, ringkv.<cluster>.node.<id>.admin)' : 'the client subjects (ringkv.<cluster>.api.<op>, ringkv.<cluster>.node.<id>.api)';
+        return reject(msg.replyTo, env.from, env.reqId, { code: 'WRONG_SUBJECT', message: `${env.kind} is not taken on the ${msg.role} role: send it on ${where}` });
       }
       const checked = checkClientBody(env.kind, env.body, deps.limits);
       if (!checked.ok) return reject(msg.replyTo, env.from, env.reqId, { code: checked.code, message: checked.message });
@@ -163,7 +187,9 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
           sloppy: typeof body.sloppy === 'boolean' ? body.sloppy : undefined,
           timeoutMs: num(body.timeoutMs),
         },
-        forwarded: body.forwarded === true,
+        // On the forward role a node passed it on: it is never forwarded again. A client may set the
+        // flag too, which only takes away the forwarding it would otherwise get.
+        forwarded: body.forwarded === true || msg.role === 'forward',
         bytes: msg.bytes,
       };
       if (env.kind === 'api.get') return deps.deliver({ type: 'api.get', ...request });

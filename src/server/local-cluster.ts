@@ -14,6 +14,8 @@ import { delimiter, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isValidPartitionCount, partitionCountMax } from '../core/ring.js';
+import { natsEnvironmentVariables } from '../adapters/nats/connection-options.js';
+import { ensureSecureNats, type SecureNats } from './secure-nats.js';
 
 export const natsUrlDefault = 'nats://127.0.0.1:4222';
 export const natsPortDefault = 4222;
@@ -44,6 +46,12 @@ export interface UpOptions {
   nodeArgs?: string[];
   /** Node nK serves /metrics, /readyz and the dashboard on loopback port httpPortBase + K - 1. */
   httpPortBase?: number;
+  /**
+   * Start its own nats-server with users for nodes, admins and clients and their permissions
+   * (src/server/secure-nats.ts), nkeys kept in <dataDir>/nats-secure; nodes get the node seed's
+   * path through NATS_NKEY. Refused when a server already answers at the address.
+   */
+  secure?: true;
 }
 
 export interface LocalCluster {
@@ -69,6 +77,8 @@ export interface LocalCluster {
   stopped: Promise<number>;
   /** The processes running now that this launcher started (nodes, and the nats-server if it started one). */
   processes(): { label: string; pid: number; isNode: boolean }[];
+  /** With `secure`: the configuration and the nkey seed file of each role. */
+  secure?: SecureNats;
 }
 
 /** A failure that ends `up` with a message for people and an exit code (3: NATS is the problem). */
@@ -213,7 +223,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   const say = (text: string) => void (opts.quiet || process.stdout.write(colour ? `${ansi.bold}ringkv${ansi.reset} ${text}\n` : `ringkv ${text}\n`));
   const managed: Managed[] = [];
   /** What node processes get: this environment, plus the local cluster's secret file when it has none. */
-  let nodeEnv: NodeJS.ProcessEnv = process.env;
+  let baseEnv: NodeJS.ProcessEnv = process.env;
 
   const pipeOutput = (label: string, index: number, child: ChildProcess) => {
     const prefix = colour
@@ -227,10 +237,20 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
     }
   };
 
+  // A secured cluster: its nodes authenticate with the node nkey, whatever the launcher's own NATS
+  // environment says (the seed's path travels in the environment; the seed stays in its 0600 file).
+  const secure = opts.secure ? ensureSecureNats(join(dataDir, 'nats-secure'), opts.cluster) : undefined;
+  const nodeEnv = (): NodeJS.ProcessEnv => {
+    if (!secure) return baseEnv;
+    const env = { ...baseEnv };
+    for (const name of Object.values(natsEnvironmentVariables)) if (name !== 'NATS_URL') delete env[name];
+    return { ...env, NATS_NKEY: secure.seeds.node };
+  };
+
   const launch = (label: string, index: number, command: string, args: string[], isNode: boolean): Managed => {
     // Own process group: a terminal's Ctrl-C reaches only the launcher, which stops the nodes before
     // the nats-server they depend on.
-    const child = spawn(command, args, { stdio: opts.quiet ? 'ignore' : ['ignore', 'pipe', 'pipe'], detached: true, env: isNode ? nodeEnv : process.env });
+    const child = spawn(command, args, { stdio: opts.quiet ? 'ignore' : ['ignore', 'pipe', 'pipe'], detached: true, env: isNode ? nodeEnv() : process.env });
     const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
       child.once('exit', (code, signal) => done({ code, signal }));
       child.once('error', (err) => {
@@ -247,6 +267,9 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   // NATS: use what answers, or start a nats-server on a loopback address.
   let natsStarted = false;
   const found = await probeNats(host, port);
+  if (secure && found !== 'none') {
+    throw new LocalClusterError(`--secure starts its own nats-server, but one already answers at ${host}:${port}; stop it or pass --server with a free port`, 3);
+  }
   if (found === 'other') {
     throw new LocalClusterError(`something that is not a NATS server answers at ${host}:${port}; free the port or pass --server URL`, 3);
   }
@@ -257,7 +280,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
     const natsBin = findNatsServer();
     if (!natsBin) throw new LocalClusterError(`no NATS server answers at ${natsUrl}, and nats-server is not installed.\n${natsInstallHelp}`, 3);
     const listenHost = host === 'localhost' ? '127.0.0.1' : host;
-    const nats = launch('nats', labelColours.length - 1, natsBin, ['-c', natsConf, '-a', listenHost, '-p', String(port)], false);
+    const nats = launch('nats', labelColours.length - 1, natsBin, ['-c', secure ? secure.config : natsConf, '-a', listenHost, '-p', String(port)], false);
     natsStarted = true;
     const ready = await waitForNats(host, port, nats);
     if (!ready) {
@@ -273,7 +296,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   if (findClusterSecret(process.env) === undefined) {
     const secretFile = join(dataDir, clusterSecretFileName);
     const { created } = ensureClusterSecretFile(secretFile);
-    nodeEnv = { ...process.env, [clusterSecretFileVariable]: secretFile };
+    baseEnv = { ...process.env, [clusterSecretFileVariable]: secretFile };
     say(`${created ? 'made the cluster secret' : 'cluster secret'}: ${secretFile} (admin tools: --cluster-secret-file ${secretFile})`);
   }
   const members = nodeIds.join(',');
@@ -338,7 +361,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
     void stopped.then(() => {
       for (const s of signals) process.removeListener(s, onSignal);
     });
-    printBanner({ say: (t) => process.stdout.write(t), natsUrl, natsStarted, dataDir, nodeIds, opts, colour: Boolean(colour) });
+    printBanner({ say: (t) => process.stdout.write(t), natsUrl, natsStarted, dataDir, nodeIds, opts, colour: Boolean(colour), secure });
   }
 
   // A restarted node has a newer entry than its dead one: the last entry of a label is the node now.
@@ -371,7 +394,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   const processes = () =>
     managed.filter((m) => isRunning(m) && m.child.pid !== undefined).map((m) => ({ label: m.label, pid: m.child.pid!, isNode: m.isNode }));
 
-  return { natsUrl, natsStarted, dataDir, nodeIds, stop, kill, signal, restart, stopped, processes };
+  return { natsUrl, natsStarted, dataDir, nodeIds, stop, kill, signal, restart, stopped, processes, ...(secure ? { secure } : {}) };
 }
 
 async function waitForNats(host: string, port: number, nats: Managed): Promise<boolean> {
@@ -409,12 +432,14 @@ function printBanner(b: {
   nodeIds: string[];
   opts: UpOptions;
   colour: boolean;
+  secure: SecureNats | undefined;
 }): void {
   // The examples carry the flags a user gave, so that they work when pasted into another shell.
   const flags = [b.opts.server ? `--server ${b.natsUrl}` : '', b.opts.cluster !== 'ringkv' ? `--cluster ${b.opts.cluster}` : '']
     .filter(Boolean)
     .join(' ');
-  const cmd = (rest: string) => `npx ringkv ${flags ? flags + ' ' : ''}${rest}`;
+  const base = (role: 'client' | 'admin') => [flags, b.secure ? `--nkey ${b.secure.seeds[role]}` : ''].filter(Boolean).join(' ');
+  const cmd = (rest: string, role: 'client' | 'admin' = 'client') => `npx ringkv ${base(role) ? base(role) + ' ' : ''}${rest}`;
   const bold = (t: string) => (b.colour ? `${ansi.bold}${t}${ansi.reset}` : t);
   b.say(
     [
@@ -425,6 +450,13 @@ function printBanner(b: {
       `  try      ${cmd(`put cart:1 '{"items":["a"]}'`)}`,
       `           ${cmd('get cart:1')}`,
       `           ${cmd('status')}`,
+      ...(b.secure
+        ? [
+            `  secure   users for nodes, admins and clients (${b.secure.config}); a client may only get, put, del and read status`,
+            `  admin    ${cmd('cluster plan', 'admin')}`,
+            `           (or export NATS_NKEY=${b.secure.seeds.admin}; clients: NATS_NKEY=${b.secure.seeds.client})`,
+          ]
+        : []),
       ...(b.opts.httpPortBase !== undefined
         ? [`  web      http://127.0.0.1:${b.opts.httpPortBase}/dashboard (node ${b.nodeIds[0]}; /metrics, /readyz; the other nodes on the ports after it)`]
         : []),

@@ -224,13 +224,18 @@ export class NodeMetrics {
       'Entries of versions from peers refused (a counter ringkv could not have issued, or a history past its bound); the rest of each version was kept.',
       () => self.node?.stats.versionsRefused ?? 0,
     );
-    fromStats('ringkv_router_rejected_total', 'Client requests the router answered BAD_REQUEST or TOO_LARGE.', () => self.node?.stats.rejected);
+    fromStats('ringkv_router_rejected_total', 'Client requests the router answered BAD_REQUEST, TOO_LARGE or WRONG_SUBJECT.', () => self.node?.stats.rejected);
     // Stored objects that failed their checksum (src/adapters/lmdb/lmdb-store.ts), and what the scrub has read.
     fromStats('ringkv_objects_corrupt_total', 'Stored objects that failed their checksum (found by a read, the scrub, or at open): dropped here, fetched again from the other replicas by anti-entropy.', () => self.node?.stats.objectsCorrupt);
     fromStats('ringkv_reads_refused_corrupt_total', 'Reads of a key whose copy here failed its checksum, refused so that the asker takes another replica.', () => self.node?.stats.corruptReadsRefused);
     fromStats('ringkv_scrub_objects_checked_total', 'Stored objects the scrub has checked against their checksum.', () => self.scrub?.().objectsChecked);
     fromStats('ringkv_scrub_bytes_checked_total', 'Bytes of stored objects the scrub has checked.', () => self.scrub?.().bytesChecked);
     fromStats('ringkv_scrub_passes_total', 'Whole passes of the scrub over every stored object.', () => self.scrub?.().passes);
+    fromStats(
+      'ringkv_router_wrong_subject_total',
+      'Requests whose kind belongs to another role than their subject (an admin operation on a client subject): answered WRONG_SUBJECT, or dropped on node subjects.',
+      () => self.node?.stats.wrongSubject ?? 0,
+    );
     fromStats('ringkv_late_answers_total', 'Replica answers that arrived after their coordinator had finished.', () => self.node?.stats.lateAnswers);
     fromStats('ringkv_action_failures_total', 'I/O actions that threw (logged; the actor kept running).', () => self.node?.stats.actionFailures);
     fromStats('ringkv_nats_dropped_sends_total', 'Publishes that failed and were dropped (connection closed, payload too large, too much held while reconnecting).', () => self.transport?.droppedSends);

@@ -4,8 +4,8 @@
  * info ringkv` and `nats micro stats ringkv` list every node with its cluster, node id and epoch.
  *
  * Written against the protocol (JSON types io.nats.micro.v1.*_response) rather than with
- * @nats-io/services, because the endpoints it describes are already served elsewhere: the client API
- * by the transport's queue subscription, the inspect role by the node's own subscription. A services
+ * @nats-io/services, because the endpoints it describes are already served elsewhere: the client and admin APIs
+ * by the transport's queue subscriptions, the inspect role by the node's own subscription. A services
  * library would subscribe to them a second time. The API endpoint's statistics come from the node's
  * metrics, and its `data` carries each operation's latency histogram (metrics.ts opFigures).
  */
@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Log } from '../ports/log.js';
-import { apiQueueGroup, apiWildcard, nodeSubject } from '../protocol/subjects.js';
+import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeSubject } from '../protocol/subjects.js';
 import { packageRoot } from './local-cluster.js';
 import type { NodeMetrics } from './metrics.js';
 
@@ -59,6 +59,8 @@ export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise
   const endpoints = [
     { name: 'api', subject: apiWildcard(o.cluster), queue_group: apiQueueGroup, metadata: { description: 'the client API: put, get, del, status' } },
     { name: 'node-api', subject: nodeSubject(o.cluster, o.nodeId, 'api'), queue_group: '', metadata: { description: 'the client API of this node only' } },
+    { name: 'admin', subject: adminWildcard(o.cluster), queue_group: adminQueueGroup, metadata: { description: 'admin operations: cluster, aae, hints, transfers' } },
+    { name: 'node-admin', subject: nodeSubject(o.cluster, o.nodeId, 'admin'), queue_group: '', metadata: { description: 'admin operations of this node only' } },
     { name: 'inspect', subject: nodeSubject(o.cluster, o.nodeId, 'inspect'), queue_group: '', metadata: { description: 'inspection: snapshots and follow sessions' } },
   ];
 

@@ -63,15 +63,15 @@ export class SimClient {
   }
 
   /**
-   * An api.cluster request, as the admin client sends it (src/client/admin.ts): {op, node?}, to one
-   * node (`via`) or to the queue group.
+   * An api.cluster request, as the admin client sends it (src/client/admin.ts): {op, node?}, on the
+   * admin role, to one node (`via`) or to the admin queue group.
    */
   cluster(op: ClusterOp, node?: string, via?: string): Promise<Outcome<ApiClusterOk>> {
     const body: Record<string, unknown> = node === undefined ? { op } : { op, node };
-    return this.request('cluster', body, via, false) as Promise<Outcome<ApiClusterOk>>;
+    return this.request('cluster', body, via, false, 'admin') as Promise<Outcome<ApiClusterOk>>;
   }
 
-  private request(op: string, body: Record<string, unknown>, node: string | undefined, deadlineInBody = true): Promise<Outcome<unknown>> {
+  private request(op: string, body: Record<string, unknown>, node: string | undefined, deadlineInBody = true, role: 'api' | 'admin' = 'api'): Promise<Outcome<unknown>> {
     if (this.waiting.size >= simClientInFlightMax) throw new Error(`sim client ${this.id} has ${simClientInFlightMax} requests in flight`);
     const timeoutMs = typeof body.timeoutMs === 'number' ? body.timeoutMs : this.timeoutMs;
     if (deadlineInBody) body.timeoutMs = timeoutMs;
@@ -85,7 +85,7 @@ export class SimClient {
         this.finish(replyTo, { ok: false, code: 'TIMEOUT', message: `no answer within ${timeoutMs + simReplyGraceMs} ms` });
       }, timeoutMs + simReplyGraceMs);
       this.waiting.set(replyTo, { kind, resolve, timer });
-      this.endpoint.request(bytes, replyTo, node);
+      this.endpoint.request(bytes, replyTo, node, role);
     });
   }
 

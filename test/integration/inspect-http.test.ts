@@ -223,7 +223,7 @@ describe('node processes: health, metrics, discovery, trace', () => {
     for (const p of pings) expect(p).toMatchObject({ type: 'io.nats.micro.v1.ping_response', name: 'ringkv', version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
     const infos = await collect('$SRV.INFO');
     expect(infos.filter((i) => i.name === 'ringkv')).toHaveLength(ids.length);
-    expect((infos[0]!.endpoints as { name: string }[]).map((e) => e.name)).toEqual(['api', 'node-api', 'inspect']);
+    expect((infos[0]!.endpoints as { name: string }[]).map((e) => e.name)).toEqual(['api', 'node-api', 'admin', 'node-admin', 'inspect']);
     const stats = await collect('$SRV.STATS.ringkv');
     const total = stats.reduce((a, s) => a + (s.endpoints as { name: string; num_requests: number }[]).find((e) => e.name === 'api')!.num_requests, 0);
     expect(total).toBeGreaterThan(20);

@@ -134,7 +134,7 @@ describe('NatsTransport', () => {
       if (seen.length === 4) done();
     };
     raw.subscribe('_INBOX.test.>', { callback: note('reply') });
-    raw.subscribe(nodeSubject(c, 'b', 'api'), { callback: note('api') });
+    raw.subscribe(nodeSubject(c, 'b', 'forward'), { callback: note('forward') });
     raw.subscribe(nodeSubject(c, 'b', 'gossip'), { callback: note('gossip') });
     await raw.flush();
 
@@ -149,7 +149,7 @@ describe('NatsTransport', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(nc.stats().outMsgs).toBe(before + 4);
     await within(all);
-    expect(seen.sort()).toEqual(['api:f1:_INBOX.test.2', 'gossip:g1:', 'reply:r1:', 'reply:r2:'].sort());
+    expect(seen.sort()).toEqual(['forward:f1:_INBOX.test.2', 'gossip:g1:', 'reply:r1:', 'reply:r2:'].sort());
     await a.close();
   });
 
@@ -236,9 +236,12 @@ describe('NatsTransport', () => {
       const answer = td.decode((await client.request(apiSubject(c, 'get'), Uint8Array.of(0), { timeout: 2000 })).data);
       expect(['a->b', 'b->a']).toContain(answer);
     }
-    // Each request arrived twice: once from the client, once forwarded; both with the client's inbox.
+    // Each request arrived twice: once from the client on the api role, once forwarded on the node-only
+    // forward role; both with the client's inbox.
     expect(seen.length).toBe(20);
-    expect(seen.every((m) => m.role === 'api' && m.replyTo?.startsWith('_INBOX.'))).toBe(true);
+    expect(seen.every((m) => m.replyTo?.startsWith('_INBOX.'))).toBe(true);
+    expect(seen.filter((m) => m.role === 'api').length).toBe(10);
+    expect(seen.filter((m) => m.role === 'forward').length).toBe(10);
     for (const t of Object.values(nodes)) await t.close();
   });
 

@@ -4,7 +4,8 @@
  * The server gets its own port (never 4222, so a developer's server is never touched) and a max
  * payload of 8MB through a temporary config file, since nats-server 2.9 has no flag for it.
  * `startNatsServer` resolves once the port accepts TCP connections; `stop` kills the process and
- * removes its config.
+ * removes its config. `config` is more of the server's configuration (authorization, accounts,
+ * operator mode, TLS), appended to that file.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,11 +28,11 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-export async function startNatsServer(opts: { args?: string[] } = {}): Promise<NatsServerHandle> {
+export async function startNatsServer(opts: { args?: string[]; config?: string } = {}): Promise<NatsServerHandle> {
   const port = await freePort();
   const dir = tempDir('ringkv-nats-');
   const config = path.join(dir, 'nats.conf');
-  writeFileSync(config, 'max_payload: 8MB\n');
+  writeFileSync(config, `max_payload: 8MB\n${opts.config ?? ''}\n`);
   const child = spawn(natsServerBinary(), ['-c', config, '-a', host, '-p', String(port), ...(opts.args ?? [])], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });

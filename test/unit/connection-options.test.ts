@@ -29,7 +29,7 @@ describe('NATS connection options', () => {
 
   it('a tls:// URL requires TLS; CA, certificate and key are read before connecting', () => {
     expect(natsConnectionOptions({ servers: 'tls://h:4443' }, readFile).tls).toEqual({});
-    expect(natsConnectionOptions({ servers: 'h', caFile: '/ca.pem', certFile: '/c.pem', keyFile: '/k.pem' }, readFile).tls).toEqual({ ca: 'CA', cert: 'CERT', key: 'KEY' });
+    expect(natsConnectionOptions({ servers: 'h', caFile: '/ca.pem', certFile: '/c.pem', keyFile: '/k.pem' }, readFile).tls).toEqual({ ca: 'CA', cert: 'CERT', key: 'KEY', maxVersion: 'TLSv1.2' });
     expect(natsConnectionOptions({ servers: 'h' }, readFile).tls).toBeUndefined();
   });
 
@@ -55,5 +55,9 @@ describe('NATS connection options', () => {
     expect(isNatsAuthRefused(Object.assign(new Error("'Authorization Violation'"), { name: 'AuthorizationError' }))).toBe(true);
     expect(isNatsAuthRefused(new Error('x', { cause: new Error('Authorization Violation') }))).toBe(true);
     expect(isNatsAuthRefused(new Error('connection refused'))).toBe(false);
+    // A server that refuses the client certificate sends a TLS alert; a server certificate this
+    // client cannot verify is not a refusal of the client's credentials.
+    expect(isNatsAuthRefused(Object.assign(new Error('sslv3 alert bad certificate'), { code: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' }))).toBe(true);
+    expect(isNatsAuthRefused(Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }))).toBe(false);
   });
 });

@@ -49,13 +49,16 @@ describe('CLI exit codes', () => {
       NOT_OWNER: 7,
       OVERLOADED: 7,
       INTERNAL: 7,
+      NATS_AUTH: 8,
+      NATS_PERMISSION: 9,
+      WRONG_SUBJECT: 9,
     };
     for (const [code, exit] of Object.entries(expected)) expect(exitCodeForErrorCode(code), code).toBe(exit);
     expect(exitCodeForErrorCode('SOMETHING_NEW')).toBe(exitCodes.unexpected);
   });
 
   it('keeps the documented numbers', () => {
-    expect(exitCodes).toEqual({ ok: 0, unexpected: 1, usage: 2, noCluster: 3, notFound: 4, unavailable: 5, timeout: 6, serverError: 7, natsAuth: 8, clusterSecret: 9, clusterMismatch: 10, nodeLeft: 11 });
+    expect(exitCodes).toEqual({ ok: 0, unexpected: 1, usage: 2, noCluster: 3, notFound: 4, unavailable: 5, timeout: 6, serverError: 7, natsAuth: 8, clusterSecret: 9, clusterMismatch: 10, nodeLeft: 11, forbidden: 12 });
     for (const code of ['NO_SECRET', 'BAD_SECRET', 'UNAUTHENTICATED']) expect(exitCodeForError(Object.assign(new Error(code), { code }))).toBe(9);
     expect(exitCodeForError(Object.assign(new Error('stray'), { code: 'CLUSTER_MISMATCH' }))).toBe(10);
   });

@@ -115,6 +115,11 @@ function tlsOptions(settings: NatsAuthSettings, readFile: ReadFile): TlsOptions 
   if (settings.caFile !== undefined) tls.ca = readSecretFile(settings.caFile, 'CA certificate', readFile);
   if (settings.certFile !== undefined) tls.cert = readSecretFile(settings.certFile, 'client certificate', readFile);
   if (settings.keyFile !== undefined) tls.key = readSecretFile(settings.keyFile, 'client key', readFile);
+  // With a client certificate, TLS 1.2 at most: in TLS 1.3 the server judges the certificate after
+  // the handshake has finished, and nats.js loses its refusal and reports a connect timeout, which
+  // would read as "NATS unreachable"; in TLS 1.2 the refusal is a handshake alert (bad certificate),
+  // reported at once and told apart as NATS_AUTH.
+  if (tls.cert !== undefined) (tls as TlsOptions & { maxVersion?: string }).maxVersion = 'TLSv1.2';
   return tls;
 }
 
@@ -177,6 +182,9 @@ export function redactSecrets(message: string, secrets: string[]): string {
   return out;
 }
 
+/** TLS alerts a server sends when it does not accept the client's certificate. */
+const tlsRefusalCodes = new Set(['ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN', 'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED']);
+
 /**
  * Whether an error says NATS refused this process's credentials (nats.js AuthorizationError, the
  * server's "Authorization Violation", an expired user JWT). These exit with their own code: unlike
@@ -186,6 +194,9 @@ export function isNatsAuthRefused(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; depth++) {
     const { name, message } = e as { name?: unknown; message?: unknown };
     if (name === 'AuthorizationError' || name === 'UserAuthenticationExpiredError') return true;
+    // The server refused the client certificate (not one of its CA's, or none given).
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && tlsRefusalCodes.has(code)) return true;
     if (typeof message === 'string' && /authorization violation|authentication (expired|timeout)|user authentication/i.test(message)) return true;
     e = (e as { cause?: unknown }).cause;
   }

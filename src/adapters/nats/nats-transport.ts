@@ -1,7 +1,9 @@
 /**
  * NatsTransport: the production Transport over core NATS (DESIGN.md §5). Directed messages go to
- * `ringkv.<cluster>.node.<nodeId>.<role>`; client requests arrive on `ringkv.<cluster>.api.*` in one
- * queue group, so each request reaches exactly one node, which answers or forwards it.
+ * `ringkv.<cluster>.node.<nodeId>.<role>`; client requests arrive on `ringkv.<cluster>.api.*` and
+ * admin requests on `ringkv.<cluster>.admin.*`, each in its own queue group, so each request reaches
+ * exactly one node, which answers or forwards it. The role handed to the router is the subject's,
+ * never the envelope's: the router checks that the kind belongs to it (src/protocol/subjects.ts).
  *
  * Contract (src/ports/transport.ts): at-most-once; `send`, `forward` and `reply` never throw. A
  * publish that fails (connection closed, payload over the server's max_payload, bad subject) is
@@ -35,7 +37,7 @@ import { connect, type Msg, type NatsConnection, type Subscription } from '@nats
 import { batchBytesMax, batchItemsMax, encodeBatch } from '../../protocol/batch.js';
 import { seal, type SealKey } from '../../protocol/seal.js';
 import { roles, type Inbound, type Role, type Transport } from '../../ports/transport.js';
-import { apiQueueGroup, apiWildcard, nodeSubject, nodeWildcard, roleOfSubject } from '../../protocol/subjects.js';
+import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeSubject, nodeWildcard, roleOfSubject } from '../../protocol/subjects.js';
 
 /** Connect options for a node's long-lived connection: reconnect forever, quickly. */
 const reconnectTimeWaitMs = 250;
@@ -187,7 +189,9 @@ export class NatsTransport implements Transport {
   }
 
   forward(nodeId: string, bytes: Uint8Array, replyTo: string): void {
-    const subject = nodeSubject(this.cluster, nodeId, 'api');
+    // The forward role, not the other node's api: only nodes may publish there (NATS permissions),
+    // and the seal proves it came from a member.
+    const subject = nodeSubject(this.cluster, nodeId, 'forward');
     this.publishLater(subject, this.sealed(subject, bytes), replyTo);
   }
 
@@ -272,6 +276,12 @@ export class NatsTransport implements Transport {
             return;
           }
           deliver(role as Role, msg);
+        },
+      }),
+      this.nc.subscribe(adminWildcard(this.cluster), {
+        queue: adminQueueGroup,
+        callback: (err, msg) => {
+          if (!err) deliver('admin', msg);
         },
       }),
     );

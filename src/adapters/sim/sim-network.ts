@@ -169,8 +169,11 @@ export class SimNetwork {
     });
   }
 
-  /** A client request into the API queue group, or to one named node. */
-  sendRequest(from: string, bytes: Uint8Array, replyTo: string, node?: string): void {
+  /**
+   * A client request into the API queue group, or to one named node; on the admin role for an admin
+   * request (as an admin publishes on the admin subjects: src/protocol/subjects.ts).
+   */
+  sendRequest(from: string, bytes: Uint8Array, replyTo: string, node?: string, role: 'api' | 'admin' = 'api'): void {
     const candidates = this.apiNodes();
     const to = node ?? (candidates.length > 0 ? this.prng.pick(candidates) : undefined);
     if (to === undefined) {
@@ -180,9 +183,9 @@ export class SimNetwork {
       return;
     }
     const target = this.nodes.get(to)?.transport;
-    this.transmit(from, to, 'api', bytes, replyTo, (copy) => {
+    this.transmit(from, to, role, bytes, replyTo, (copy) => {
       if (!target || this.nodes.get(to)?.transport !== target) return false;
-      return target.deliver('api', copy, replyTo);
+      return target.deliver(role, copy, replyTo);
     });
   }
 
@@ -273,7 +276,7 @@ export class SimTransport implements Transport {
 
   forward(nodeId: string, bytes: Uint8Array, replyTo: string): void {
     if (this.dead) return;
-    this.network.sendToNode(this, nodeId, 'api', this.sealed(nodeId, 'api', bytes), replyTo);
+    this.network.sendToNode(this, nodeId, 'forward', this.sealed(nodeId, 'forward', bytes), replyTo);
   }
 
   reply(replyTo: string, bytes: Uint8Array): void {
@@ -326,8 +329,8 @@ export class SimClientEndpoint {
     return `${clientAddressPrefix}${this.clientId}.${n}`;
   }
 
-  request(bytes: Uint8Array, replyTo: string, node?: string): void {
-    this.network.sendRequest(this.clientId, bytes, replyTo, node);
+  request(bytes: Uint8Array, replyTo: string, node?: string, role: 'api' | 'admin' = 'api'): void {
+    this.network.sendRequest(this.clientId, bytes, replyTo, node, role);
   }
 
   deliver(replyTo: string, bytes: Uint8Array): void {
