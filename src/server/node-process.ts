@@ -168,7 +168,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcess
     { transport, seal, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader(), durability: o.fsync ? 'fsync' : 'committed', inspect: stately?.inspect, backup: (dir, identity) => takeBackup(store, backupRoot, dir, identity, o.cluster) },
   );
   metrics.attach(node, transport, () => !nc.isClosed(), () => store.scrubStats);
-  dashboard.attach({ nc, cluster: o.cluster });
+  dashboard.attach({ nc, cluster: o.cluster, seal });
   metrics.setServing(true);
   const service = await startServiceDiscovery({ nc, cluster: o.cluster, clusterId: seal.clusterId, nodeId: o.nodeId, epoch: () => node.identity.epoch, metrics, log });
 

@@ -23,7 +23,7 @@ describe('a node that left', () => {
     const again = spawnSync(
       process.execPath,
       [ringkvBin, '--server', env.nats.url, '--cluster', 'left', 'node', '--id', 'n4', '--data', env.cluster.dataDir('n4'), '--members', 'n1,n2,n3,n4'],
-      { cwd: repoRoot, timeout: 30_000, encoding: 'utf8' },
+      { cwd: repoRoot, timeout: 30_000, encoding: 'utf8', env: { ...process.env, RINGKV_CLUSTER_SECRET: env.cluster.secret } },
     );
     const ms = Date.now() - t0;
     process.stdout.write(`the removed node, started again, exited ${String(again.status)} after ${ms} ms\n`);

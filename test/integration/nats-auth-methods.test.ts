@@ -17,7 +17,11 @@ import { ensureBuilt, ringkvBin } from '../support/cluster.js';
 import { operatorSetup } from '../support/nats-jwt.js';
 import { startNatsServer, tempDir, type NatsServerHandle } from '../support/nats-server.js';
 import { hasOpenssl, makePki } from '../support/tls-certs.js';
+import { testSecret } from '../support/cluster-secret.js';
 import { waitFor } from '../support/wait-for.js';
+
+/** Every node of these tests needs the cluster secret (issue 17): one for all, through the environment. */
+const clusterSecret = testSecret();
 
 interface Method {
   name: string;
@@ -110,7 +114,7 @@ for (const [label, make, skipReason] of makers) {
       method = make(dir);
       server = await startNatsServer({ config: method.serverConfig });
       node = spawn(process.execPath, [ringkvBin, 'node', '--id', 'n1', '--data', path.join(dir, 'n1'), '--members', 'n1', '--cluster', `auth${label}`, '--server', server.url], {
-        env: { ...process.env, ...method.nodeEnv },
+        env: { ...process.env, ...method.nodeEnv, RINGKV_CLUSTER_SECRET: clusterSecret },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       for (const s of [node.stdout!, node.stderr!]) s.on('data', (d: Buffer) => (nodeOutput = (nodeOutput + d.toString()).slice(-4000)));
@@ -159,7 +163,7 @@ for (const [label, make, skipReason] of makers) {
       const wrongEnv: Record<string, string> =
         label === 'nkey' ? { NATS_NKEY: method.wrongOptions.nkeyFile! } : label === 'creds' ? { NATS_CREDS: method.wrongOptions.credsFile! } : { NATS_CA: method.wrongOptions.caFile!, NATS_CERT: method.wrongOptions.certFile!, NATS_KEY: method.wrongOptions.keyFile! };
       const r = spawnSync(process.execPath, [ringkvBin, 'node', '--id', 'x1', '--data', path.join(dir, 'x1'), '--members', 'x1', '--cluster', `auth${label}`, '--server', server.url], {
-        env: { ...process.env, ...wrongEnv },
+        env: { ...process.env, ...wrongEnv, RINGKV_CLUSTER_SECRET: clusterSecret },
         encoding: 'utf8',
         timeout: 20_000,
       });

@@ -50,8 +50,8 @@ describe('CLI exit codes', () => {
       OVERLOADED: 7,
       INTERNAL: 7,
       NATS_AUTH: 8,
-      NATS_PERMISSION: 9,
-      WRONG_SUBJECT: 9,
+      NATS_PERMISSION: 12,
+      WRONG_SUBJECT: 12,
     };
     for (const [code, exit] of Object.entries(expected)) expect(exitCodeForErrorCode(code), code).toBe(exit);
     expect(exitCodeForErrorCode('SOMETHING_NEW')).toBe(exitCodes.unexpected);

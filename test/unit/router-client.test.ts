@@ -18,8 +18,9 @@ function setup() {
   const transport = { reply: (replyTo: string, bytes: Uint8Array) => replies.push({ replyTo, bytes }) } as unknown as Transport;
   const stats: RouterStats = { received: 0, droppedInvalid: 0, rejected: 0 };
   const route = createRouter({ nodeId: 'n1', q: 64, limits: defaultLimits, transport, deliver: (e) => delivered.push(e), stats, now: () => 0 });
+  // api.backup is an admin operation: it arrives on the admin role.
   const request = (kind: string, body: unknown) =>
-    route({ role: 'api', replyTo: '_INBOX.1', bytes: encodeEnvelope({ v: protocolVersion, kind, from: 'client-1', to: '', reqId: '1', body }) });
+    route({ role: kind === 'api.backup' ? 'admin' : 'api', replyTo: '_INBOX.1', bytes: encodeEnvelope({ v: protocolVersion, kind, from: 'client-1', to: '', reqId: '1', body }) });
   const answered = () => replies.map((r) => decodeEnvelope(r.bytes)).map((e) => (typeof e === 'string' ? e : { kind: e.kind, code: (e.body as { code?: string }).code }));
   return { delivered, answered, request };
 }

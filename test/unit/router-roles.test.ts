@@ -27,6 +27,7 @@ const bodies: Record<string, unknown> = {
   'api.transfers': {},
   'api.aae': { op: 'pause' },
   'api.cluster': { op: 'plan' },
+  'api.backup': { dir: 'nightly' },
 };
 
 function setup() {

@@ -19,6 +19,7 @@ import { loadMachines } from '../../diagram/machines.js';
 import { type StatechartSvg, statechartSvg } from '../../diagram/statechart-svg.js';
 import type { Log } from '../../ports/log.js';
 import { namePattern } from '../../protocol/subjects.js';
+import type { SealKey } from '../../protocol/seal.js';
 import { InspectClient, InspectError } from '../../runtime/inspect-client.js';
 import type { RouteHandler } from '../http-server.js';
 import type { NodeMetrics } from '../metrics.js';
@@ -52,12 +53,15 @@ export class Dashboard {
     private readonly log: Log,
   ) {}
 
-  /** The node's NATS connection, once the node runs: the cluster view and other nodes' actors need it. */
-  attach(o: { nc: NatsConnection; cluster: string }): void {
+  /**
+   * The node's NATS connection, once the node runs: the cluster view and other nodes' actors need it.
+   * `seal`: the cluster's key; other nodes grant their inspection snapshots only to sealed requests.
+   */
+  attach(o: { nc: NatsConnection; cluster: string; seal: SealKey }): void {
     const node = this.metrics.attachedNode;
     if (!node) throw new Error('attach the node to the metrics first');
     this.view = new ClusterView({ nc: o.nc, cluster: o.cluster, node, log: this.log });
-    this.inspector = new InspectClient(o.nc, o.cluster);
+    this.inspector = new InspectClient(o.nc, o.cluster, o.seal);
   }
 
   async close(): Promise<void> {
