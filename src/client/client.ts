@@ -525,10 +525,10 @@ export class RingkvClient {
     // key's targets answer a replica read, so the client cannot ask the spares itself.
     const now = performance.now();
     const replicasUntil = Math.min(deadlineAt, now + Math.max(fallbackWaitMsDefault, (deadlineAt - now) / 3));
-    const outcome = await this.hedged<DvvSet | null>('local.get', order, r, body, replicasUntil, this.readDelay, (env) => {
+    const outcome = await this.hedged<DvvSet | null>('local.get', order, r, body, deadlineAt, this.readDelay, (env) => {
       const state = (env as ApiLocalGetOk).state;
       return state === null || checkDvvSet(state) ? { kind: 'ok', value: state } : badAnswer('api.local.get');
-    });
+    }, true, replicasUntil);
     if (!outcome.ok) {
       if (outcome.why === 'final') throw this.failure('get', outcome, options.timeoutMs);
       if (outcome.why === 'deadline' && replicasUntil >= deadlineAt) throw this.failure('get', outcome, options.timeoutMs);
@@ -640,6 +640,8 @@ export class RingkvClient {
     delay: HedgeDelay,
     accept: (body: unknown) => Judgement<T>,
     hedge = true,
+    /** Stop waiting here, before the deadline the requests carry (see HedgedSpec.giveUpAt). */
+    giveUpAt?: number,
   ): Promise<HedgedOutcome<T>> {
     const kind = `api.${op}`;
     const reqId = String(++this.seq);
@@ -650,6 +652,7 @@ export class RingkvClient {
       candidates,
       needed,
       deadlineAt,
+      ...(giveUpAt !== undefined ? { giveUpAt } : {}),
       delay: hedge ? delay : noHedge,
       budget: this.budget,
       health: this.health,

@@ -25,6 +25,11 @@ export interface HedgedSpec<T> {
   needed: number;
   /** When the whole operation gives up (performance.now() ms). */
   deadlineAt: number;
+  /**
+   * When this set of attempts stops waiting, if before the deadline (a client replica read that
+   * moves on to a coordinator). The attempts still carry the operation's whole deadline.
+   */
+  giveUpAt?: number;
   /** Sends one attempt; `remainingMs` is what is left of the operation's time. */
   send(node: string, remainingMs: number): Promise<Uint8Array>;
   judge(node: string, answer: Uint8Array): Judgement<T>;
@@ -74,6 +79,7 @@ export function runHedged<T>(spec: HedgedSpec<T>): Promise<HedgedOutcome<T>> {
     };
     const fail = (why: 'final' | 'exhausted' | 'deadline') => finish({ ok: false, why, answers, errors, gone, lost, hedges });
 
+    const stopAt = Math.min(spec.deadlineAt, spec.giveUpAt ?? Infinity);
     const launch = (): boolean => {
       const node = queue.shift();
       if (node === undefined) return false;
@@ -151,7 +157,7 @@ export function runHedged<T>(spec: HedgedSpec<T>): Promise<HedgedOutcome<T>> {
     };
 
     const armHedge = (ms: number) => {
-      if (spec.now() + ms >= spec.deadlineAt) return; // no hedge would be in time
+      if (spec.now() + ms >= stopAt) return; // no hedge would be in time
       // Whole milliseconds, as for the deadline below.
       hedgeTimer = setTimeout(onHedgeTimer, Math.max(0, Math.ceil(ms)));
     };
@@ -171,7 +177,7 @@ export function runHedged<T>(spec: HedgedSpec<T>): Promise<HedgedOutcome<T>> {
 
     // Whole milliseconds: Node keeps one timer list per distinct duration, and a fractional one (a
     // performance.now() difference) would make and drop a list for every request.
-    const deadlineTimer = setTimeout(() => fail('deadline'), Math.max(0, Math.ceil(spec.deadlineAt - startedAt)));
+    const deadlineTimer = setTimeout(() => fail('deadline'), Math.max(0, Math.ceil(stopAt - startedAt)));
     spec.budget.earn();
     for (let i = 0; i < spec.needed; i++) if (!launch()) break;
     if (inFlight === 0) return settle();

@@ -138,7 +138,7 @@ describe('backup and restore', () => {
       execFile(
         process.execPath,
         [ringkvBin, '--server', nats!.url, '--cluster', clusterName, 'node', '--id', 'n1', '--data', cluster!.dataDir('n1'), '--members', 'n1,n2,n3', '--restore-from', ok.dir],
-        { cwd: repoRoot, timeout: 20_000 },
+        { cwd: repoRoot, timeout: 20_000, env: { ...process.env, RINGKV_CLUSTER_SECRET: cluster!.secret } },
         (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
       );
     });

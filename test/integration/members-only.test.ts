@@ -246,7 +246,7 @@ describe('cluster identity: joiners and strays', () => {
             from: 'stray',
             to: req.from,
             reqId: req.reqId,
-            body: { cluster: clusterName, clusterId: 'ffffffffffffffffffffffffffffffff', partitions: q, n: 1, nodeId: 'stray', ringVersion: 99, members: [{ nodeId: 'stray', up: true, status: 'valid', partitions: Array.from({ length: q }, (_, i) => i) }] },
+            body: { cluster: clusterName, clusterId: 'ffffffffffffffffffffffffffffffff', partitions: q, n: 1, nodeId: 'stray', ringVersion: 99, members: [{ nodeId: 'stray', state: 'up', status: 'valid', partitions: Array.from({ length: q }, (_, i) => i) }] },
           }),
         );
       },

@@ -33,10 +33,12 @@ describe('ringkv up --secure', () => {
   const raw = (role: SecureRole): Promise<NatsConnection> =>
     connect({ servers: url, authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(seed(role), 'utf8').trim())) });
 
+  let dataDir: string;
   beforeAll(async () => {
     ensureBuilt();
     url = `nats://127.0.0.1:${await freePort()}`;
-    local = await up({ nodes: 3, dataDir: tempDir('ringkv-secure-'), server: url, cluster, partitions: 16, secure: true, quiet: true, nodeArgs: ['--gossip-round-ms', '200'] });
+    dataDir = tempDir('ringkv-secure-');
+    local = await up({ nodes: 3, dataDir, server: url, cluster, partitions: 16, secure: true, quiet: true, nodeArgs: ['--gossip-round-ms', '200'] });
   }, 60_000);
   afterAll(async () => {
     await local?.stop();
@@ -121,7 +123,7 @@ describe('ringkv up --secure', () => {
       await admin.close();
       await client.close();
     }
-    const inspect = spawnSync(process.execPath, [ringkvBin, '--server', url, '--cluster', cluster, '--nkey', seed('admin'), 'inspect', 'n1'], { encoding: 'utf8' });
+    const inspect = spawnSync(process.execPath, [ringkvBin, '--server', url, '--cluster', cluster, '--nkey', seed('admin'), '--cluster-secret-file', path.join(dataDir, 'cluster.secret'), 'inspect', 'n1'], { encoding: 'utf8' });
     expect(inspect.status, inspect.stderr).toBe(0);
     expect(inspect.stdout).toContain('coordinator');
   }, 30_000);
