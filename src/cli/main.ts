@@ -542,4 +542,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
 // Exits explicitly: a NATS connection or timer left behind must not keep a finished command alive.
 const code = await main(process.argv);
+// process.exit does not wait for a pipe to take what was written (a large --json answer was cut at
+// 64 KiB): an empty write's callback runs once everything written before it is handed over.
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write('', () => resolve()))));
 process.exit(code);
