@@ -34,6 +34,7 @@ import { registerBackupCommand } from './backup-command.js';
 import { registerHintsCommand } from './hints-command.js';
 import { registerTransfersCommand } from './transfers-command.js';
 import { registerSimCommand } from './sim-command.js';
+import { registerSimScaleCommand } from './sim-scale-command.js';
 import { registerRingCommand } from './ring-command.js';
 import { registerAaeCommand } from './aae-command.js';
 import { registerClusterCommand } from './cluster-command.js';
@@ -349,6 +350,7 @@ function buildProgram(json = false): Command {
   registerTransfersCommand(program, withClient);
   registerBackupCommand(program, withClient);
   registerSimCommand(program);
+  registerSimScaleCommand(program);
   registerRingCommand(program, withClient);
   registerAaeCommand(program);
 

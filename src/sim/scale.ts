@@ -39,7 +39,7 @@ export interface ScaleOptions {
   progress?: (line: string) => void;
 }
 
-export const scaleDefaults: ScaleOptions = { seed: 1, nodes: 100, partitions: 1024, joins: 10, leaves: 10, gossipRoundMs: 1000, load: 16, stepLimitMs: 600_000 };
+export const scaleDefaults: ScaleOptions = { seed: 1, nodes: 100, partitions: 1024, joins: 10, leaves: 10, gossipRoundMs: 1000, load: 2, stepLimitMs: 120_000 };
 
 export interface SpreadReport {
   nodes: number;
@@ -52,7 +52,8 @@ export interface StepReport {
   step: 'join' | 'leave';
   nodes: string[];
   ringVersion: number;
-  /** Gossip rounds from the commit until every node routes by this ring (or later). */
+  /** Simulated ms, and gossip rounds, from the commit until every node routes by this ring (or later). */
+  convergedAfterMs: number | null;
   roundsToConverge: number | null;
   /** Partitions whose first owner changed, and the least a balanced claim must move. */
   partitionsMoved: number;
@@ -192,15 +193,16 @@ export async function runScale(options: Partial<ScaleOptions> = {}): Promise<Sca
       const by = committedAt + o.stepLimitMs;
       const converged = () => live().every((s) => (ringAt(s)?.version ?? 0) >= ringVersion);
       while (!converged() && clock.now() < by) await sleep(clock, o.gossipRoundMs / 10);
-      const roundsToConverge = converged() ? Math.ceil((clock.now() - committedAt) / o.gossipRoundMs) : null;
+      const convergedAfterMs = converged() ? clock.now() - committedAt : null;
+    const roundsToConverge = convergedAfterMs === null ? null : Math.ceil(convergedAfterMs / o.gossipRoundMs);
       const after = live().map(ringAt).find((r) => r !== undefined && r.version >= ringVersion) ?? anyRing();
       const moved = after.owners.filter((owner, p) => owner !== before.owners[p]).length;
       const ownersBefore = new Set(before.owners).size;
       const ownersAfter = new Set(after.owners).size;
-      // A balanced claim gives each owner Q/k partitions: a join must hand the newcomers their share,
-      // a leave must hand over what the leavers held.
-      const movedMin = step === 'join' ? Math.ceil((o.partitions * (ownersAfter - ownersBefore)) / ownersAfter) : before.owners.filter((owner) => nodes.includes(owner)).length;
-      const report: StepReport = { step, nodes, ringVersion, roundsToConverge, partitionsMoved: moved, partitionsMovedMin: movedMin, spread: spreadOf(after) };
+      // A claim balanced to within one partition gives each owner at least floor(Q/k): a join must
+      // hand each newcomer that many, a leave must hand over what the leavers held.
+      const movedMin = step === 'join' ? (ownersAfter - ownersBefore) * Math.floor(o.partitions / ownersAfter) : before.owners.filter((owner) => nodes.includes(owner)).length;
+      const report: StepReport = { step, nodes, ringVersion, convergedAfterMs, roundsToConverge, partitionsMoved: moved, partitionsMovedMin: movedMin, spread: spreadOf(after) };
       if (step === 'leave') {
         const leavers = nodes.map((id) => slots.get(id)!);
         while (!leavers.every((s) => s.exited) && clock.now() < by) await sleep(clock, o.gossipRoundMs);
