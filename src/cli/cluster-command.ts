@@ -9,8 +9,12 @@
  *   ringkv cluster commit                     apply the plan: the next ring
  *   ringkv cluster clear                      drop every staged change
  *
- * --via <id> asks that node instead of any node of the queue group. Refusals print their code
- * (NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY) and exit 7.
+ * Every change is made by one member, the claimant (the lowest-id valid member of the ring not
+ * staged for removal): the node asked forwards it there, and the claimant answers. A commit waits a
+ * few gossip rounds for the claimant's cluster state to converge. --via <id> asks that node instead
+ * of any node of the queue group. Refusals print their code (NO_CHANGES, UNKNOWN_NODE,
+ * TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY: no ring yet, the claimant is down, or the cluster state
+ * has not converged) and exit 7.
  */
 import type { Command } from 'commander';
 import type { ClusterAdmin } from '../client/admin.js';
@@ -86,7 +90,7 @@ export function registerClusterCommand(program: Command): void {
     .option('--via <id>', 'ask this node')
     .action(async (node: string | undefined, o: { via?: string }, cmd: Command) => {
       const answer = await withAdmin(g(cmd), (a) => a.leave(node, { via: o.via }));
-      report(g(cmd), answer, `leave of ${node ?? answer.nodeId} staged`);
+      report(g(cmd), answer, `leave of ${node ?? answer.node ?? answer.nodeId} staged`);
     });
 
   cluster
@@ -110,7 +114,7 @@ export function registerClusterCommand(program: Command): void {
       .option('--via <id>', 'ask this node')
       .action(async (o: { via?: string }, cmd: Command) => {
         const answer = await withAdmin(g(cmd), (a) => a[name]({ via: o.via }));
-        report(g(cmd), answer, name === 'commit' ? `committed: ring version ${answer.ringVersion}` : done);
+        report(g(cmd), answer, name === 'commit' ? `committed by the claimant ${answer.nodeId}: ring version ${answer.ringVersion}` : done);
       });
   }
 }
