@@ -3,7 +3,7 @@
  * clear. Only commit changes the ring; gossip spreads it, and ownership transfer moves the data.
  *
  *   ringkv cluster join <seed> --node <id>   stage the join of <id> (started with --seeds), asked at <seed>
- *   ringkv cluster leave [node]               stage the leave of a node (it hands its data over, then exits)
+ *   ringkv cluster leave [node]               stage the leave of a node, by default the node asked (it hands its data over, then exits)
  *   ringkv cluster force-remove <node>        stage the removal of a node without handoff (it is gone)
  *   ringkv cluster plan                       the staged changes, each partition move, shares before/after
  *   ringkv cluster commit                     apply the plan: the next ring
@@ -86,7 +86,7 @@ export function registerClusterCommand(program: Command): void {
   cluster
     .command('leave')
     .description('stage the leave of a node: after commit it hands its partitions over, then exits')
-    .argument('[node]', 'the node that leaves (default: the node that answers)')
+    .argument('[node]', 'the node that leaves (default: the node asked)')
     .option('--via <id>', 'ask this node')
     .action(async (node: string | undefined, o: { via?: string }, cmd: Command) => {
       const answer = await withAdmin(g(cmd), (a) => a.leave(node, { via: o.via }));
