@@ -651,7 +651,9 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
       const removed = await stageAndCommit(
         'force-remove',
         lost,
-        (c) => !c.ring.owners.includes(lost) && c.members[lost]?.status === 'removed',
+        // A leaving member lost after it had handed everything over is exiting already: departed,
+        // nothing left to remove (force-remove answers UNKNOWN_NODE; found by seed 1108).
+        (c) => !c.ring.owners.includes(lost) && (c.members[lost]?.status === 'removed' || c.members[lost]?.status === 'exiting'),
         () => {
           const up = ringMembers().filter((s) => s.id !== lost);
           return up.length === 0 ? undefined : removePrng.pick(up).id;
