@@ -11,7 +11,10 @@ export const ciSweepSeeds = Array.from({ length: 40 }, (_, i) => i + 1);
  * `leave` was left out for a while: two commits made at once at different nodes gave two rings of
  * the same version, and one change was lost (`ringkv sim --seed 41 --nodes 4 --ops 100 --faults
  * drop,partition,crash,join,leave` before the fix). Every change now goes through one claimant
- * (src/core/claimant.ts), and 2,000 seeds of this shape ran clean (issue 18).
+ * (src/core/claimant.ts). 2,000 seeds of this shape (1..2000, issue 18, about 67 CPU-minutes on a
+ * loaded machine): four failed on the simulator's own force-remove check (a member lost after it had
+ * left, fixed), and one, seed 521, fails on the code before the claimant too: a leave under heavy
+ * crashes is never committed (open).
  */
 export function ciSweepRun(seed: number): SimOptions {
   return { seed, nodes: 3 + (seed % 3), ops: 60, faults: 'swarm' };
