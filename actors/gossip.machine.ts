@@ -7,20 +7,26 @@
  * (src/core/phi.ts); each round it judges every live member of the cluster state.
  *
  * It also holds the admin side of membership: api.cluster (join, leave, force-remove, plan, commit,
- * clear; Riak's staged changes) is applied to its cluster state, answered, and sent at once to every
- * member instead of waiting for the rounds to spread it.
+ * clear; Riak's staged changes). Every change goes through one member, the claimant
+ * (src/core/claimant.ts): a node that is not the claimant forwards the request to it (gossip.claim,
+ * with its view), and the claimant applies it to its cluster state, answers the client, and sends
+ * the new state at once to every member instead of waiting for the rounds to spread it. A commit
+ * waits, a few rounds at most, until the claimant's cluster state has converged (every member it
+ * does not judge down reported the same state); then NOT_READY. plan is answered where it is asked.
  *
- * Takes: gossip.tick {now}, gossip.digest, gossip.digest.ok, api.cluster, transfer.idle. Sends:
- * gossip.digest to one peer per round (to every member after a local change), gossip.digest.ok to
- * each digest, the api.cluster answer; to the node (tellNode): member.up / member.down,
+ * Takes: gossip.tick {now}, gossip.digest, gossip.digest.ok, gossip.claim, api.cluster,
+ * transfer.idle. Sends: gossip.digest to one peer per round (to every member after a local change),
+ * gossip.digest.ok to each digest, gossip.claim to the claimant, the api.cluster answer; to the node
+ * (tellNode): member.up / member.down,
  * cluster.changed {cluster} (to be saved), ring.changed {ring} when a newer committed ring arrives,
  * node.exit when this node has left (handed everything over) or was removed.
  *
  * Invariants: views merge by taking the newer register (heartbeat per member, member entry, ring),
  * so all nodes converge on the same state whatever the order of exchanges; only a node advances its
  * own heartbeat; a member goes down only on the detector's verdict and up only on a newer heartbeat;
- * only commit makes a new ring; a leaving node exits only once it is out of the committed ring and
- * ownership transfer has reported transfer.idle for that ring.
+ * only commit makes a new ring; only the claimant writes staged changes and commits (the one
+ * exception: staging the removal of a claimant judged down); a leaving node exits only once it is
+ * out of the committed ring and ownership transfer has reported transfer.idle for that ring.
  */
 import { enqueueActions, setup } from 'xstate';
 import {
@@ -39,12 +45,13 @@ import {
   stageLeave,
   stagedChanges,
 } from '../src/core/cluster-state.js';
+import { claimantOf, stateFingerprint, unconvergedMembers } from '../src/core/claimant.js';
 import { type Heartbeats, type Liveness, type LivenessChange, judge, receiveHeartbeats } from '../src/core/membership.js';
 import type { PhiOptions } from '../src/core/phi.js';
 import { splitmix32 } from '../src/core/prng.js';
 import type { Ring } from '../src/core/ring.js';
 import type { ErrorBody } from '../src/protocol/errors.js';
-import type { ApiClusterOk } from '../src/protocol/messages.js';
+import type { ApiClusterOk, ClusterClaimRequest } from '../src/protocol/messages.js';
 import type { AnswerParams } from './coordinator.machine.js';
 import type { GossipEvent } from './gossip.events.js';
 import type { SendParams } from './replica.machine.js';
@@ -71,7 +78,21 @@ export interface GossipContext extends GossipInput, Liveness {
   transferIdle: boolean;
   /** node.exit was sent (once). */
   exiting: boolean;
+  /** The fingerprint (src/core/claimant.ts) of the cluster state each peer last sent: convergence. */
+  reported: Record<string, string>;
+  /** Commits this node, the claimant, holds until its cluster state converges (at most pendingCommitsMax). */
+  pendingCommits: PendingCommit[];
 }
+
+/** A commit waiting for convergence, answered by round `untilRound` at the latest. */
+export interface PendingCommit extends ClusterClaimRequest {
+  untilRound: number;
+}
+
+/** Gossip rounds a commit waits for the claimant's cluster state to converge before NOT_READY. */
+export const commitWaitRounds = 5;
+/** Commits held at once; more are refused with NOT_READY. */
+export const pendingCommitsMax = 16;
 
 export type TellNodeParams =
   | { type: 'member.up' | 'member.down'; nodeId: string }
@@ -149,9 +170,11 @@ function mergeView({ context, event, enqueue }: Args): GossipContext {
   notify(enqueue, merged.changes);
   let next: GossipContext = { ...context, ...merged.liveness };
   if (e.body.cluster) {
+    next = { ...next, reported: { ...next.reported, [e.from]: stateFingerprint(e.body.cluster) } };
     next = { ...next, ...adopt(enqueue, next, mergeStates(next.cluster, e.body.cluster)) };
     next = { ...next, ...maybeExit(enqueue, next) };
-    enqueue.assign({ cluster: next.cluster, transferIdle: next.transferIdle, exiting: next.exiting });
+    next = { ...next, ...settlePending(enqueue, next) };
+    enqueue.assign({ cluster: next.cluster, transferIdle: next.transferIdle, exiting: next.exiting, reported: next.reported, pendingCommits: next.pendingCommits });
   }
   return next;
 }
@@ -161,12 +184,13 @@ function adminError(code: ErrorBody['code'], message: string): ErrorBody {
 }
 
 /** Applies an api.cluster request to the state: the new state, and the answer's body or error. */
-function applyAdmin(context: GossipContext, e: Extract<GossipEvent, { type: 'api.cluster' }>): { state?: ClusterState; body?: ApiClusterOk; error?: ErrorBody } {
+function applyAdmin(context: GossipContext, e: ClusterClaimRequest): { state?: ClusterState; body?: ApiClusterOk; error?: ErrorBody } {
   const self = context.nodeId;
   const state = context.cluster;
   const answer = (s: ClusterState, plan?: ApiClusterOk['plan']): ApiClusterOk => ({
     op: e.op,
     nodeId: self,
+    ...(e.node !== undefined ? { node: e.node } : {}),
     changes: stagedChanges(s),
     ringVersion: s.ring.version,
     ...(plan ? { plan } : {}),
@@ -202,6 +226,99 @@ function applyAdmin(context: GossipContext, e: Extract<GossipEvent, { type: 'api
   return { state: result.state, body: answer(result.state, plan) };
 }
 
+function replyOf(req: ClusterClaimRequest) {
+  return { replyTo: req.replyTo, to: req.client, reqId: req.reqId };
+}
+
+function refuse(enqueue: Enqueue, req: ClusterClaimRequest, code: ErrorBody['code'], message: string): Partial<GossipContext> {
+  enqueue({ type: 'answerClient', params: { ...replyOf(req), kind: 'error', body: adminError(code, message) } });
+  return {};
+}
+
+/** Applies a request here and answers it: the new state is adopted and sent to every member at once. */
+function applyAndAnswer(enqueue: Enqueue, context: GossipContext, req: ClusterClaimRequest): Partial<GossipContext> {
+  const { state, body, error } = applyAdmin(context, req);
+  if (error) return refuse(enqueue, req, error.code, error.message);
+  let update: Partial<GossipContext> = {};
+  if (state) {
+    update = adopt(enqueue, context, state);
+    // Everyone hears of the change now, the members it drops included.
+    const audience = [...new Set([...liveMembers(context.cluster), ...liveMembers(state)])];
+    enqueue({ type: 'sendAll', params: digestsTo(context, audience, state) });
+    update = { ...update, ...maybeExit(enqueue, { ...context, ...update }) };
+  }
+  enqueue({ type: 'answerClient', params: { ...replyOf(req), kind: 'api.cluster.ok', body } });
+  return update;
+}
+
+/**
+ * An admin request, asked here by a client (forwarded false) or forwarded by a member that names
+ * this node the claimant (true): applied here if this node is the claimant, else forwarded to it.
+ * Returns the context fields to assign.
+ */
+function handleAdmin(enqueue: Enqueue, context: GossipContext, asked: ClusterClaimRequest, forwarded: boolean): Partial<GossipContext> {
+  const self = context.nodeId;
+  // A leave or join without a node means the node asked, whoever applies it.
+  const req: ClusterClaimRequest = asked.node === undefined && (asked.op === 'leave' || asked.op === 'join') ? { ...asked, node: self } : asked;
+  // A plan changes nothing: any node shows the one its state holds.
+  if (req.op === 'plan') return applyAndAnswer(enqueue, context, req);
+  if (!hasRing(context.cluster)) return refuse(enqueue, req, 'NOT_READY', `node ${self} has not learned the ring yet`);
+  const claimant = claimantOf(context.cluster);
+  if (claimant === undefined) return refuse(enqueue, req, 'NOT_READY', 'the cluster state names no claimant: no valid member of the ring is left that is not staged for removal');
+  if (claimant !== self) {
+    // A claimant that is gone for good would block every change: its removal may be staged anywhere,
+    // and once that is known the next member is the claimant.
+    const removesDownClaimant = req.op === 'force-remove' && req.node === claimant && context.down[claimant] === true;
+    if (removesDownClaimant) return applyAndAnswer(enqueue, context, req);
+    if (forwarded) {
+      return refuse(enqueue, req, 'NOT_READY', `node ${self} is not the claimant by its cluster state (${claimant} is): the cluster state has not converged yet, try again`);
+    }
+    if (context.down[claimant]) {
+      return refuse(enqueue, req, 'NOT_READY', `the claimant ${claimant} is judged down: wait for it, or stage its removal (\`ringkv cluster force-remove ${claimant}\`) if it is gone for good`);
+    }
+    enqueue({ type: 'send', params: { to: claimant, kind: 'gossip.claim', reqId: req.reqId, body: { ...viewOf(context), request: req } } });
+    return {};
+  }
+  // Only a commit that would commit something waits; a refusal (NO_CHANGES, ...) comes at once.
+  if (req.op === 'commit' && planOf(context.cluster, context.n).ok) {
+    const waiting = unconvergedMembers(context.cluster, self, context.reported, context.down);
+    if (waiting.length > 0) {
+      if (context.pendingCommits.length >= pendingCommitsMax) {
+        return refuse(enqueue, req, 'NOT_READY', `the cluster state has not converged (${waiting.join(', ')} report another) and ${pendingCommitsMax} commits already wait`);
+      }
+      // Ask the members that disagree for their state now, rather than wait for the rounds.
+      enqueue({ type: 'sendAll', params: digestsTo(context, waiting, context.cluster) });
+      return { pendingCommits: [...context.pendingCommits, { ...req, untilRound: context.round + commitWaitRounds }] };
+    }
+  }
+  return applyAndAnswer(enqueue, context, req);
+}
+
+/** Applies the waiting commits once the state has converged; refuses them if this node is no longer the claimant. */
+function settlePending(enqueue: Enqueue, context: GossipContext): Partial<GossipContext> {
+  if (context.pendingCommits.length === 0) return {};
+  const claimant = claimantOf(context.cluster);
+  if (claimant !== context.nodeId) {
+    for (const req of context.pendingCommits) refuse(enqueue, req, 'NOT_READY', `node ${context.nodeId} is no longer the claimant (${claimant ?? 'none'} is): try again`);
+    return { pendingCommits: [] };
+  }
+  if (unconvergedMembers(context.cluster, context.nodeId, context.reported, context.down).length > 0) return {};
+  let next: GossipContext = { ...context, pendingCommits: [] };
+  for (const req of context.pendingCommits) next = { ...next, ...applyAndAnswer(enqueue, next, req) };
+  return { ...next };
+}
+
+/** Refuses the waiting commits whose time is up. */
+function expirePending(enqueue: Enqueue, context: GossipContext): Partial<GossipContext> {
+  const late = context.pendingCommits.filter((c) => c.untilRound <= context.round);
+  if (late.length === 0) return {};
+  const waiting = unconvergedMembers(context.cluster, context.nodeId, context.reported, context.down);
+  for (const req of late) {
+    refuse(enqueue, req, 'NOT_READY', `the cluster state has not converged within ${commitWaitRounds} gossip rounds: ${waiting.join(', ')} report another; try again`);
+  }
+  return { pendingCommits: context.pendingCommits.filter((c) => c.untilRound > context.round) };
+}
+
 export const gossipMachine = setup({
   types: {
     context: {} as GossipContext,
@@ -228,6 +345,8 @@ export const gossipMachine = setup({
     round: 0,
     transferIdle: false,
     exiting: false,
+    reported: {},
+    pendingCommits: [],
   }),
   // Announce this life (and this node's cluster state) to every member at once: a restarted node is
   // taken back as up within one message delay instead of after a few gossip rounds.
@@ -249,6 +368,11 @@ export const gossipMachine = setup({
             const next = { ...verdict.liveness, round, rng };
             enqueue.assign(next);
             notify(enqueue as unknown as Enqueue, verdict.changes);
+            // A member just judged down no longer holds a commit back; one whose time is up is refused.
+            const now = { ...context, ...next };
+            const settled = settlePending(enqueue as unknown as Enqueue, now);
+            const expired = expirePending(enqueue as unknown as Enqueue, { ...now, ...settled });
+            enqueue.assign({ ...settled, ...expired });
             if (peers.length === 0) return;
             const peer = peers[splitmix32(rng) % peers.length]!;
             enqueue({
@@ -267,24 +391,18 @@ export const gossipMachine = setup({
         'gossip.digest.ok': {
           actions: enqueueActions((args) => void mergeView(args as unknown as Args)),
         },
+        'gossip.claim': {
+          actions: enqueueActions((args) => {
+            // The forwarder's view first: the claimant then knows what the node asked knew.
+            const next = mergeView(args as unknown as Args);
+            const e = args.event as Extract<GossipEvent, { type: 'gossip.claim' }>;
+            args.enqueue.assign(handleAdmin(args.enqueue as unknown as Enqueue, next, e.body.request, true));
+          }),
+        },
         'api.cluster': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            const reply = { replyTo: event.replyTo, to: event.from, reqId: event.reqId };
-            const { state, body, error } = applyAdmin(context, event);
-            if (error) {
-              enqueue({ type: 'answerClient', params: { ...reply, kind: 'error', body: error } });
-              return;
-            }
-            if (state) {
-              const update = adopt(enqueue as Enqueue, context, state);
-              enqueue.assign(update);
-              // Everyone hears of the change now, the members it drops included.
-              const audience = [...new Set([...liveMembers(context.cluster), ...liveMembers(state)])];
-              enqueue({ type: 'sendAll', params: digestsTo(context, audience, state) });
-              const exit = maybeExit(enqueue as Enqueue, { ...context, ...update });
-              enqueue.assign(exit);
-            }
-            enqueue({ type: 'answerClient', params: { ...reply, kind: 'api.cluster.ok', body } });
+            const req: ClusterClaimRequest = { op: event.op, replyTo: event.replyTo, client: event.from, reqId: event.reqId, ...(event.node !== undefined ? { node: event.node } : {}) };
+            enqueue.assign(handleAdmin(enqueue as unknown as Enqueue, context, req, false));
           }),
         },
         'transfer.idle': {

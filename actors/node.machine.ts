@@ -155,6 +155,7 @@ export const nodeMachine = setup({
         'gossip.tick': { actions: forwardTo('gossip') },
         'gossip.digest': { actions: forwardTo('gossip') },
         'gossip.digest.ok': { actions: forwardTo('gossip') },
+        'gossip.claim': { actions: forwardTo('gossip') },
         'api.cluster': { actions: forwardTo('gossip') },
         // A leaving node may go once ownership transfer has handed everything over (the gossip
         // child holds the membership and decides).

@@ -3,14 +3,18 @@
  * clear. Only commit changes the ring; gossip spreads it, and ownership transfer moves the data.
  *
  *   ringkv cluster join <seed> --node <id>   stage the join of <id> (started with --seeds), asked at <seed>
- *   ringkv cluster leave [node]               stage the leave of a node (it hands its data over, then exits)
+ *   ringkv cluster leave [node]               stage the leave of a node, by default the node asked (it hands its data over, then exits)
  *   ringkv cluster force-remove <node>        stage the removal of a node without handoff (it is gone)
  *   ringkv cluster plan                       the staged changes, each partition move, shares before/after
  *   ringkv cluster commit                     apply the plan: the next ring
  *   ringkv cluster clear                      drop every staged change
  *
- * --via <id> asks that node instead of any node of the queue group. Refusals print their code
- * (NO_CHANGES, UNKNOWN_NODE, TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY) and exit 7.
+ * Every change is made by one member, the claimant (the lowest-id valid member of the ring not
+ * staged for removal): the node asked forwards it there, and the claimant answers. A commit waits a
+ * few gossip rounds for the claimant's cluster state to converge. --via <id> asks that node instead
+ * of any node of the queue group. Refusals print their code (NO_CHANGES, UNKNOWN_NODE,
+ * TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY: no ring yet, the claimant is down, or the cluster state
+ * has not converged) and exit 7.
  */
 import type { Command } from 'commander';
 import type { ClusterAdmin } from '../client/admin.js';
@@ -82,11 +86,11 @@ export function registerClusterCommand(program: Command): void {
   cluster
     .command('leave')
     .description('stage the leave of a node: after commit it hands its partitions over, then exits')
-    .argument('[node]', 'the node that leaves (default: the node that answers)')
+    .argument('[node]', 'the node that leaves (default: the node asked)')
     .option('--via <id>', 'ask this node')
     .action(async (node: string | undefined, o: { via?: string }, cmd: Command) => {
       const answer = await withAdmin(g(cmd), (a) => a.leave(node, { via: o.via }));
-      report(g(cmd), answer, `leave of ${node ?? answer.nodeId} staged`);
+      report(g(cmd), answer, `leave of ${node ?? answer.node ?? answer.nodeId} staged`);
     });
 
   cluster
@@ -110,7 +114,7 @@ export function registerClusterCommand(program: Command): void {
       .option('--via <id>', 'ask this node')
       .action(async (o: { via?: string }, cmd: Command) => {
         const answer = await withAdmin(g(cmd), (a) => a[name]({ via: o.via }));
-        report(g(cmd), answer, name === 'commit' ? `committed: ring version ${answer.ringVersion}` : done);
+        report(g(cmd), answer, name === 'commit' ? `committed by the claimant ${answer.nodeId}: ring version ${answer.ringVersion}` : done);
       });
   }
 }

@@ -174,8 +174,8 @@ export function formatReport(r: SimReport): string {
       `${i.partitions} partitions, ${i.crashes} crashes (${i.powerLosses} power losses), ${i.wipes} disk losses, ${i.restarts} restarts, ` +
         `${i.lostWrites} uncommitted writes lost; messages: ${i.dropped} dropped, ${i.duplicated} duplicated, ${i.cut} cut by partitions, ${i.undeliverable} to a node that was down`,
     ],
-    ...(f.kinds.includes('join') || f.kinds.includes('leave')
-      ? [['membership', r.events.filter((e) => / (start|join|leave|exit) n\d/.test(e)).join('; ') || 'no change happened'] as [string, string]]
+    ...(f.kinds.includes('join') || f.kinds.includes('leave') || f.kinds.includes('force-remove')
+      ? [['membership', r.events.filter((e) => / (start|join|leave|force-remove|exit|machine lost:|restart) n\d/.test(e) && !/^t=\d+ restart n\d$/.test(e)).join('; ') || 'no change happened'] as [string, string]]
       : []),
     ['detector', `${i.judgedDown} times a member was judged down, ${i.judgedUp} times up again (gossip every ${f.gossipRoundMs} ms)`],
     ['repair', `${f.repairBy === 'anti-entropy' ? 'anti-entropy alone, then reads' : 'reads with R = N'} (anti-entropy rounds every ${f.aaeIntervalMs} ms)`],

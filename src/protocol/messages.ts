@@ -78,14 +78,31 @@ export type ClusterOp = (typeof clusterOps)[number];
 
 export interface ApiClusterBody {
   op: ClusterOp;
-  /** The node to join, leave or remove; for leave, absent means the node that answers. */
+  /** The node to join, leave or remove; for leave, absent means the node asked. */
   node?: string;
+}
+
+/**
+ * gossip.claim: a node forwards an api.cluster request to the claimant (src/core/claimant.ts), with
+ * its view (a digest's heartbeats and cluster state), so the claimant knows what the node asked knew
+ * (a joining node it heard from) before it applies the request. The claimant answers the client at
+ * `replyTo` itself.
+ */
+export interface ClusterClaimRequest {
+  op: ClusterOp;
+  node?: string;
+  /** The client's reply address, its name and its request id: where and how the claimant answers. */
+  replyTo: string;
+  client: string;
+  reqId: string;
 }
 
 export interface ApiClusterOk {
   op: ClusterOp;
-  /** The node that answered. */
+  /** The node that answered: for every op but plan, the claimant (the request is forwarded to it). */
   nodeId: string;
+  /** The node joined, left or removed (for leave without a node: the node that was asked). */
+  node?: string;
   /** The changes staged after this operation (empty after commit or clear). */
   changes: StagedChange[];
   ringVersion: number;

@@ -11,7 +11,7 @@ import { aaeItemsMax } from './aae-messages.js';
 import { decode } from './codec.js';
 import type { ErrorCode } from './errors.js';
 import type { Limits } from './limits.js';
-import { backupDirCharsMax, clusterOps } from './messages.js';
+import { backupDirCharsMax, type ClusterClaimRequest, clusterOps } from './messages.js';
 import { checkers, refusalOf } from './schemas.js';
 import { namePattern } from './subjects.js';
 
@@ -162,6 +162,17 @@ export function checkGossipBody(body: unknown): boolean {
     if (!Array.isArray(hb) || hb.length !== 2 || !isCount(hb[0]) || !isCount(hb[1])) return false;
   }
   return body.cluster === undefined || checkClusterState(body.cluster);
+}
+
+/** Longest reply address a forwarded admin request may carry (a NATS inbox is about 30 characters). */
+export const replyToCharsMax = 256;
+
+/** The client request inside a gossip.claim (a request forwarded to the claimant). */
+export function checkClaimRequest(x: unknown): x is ClusterClaimRequest {
+  if (!isObject(x) || !(clusterOps as readonly unknown[]).includes(x.op)) return false;
+  if (x.node !== undefined && (typeof x.node !== 'string' || !namePattern.test(x.node))) return false;
+  if (typeof x.replyTo !== 'string' || x.replyTo.length === 0 || x.replyTo.length > replyToCharsMax) return false;
+  return typeof x.client === 'string' && x.client.length <= 256 && typeof x.reqId === 'string' && x.reqId.length <= 256;
 }
 
 /** A cluster state: member entries with known statuses, and a ring whose owners are named members. */

@@ -11,8 +11,8 @@ import type { Limits } from '../protocol/limits.js';
 import { batchItems, batchKind } from '../protocol/batch.js';
 import { isBytes } from '../protocol/validation.js';
 import { type ClusterOp, adminKinds, clientKinds, forwardKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
-import type { GossipBody } from '../../actors/gossip.events.js';
-import { checkAaeBody, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
+import type { GossipBody, GossipClaimBody } from '../../actors/gossip.events.js';
+import { checkAaeBody, checkClaimRequest, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
 import { answersOnRole, type Inbound, type Role, type Transport } from '../ports/transport.js';
 import type { Log } from '../ports/log.js';
 import type { DvvSet } from '../core/dvv.js';
@@ -208,9 +208,16 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body } as NodeEvent);
     }
     if (msg.role === 'gossip') {
-      if (typeof env === 'string' || (env.kind !== 'gossip.digest' && env.kind !== 'gossip.digest.ok') || !checkGossipBody(env.body)) {
+      if (typeof env === 'string' || (env.kind !== 'gossip.digest' && env.kind !== 'gossip.digest.ok' && env.kind !== 'gossip.claim') || !checkGossipBody(env.body)) {
         stats.droppedInvalid++;
         return;
+      }
+      if (env.kind === 'gossip.claim') {
+        if (!checkClaimRequest((env.body as { request?: unknown }).request)) {
+          stats.droppedInvalid++;
+          return;
+        }
+        return deliver({ type: 'gossip.claim', from: env.from, reqId: env.reqId, body: env.body as GossipClaimBody, now: deps.now() });
       }
       const body = env.body as GossipBody;
       return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body, now: deps.now() });

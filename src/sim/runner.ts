@@ -47,15 +47,16 @@ import type { DvvSet } from '../core/dvv.js';
 import { describe } from './invariants.js';
 import { CartWorkload } from './workloads.js';
 
-export const faultKinds = ['drop', 'duplicate', 'delay', 'partition', 'crash', 'wipe', 'join', 'leave'] as const;
+export const faultKinds = ['drop', 'duplicate', 'delay', 'partition', 'crash', 'wipe', 'join', 'leave', 'force-remove'] as const;
 export type FaultKind = (typeof faultKinds)[number];
 /**
  * Membership changes: a spare node started with seeds joins (staged and committed through
- * api.cluster, as the admin client does), or a member leaves (it hands its data over and exits).
- * Swarm testing draws them from a fork of the plan's stream, so adding them left the other kinds'
- * draws (and so every older seed's faults) as they were.
+ * api.cluster, as the admin client does), a member leaves (it hands its data over and exits), or a
+ * member's machine is lost for good (stopped, its disk gone) and it is force-removed. Swarm testing
+ * draws them from a fork of the plan's stream, so adding them left the other kinds' draws (and so
+ * every older seed's faults) as they were.
  */
-export const membershipKinds: readonly FaultKind[] = ['join', 'leave'];
+export const membershipKinds: readonly FaultKind[] = ['join', 'leave', 'force-remove'];
 
 export function isFaultKind(x: string): x is FaultKind {
   return (faultKinds as readonly string[]).includes(x);
@@ -137,6 +138,8 @@ export interface FaultPlan {
   /** When the spare node starts and its join is staged, and when a member's leave is staged (simulated ms). */
   joinAtMs: number;
   leaveAtMs: number;
+  /** When a member is lost for good and its force-remove staged (after the join and the leave, if any). */
+  removeAtMs: number;
 }
 
 export interface FaultCounts {
@@ -239,7 +242,9 @@ export function planFaults(prng: Prng, faults: readonly FaultKind[] | 'swarm', s
     // Swarm testing (Groce et al.): leaving some faults out of a run lets others reach deeper.
     const base = faultKinds.filter((k) => !membershipKinds.includes(k) && prng.chance(k === 'wipe' ? 0.2 : 0.5));
     const m = prng.fork('membership');
-    const changes = membershipKinds.filter(() => m.chance(0.3));
+    // A machine lost for good and a wiped disk are two permanent losses: with W = 2 they can take both
+    // copies of an acknowledged write, as in any Dynamo. Swarm runs draw one or the other.
+    const changes = membershipKinds.filter(() => m.chance(0.3)).filter((k) => k !== 'force-remove' || !base.includes('wipe'));
     kinds = faultKinds.filter((k) => (base.includes(k) || changes.includes(k)) && !swarmExcludes.includes(k));
   } else {
     kinds = faultKinds.filter((k) => faults.includes(k));
@@ -248,6 +253,7 @@ export function planFaults(prng: Prng, faults: readonly FaultKind[] | 'swarm', s
   return {
     joinAtMs: times.int(0, 1500),
     leaveAtMs: times.int(0, 1500),
+    removeAtMs: times.int(0, 1500),
     kinds,
     drop: kinds.includes('drop') ? round(prng.float(0.01, 0.15)) : 0,
     duplicate: kinds.includes('duplicate') ? round(prng.float(0.01, 0.2)) : 0,
@@ -569,7 +575,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   /** Stages `op` of `node` at a member and commits it there, until some node's committed state shows it done. */
   /** The member whose leave the cluster's ring shows (it must hand over and exit). */
   let leaverId: string | undefined;
-  const stageAndCommit = async (op: 'join' | 'leave', node: string, done: (c: ClusterStateView) => boolean, via: () => string | undefined): Promise<boolean> => {
+  const stageAndCommit = async (op: 'join' | 'leave' | 'force-remove', node: string, done: (c: ClusterStateView) => boolean, via: () => string | undefined): Promise<boolean> => {
     while (!membershipDeadline()) {
       // Done once every node that is not gone is up and its committed state shows the change.
       const expected = [...slots.values()].filter((s) => s.state !== 'gone' && s.starts > 0);
@@ -633,7 +639,43 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
       );
     })();
   }
-  const membershipTasks = [joinTask, leaveTask].filter((t): t is Promise<boolean> => t !== undefined);
+  let removeTask: Promise<boolean> | undefined;
+  if (plan.kinds.includes('force-remove')) {
+    const removePrng = root.fork('membership-remove');
+    const lost = removePrng.pick(members);
+    removeTask = (async () => {
+      if (joinTask) await joinTask;
+      if (leaveTask) await leaveTask;
+      await sleep(clock, plan.removeAtMs);
+      const slot = slots.get(lost)!;
+      if (slot.state === 'gone') return false;
+      // The machine is lost for good: stopped, its disk gone, never started again. The operator then
+      // force-removes it at another member (the request goes on to the claimant, which may be the
+      // lost node itself: then its removal is staged once the member asked judges it down).
+      crash(slot, true);
+      slot.state = 'gone';
+      event(`machine lost: ${lost} stopped for good, its disk gone`);
+      const removed = await stageAndCommit(
+        'force-remove',
+        lost,
+        // A leaving member lost after it had handed everything over is exiting already: departed,
+        // nothing left to remove (force-remove answers UNKNOWN_NODE; found by seed 1108).
+        (c) => !c.ring.owners.includes(lost) && (c.members[lost]?.status === 'removed' || c.members[lost]?.status === 'exiting'),
+        () => {
+          const up = ringMembers().filter((s) => s.id !== lost);
+          return up.length === 0 ? undefined : removePrng.pick(up).id;
+        },
+      );
+      if (!removed) {
+        // Refused (it would leave fewer than N nodes): the operator brings a machine back under its id.
+        slot.state = 'down';
+        event(`restart ${lost} (its removal was refused)`);
+        start(slot);
+      }
+      return removed;
+    })();
+  }
+  const membershipTasks = [joinTask, leaveTask, removeTask].filter((t): t is Promise<boolean> => t !== undefined);
 
   // The workload.
   const workload = new CartWorkload(Array.from({ length: keyCount }, (_, i) => `cart-${i + 1}`));

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import type { GossipEvent } from '../../actors/gossip.events.js';
-import { type GossipInput, gossipMachine, phiDefaults } from '../../actors/gossip.machine.js';
+import { type GossipInput, commitWaitRounds, gossipMachine, phiDefaults } from '../../actors/gossip.machine.js';
 import { commitPlan, initialState, ringOf, stageLeave } from '../../src/core/cluster-state.js';
 
 type Snapshot = SnapshotFrom<typeof gossipMachine>;
@@ -155,6 +155,8 @@ describe('gossip machine: membership', () => {
     [s, fx] = step(s, req('leave', 'n4'));
     expect(tells(fx)).toEqual(['cluster.changed']);
     expect((fx.find((e) => e.type === 'sendAll')!.params as { to: string }[]).map((d) => d.to)).toEqual(['n2', 'n3', 'n4']);
+    // n1 is the claimant; it commits once every member has reported the state it holds.
+    for (const peer of ['n2', 'n3', 'n4']) [s] = step(s, { type: 'gossip.digest.ok', from: peer, reqId: '1', body: { heartbeats: {}, cluster: s.context.cluster }, now: 1 });
     [s, fx] = step(s, req('commit'));
     expect(tells(fx)).toEqual(['cluster.changed', 'ring.changed']);
     const answer = fx.find((e) => e.type === 'answerClient')!.params as { kind: string; body: { ringVersion: number; plan: { moves: unknown[] } } };
@@ -198,5 +200,103 @@ describe('gossip machine: membership', () => {
     [s, fx] = step(s, { type: 'gossip.digest', from: 'n2', reqId: '1', body: { heartbeats: {}, cluster: committed.state }, now: 5 });
     expect(tells(fx)).toEqual(['cluster.changed', 'ring.changed', 'node.exit']);
     expect(s.context.exiting).toBe(true);
+  });
+});
+
+describe('gossip machine: the claimant', () => {
+  const cluster4 = initialState(['n1', 'n2', 'n3', 'n4'], 8);
+  const req = (op: string, node?: string): GossipEvent => ({ type: 'api.cluster', from: 'c', reqId: op, replyTo: 'inbox', op, ...(node ? { node } : {}) }) as GossipEvent;
+  const answers = (fx: Effect[]) => fx.filter((e) => e.type === 'answerClient').map((e) => e.params as { kind: string; body: { code?: string; message?: string; ringVersion?: number } });
+  const report = (s: Snapshot, from: string, cluster = s.context.cluster): GossipEvent => ({ type: 'gossip.digest.ok', from, reqId: '1', body: { heartbeats: {}, cluster }, now: 1 });
+
+  it('a node that is not the claimant forwards the request to it, with its view and the node it was asked about', () => {
+    let [s] = initialTransition(gossipMachine, { ...input, nodeId: 'n3', cluster: cluster4 });
+    let fx: Effect[];
+    [s, fx] = step(s, req('leave'));
+    expect(answers(fx)).toEqual([]);
+    expect(s.context.cluster).toEqual(cluster4);
+    const sent = fx.find((e) => e.type === 'send')!.params as { to: string; kind: string; body: { cluster: unknown; request: Record<string, unknown> } };
+    expect(sent.to).toBe('n1');
+    expect(sent.kind).toBe('gossip.claim');
+    expect(sent.body.cluster).toEqual(cluster4);
+    // A leave without a node is the leave of the node asked, not of the claimant.
+    expect(sent.body.request).toEqual({ op: 'leave', node: 'n3', replyTo: 'inbox', client: 'c', reqId: 'leave' });
+    // A plan is answered where it is asked.
+    [s, fx] = step(s, req('plan'));
+    expect(answers(fx)[0]!.body.code).toBe('NO_CHANGES');
+  });
+
+  it('the claimant applies a forwarded request and answers the client itself; a node that is not the claimant refuses one', () => {
+    let [s] = initialTransition(gossipMachine, { ...input, cluster: cluster4 });
+    let fx: Effect[];
+    const claim = (from: string, request: Record<string, unknown>): GossipEvent => ({ type: 'gossip.claim', from, reqId: '9', body: { heartbeats: {}, cluster: cluster4, request }, now: 1 }) as GossipEvent;
+    [s, fx] = step(s, claim('n3', { op: 'leave', node: 'n3', replyTo: 'inbox-7', client: 'c7', reqId: '7' }));
+    const a = fx.find((e) => e.type === 'answerClient')!.params as { replyTo: string; to: string; reqId: string; kind: string; body: { nodeId: string; node: string } };
+    expect(a).toMatchObject({ replyTo: 'inbox-7', to: 'c7', reqId: '7', kind: 'api.cluster.ok', body: { nodeId: 'n1', node: 'n3' } });
+    expect(s.context.cluster.members.n3!.staged).toBe('leave');
+    // n2 is not the claimant: a request forwarded to it (by a node with another view) is refused, never forwarded again.
+    let [t] = initialTransition(gossipMachine, { ...input, nodeId: 'n2', cluster: cluster4 });
+    [t, fx] = step(t, claim('n3', { op: 'commit', replyTo: 'inbox-8', client: 'c8', reqId: '8' }));
+    expect(fx.some((e) => e.type === 'send' && (e.params as { kind: string }).kind === 'gossip.claim')).toBe(false);
+    expect(answers(fx)[0]!.body.code).toBe('NOT_READY');
+    expect(t.context.cluster).toEqual(cluster4);
+  });
+
+  it('the claimant commits only once every member it does not judge down reported its state; else NOT_READY after a few rounds', () => {
+    let [s] = initialTransition(gossipMachine, { ...input, cluster: cluster4 });
+    let fx: Effect[];
+    [s] = step(s, req('leave', 'n4'));
+    [s, fx] = step(s, req('commit'));
+    // Held: n2, n3 and n4 have not reported the state with the staged leave; they are asked for it.
+    expect(answers(fx)).toEqual([]);
+    expect((fx.find((e) => e.type === 'sendAll')!.params as { to: string }[]).map((d) => d.to)).toEqual(['n2', 'n3', 'n4']);
+    [s] = step(s, report(s, 'n2'));
+    [s, fx] = step(s, report(s, 'n3', cluster4));
+    expect(answers(fx)).toEqual([]);
+    [s, fx] = step(s, report(s, 'n3'));
+    expect(answers(fx)).toEqual([]);
+    [s, fx] = step(s, report(s, 'n4'));
+    expect(answers(fx).map((a) => [a.kind, a.body.ringVersion])).toEqual([['api.cluster.ok', 2]]);
+    expect(s.context.cluster.ring.version).toBe(2);
+    expect(s.context.pendingCommits).toEqual([]);
+
+    // Another change, and a member that never answers: the commit is refused after commitWaitRounds.
+    let [t] = initialTransition(gossipMachine, { ...input, cluster: cluster4 });
+    [t] = step(t, req('leave', 'n4'));
+    [t] = step(t, report(t, 'n2'));
+    [t] = step(t, report(t, 'n4'));
+    [t, fx] = step(t, req('commit'));
+    const refused: string[] = [];
+    for (let round = 1; round <= commitWaitRounds && refused.length === 0; round++) {
+      [t, fx] = step(t, { type: 'gossip.tick', now: round * 10 });
+      refused.push(...answers(fx).map((a) => `${a.body.code}: ${a.body.message}`));
+    }
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatch(/^NOT_READY: .*n3 report another/);
+    expect(t.context.cluster.ring.version).toBe(1);
+  });
+
+  it('a claimant judged down blocks changes with NOT_READY, except staging its own removal; then the next member is the claimant', () => {
+    let [s] = initialTransition(gossipMachine, { ...input, nodeId: 'n2', cluster: cluster4 });
+    let fx: Effect[];
+    // n1 goes silent while the others keep gossiping: n2 judges it down.
+    for (let i = 1; i <= 30 && !s.context.down.n1; i++) {
+      [s] = step(s, { type: 'gossip.digest', from: 'n3', reqId: '1', body: { heartbeats: { n3: [1, i], n4: [1, i] } }, now: i * 1000 });
+      [s] = step(s, { type: 'gossip.tick', now: i * 1000 });
+    }
+    expect(s.context.down.n1).toBe(true);
+    [s, fx] = step(s, req('leave', 'n4'));
+    expect(answers(fx)[0]!.body.code).toBe('NOT_READY');
+    expect(answers(fx)[0]!.body.message).toMatch(/claimant n1 is judged down/);
+    [s, fx] = step(s, req('force-remove', 'n1'));
+    expect(answers(fx)[0]!.kind).toBe('api.cluster.ok');
+    expect(s.context.cluster.members.n1!.staged).toBe('remove');
+    // n2 is the claimant now: it commits the removal itself once n3 and n4 have its state.
+    [s] = step(s, report(s, 'n3'));
+    [s] = step(s, report(s, 'n4'));
+    [s, fx] = step(s, req('commit'));
+    expect(answers(fx)[0]!.kind).toBe('api.cluster.ok');
+    expect(s.context.cluster.members.n1!.status).toBe('removed');
+    expect(s.context.cluster.ring.owners).not.toContain('n1');
   });
 });

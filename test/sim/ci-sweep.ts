@@ -5,16 +5,17 @@ import type { SimOptions } from '../../src/sim/runner.js';
 export const ciSweepSeeds = Array.from({ length: 40 }, (_, i) => i + 1);
 
 /**
- * One run of the CI sweep: 3 to 5 nodes, 60 cart adds by 3 clients on 3 keys, swarm faults.
+ * One run of the CI sweep: 3 to 5 nodes, 60 cart adds by 3 clients on 3 keys, swarm faults, the
+ * membership changes included (join, leave, force-remove of a machine lost for good).
  *
- * Without `leave` for now: it found a membership bug (two commits made at once, a join at one node
- * and a leave at another that had not yet heard of the join, give two rings of the same version;
- * the join's wins, and the leaving node stayed `leaving` in the ring for good, never exiting:
- * `ringkv sim --seed 41 --nodes 4 --ops 100 --faults drop,partition,crash,join,leave` before the
- * fix). Now such a member can be staged to leave again, and the simulator's admin looks until every
- * node's ring shows the change; leave comes back into this sweep once longer sweeps have run clean.
- * `npm run sim` and `ringkv sim --faults ...,leave` run it.
+ * `leave` was left out for a while: two commits made at once at different nodes gave two rings of
+ * the same version, and one change was lost (`ringkv sim --seed 41 --nodes 4 --ops 100 --faults
+ * drop,partition,crash,join,leave` before the fix). Every change now goes through one claimant
+ * (src/core/claimant.ts). 2,000 seeds of this shape (1..2000, issue 18, about 67 CPU-minutes on a
+ * loaded machine): four failed on the simulator's own force-remove check (a member lost after it had
+ * left, fixed), and one, seed 521, fails on the code before the claimant too: a leave under heavy
+ * crashes is never committed (open).
  */
 export function ciSweepRun(seed: number): SimOptions {
-  return { seed, nodes: 3 + (seed % 3), ops: 60, faults: 'swarm', swarmExcludes: ['leave'] };
+  return { seed, nodes: 3 + (seed % 3), ops: 60, faults: 'swarm' };
 }

@@ -56,6 +56,15 @@ describe('simulation sweep', () => {
     expect(refused.events.some((e) => / leave n\d refused at n\d: /.test(e))).toBe(true);
   });
 
+  it('force-removes a machine lost for good under faults: the ring goes on without it, every invariant holds', { timeout: 60_000 }, async () => {
+    const r = await runSimulation({ seed: 2, nodes: 4, ops: 60, faults: ['drop', 'crash', 'partition', 'force-remove'] });
+    expect(r.ok, failureText(r)).toBe(true);
+    const lost = r.events.findIndex((e) => / machine lost: n\d stopped for good/.test(e));
+    const removed = r.events.findIndex((e) => / force-remove n\d committed at n\d: ring version \d+$/.test(e));
+    expect(lost, r.events.join('\n')).toBeGreaterThanOrEqual(0);
+    expect(removed).toBeGreaterThan(lost);
+  });
+
   it('runs the fault kinds it is asked for, and none when asked for none', async () => {
     const calm = await runSimulation({ seed: 9, nodes: 4, ops: 30, faults: [] });
     expect(calm.ok).toBe(true);
