@@ -81,7 +81,7 @@ export async function startNatsServerPair(name: string): Promise<{ a: NatsServer
   return { a, b };
 }
 
-function natsServerBinary(): string {
+export function natsServerBinary(): string {
   if (existsSync('/usr/sbin/nats-server')) return '/usr/sbin/nats-server';
   const found = spawnSync('which', ['nats-server'], { encoding: 'utf8' });
   const bin = found.stdout.trim();
