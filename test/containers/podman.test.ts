@@ -121,6 +121,32 @@ describe.skipIf(skipReason !== undefined)('containers: infra/Dockerfile and infr
     }
   });
 
+  it("the nodes' restart policy brings back a failed process but not one that exited 0, as a node that left does", async () => {
+    const policy = file.services.find((s) => s.name === nodes[0])!.restart;
+    expect(policy).toBe('on-failure');
+    // The exit code of a node that left (src/cli/exit-codes.ts) is 0 today: `--version` exits 0 the same way,
+    // and a usage error exits 2, as a crash would exit non-zero.
+    const left = `${project.project}-policy-left`;
+    const failed = `${project.project}-policy-failed`;
+    try {
+      await podman(['run', '-d', '--name', left, '--restart', policy!, ringkvImage, '--version']);
+      await podman(['run', '-d', '--name', failed, '--restart', policy!, ringkvImage, 'node', '--no-such-flag']);
+      const deadline = Date.now() + 30_000;
+      let failedRestarts = 0;
+      while (failedRestarts === 0 && Date.now() < deadline) {
+        await sleep(1_000);
+        failedRestarts = JSON.parse(await podman(['inspect', failed]))[0].RestartCount ?? 0;
+      }
+      expect(failedRestarts).toBeGreaterThan(0);
+      const l = JSON.parse(await podman(['inspect', left]))[0];
+      expect(l.State.Running).toBe(false);
+      expect(l.State.ExitCode).toBe(0);
+      expect(l.RestartCount ?? 0).toBe(0);
+    } finally {
+      await podman(['rm', '-f', '-t', '0', left, failed]).catch(() => undefined);
+    }
+  }, 60_000);
+
   it('every acknowledged write survives a node container killed mid-run, and on-failure restarts it', async () => {
     const natsPort = file.services.find((s) => s.ports.some(([, c]) => c === 4222))!.ports.find(([, c]) => c === 4222)![0];
     client = await RingkvClient.connect({ servers: `nats://127.0.0.1:${project.hostPort(natsPort)}`, cluster: 'ringkv', timeoutMs: 3_000 });
