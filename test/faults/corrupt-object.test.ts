@@ -7,17 +7,14 @@
  * replicas. Then that node's own copy (a local read asked of it alone, and an R=1 get with the two
  * other nodes stopped) reads back right, and so does every other key.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RingkvClient } from '../../src/client/client.js';
-import { freePorts } from '../../src/bench/free-port.js';
 import type { DvvSet } from '../../src/core/dvv.js';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../../src/protocol/envelope.js';
 import { nodeSubject } from '../../src/protocol/subjects.js';
-import { type Cluster, printNodeOutputOnFailure, startCluster } from '../support/cluster.js';
-import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
+import { useAdminCluster } from '../support/admin-cluster.js';
 
 const clusterName = 'rottest';
 const keyCount = 300;
@@ -29,39 +26,22 @@ const marker = `ROT-ME-${Date.now().toString(36)}`;
 const rottedKey = 137;
 const valueOf = (i: number) => (i === rottedKey ? `the value of key ${i}: ${marker}` : `the value of key ${i}`);
 
-let nats: NatsServerHandle | undefined;
-let cluster: Cluster | undefined;
-let client: RingkvClient;
-let nc: NatsConnection;
-let dataRoot: string;
-const httpPort = new Map<string, number>();
-
-beforeAll(async () => {
-  nats = await startNatsServer();
-  dataRoot = tempDir('ringkv-rot-');
-  const ports = await freePorts(3);
-  ['n1', 'n2', 'n3'].forEach((id, i) => httpPort.set(id, ports[i]!));
-  cluster = await startCluster({
-    nodes: 3,
-    natsUrl: nats.url,
-    dataRoot,
-    cluster: clusterName,
-    args: ['--aae-interval-ms', '1000', '--scrub-rate-bytes', String(1 << 20)],
-    nodeArgs: (id) => ['--http-port', String(httpPort.get(id))],
-  });
-  client = await RingkvClient.connect({ servers: nats.url, cluster: clusterName, timeoutMs: 5000 });
-  nc = await connect({ servers: nats.url });
-}, 120_000);
-
-afterAll(async () => {
-  await client?.close().catch(() => undefined);
-  await nc?.close().catch(() => undefined);
-  await cluster?.stopAll();
-  await nats?.stop();
-  if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
+const env = useAdminCluster({
+  nodes: 3,
+  cluster: clusterName,
+  args: ['--aae-interval-ms', '1000', '--scrub-rate-bytes', String(1 << 20)],
+  httpPorts: true,
+  timeoutMs: 5000,
+  outputChars: 20_000,
 });
-
-printNodeOutputOnFailure(() => cluster, 20_000);
+/** A raw connection, for local reads asked of one node alone. */
+let nc: NatsConnection;
+beforeAll(async () => {
+  nc = await connect({ servers: env.nats.url });
+});
+afterAll(async () => {
+  await nc?.close().catch(() => undefined);
+});
 
 /** Flips one byte of every occurrence of `needle` in a node's data.mdb; returns how many. */
 function flipInDataFile(dir: string, needle: string): number {
@@ -90,20 +70,20 @@ async function localRead(node: string, key: string): Promise<{ values: string[] 
 }
 
 async function metric(node: string, name: string): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${httpPort.get(node)}/metrics`);
+  const res = await fetch(`http://127.0.0.1:${env.cluster.httpPort(node)}/metrics`);
   const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
 describe('a corrupt object', () => {
   it('is found after a restart, counted, refused, and restored by anti-entropy from the other replicas', { timeout: 120_000 }, async () => {
-    for (let i = 0; i < keyCount; i++) await client.put(keyOf(i), text.encode(valueOf(i)), { w: 3 });
+    for (let i = 0; i < keyCount; i++) await env.client.put(keyOf(i), text.encode(valueOf(i)), { w: 3 });
     expect(await localRead('n2', keyOf(rottedKey))).toEqual({ values: [valueOf(rottedKey)] });
 
-    await cluster!.kill('n2', 'SIGTERM');
+    await env.cluster.kill('n2', 'SIGTERM');
     // LMDB writes pages copy-on-write: older copies may sit in free pages too; all are flipped.
-    expect(flipInDataFile(cluster!.dataDir('n2'), marker)).toBeGreaterThanOrEqual(1);
-    await cluster!.restart('n2');
+    expect(flipInDataFile(env.cluster.dataDir('n2'), marker)).toBeGreaterThanOrEqual(1);
+    await env.cluster.restart('n2');
 
     // The scrub finds it within a second or two; a local read in the meantime is refused, never
     // answered with the rotted bytes or with "not found".
@@ -128,19 +108,19 @@ describe('a corrupt object', () => {
     expect(await metric('n2', 'ringkv_scrub_objects_checked_total')).toBeGreaterThanOrEqual(keyCount - 1);
     const repaired = (await Promise.all(['n1', 'n2', 'n3'].map((n) => metric(n, 'ringkv_aae_keys_repaired_total')))).reduce((a, b) => a + b, 0);
     expect(repaired).toBeGreaterThanOrEqual(1);
-    expect(cluster!.logs('n2')).toContain('an object failed its checksum');
+    expect(env.cluster.logs('n2')).toContain('an object failed its checksum');
     // The corrupt copy may have carried dots of n2: it took a new epoch.
-    expect(cluster!.logs('n2')).toMatch(/new epoch: an object that failed its checksum/);
+    expect(env.cluster.logs('n2')).toMatch(/new epoch: an object that failed its checksum/);
     console.log(`corrupt object restored on n2; local reads refused while it waited: ${refused}`);
 
     // n2 alone: every key, the restored one included, reads back right with R=1.
-    await cluster!.kill('n1', 'SIGTERM');
-    await cluster!.kill('n3', 'SIGTERM');
+    await env.cluster.kill('n1', 'SIGTERM');
+    await env.cluster.kill('n3', 'SIGTERM');
     for (let i = 0; i < keyCount; i++) {
       const local = await localRead('n2', keyOf(i));
       expect(local).toEqual({ values: [valueOf(i)] });
     }
-    const got = await client.get(keyOf(rottedKey), { r: 1 });
+    const got = await env.client.get(keyOf(rottedKey), { r: 1 });
     expect(got.values.map((v) => (v === null ? null : untext.decode(v)))).toEqual([valueOf(rottedKey)]);
   });
 });

@@ -23,8 +23,8 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { accepts } from '../../src/bench/free-port.js';
 import { natsServerBinary, tempDir } from './nats-server.js';
 
 export interface Host {
@@ -230,7 +230,7 @@ export async function createHosts(opts: { hosts: number; natsCluster?: string })
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     servers.set(id, { child, exited });
     const deadline = Date.now() + startTimeoutMs;
-    while (!(await reachable(h.ip, natsPort))) {
+    while (!(await accepts(natsPort, h.ip))) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`nats-server of ${id} did not start: ${stderr}`);
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -304,17 +304,4 @@ export async function createHosts(opts: { hosts: number; natsCluster?: string })
     teardownNetwork();
   });
   return result;
-}
-
-function reachable(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-    socket.setTimeout(500, () => done(false));
-  });
 }
