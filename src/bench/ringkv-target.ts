@@ -159,7 +159,7 @@ export async function openRingkvTarget(opts: RingkvTargetOptions): Promise<Bench
       remember(key, context);
       return { retries: 0, siblings };
     },
-    memory: () => readClusterMemory(client),
+    memory: (onMissing) => readClusterMemory(client, onMissing),
     close() {
       closed ??= (async () => {
         await client.close().catch(() => undefined);

@@ -41,6 +41,8 @@ export interface BenchOptions {
   memory?: boolean;
   /** Called with each memory reading: 'after load' or 'at end'. */
   onMemory?: (when: 'after load' | 'at end', readings: NodeMemoryReading[]) => void;
+  /** A node that did not answer for its memory (left out of that reading). */
+  onMemoryMissing?: (when: 'after load' | 'at end', node: string, why: string) => void;
   /** Called when a level ends, with its result (the CLI prints it at once). */
   onLevel?: (level: LevelResult) => void;
   /** Sees each measured window start and every measured operation end (a fault run's phases). */
@@ -198,7 +200,7 @@ export async function runBench(target: BenchTarget, opts: BenchOptions): Promise
   opts.onLoad?.(load);
   const readMemory = async (when: 'after load' | 'at end') => {
     if (!opts.memory || !target.memory) return undefined;
-    const readings = await target.memory();
+    const readings = await target.memory((node, why) => opts.onMemoryMissing?.(when, node, why));
     opts.onMemory?.(when, readings);
     return readings;
   };

@@ -56,7 +56,7 @@ export interface BenchTarget {
   /** How `--fault` kills or pauses one of its nodes: only for a cluster the bench started. */
   readonly faults?: FaultControl;
   /** Each node's heap and RSS (ringkv only; see src/bench/memory.ts). */
-  memory?(): Promise<NodeMemoryReading[]>;
+  memory?(onMissing?: (node: string, why: string) => void): Promise<NodeMemoryReading[]>;
   /** The server processes the bench started for this target, for the CPU split (src/bench/cpu-split.ts). */
   processes?(): BenchProcess[];
   /** Closes connections and stops whatever the target started. Idempotent. */

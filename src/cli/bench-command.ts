@@ -245,6 +245,10 @@ export async function runBenchCommand(o: BenchCommandOptions, io: BenchIo): Prom
               bar?.clear();
               if (!o.json) io.out(formatMemory(when, readings));
             },
+            onMemoryMissing: (when: string, node: string, why: string) => {
+              bar?.clear();
+              io.err(`ringkv bench: no memory reading ${when} from ${node}: ${why}\n`);
+            },
           }
         : {}),
       ...(faulting ? { observer: faulting.observer } : {}),
