@@ -149,7 +149,7 @@ describe.skipIf(skipReason !== undefined)('containers: infra/Dockerfile and infr
       expect(l.State.ExitCode).toBe(0);
       expect(l.RestartCount ?? 0).toBe(0);
     } finally {
-      await podman(['rm', '-f', '-t', '0', left, failed]).catch(() => undefined);
+      await podman(['rm', '-f', '-v', '-t', '0', left, failed]).catch(() => undefined);
     }
   }, 60_000);
 

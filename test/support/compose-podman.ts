@@ -249,7 +249,7 @@ export async function composeProject(
   };
 
   const down = async () => {
-    for (const s of file.services) await podmanStatus(['rm', '-f', '-t', '2', containerName(s.name)]);
+    for (const s of file.services) await podmanStatus(['rm', '-f', '-v', '-t', '2', containerName(s.name)]);
     for (const v of file.volumes) await podmanStatus(['volume', 'rm', '-f', volumeName(v)]);
     await podmanStatus(['network', 'rm', '-f', network]);
   };
