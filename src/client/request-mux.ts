@@ -38,6 +38,7 @@
 import { createInbox, PermissionViolationError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { batchBytesMax, batchItems, batchItemsMax, batchKind, encodeBatch } from '../protocol/batch.js';
 import { decodeEnvelope } from '../protocol/envelope.js';
+import { inboxPrefixOf } from '../adapters/nats/connection-options.js';
 import { isBytes } from '../protocol/validation.js';
 
 /** denied: NATS refused the publish to the request's subject, or the inbox subscription (a Permissions Violation). */
@@ -86,8 +87,15 @@ export class RequestMux {
   sentMessages = 0;
   sentRequests = 0;
 
-  constructor(private readonly nc: NatsConnection) {
-    this.prefix = `${createInbox()}.`;
+  /**
+   * `inboxPrefix`: the family this user may subscribe to (a secured NATS gives each role or user its
+   * own, README "Security"); the connection's own prefix when not given.
+   */
+  constructor(
+    private readonly nc: NatsConnection,
+    inboxPrefix: string = inboxPrefixOf(nc),
+  ) {
+    this.prefix = `${createInbox(inboxPrefix)}.`;
     this.sub = nc.subscribe(`${this.prefix}*`, { callback: (err, msg) => this.deliver(err, msg) });
     void this.watch();
     nc.closed().then(
@@ -287,7 +295,7 @@ export class RequestMux {
 
   private denied(err: PermissionViolationError): void {
     if (err.operation === 'subscription') {
-      if (err.subject === `${this.prefix}*`) this.failAll('denied', `NATS does not let this user subscribe to its inbox ${err.subject}`);
+      if (err.subject === `${this.prefix}*`) this.failAll('denied', `NATS does not let this user subscribe to its inbox ${err.subject}: give the inbox prefix this user may subscribe to (--inbox-prefix, RINGKV_INBOX_PREFIX, or the inboxPrefix option)`);
       return;
     }
     const tokens = [...this.pending].filter(([, p]) => p.subject === err.subject).map(([t]) => t);
