@@ -73,6 +73,11 @@ export class RequestMux {
   private readonly sub: Subscription;
   private seq = 0;
   private closed = false;
+  /**
+   * Why NATS refused the inbox subscription, once it has: no answer can ever arrive, so every
+   * request from then on fails at once with it instead of waiting out its deadline.
+   */
+  private inboxRefused: string | undefined;
   /** False from a "disconnect" status to the next "reconnect": publishes wait in the outbox. */
   private connected = true;
   /** Requests to publish at the next tick (or once reconnected): subject, bytes, token, reqId, in order. */
@@ -107,6 +112,7 @@ export class RequestMux {
   /** Sends `bytes` to `subject`; resolves with the answer's bytes or rejects with a MuxError. */
   request(subject: string, bytes: Uint8Array, timeoutMs: number, reqId = ''): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new MuxError('closed', 'the client is closed'));
+    if (this.inboxRefused !== undefined) return Promise.reject(new MuxError('denied', this.inboxRefused));
     if (this.pending.size >= muxPendingMax) return Promise.reject(new MuxError('publish', `more than ${muxPendingMax} requests in flight`));
     const token = (++this.seq).toString(36);
     return new Promise<Uint8Array>((resolve, reject) => {
@@ -295,7 +301,10 @@ export class RequestMux {
 
   private denied(err: PermissionViolationError): void {
     if (err.operation === 'subscription') {
-      if (err.subject === `${this.prefix}*`) this.failAll('denied', `NATS does not let this user subscribe to its inbox ${err.subject}: give the inbox prefix this user may subscribe to (--inbox-prefix, RINGKV_INBOX_PREFIX, or the inboxPrefix option)`);
+      if (err.subject === `${this.prefix}*`) {
+        this.inboxRefused = `NATS does not let this user subscribe to its inbox ${err.subject}: give the inbox prefix this user may subscribe to (--inbox-prefix, RINGKV_INBOX_PREFIX, or the inboxPrefix option)`;
+        this.failAll('denied', this.inboxRefused);
+      }
       return;
     }
     const tokens = [...this.pending].filter(([, p]) => p.subject === err.subject).map(([t]) => t);

@@ -10,7 +10,8 @@
  *   `ringkv.<c>.node.*.admin`), inspection (`ringkv.<c>.node.*.inspect`) and service discovery
  *   (`$SRV.>`, what `nats micro ls` asks); subscribe to its own inbox family (`_INBOX_admin.>`).
  * - node: everything of its cluster (`ringkv.<c>.>`, publish and subscribe), the service discovery
- *   subjects it answers (`$SRV.>`), its own inbox family (`_INBOX_node.>`: the answers to what a
+ *   subjects it answers (`$SRV.>`) and asks its fellow nodes on (`$SRV.*.ringkv`: the cluster probe,
+ *   the dashboard's figures), its own inbox family (`_INBOX_node.>`: the answers to what a
  *   node asks, the cluster probe's and the dashboard's), and publish into every user's inbox family
  *   (answers, streamed inspect records, service discovery answers).
  *
@@ -36,6 +37,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { nkeys } from '@nats-io/transport-node';
 import { adminPublishSubjects, clientPublishSubjects } from '../protocol/subjects.js';
+import { serviceName } from './service-discovery.js';
 
 export type SecureRole = 'node' | 'admin' | 'client';
 export const secureRoles: readonly SecureRole[] = ['node', 'admin', 'client'];
@@ -90,7 +92,9 @@ export function userPermissions(cluster: string, users: readonly SecureUser[]): 
       case 'admin':
         return { publish: [...adminPublishSubjects(cluster), '$SRV.>'], subscribe: [own] };
       case 'node':
-        return { publish: [`ringkv.${cluster}.>`, ...inboxes], subscribe: [`ringkv.${cluster}.>`, '$SRV.>', own] };
+        // `$SRV.*.ringkv`: what a node asks its fellow nodes through service discovery (the cluster
+        // probe's PING before it serves, the dashboard's STATS).
+        return { publish: [`ringkv.${cluster}.>`, `$SRV.*.${serviceName}`, ...inboxes], subscribe: [`ringkv.${cluster}.>`, '$SRV.>', own] };
     }
   });
 }

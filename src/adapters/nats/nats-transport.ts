@@ -220,7 +220,7 @@ export class NatsTransport implements Transport {
       return;
     }
     this.sentReplies++;
-    if (replyTo.length === 0 || bytes.length > batchBytesMax || this.nc.isClosed()) {
+    if (bytes.length > batchBytesMax || this.nc.isClosed()) {
       this.replyMessages++;
       this.publish(replyTo, bytes);
       return;
