@@ -62,7 +62,9 @@ export interface ClientOptions extends NatsAuthSettings {
   /**
    * NATS server URL(s), comma separated. Default: NATS_URL, else nats://127.0.0.1:4222. The
    * authentication settings (user, password, token, nkeyFile, credsFile, caFile, certFile,
-   * keyFile) default to the nats CLI's environment variables (NATS_USER, ...).
+   * keyFile) default to the nats CLI's environment variables (NATS_USER, ...), and `inboxPrefix`
+   * (where answers arrive: on a secured NATS, the inbox family this user may subscribe to) to
+   * RINGKV_INBOX_PREFIX.
    */
   servers?: string;
   /** The cluster name: the subject prefix of its API (default "ringkv"). */

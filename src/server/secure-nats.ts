@@ -21,7 +21,8 @@
  * answers to one batch of requests leave over several turns and an inspect follow streams records
  * for minutes (more than one response per request, so `max` cannot be 1), and nats-server 2.9 keeps
  * each reply subject in a map it scans whole on every delivery once it holds 4096 entries, which
- * with many responses allowed per request and an expiry of minutes it always would. Nodes are
+ * with many responses allowed per request and an expiry of minutes it always would (a tenth of
+ * the throughput: src/bench/reply-permission-cost.ts). Nodes are
  * trusted with every subject of the cluster anyway; what NATS must stop is one client reading or
  * faking another's answers, which the inbox families do. A request's reply subject is the
  * requester's choice and NATS does not check it against the requester's permissions, so nodes
