@@ -111,6 +111,14 @@ function nonNegativeInt(name: string) {
   };
 }
 
+/** Names of client users for `up --secure-clients`: each a subject token of its inbox prefix (clientNamePattern, src/server/secure-nats.ts). */
+function clientNames(text: string): string[] {
+  const names = text.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const bad = names.find((n) => !/^[A-Za-z0-9-]{1,32}$/.test(n));
+  if (names.length === 0 || bad !== undefined) throw new InvalidArgumentError(`client names are letters, digits and -, at most 32 each, comma separated${bad !== undefined ? ` (not ${JSON.stringify(bad)})` : ''}.`);
+  return names;
+}
+
 function positiveInt(name: string) {
   return (text: string): number => {
     const value = Number(text);
@@ -258,7 +266,8 @@ function buildProgram(json = false): Command {
     .option('--partitions <q>', 'partitions of the ring (a power of two)', partitionCount, partitionCountDefault)
     .option('--http-port-base <port>', 'node nK serves its dashboard and /metrics on this port + K - 1 (0: none)', nonNegativeInt('http-port-base'), 8081)
     .option('--secure', 'start a nats-server of its own with users for nodes, admins and clients (nkeys kept in <data>/nats-secure)')
-    .action(async (o: { nodes: number; data: string; partitions: number; httpPortBase: number; secure?: boolean }, cmd: Command) => {
+    .option('--secure-clients <names>', 'with --secure: more client users, comma separated, each with its own nkey and inbox (client-<name>.nk, _INBOX_client_<name>)', clientNames)
+    .action(async (o: { nodes: number; data: string; partitions: number; httpPortBase: number; secure?: boolean; secureClients?: string[] }, cmd: Command) => {
       const g = globals(cmd);
       const { up } = await import('../server/local-cluster.js');
       const cluster = await up({
@@ -269,6 +278,7 @@ function buildProgram(json = false): Command {
         partitions: o.partitions,
         ...(o.httpPortBase > 0 ? { httpPortBase: o.httpPortBase } : {}),
         ...(o.secure ? { secure: true as const } : {}),
+        ...(o.secureClients ? { secureClients: o.secureClients } : {}),
         foreground: true,
       });
       process.exitCode = await cluster.stopped;

@@ -1,5 +1,6 @@
 /**
- * The NATS authentication flags every connecting command takes. A flag is moved into the nats
+ * The NATS authentication flags every connecting command takes (and the inbox prefix, which a
+ * secured NATS ties to the user as closely as its credentials). A flag is moved into the nats
  * CLI's environment variable before the command runs, so every connection the command opens (the
  * client, the admin, a node or the bench it launches) sees it the same way, flags winning over what
  * the environment held, and so the launcher hands secrets to its node processes through their
@@ -17,6 +18,11 @@ const flags: { flag: string; key: keyof NatsAuthSettings; help: string }[] = [
   { flag: '--tls-ca <file>', key: 'caFile', help: 'CA certificate to verify the NATS server with; requires TLS (default: $NATS_CA)' },
   { flag: '--tls-cert <file>', key: 'certFile', help: 'client certificate for NATS TLS (default: $NATS_CERT)' },
   { flag: '--tls-key <file>', key: 'keyFile', help: 'client key for NATS TLS (default: $NATS_KEY)' },
+  {
+    flag: '--inbox-prefix <prefix>',
+    key: 'inboxPrefix',
+    help: 'where replies arrive: the inbox family this NATS user may subscribe to, e.g. _INBOX_client (default: $RINGKV_INBOX_PREFIX, else _INBOX)',
+  },
 ];
 
 /** Adds the flags to the program; no default is ever shown, so no secret reaches --help. */

@@ -29,7 +29,7 @@
  * extra sibling with the same value (never a lost write); merge() hands each distinct value once.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { mergeNatsSettings, natsConnectionOptions, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
+import { checkInboxPrefix, inboxPrefixOf, mergeNatsSettings, natsConnectionOptions, type NatsAuthSettings } from '../adapters/nats/connection-options.js';
 import { natsConnectFailure } from './connect-failure.js';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -62,7 +62,9 @@ export interface ClientOptions extends NatsAuthSettings {
   /**
    * NATS server URL(s), comma separated. Default: NATS_URL, else nats://127.0.0.1:4222. The
    * authentication settings (user, password, token, nkeyFile, credsFile, caFile, certFile,
-   * keyFile) default to the nats CLI's environment variables (NATS_USER, ...).
+   * keyFile) default to the nats CLI's environment variables (NATS_USER, ...), and `inboxPrefix`
+   * (where answers arrive: on a secured NATS, the inbox family this user may subscribe to) to
+   * RINGKV_INBOX_PREFIX.
    */
   servers?: string;
   /** The cluster name: the subject prefix of its API (default "ringkv"). */
@@ -235,7 +237,9 @@ export class RingkvClient {
     private readonly ownsConnection: boolean,
     opts: ClientOptions,
   ) {
-    this.mux = new RequestMux(nc);
+    // A connection this client made has the prefix of its settings (option or RINGKV_INBOX_PREFIX); a
+    // connection handed over keeps its own unless the options name one.
+    this.mux = new RequestMux(nc, opts.inboxPrefix !== undefined && opts.inboxPrefix !== '' ? checkInboxPrefix(opts.inboxPrefix) : inboxPrefixOf(nc));
     this.readDelay = new HedgeDelay({ quantile: 0.95, ...opts.readHedge });
     // A hedged write can leave a sibling the writer did not mean: both coordinators make a dot, and
     // a read between them can return a context that covers only one, so a later read-modify-write

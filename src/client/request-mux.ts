@@ -38,6 +38,7 @@
 import { createInbox, PermissionViolationError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { batchBytesMax, batchItems, batchItemsMax, batchKind, encodeBatch } from '../protocol/batch.js';
 import { decodeEnvelope } from '../protocol/envelope.js';
+import { inboxPrefixOf } from '../adapters/nats/connection-options.js';
 import { isBytes } from '../protocol/validation.js';
 
 /** denied: NATS refused the publish to the request's subject, or the inbox subscription (a Permissions Violation). */
@@ -72,6 +73,11 @@ export class RequestMux {
   private readonly sub: Subscription;
   private seq = 0;
   private closed = false;
+  /**
+   * Why NATS refused the inbox subscription, once it has: no answer can ever arrive, so every
+   * request from then on fails at once with it instead of waiting out its deadline.
+   */
+  private inboxRefused: string | undefined;
   /** False from a "disconnect" status to the next "reconnect": publishes wait in the outbox. */
   private connected = true;
   /** Requests to publish at the next tick (or once reconnected): subject, bytes, token, reqId, in order. */
@@ -86,8 +92,15 @@ export class RequestMux {
   sentMessages = 0;
   sentRequests = 0;
 
-  constructor(private readonly nc: NatsConnection) {
-    this.prefix = `${createInbox()}.`;
+  /**
+   * `inboxPrefix`: the family this user may subscribe to (a secured NATS gives each role or user its
+   * own, README "Security"); the connection's own prefix when not given.
+   */
+  constructor(
+    private readonly nc: NatsConnection,
+    inboxPrefix: string = inboxPrefixOf(nc),
+  ) {
+    this.prefix = `${createInbox(inboxPrefix)}.`;
     this.sub = nc.subscribe(`${this.prefix}*`, { callback: (err, msg) => this.deliver(err, msg) });
     void this.watch();
     nc.closed().then(
@@ -99,6 +112,7 @@ export class RequestMux {
   /** Sends `bytes` to `subject`; resolves with the answer's bytes or rejects with a MuxError. */
   request(subject: string, bytes: Uint8Array, timeoutMs: number, reqId = ''): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new MuxError('closed', 'the client is closed'));
+    if (this.inboxRefused !== undefined) return Promise.reject(new MuxError('denied', this.inboxRefused));
     if (this.pending.size >= muxPendingMax) return Promise.reject(new MuxError('publish', `more than ${muxPendingMax} requests in flight`));
     const token = (++this.seq).toString(36);
     return new Promise<Uint8Array>((resolve, reject) => {
@@ -287,7 +301,10 @@ export class RequestMux {
 
   private denied(err: PermissionViolationError): void {
     if (err.operation === 'subscription') {
-      if (err.subject === `${this.prefix}*`) this.failAll('denied', `NATS does not let this user subscribe to its inbox ${err.subject}`);
+      if (err.subject === `${this.prefix}*`) {
+        this.inboxRefused = `NATS does not let this user subscribe to its inbox ${err.subject}: give the inbox prefix this user may subscribe to (--inbox-prefix, RINGKV_INBOX_PREFIX, or the inboxPrefix option)`;
+        this.failAll('denied', this.inboxRefused);
+      }
       return;
     }
     const tokens = [...this.pending].filter(([, p]) => p.subject === err.subject).map(([t]) => t);

@@ -20,13 +20,15 @@ export type Role = ClientRole | AdminRole | InternalRole;
  * Roles by who may send on them (src/protocol/subjects.ts): clients on `api`; admins on `admin` and
  * `inspect`; nodes on the internal roles. `forward` carries a client request one node passes on to
  * another, with the client's reply address: it is node traffic, so a client cannot claim to be a
- * forwarding node.
+ * forwarding node. `inspect-peer` carries inspection between nodes (a follow session's
+ * `inspect.correlate` to the peers of a traced request): node traffic too, so an admin, who may
+ * publish on `inspect`, cannot steer another node's session.
  */
 export type ClientRole = 'api';
 export type AdminRole = 'admin' | 'inspect';
-export type InternalRole = 'replica' | 'handoff' | 'aae' | 'gossip' | 'forward';
+export type InternalRole = 'replica' | 'handoff' | 'aae' | 'gossip' | 'forward' | 'inspect-peer';
 
-export const internalRoles: readonly InternalRole[] = ['replica', 'handoff', 'aae', 'gossip', 'forward'];
+export const internalRoles: readonly InternalRole[] = ['replica', 'handoff', 'aae', 'gossip', 'forward', 'inspect-peer'];
 export const roles: readonly Role[] = ['api', 'admin', 'inspect', ...internalRoles];
 
 /** Roles whose messages carry a reply address someone waits on: a refusal there is answered, not dropped. */

@@ -8,7 +8,8 @@
  *   ringkv.<cluster>.admin.<op>              admin operations (cluster, aae, hints, transfers), one queue group
  *   ringkv.<cluster>.node.<nodeId>.admin     admin operations for one node
  *   ringkv.<cluster>.node.<nodeId>.inspect   inspection of one node (snapshots, follow sessions, traces)
- *   ringkv.<cluster>.node.<nodeId>.<internal> node-to-node traffic: replica, handoff, aae, gossip, forward
+ *   ringkv.<cluster>.node.<nodeId>.<internal> node-to-node traffic: replica, handoff, aae, gossip, forward,
+ *                                            inspect-peer (inspection between nodes: inspect.correlate)
  *
  * A node checks that each message's kind belongs to the role of the subject it arrived on
  * (src/runtime/router.ts), so a permission on the subject is a permission on the operation.
@@ -58,7 +59,8 @@ export function roleOfSubject(subject: string): string | undefined {
 
 /**
  * The subject patterns of each permission set (infra/nats-server.secure.conf, src/server/secure-nats.ts):
- * what a client, an admin and a node may publish to. Replies travel on the requester's inbox.
+ * what a client, an admin and a node may publish to. Replies travel on the requester's inbox, in
+ * the inbox family of its user (`_INBOX_<role>`, src/server/secure-nats.ts).
  */
 export function clientPublishSubjects(cluster: string): string[] {
   return [`ringkv.${cluster}.api.>`, `ringkv.${cluster}.node.*.api`];

@@ -799,7 +799,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   root = actor;
 
   const route = createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats, now: () => clock.now(), log });
-  dispatch = (msg) => (msg.role === 'inspect' ? inspect.handle(msg) : route(msg));
+  dispatch = (msg) => (msg.role === 'inspect' || msg.role === 'inspect-peer' ? inspect.handle(msg) : route(msg));
   if (!listening) await transport.listen(admit);
   // Gossip rounds: time enters the machines only as event data, stamped here from the Clock port.
   let tickHandle: unknown;

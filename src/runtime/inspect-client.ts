@@ -7,6 +7,7 @@
  * Used by `ringkv inspect` and `ringkv trace`, and by tests.
  */
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { inboxPrefixOf } from '../adapters/nats/connection-options.js';
 import { randomBytes } from 'node:crypto';
 import { batchItems, batchKind } from '../protocol/batch.js';
 import { decodeEnvelope, encodeEnvelope, type Envelope, protocolVersion } from '../protocol/envelope.js';
@@ -104,7 +105,8 @@ export class InspectClient {
   /** Opens a follow session on one node; resolves once the node has confirmed it. */
   async follow(node: string, request: Omit<FollowRequest, 'session'> & { session?: string }, cb: FollowCallbacks): Promise<FollowHandle> {
     const session = request.session ?? `follow-${randomBytes(6).toString('hex')}`;
-    const inbox = createInbox();
+    // In this connection's inbox family: on a secured NATS the only one this user may subscribe to.
+    const inbox = createInbox(inboxPrefixOf(this.nc));
     let confirm: ((env: Envelope) => void) | undefined;
     let endResolve!: (m: EndMessage | undefined) => void;
     const ended = new Promise<EndMessage | undefined>((r) => (endResolve = r));

@@ -1,8 +1,11 @@
 /**
  * Serves the inspection protocol (inspect-protocol.ts) on a node's `inspect` role, over whatever
  * Transport the node has: NATS in production, the SimNetwork in simulation. Follow records stream
- * to the reply address of the follow request; correlation notices go to peers' `inspect` role on
- * the same transport as the replica requests they precede, which keeps them in order.
+ * to the reply address of the follow request. Correlation notices (`inspect.correlate`) go to peers'
+ * `inspect-peer` role, a node subject (sealed, members only, and one NATS permissions keep admins
+ * off), not to `inspect`, where admins may publish: an admin holding the secret could otherwise fill
+ * another node's session with coordinators it never traced. They travel on the same transport as the
+ * replica requests they precede, which keeps them in order. Each role takes only its own kinds.
  */
 import type { Log } from '../ports/log.js';
 import type { Inbound, Transport } from '../ports/transport.js';
@@ -17,6 +20,8 @@ export interface InspectServerStats {
   dropped: number;
   /** Inspect requests refused (UNAUTHENTICATED) or dropped because they were not sealed by a member or an admin. */
   unauthenticated: number;
+  /** Kinds that arrived on the other inspection role: an inspect.correlate on `inspect`, an admin request on `inspect-peer`. Dropped. */
+  wrongRole: number;
 }
 
 export interface InspectServer {
@@ -34,14 +39,14 @@ export interface InspectServerDeps {
 
 export function createInspectServer(deps: InspectServerDeps): InspectServer {
   const { nodeId, transport, log } = deps;
-  const stats: InspectServerStats = { requests: 0, dropped: 0, unauthenticated: 0 };
+  const stats: InspectServerStats = { requests: 0, dropped: 0, unauthenticated: 0, wrongRole: 0 };
 
   const envelope = (kind: string, to: string, reqId: string, body: unknown) => encodeEnvelope({ v: protocolVersion, kind, from: nodeId, to, reqId, body });
 
   const tap = new InspectTap({
     nodeId,
     clock: deps.clock,
-    correlate: (peer, session, origin, reqId) => transport.send(peer, 'inspect', envelope('inspect.correlate', peer, '', { session, origin, reqId })),
+    correlate: (peer, session, origin, reqId) => transport.send(peer, 'inspect-peer', envelope('inspect.correlate', peer, '', { session, origin, reqId })),
     onError: (err) => log.error('inspection observer failed', { err }),
   });
 
@@ -64,12 +69,17 @@ export function createInspectServer(deps: InspectServerDeps): InspectServer {
       else transport.reply(replyTo, envelope('error', to, reqId, error));
     };
     if (typeof env === 'string') return fail('', '', { code: 'BAD_REQUEST', message: env });
+    // Node to node, only inspect.correlate, and it only there (the member gate let nothing unsealed onto inspect-peer).
+    if ((msg.role === 'inspect-peer') !== (env.kind === 'inspect.correlate')) {
+      stats.wrongRole++;
+      if (msg.role === 'inspect-peer' || replyTo === undefined) return;
+      return fail(env.from, env.reqId, { code: 'WRONG_SUBJECT', message: `${env.kind} is not taken on the inspect role: it is node to node traffic` });
+    }
     // Sessions cost the node work and show its internals: only for requests sealed with the cluster
     // secret (members, and the admin CLI holding the secret; src/runtime/inspect-client.ts). The
     // member gate has already dropped a message whose seal failed.
     if (msg.member !== true) {
       stats.unauthenticated++;
-      if (env.kind === 'inspect.correlate') return;
       return fail(env.from, env.reqId, {
         code: 'UNAUTHENTICATED',
         message: 'inspection needs the cluster secret: give the CLI --cluster-secret-file (or RINGKV_CLUSTER_SECRET_FILE / RINGKV_CLUSTER_SECRET)',

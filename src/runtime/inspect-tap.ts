@@ -264,7 +264,8 @@ class Session {
   private sampleCounter = 0;
   /** Coordinators followed across nodes: reqId -> origin nodes. */
   private correlations = new Map<string, Set<string>>();
-  private correlationCount = 0;
+  /** Coordinators on other nodes whose requests this session follows (read by tests and `correlationsOf`). */
+  correlationCount = 0;
   private whole = new WeakMap<object, boolean>();
   private pending = new WeakMap<object, Pending[]>();
   /** The state an actor left in the macrostep being processed (microsteps come one by one). */
@@ -594,6 +595,11 @@ export class InspectTap {
       this.stats.observerErrors++;
       this.deps.onError?.(err);
     }
+  }
+
+  /** How many coordinators a session follows across nodes (undefined: no such session). */
+  correlationsOf(sessionId: string): number | undefined {
+    return this.sessions.get(sessionId)?.correlationCount;
   }
 
   correlate(sessionId: string, origin: string, reqId: string): boolean {

@@ -7,7 +7,7 @@
  * - unsigned on a role that takes non-members (api: client requests; admin: operators' requests, which
  *   NATS permissions guard; inspect: admin requests, which
  *   the inspect server refuses sessions to unless sealed): passed on as is, `member: false`;
- * - anything else (unsigned on replica, handoff, aae, gossip or forward; a wrong mac; a seal of another
+ * - anything else (unsigned on replica, handoff, aae, gossip, forward or inspect-peer; a wrong mac; a seal of another
  *   cluster; a seal outside the time window; a mangled frame): dropped, counted per role and reason
  *   (ringkv_messages_unauthenticated_total) and logged at warn with its claimed sender and kind.
  *

@@ -49,9 +49,12 @@ export interface UpOptions {
   /**
    * Start its own nats-server with users for nodes, admins and clients and their permissions
    * (src/server/secure-nats.ts), nkeys kept in <dataDir>/nats-secure; nodes get the node seed's
-   * path through NATS_NKEY. Refused when a server already answers at the address.
+   * path through NATS_NKEY and their inbox prefix through RINGKV_INBOX_PREFIX. Refused when a
+   * server already answers at the address.
    */
   secure?: true;
+  /** With `secure`: client users of their own besides the shared one, by name (seed client-<name>.nk, inbox prefix _INBOX_client_<name>). */
+  secureClients?: string[];
 }
 
 export interface LocalCluster {
@@ -239,12 +242,14 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
 
   // A secured cluster: its nodes authenticate with the node nkey, whatever the launcher's own NATS
   // environment says (the seed's path travels in the environment; the seed stays in its 0600 file).
-  const secure = opts.secure ? ensureSecureNats(join(dataDir, 'nats-secure'), opts.cluster) : undefined;
+  const secure = opts.secure ? ensureSecureNats(join(dataDir, 'nats-secure'), opts.cluster, opts.secureClients ?? []) : undefined;
   const nodeEnv = (): NodeJS.ProcessEnv => {
     if (!secure) return baseEnv;
     const env = { ...baseEnv };
     for (const name of Object.values(natsEnvironmentVariables)) if (name !== 'NATS_URL') delete env[name];
-    return { ...env, NATS_NKEY: secure.seeds.node };
+    // Nodes' own requests (the cluster probe, the dashboard's questions to other nodes) are answered
+    // in the node inbox family, the only one the node user may subscribe to.
+    return { ...env, NATS_NKEY: secure.seeds.node, RINGKV_INBOX_PREFIX: secure.inboxPrefixes.node };
   };
 
   const launch = (label: string, index: number, command: string, args: string[], isNode: boolean): Managed => {
@@ -438,7 +443,8 @@ function printBanner(b: {
   const flags = [b.opts.server ? `--server ${b.natsUrl}` : '', b.opts.cluster !== 'ringkv' ? `--cluster ${b.opts.cluster}` : '']
     .filter(Boolean)
     .join(' ');
-  const base = (role: 'client' | 'admin') => [flags, b.secure ? `--nkey ${b.secure.seeds[role]}` : ''].filter(Boolean).join(' ');
+  const base = (role: 'client' | 'admin') =>
+    [flags, b.secure ? `--nkey ${b.secure.seeds[role]} --inbox-prefix ${b.secure.inboxPrefixes[role]}` : ''].filter(Boolean).join(' ');
   const cmd = (rest: string, role: 'client' | 'admin' = 'client') => `npx ringkv ${base(role) ? base(role) + ' ' : ''}${rest}`;
   const bold = (t: string) => (b.colour ? `${ansi.bold}${t}${ansi.reset}` : t);
   b.say(
@@ -454,7 +460,9 @@ function printBanner(b: {
         ? [
             `  secure   users for nodes, admins and clients (${b.secure.config}); a client may only get, put, del and read status`,
             `  admin    ${cmd('cluster plan', 'admin')}`,
-            `           (or export NATS_NKEY=${b.secure.seeds.admin}; clients: NATS_NKEY=${b.secure.seeds.client})`,
+            `           (or export NATS_NKEY=${b.secure.seeds.admin} RINGKV_INBOX_PREFIX=${b.secure.inboxPrefixes.admin};`,
+            `            clients: NATS_NKEY=${b.secure.seeds.client} RINGKV_INBOX_PREFIX=${b.secure.inboxPrefixes.client})`,
+            ...Object.entries(b.secure.clients).map(([name, c]) => `  client   ${name}: --nkey ${c.seed} --inbox-prefix ${c.inboxPrefix}`),
           ]
         : []),
       ...(b.opts.httpPortBase !== undefined

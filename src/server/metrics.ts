@@ -28,6 +28,7 @@ export interface TransportCounters {
   droppedSends: number;
   droppedReceives: number;
   heldSends?: number;
+  refusedReplies?: number;
 }
 
 export interface Health {
@@ -240,6 +241,11 @@ export class NodeMetrics {
     fromStats('ringkv_action_failures_total', 'I/O actions that threw (logged; the actor kept running).', () => self.node?.stats.actionFailures);
     fromStats('ringkv_nats_dropped_sends_total', 'Publishes that failed and were dropped (connection closed, payload too large, too much held while reconnecting).', () => self.transport?.droppedSends);
     fromStats('ringkv_nats_held_sends_total', 'Publishes held while the NATS connection was down, to go out once it was back.', () => self.transport?.heldSends);
+    fromStats(
+      'ringkv_nats_refused_replies_total',
+      'Answers not sent because the request named a reply subject that is no inbox (_INBOX...): a request that tried to make this node publish on a cluster subject.',
+      () => self.transport?.refusedReplies,
+    );
     fromStats('ringkv_nats_dropped_receives_total', 'Inbound NATS messages ignored (unknown role, or a handler that threw).', () => self.transport?.droppedReceives);
     fromStats('ringkv_inspect_records_total', 'Inspection records sent to people watching.', () => self.node?.inspect.tap.stats.records);
     fromStats('ringkv_inspect_dropped_total', 'Inspection records dropped by the per-session rate limit.', () => self.node?.inspect.tap.stats.dropped);

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Log } from '../ports/log.js';
+import { isInboxSubject } from '../adapters/nats/connection-options.js';
 import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeSubject } from '../protocol/subjects.js';
 import { packageRoot } from './local-cluster.js';
 import type { NodeMetrics } from './metrics.js';
@@ -107,7 +108,8 @@ export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise
       subs.push(
         o.nc.subscribe(subject, {
           callback: (err, msg) => {
-            if (err || !msg.reply) return;
+            // Inboxes only, as every answer of a node (src/adapters/nats/nats-transport.ts, reply).
+            if (err || !msg.reply || !isInboxSubject(msg.reply)) return;
             try {
               msg.respond(encoder.encode(JSON.stringify(answers[verb]())));
             } catch (e) {

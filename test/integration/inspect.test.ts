@@ -8,7 +8,8 @@ import { seal as sealMessage } from '../../src/protocol/seal.js';
  * Covers: a snapshot lists the node and replica actors; a traced put shows its coordinator's states
  * in order and the replicas on other nodes that answered; a traced get after a write at N=1 sends
  * read repair; following by actor; the tap is off again once sessions end; bad requests and the
- * session limit are answered with codes.
+ * session limit are answered with codes; inspect.correlate is taken only on the node-only
+ * inspect-peer subject, never on the admin inspect subject, even sealed.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { rmSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { createNode, type RunningNode } from '../../src/runtime/create-node.js';
 import { InspectClient, InspectError } from '../../src/runtime/inspect-client.js';
 import { inspectSessionsMax, type InspectRecord } from '../../src/runtime/inspect-protocol.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 const cluster = 'inspect';
 const seal = testSealKey(cluster);
@@ -173,6 +175,40 @@ describe('inspection over NATS', () => {
     expect(nodes[1]!.node.inspect.tap.sessionCount).toBe(0);
     expect(nodes[1]!.node.inspect.stats.unauthenticated - before).toBe(4);
     expect(nodes[1]!.node.stats.gate.unauthenticated['inspect/bad-mac']).toBeGreaterThanOrEqual(1);
+  });
+
+  it('takes inspect.correlate only node to node (inspect-peer): sealed on the admin inspect subject it changes no session', async () => {
+    const session = 'correlate-test';
+    const h = await inspector.follow('n2', { session, request: 'nobody', durationMs: 10_000 }, { records: () => {} });
+    const tap = nodes[1]!.node.inspect.tap;
+    const stats = nodes[1]!.node.inspect.stats;
+    const correlate = (reqId: string) =>
+      encodeEnvelope({ v: protocolVersion, kind: 'inspect.correlate', from: 'n1', to: 'n2', reqId: '', body: { session: session, origin: 'n1', reqId } });
+    const before = stats.wrongRole;
+    // What an admin holding the cluster secret can publish: the inspect subject, sealed for it.
+    const onInspect = nodeSubject(cluster, 'n2', 'inspect');
+    nc.publish(onInspect, sealMessage(seal, onInspect, correlate('forged'), Date.now()));
+    await nc.flush();
+    await waitFor('the forged correlate to be counted', async () => (stats.wrongRole > before ? true : undefined), 5_000, 20);
+    expect(tap.correlationsOf(session)).toBe(0);
+    // A member's, on the node-only inspect-peer subject, is taken.
+    const onPeer = nodeSubject(cluster, 'n2', 'inspect-peer');
+    nc.publish(onPeer, sealMessage(seal, onPeer, correlate('c1'), Date.now()));
+    await nc.flush();
+    await waitFor('the correlation', async () => (tap.correlationsOf(session) === 1 ? true : undefined), 5_000, 20);
+    // Unsealed on inspect-peer: the member gate drops it before the inspect server sees it.
+    nc.publish(onPeer, correlate('c2'));
+    await nc.flush();
+    await waitFor('the unsigned message to be counted', async () => ((nodes[1]!.node.stats.gate.unauthenticated['inspect-peer/unsigned'] ?? 0) >= 1 ? true : undefined), 5_000, 20);
+    expect(tap.correlationsOf(session)).toBe(1);
+    // An admin request on inspect-peer is not taken either.
+    const snap = await nc.request(onPeer, sealMessage(seal, onPeer, encodeEnvelope({ v: protocolVersion, kind: 'inspect.snapshot', from: 't', to: 'n2', reqId: '9', body: {} }), Date.now()), { timeout: 500 }).then(
+      () => 'answered',
+      () => 'no answer',
+    );
+    expect(snap).toBe('no answer');
+    expect(stats.wrongRole).toBe(before + 2);
+    await h.stop();
   });
 
   it('answers bad requests with BAD_REQUEST and refuses sessions beyond the limit', async () => {

@@ -153,6 +153,27 @@ describe('NatsTransport', () => {
     await a.close();
   });
 
+  it('answers only inbox subjects: a reply or forward to any other subject is dropped and counted', async () => {
+    const c = cluster();
+    const nc = await conn('a');
+    const a = new NatsTransport({ nc, cluster: c, nodeId: 'a' });
+    const raw = await conn('raw');
+    const seen: string[] = [];
+    raw.subscribe(`ringkv.${c}.>`, { callback: (_e, m) => seen.push(m.subject) });
+    raw.subscribe('_INBOX_client.>', { callback: (_e, m) => seen.push(m.subject) });
+    await raw.flush();
+    // Reply subjects a requester may name: the cluster's own subjects, and inbox look-alikes.
+    for (const s of [nodeSubject(c, 'b', 'gossip'), `ringkv.${c}.admin.cluster`, '_INBOXES.x', '_INBOX', 'x._INBOX.y']) a.reply(s, te.encode('no'));
+    a.forward('b', te.encode('no'), nodeSubject(c, 'b', 'replica'));
+    a.reply('_INBOX_client.ok', te.encode('yes'));
+    await nc.flush();
+    await raw.flush();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen).toEqual(['_INBOX_client.ok']);
+    expect(a.refusedReplies).toBe(6);
+    await a.close();
+  });
+
   it('publishes what waits at close', async () => {
     const c = cluster();
     const a = new NatsTransport({ nc: await conn('a'), cluster: c, nodeId: 'a' });
@@ -257,9 +278,10 @@ describe('NatsTransport', () => {
     // Over the server's max_payload (8MB): the client refuses it; we count it instead of throwing.
     expect(() => a.send('nobody', 'replica', new Uint8Array(9 * 1024 * 1024))).not.toThrow();
     expect(a.droppedSends).toBe(1);
-    // A bad reply subject is a drop too.
+    // An empty reply subject is no inbox: refused, and counted as such.
     expect(() => a.reply('', te.encode('x'))).not.toThrow();
-    expect(a.droppedSends).toBe(2);
+    expect(a.refusedReplies).toBe(1);
+    expect(a.droppedSends).toBe(1);
 
     const closed = await connectNats(server.url, 'closed');
     const z = new NatsTransport({ nc: closed, cluster: c, nodeId: 'z' });

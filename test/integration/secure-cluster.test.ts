@@ -3,7 +3,11 @@
  * (src/server/secure-nats.ts): nodes serve with the node nkey; a client user puts and gets (every
  * acknowledged write reads back) but cannot publish on node subjects, cannot listen to the
  * cluster's traffic and cannot run admin operations (NATS_PERMISSION, exit 12); an admin can; no
- * credentials is NATS_AUTH. The shipped infra/nats-server.secure.conf is what the generator writes.
+ * credentials is NATS_AUTH. Replies: each user subscribes only to its own inbox family, so a client
+ * can neither read nor write another role's or another client user's answers, nor make a node
+ * answer onto a cluster subject; nodes' own requests (the cluster probe, the dashboard's questions)
+ * are answered in the node family; an admin cannot publish node-to-node inspection
+ * (inspect.correlate). The shipped infra/nats-server.secure.conf is what the generator writes.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
@@ -16,7 +20,8 @@ import { RingkvClient } from '../../src/client/client.js';
 import { RingkvError } from '../../src/client/errors.js';
 import { exitCodes } from '../../src/cli/exit-codes.js';
 import { freePort, sleep } from '../../src/bench/free-port.js';
-import { encodeEnvelope, protocolVersion } from '../../src/protocol/envelope.js';
+import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../../src/protocol/envelope.js';
+import { nodesAnswering } from '../../src/server/cluster-probe.js';
 import { up, type LocalCluster } from '../../src/server/local-cluster.js';
 import { type SecureRole } from '../../src/server/secure-nats.js';
 import { ensureBuilt, ringkvBin } from '../support/cluster.js';
@@ -29,16 +34,28 @@ describe('ringkv up --secure', () => {
   let local: LocalCluster;
   let url: string;
   const seed = (role: SecureRole) => local.secure!.seeds[role];
-  const opts = (role: SecureRole) => ({ servers: url, cluster, nkeyFile: seed(role), timeoutMs: 3000 });
-  const raw = (role: SecureRole): Promise<NatsConnection> =>
-    connect({ servers: url, authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(seed(role), 'utf8').trim())) });
+  const prefix = (role: SecureRole) => local.secure!.inboxPrefixes[role];
+  const opts = (role: SecureRole) => ({ servers: url, cluster, nkeyFile: seed(role), inboxPrefix: prefix(role), timeoutMs: 3000 });
+  const authOf = (seedFile: string) => nkeyAuthenticator(new TextEncoder().encode(readFileSync(seedFile, 'utf8').trim()));
+  const raw = (role: SecureRole): Promise<NatsConnection> => connect({ servers: url, authenticator: authOf(seed(role)), inboxPrefix: prefix(role) });
+  /** The CLI as the banner says to run it for a role. */
+  const cliAs = (role: SecureRole, ...args: string[]) =>
+    spawnSync(process.execPath, [ringkvBin, '--server', url, '--cluster', cluster, '--nkey', seed(role), '--inbox-prefix', prefix(role), ...args], { encoding: 'utf8' });
+  /** The permission violations NATS reports to a connection, as they come. */
+  const violationsOf = (nc: NatsConnection): PermissionViolationError[] => {
+    const seen: PermissionViolationError[] = [];
+    void (async () => {
+      for await (const s of nc.status()) if (s.type === 'error' && s.error instanceof PermissionViolationError) seen.push(s.error);
+    })();
+    return seen;
+  };
 
   let dataDir: string;
   beforeAll(async () => {
     ensureBuilt();
     url = `nats://127.0.0.1:${await freePort()}`;
     dataDir = tempDir('ringkv-secure-');
-    local = await up({ nodes: 3, dataDir, server: url, cluster, partitions: 16, secure: true, quiet: true, nodeArgs: ['--gossip-round-ms', '200'] });
+    local = await up({ nodes: 3, dataDir, server: url, cluster, partitions: 16, secure: true, secureClients: ['alice'], quiet: true, nodeArgs: ['--gossip-round-ms', '200'] });
   }, 60_000);
   afterAll(async () => {
     await local?.stop();
@@ -79,11 +96,11 @@ describe('ringkv up --secure', () => {
       await admin.close();
       await client.close();
     }
-    const cli = spawnSync(process.execPath, [ringkvBin, '--server', url, '--cluster', cluster, '--nkey', seed('client'), 'cluster', 'plan'], { encoding: 'utf8' });
+    const cli = cliAs('client', 'cluster', 'plan');
     expect(cli.status, cli.stderr).toBe(exitCodes.forbidden);
     expect(cli.stderr).toContain('NATS_PERMISSION');
     for (const args of [['inspect', 'n1'], ['hints'], ['transfers']]) {
-      const r = spawnSync(process.execPath, [ringkvBin, '--server', url, '--cluster', cluster, '--nkey', seed('client'), ...args], { encoding: 'utf8' });
+      const r = cliAs('client', ...args);
       expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(exitCodes.forbidden);
       expect(r.stderr).toContain('NATS_PERMISSION');
     }
@@ -91,18 +108,16 @@ describe('ringkv up --secure', () => {
 
   it('a client user cannot publish on node subjects nor subscribe to the cluster', async () => {
     const nc = await raw('client');
-    const violations: PermissionViolationError[] = [];
-    void (async () => {
-      for await (const s of nc.status()) if (s.type === 'error' && s.error instanceof PermissionViolationError) violations.push(s.error);
-    })();
+    const violations = violationsOf(nc);
     const forged = encodeEnvelope({ v: protocolVersion, kind: 'gossip.digest', from: 'n9', to: 'n1', reqId: '1', body: {} });
-    for (const role of ['gossip', 'replica', 'handoff', 'aae', 'forward', 'admin', 'inspect']) nc.publish(`ringkv.${cluster}.node.n1.${role}`, forged);
+    const roles = ['gossip', 'replica', 'handoff', 'aae', 'forward', 'inspect-peer', 'admin', 'inspect'];
+    for (const role of roles) nc.publish(`ringkv.${cluster}.node.n1.${role}`, forged);
     nc.publish(`ringkv.${cluster}.admin.cluster`, forged);
     nc.subscribe(`ringkv.${cluster}.>`);
     await nc.flush();
-    await waitFor('the permission violations', async () => (violations.length >= 9 ? true : undefined), 5_000, 50);
+    await waitFor('the permission violations', async () => (violations.length >= roles.length + 2 ? true : undefined), 5_000, 50);
     expect(violations.filter((v) => v.operation === 'publish').map((v) => v.subject).sort()).toEqual(
-      [...['gossip', 'replica', 'handoff', 'aae', 'forward', 'admin', 'inspect'].map((r) => `ringkv.${cluster}.node.n1.${r}`), `ringkv.${cluster}.admin.cluster`].sort(),
+      [...roles.map((r) => `ringkv.${cluster}.node.n1.${r}`), `ringkv.${cluster}.admin.cluster`].sort(),
     );
     expect(violations.some((v) => v.operation === 'subscription')).toBe(true);
     await nc.close();
@@ -123,10 +138,125 @@ describe('ringkv up --secure', () => {
       await admin.close();
       await client.close();
     }
-    const inspect = spawnSync(process.execPath, [ringkvBin, '--server', url, '--cluster', cluster, '--nkey', seed('admin'), '--cluster-secret-file', path.join(dataDir, 'cluster.secret'), 'inspect', 'n1'], { encoding: 'utf8' });
+    const inspect = cliAs('admin', '--cluster-secret-file', path.join(dataDir, 'cluster.secret'), 'inspect', 'n1');
     expect(inspect.status, inspect.stderr).toBe(0);
     expect(inspect.stdout).toContain('coordinator');
+    // A trace follows the request on every node it touches: the correlation between nodes travels
+    // on inspect-peer, which only nodes may publish to, and still works.
+    const trace = cliAs('admin', '--cluster-secret-file', path.join(dataDir, 'cluster.secret'), 'trace', 'put', 'traced', 'v');
+    expect(trace.status, trace.stderr).toBe(0);
+    expect(trace.stdout).toContain('coordinator');
   }, 30_000);
+
+  it('an admin cannot publish node-to-node inspection (inspect.correlate) nor any node subject', async () => {
+    const nc = await raw('admin');
+    const violations = violationsOf(nc);
+    const correlate = encodeEnvelope({ v: protocolVersion, kind: 'inspect.correlate', from: 'n2', to: 'n1', reqId: '', body: { session: 's', origin: 'n2', reqId: 'c1' } });
+    const roles = ['inspect-peer', 'gossip', 'replica', 'handoff', 'aae', 'forward'];
+    for (const role of roles) nc.publish(`ringkv.${cluster}.node.n1.${role}`, correlate);
+    await nc.flush();
+    await waitFor('the permission violations', async () => (violations.length >= roles.length ? true : undefined), 5_000, 50);
+    expect(violations.map((v) => `${v.operation} ${v.subject}`).sort()).toEqual(roles.map((r) => `publish ringkv.${cluster}.node.n1.${r}`).sort());
+    await nc.close();
+  }, 20_000);
+
+  it("a client user can neither subscribe to nor publish into another role's or another client user's inbox", async () => {
+    const nc = await raw('client');
+    const violations = violationsOf(nc);
+    const others = ['_INBOX.>', `${prefix('admin')}.>`, `${prefix('node')}.>`, `${local.secure!.clients.alice!.inboxPrefix}.>`];
+    for (const s of others) nc.subscribe(s);
+    const into = ['_INBOX.x', `${prefix('admin')}.x`, `${prefix('node')}.x`, `${local.secure!.clients.alice!.inboxPrefix}.x`, `${prefix('client')}.x`];
+    for (const s of into) nc.publish(s, new Uint8Array([1]));
+    await nc.flush();
+    await waitFor('the permission violations', async () => (violations.length >= others.length + into.length ? true : undefined), 5_000, 50);
+    expect(violations.filter((v) => v.operation === 'subscription').map((v) => v.subject).sort()).toEqual([...others].sort());
+    expect(violations.filter((v) => v.operation === 'publish').map((v) => v.subject).sort()).toEqual([...into].sort());
+    await nc.close();
+    // Alice, a client user of her own, works in her own family and cannot read the shared client's.
+    const alice = local.secure!.clients.alice!;
+    const client = await RingkvClient.connect({ servers: url, cluster, nkeyFile: alice.seed, inboxPrefix: alice.inboxPrefix, timeoutMs: 3000 });
+    try {
+      await client.putString('alice-key', 'a');
+      expect((await client.getString('alice-key')).values).toEqual(['a']);
+    } finally {
+      await client.close();
+    }
+    const aliceNc = await connect({ servers: url, authenticator: authOf(alice.seed), inboxPrefix: alice.inboxPrefix });
+    const aliceViolations = violationsOf(aliceNc);
+    aliceNc.subscribe(`${prefix('client')}.>`);
+    await aliceNc.flush();
+    await waitFor('the permission violation', async () => (aliceViolations.length >= 1 ? true : undefined), 5_000, 50);
+    expect(aliceViolations[0]).toMatchObject({ operation: 'subscription', subject: `${prefix('client')}.>` });
+    await aliceNc.close();
+  }, 30_000);
+
+  it('a client without its inbox prefix is told so: NATS_PERMISSION naming --inbox-prefix', async () => {
+    const client = await RingkvClient.connect({ servers: url, cluster, nkeyFile: seed('client'), timeoutMs: 3000 });
+    try {
+      const err = await client.putString('k', 'v').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RingkvError);
+      expect((err as RingkvError).code).toBe('NATS_PERMISSION');
+      expect((err as RingkvError).message).toContain('--inbox-prefix');
+    } finally {
+      await client.close();
+    }
+    const bad = await RingkvClient.connect({ servers: url, cluster, nkeyFile: seed('client'), inboxPrefix: 'replies.>' }).then(
+      (c) => c.close(),
+      (e: unknown) => e,
+    );
+    expect((bad as RingkvError).code).toBe('BAD_REQUEST');
+  }, 20_000);
+
+  it('a client cannot make a node answer onto a cluster subject: nodes answer only inboxes', async () => {
+    // The node user may subscribe to the whole cluster: it watches where answers land.
+    const watcher = await raw('node');
+    const landed: string[] = [];
+    watcher.subscribe(`ringkv.${cluster}.node.zz.>`, { callback: (_e, m) => landed.push(m.subject) });
+    await watcher.flush();
+    const nc = await raw('client');
+    const status = encodeEnvelope({ v: protocolVersion, kind: 'api.status', from: 'c', to: '', reqId: '1', body: {} });
+    nc.publish(`ringkv.${cluster}.api.status`, status, { reply: `ringkv.${cluster}.node.zz.gossip` });
+    nc.publish(`ringkv.${cluster}.node.n1.api`, status, { reply: `ringkv.${cluster}.node.zz.replica` });
+    // The same request with its own inbox is answered: the node did take the requests above.
+    const answer = await nc.request(`ringkv.${cluster}.node.n1.api`, status, { timeout: 3000 });
+    expect(decodeEnvelope(answer.data)).toMatchObject({ kind: 'api.status.ok' });
+    await sleep(300);
+    expect(landed).toEqual([]);
+    await nc.close();
+    await watcher.close();
+  }, 20_000);
+
+  it("nodes' own requests are answered in the node inbox family: the cluster probe and the dashboard's questions", async () => {
+    const nc = await raw('node');
+    try {
+      // Before per-role inboxes the node user could not subscribe to any inbox: the probe heard nobody.
+      const answering = await nodesAnswering(nc, cluster);
+      expect(answering.map((a) => a.node).sort()).toEqual(['n1', 'n2', 'n3']);
+      // What the dashboard asks every member, over the node's connection.
+      const client = await RingkvClient.connect({ connection: nc, cluster, coordination: 'cluster', timeoutMs: 3000 });
+      expect((await client.hints({ via: 'n2' })).nodeId).toBe('n2');
+      await client.close();
+    } finally {
+      await nc.close();
+    }
+  }, 20_000);
+
+  it('the bench runs as a client user with its inbox prefix', async () => {
+    // The bench loads at once: wait until the cluster serves (when this test runs alone).
+    const client = await RingkvClient.connect(opts('client'));
+    await waitFor('the cluster to take a put', async () => (await client.putString('probe', 'x').then(() => true, () => undefined)), 30_000, 200);
+    await client.close();
+    const r = cliAs('client', 'bench', '--records', '50', '--concurrency', '4', '--duration', '500ms', '--warmup', '100ms', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { load: { records: number; errors: number }; levels: { concurrency: number; ops: number; errors: number }[] };
+    expect(report.load, JSON.stringify(report.load)).toMatchObject({ records: 50, errors: 0 });
+    expect(report.levels.map((l) => l.concurrency)).toEqual([4]);
+    expect(report.levels[0]!.ops).toBeGreaterThan(0);
+    expect(report.levels[0], JSON.stringify(report.levels[0])).toMatchObject({ errors: 0 });
+  }, 60_000);
 
   it('without credentials NATS refuses: NATS_AUTH', async () => {
     const err = await RingkvClient.connect({ servers: url, cluster }).then(
@@ -142,6 +272,7 @@ describe('infra/nats-server.secure.conf', () => {
   it('is the generator output for the default cluster with passwords from the environment', async () => {
     const { secureNatsConfig, passwordIdentities } = await import('../../src/server/secure-nats.js');
     const shipped = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'infra', 'nats-server.secure.conf'), 'utf8');
-    expect(shipped.endsWith(secureNatsConfig('ringkv', passwordIdentities))).toBe(true);
+    const { roleUsers } = await import('../../src/server/secure-nats.js');
+    expect(shipped.endsWith(secureNatsConfig('ringkv', roleUsers(passwordIdentities)))).toBe(true);
   });
 });

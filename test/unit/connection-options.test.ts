@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
+  checkInboxPrefix,
+  inboxPrefixOf,
+  isInboxSubject,
   isNatsAuthRefused,
   mergeNatsSettings,
   natsConnectionOptions,
@@ -59,5 +62,26 @@ describe('NATS connection options', () => {
     // client cannot verify is not a refusal of the client's credentials.
     expect(isNatsAuthRefused(Object.assign(new Error('sslv3 alert bad certificate'), { code: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' }))).toBe(true);
     expect(isNatsAuthRefused(Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }))).toBe(false);
+  });
+
+  it('takes an inbox prefix from the flag or RINGKV_INBOX_PREFIX, and only one of the _INBOX family', () => {
+    expect(mergeNatsSettings({}, { RINGKV_INBOX_PREFIX: '_INBOX_client' })).toEqual({ inboxPrefix: '_INBOX_client' });
+    expect(mergeNatsSettings({ inboxPrefix: '_INBOX_admin' }, { RINGKV_INBOX_PREFIX: '_INBOX_client' }).inboxPrefix).toBe('_INBOX_admin');
+    expect(natsConnectionOptions({ inboxPrefix: '_INBOX_client_alice' }, readFile)).toMatchObject({ inboxPrefix: '_INBOX_client_alice' });
+    for (const ok of ['_INBOX', '_INBOX_node', '_INBOX.app.one', '_INBOX-x']) expect(checkInboxPrefix(ok)).toBe(ok);
+    for (const bad of ['', 'replies', '_INBOX.>', '_INBOX.*', '_INBOX.', '_INBOX..x', '_INBOXES', 'x._INBOX', '_INBOX_a b', `_INBOX_${'x'.repeat(200)}`]) {
+      expect(() => natsConnectionOptions({ inboxPrefix: bad }, readFile), bad).toThrow(NatsSettingsError);
+    }
+  });
+
+  it('tells an inbox reply subject from any other', () => {
+    for (const s of ['_INBOX.abc.1', '_INBOX_client.abc.1', '_INBOX_client_alice.x', '_INBOX-x.y']) expect(isInboxSubject(s), s).toBe(true);
+    for (const s of ['_INBOX', '_INBOXES.x', 'ringkv.c.node.n1.gossip', 'ringkv.c.admin.cluster', '', 'a._INBOX.b']) expect(isInboxSubject(s), s).toBe(false);
+  });
+
+  it("reads a connection's inbox prefix from nats.js's options, _INBOX when it has none", () => {
+    expect(inboxPrefixOf({ options: { inboxPrefix: '_INBOX_node' } })).toBe('_INBOX_node');
+    expect(inboxPrefixOf({ options: {} })).toBe('_INBOX');
+    expect(inboxPrefixOf({})).toBe('_INBOX');
   });
 });

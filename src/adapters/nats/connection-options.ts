@@ -6,7 +6,8 @@
  *
  * The environment variables are the nats CLI's (NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN,
  * NATS_NKEY, NATS_CREDS, NATS_CA, NATS_CERT, NATS_KEY), so an operator who has a working `nats`
- * context exported can use ringkv unchanged. A flag wins over its variable.
+ * context exported can use ringkv unchanged; the inbox prefix, which the nats CLI takes only as a
+ * flag or a context field, is RINGKV_INBOX_PREFIX. A flag wins over its variable.
  */
 import { readFileSync } from 'node:fs';
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type TlsOptions } from '@nats-io/transport-node';
@@ -27,6 +28,13 @@ export interface NatsAuthSettings {
   /** Path of a client certificate (PEM); needs `keyFile`; implies TLS. */
   certFile?: string;
   keyFile?: string;
+  /**
+   * Where this process's replies arrive (nats.js `inboxPrefix`; default `_INBOX`). A secured NATS
+   * gives each role (or user) an inbox family of its own that only it may subscribe to, so no client
+   * reads answers meant for another (README "Security"). Must be `_INBOX` or start with `_INBOX`
+   * followed by `_`, `-` or `.`: nodes answer only reply subjects of that family (isInboxSubject).
+   */
+  inboxPrefix?: string;
 }
 
 /** The environment variables the nats CLI reads, mapped onto the settings. */
@@ -40,9 +48,52 @@ export const natsEnvironmentVariables = {
   caFile: 'NATS_CA',
   certFile: 'NATS_CERT',
   keyFile: 'NATS_KEY',
+  inboxPrefix: 'RINGKV_INBOX_PREFIX',
 } as const satisfies Record<keyof NatsAuthSettings, string>;
 
 export const defaultNatsUrl = 'nats://127.0.0.1:4222';
+
+/** nats.js's own inbox prefix, what a process uses unless told otherwise. */
+export const defaultInboxPrefix = '_INBOX';
+
+/**
+ * An inbox prefix ringkv accepts: `_INBOX`, or `_INBOX` joined by `_`, `-` or `.` to more subject
+ * tokens (`_INBOX_client`, `_INBOX_client_alice`), no wildcards, no empty token, at most 128 characters.
+ */
+export const inboxPrefixPattern = /^_INBOX(?:[_.-][A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)?$/;
+const inboxPrefixCharsMax = 128;
+
+/**
+ * Whether a subject is a reply inbox ringkv answers on: the `_INBOX` family every prefix above
+ * belongs to. A publisher chooses the reply subject of its request and NATS does not check it
+ * against the publisher's permissions, so without this a client could make a node publish its
+ * answers onto the cluster's own subjects (an admin or node subject, where only nodes may publish).
+ */
+export function isInboxSubject(subject: string): boolean {
+  if (!subject.startsWith(defaultInboxPrefix)) return false;
+  const next = subject.charCodeAt(defaultInboxPrefix.length);
+  // '.', '_' or '-': `_INBOX.x`, `_INBOX_client.x`; a bare `_INBOX` is no reply subject.
+  return next === 0x2e || next === 0x5f || next === 0x2d;
+}
+
+/** The prefix as given, checked: a clear BAD_REQUEST rather than nats.js's error at connect. */
+export function checkInboxPrefix(prefix: string): string {
+  if (prefix.length > inboxPrefixCharsMax || !inboxPrefixPattern.test(prefix)) {
+    throw new NatsSettingsError(
+      `Not an inbox prefix ringkv can use: ${JSON.stringify(prefix.slice(0, inboxPrefixCharsMax))} (give _INBOX, or _INBOX followed by _, - or . and subject tokens, e.g. _INBOX_client; no wildcards; at most ${inboxPrefixCharsMax} characters).`,
+    );
+  }
+  return prefix;
+}
+
+/**
+ * The inbox prefix a connection was made with (nats.js keeps it in its options, which the
+ * NatsConnection interface does not expose), for code handed a connection it did not make.
+ */
+export function inboxPrefixOf(nc: object): string {
+  const prefix = (nc as { options?: { inboxPrefix?: unknown } }).options?.inboxPrefix;
+  return typeof prefix === 'string' && prefix !== '' ? prefix : defaultInboxPrefix;
+}
 
 /** A setting that cannot be used as given (a file that cannot be read, a cert without a key). */
 export class NatsSettingsError extends Error {
@@ -99,6 +150,7 @@ export function natsConnectionOptions(settings: NatsAuthSettings, readFile: Read
     opts.user = user;
     if (password !== undefined) opts.pass = password;
   }
+  if (settings.inboxPrefix !== undefined) opts.inboxPrefix = checkInboxPrefix(settings.inboxPrefix);
   const tls = tlsOptions(settings, readFile);
   if (tls !== undefined) opts.tls = tls;
   else if (tlsRequired) opts.tls = {};

@@ -30,6 +30,10 @@
  * (the acks of writes that committed meanwhile, gossip, hint deliveries) was otherwise lost without a
  * word, and whoever waited for it waited out a deadline.
  *
+ * Answers go only to inbox subjects (`_INBOX`, `_INBOX_<role>`...: isInboxSubject): a request's
+ * reply subject is the requester's choice, unchecked by NATS, and a node may publish on every subject
+ * of its cluster, so an answer to any other subject is dropped and counted in `refusedReplies`.
+ *
  * The connection belongs to whoever made it: `close()` publishes what waits, drains this transport's
  * subscriptions and flushes, and leaves the connection open.
  */
@@ -46,7 +50,7 @@ const reconnectJitterMs = 100;
 const pingIntervalMs = 5000;
 const pingsOutstandingMax = 3;
 
-import { mergeNatsSettings, natsConnectionOptions, type NatsAuthSettings } from './connection-options.js';
+import { isInboxSubject, mergeNatsSettings, natsConnectionOptions, type NatsAuthSettings } from './connection-options.js';
 
 /**
  * Connect to NATS. `servers` is one URL or a comma-separated list. The first connect fails fast when
@@ -109,6 +113,8 @@ export class NatsTransport implements Transport {
   replyMessages = 0;
   /** Publishes held while the connection was down (sent once it was back, or dropped at close). */
   heldSends = 0;
+  /** Replies not sent because their reply subject is no inbox (isInboxSubject): a requester's forgery. */
+  refusedReplies = 0;
 
   private readonly nc: NatsConnection;
   private readonly cluster: string;
@@ -189,6 +195,11 @@ export class NatsTransport implements Transport {
   }
 
   forward(nodeId: string, bytes: Uint8Array, replyTo: string): void {
+    // The node it goes to would not answer there either (reply above).
+    if (!isInboxSubject(replyTo)) {
+      this.refusedReplies++;
+      return;
+    }
     // The forward role, not the other node's api: only nodes may publish there (NATS permissions),
     // and the seal proves it came from a member.
     const subject = nodeSubject(this.cluster, nodeId, 'forward');
@@ -201,8 +212,15 @@ export class NatsTransport implements Transport {
   }
 
   reply(replyTo: string, bytes: Uint8Array): void {
+    // The requester chose this subject and NATS does not check it against the requester's
+    // permissions: only inboxes are answered, so no request makes this node publish its answer on a
+    // cluster subject (an admin or node subject) in the requester's stead.
+    if (!isInboxSubject(replyTo)) {
+      this.refusedReplies++;
+      return;
+    }
     this.sentReplies++;
-    if (replyTo.length === 0 || bytes.length > batchBytesMax || this.nc.isClosed()) {
+    if (bytes.length > batchBytesMax || this.nc.isClosed()) {
       this.replyMessages++;
       this.publish(replyTo, bytes);
       return;
