@@ -1,0 +1,77 @@
+/**
+ * Answers out (DESIGN.md §4): how every role's envelopes leave the node. `send` to a peer's role (or
+ * to this node's own actors, without the network), `answerClient` to a client's reply address, and
+ * `forward` of a client request to the node that answers it. Made once per node; each call encodes
+ * one envelope and hands it to the transport, nothing more.
+ */
+import type { AnswerParams } from '../../actors/coordinator.machine.js';
+import type { NodeEvent } from '../../actors/node.events.js';
+import type { SendParams } from '../../actors/replica.machine.js';
+import { decode } from '../protocol/codec.js';
+import { encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
+import type { ApiStatusOk, DurabilityMode, ProcessMemory } from '../protocol/messages.js';
+import type { Role, Transport } from '../ports/transport.js';
+import type { RequestObserver } from './node-api.js';
+import type { NodeShared } from './node-shared.js';
+
+export interface ForwardParams {
+  to: string;
+  replyTo: string;
+  bytes: Uint8Array;
+}
+
+export interface Outbound {
+  /** An envelope to a role of a node; to this node itself, to its actors on the next microtask. */
+  send(p: SendParams): void;
+  /** An answer to a client's reply address (told to the request observer). */
+  answerClient(p: AnswerParams): void;
+  /** A client request passed on to another node, which answers the client itself. */
+  forward(p: ForwardParams): void;
+}
+
+export interface OutboundDeps {
+  shared: NodeShared;
+  transport: Transport;
+  requests?: RequestObserver | undefined;
+  /** The process's memory, added to api.status answers. */
+  memory?: (() => ProcessMemory) | undefined;
+  /** What an ack means with this node's store, added to api.status answers. */
+  durability?: DurabilityMode | undefined;
+}
+
+export function createOutbound(deps: OutboundDeps): Outbound {
+  const { shared, transport, requests, memory, durability } = deps;
+  const { nodeId } = shared;
+
+  const send = (p: SendParams) => {
+    if (p.to === nodeId) {
+      // A message to this node's own replica skips the network, but stays asynchronous so that an
+      // actor never receives an event while it is still taking a transition.
+      queueMicrotask(() => shared.deliver({ type: p.kind, from: nodeId, reqId: p.reqId, body: p.body } as NodeEvent));
+      return;
+    }
+    const role = p.kind.slice(0, p.kind.indexOf('.')) as Role;
+    transport.send(p.to, role, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
+  };
+
+  const answerClient = (p: AnswerParams) => {
+    // The node machine answers status from its context; the cluster id, the process's memory and
+    // the store's durability mode are the runtime's to know, added here. A client pins the cluster id
+    // of its first ring and ignores rings of any other (src/client/client.ts).
+    if (p.kind === 'api.status.ok') {
+      const body = { ...(p.body as ApiStatusOk), clusterId: shared.identity.clusterId };
+      p = { ...p, body: { ...body, ...(memory ? { memory: memory() } : {}), ...(durability ? { durability } : {}) } };
+    }
+    requests?.answered(p.to, p.reqId, p.kind, p.kind === 'error' ? (p.body as { code?: string }).code : undefined);
+    transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
+  };
+
+  const forward = (p: ForwardParams) => {
+    const env = decode(p.bytes) as { body: Record<string, unknown>; from: string; reqId: string };
+    env.body.forwarded = true;
+    requests?.forwarded(env.from, env.reqId, p.to);
+    transport.forward(p.to, encodeEnvelope(env as never), p.replyTo);
+  };
+
+  return { send, answerClient, forward };
+}

@@ -1,0 +1,86 @@
+// Answers out (src/runtime/outbound-io.ts), alone on the simulator's network: what leaves the node,
+// on which role, with which envelope, and what the request observer is told.
+import { describe, expect, it } from 'vitest';
+import type { NodeEvent } from '../../actors/node.events.js';
+import { encodeEnvelope, protocolVersion } from '../../src/protocol/envelope.js';
+import type { RequestObserver } from '../../src/runtime/node-api.js';
+import { createOutbound } from '../../src/runtime/outbound-io.js';
+import { rolePorts } from '../support/role-ports.js';
+
+function observer() {
+  const seen: string[] = [];
+  const requests: RequestObserver = {
+    received: (op, from, reqId) => void seen.push(`received ${op} ${from} ${reqId}`),
+    answered: (from, reqId, kind, code) => void seen.push(`answered ${from} ${reqId} ${kind} ${code ?? '-'}`),
+    forwarded: (from, reqId, to) => void seen.push(`forwarded ${from} ${reqId} ${to}`),
+  };
+  return { seen, requests };
+}
+
+describe('outbound-io', () => {
+  it('sends an envelope to a peer on the role its kind names', async () => {
+    const t = await rolePorts();
+    const out = createOutbound({ shared: t.shared, transport: t.transport });
+    out.send({ to: 'n2', kind: 'replica.put', reqId: 'r1', body: { p: 3 } });
+    out.send({ to: 'n2', kind: 'handoff.batch', reqId: 'r2', body: { items: [] } });
+    await t.run();
+    expect(t.peer.map((m) => [m.role, m.env.kind, m.env.from, m.env.to, m.env.reqId])).toEqual([
+      ['replica', 'replica.put', 'n1', 'n2', 'r1'],
+      ['handoff', 'handoff.batch', 'n1', 'n2', 'r2'],
+    ]);
+    expect(t.peer[0]!.env.body).toEqual({ p: 3 });
+  });
+
+  it('sends to this node itself without the network, on a later microtask, as a node event', async () => {
+    const t = await rolePorts();
+    const delivered: NodeEvent[] = [];
+    t.shared.deliver = (e) => void delivered.push(e);
+    const out = createOutbound({ shared: t.shared, transport: t.transport });
+    out.send({ to: 'n1', kind: 'replica.get.ok', reqId: 'r1', body: { state: null } });
+    expect(delivered).toEqual([]);
+    await Promise.resolve();
+    expect(delivered).toEqual([{ type: 'replica.get.ok', from: 'n1', reqId: 'r1', body: { state: null } }]);
+    expect(t.network.stats.sent).toBe(0);
+  });
+
+  it('answers a client and tells the observer, with the error code of an error', async () => {
+    const t = await rolePorts();
+    const { seen, requests } = observer();
+    const out = createOutbound({ shared: t.shared, transport: t.transport, requests });
+    out.answerClient({ replyTo: t.replyTo, to: 'c1', reqId: 'q1', kind: 'api.put.ok', body: { context: [] } });
+    out.answerClient({ replyTo: t.replyTo, to: 'c1', reqId: 'q2', kind: 'error', body: { code: 'NOT_READY', message: 'no' } });
+    await t.run();
+    expect(seen).toEqual(['answered c1 q1 api.put.ok -', 'answered c1 q2 error NOT_READY']);
+    expect(t.client.map((r) => [r.replyTo, r.env.kind, r.env.from, r.env.reqId])).toEqual([
+      [t.replyTo, 'api.put.ok', 'n1', 'q1'],
+      [t.replyTo, 'error', 'n1', 'q2'],
+    ]);
+  });
+
+  it('adds the cluster id, memory and durability to a status answer (the runtime knows them, not the machine)', async () => {
+    const t = await rolePorts();
+    const memory = { rss: 1, heapUsed: 2, heapTotal: 3, external: 4, arrayBuffers: 5 };
+    const out = createOutbound({ shared: t.shared, transport: t.transport, memory: () => memory as never, durability: 'sync' as never });
+    out.answerClient({ replyTo: t.replyTo, to: 'c1', reqId: 's1', kind: 'api.status.ok', body: { nodeId: 'n1' } });
+    // The identity is read at the answer: a renewed epoch (or cluster id) shows at once.
+    t.shared.identity = { ...t.shared.identity, clusterId: 'cluster-id-2' };
+    out.answerClient({ replyTo: t.replyTo, to: 'c1', reqId: 's2', kind: 'api.status.ok', body: { nodeId: 'n1' } });
+    await t.run();
+    expect(t.client[0]!.env.body).toEqual({ nodeId: 'n1', clusterId: 'cluster-id-1', memory, durability: 'sync' });
+    expect((t.client[1]!.env.body as { clusterId: string }).clusterId).toBe('cluster-id-2');
+  });
+
+  it('forwards a client request with its reply address, marked forwarded, and tells the observer', async () => {
+    const t = await rolePorts();
+    const { seen, requests } = observer();
+    const out = createOutbound({ shared: t.shared, transport: t.transport, requests });
+    const bytes = encodeEnvelope({ v: protocolVersion, kind: 'api.get', from: 'c1', to: '', reqId: 'g1', body: { key: new Uint8Array([1]) } });
+    out.forward({ to: 'n2', replyTo: t.replyTo, bytes });
+    await t.run();
+    expect(seen).toEqual(['forwarded c1 g1 n2']);
+    expect(t.peer).toHaveLength(1);
+    expect(t.peer[0]!.role).toBe('forward');
+    expect(t.peer[0]!.replyTo).toBe(t.replyTo);
+    expect(t.peer[0]!.env).toMatchObject({ kind: 'api.get', from: 'c1', reqId: 'g1', body: { forwarded: true } });
+  });
+});
