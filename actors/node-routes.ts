@@ -5,7 +5,7 @@
  * client requests go to the node's one coordinator actor, in a turn's batch (actors/coordinator.machine.ts);
  * a client-driven read goes to the replica of its key (localReadRoute).
  *
- * The runtime (src/runtime/create-node.ts) routes every request-path event by directRoute, without
+ * The runtime (src/runtime/inbound-io.ts) routes every request-path event by directRoute, without
  * a transition of the node machine. Only what needs a decision of the node (spawning a replica for
  * a partition it has not served yet, answering NOT_OWNER) goes through the node machine, which asks
  * the same functions, so both paths route alike.

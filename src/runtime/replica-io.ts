@@ -48,7 +48,7 @@ export function createReplicaIo(deps: ReplicaIoDeps): ReplicaIo {
 
   const commitWrite = ({ self }: { self: AnyActorRef }, p: CommitWriteParams) => {
     const hints = p.hints.length > 0 ? { targets: p.hints, now: clock.now() } : undefined;
-    // The dot is made with the clock id current when the write is applied (see renewEpochBeforeDrop).
+    // The dot is made with the clock id current when the write is applied (epoch-io.ts renews it).
     // The store runs `mutate` at the call, so the new state is known now: this node's coordinator is
     // told at once (replica.coordinate.made) and sends it to the other replicas while this commit
     // runs (DESIGN.md §3), instead of one group commit later.
