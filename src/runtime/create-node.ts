@@ -58,6 +58,8 @@ import { createInspectServer, type InspectServer } from './inspect-server.js';
 import { createMemberGate, newGateStats, type GateStats } from './member-gate.js';
 import type { SealKey } from '../protocol/seal.js';
 import { operatorDefaults } from '../core/defaults.js';
+import { readCosts } from '../protocol/cost-counters.js';
+import { countTransitions } from './transition-count.js';
 
 export interface NodeConfig {
   nodeId: string;
@@ -363,7 +365,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     // of its first ring and ignores rings of any other (src/client/client.ts).
     if (p.kind === 'api.status.ok') {
       const body = { ...(p.body as ApiStatusOk), clusterId: identity.clusterId };
-      p = { ...p, body: { ...body, ...(ports.memory ? { memory: ports.memory() } : {}), ...(ports.durability ? { durability: ports.durability } : {}) } };
+      p = { ...p, body: { ...body, costs: readCosts(), ...(ports.memory ? { memory: ports.memory() } : {}), ...(ports.durability ? { durability: ports.durability } : {}) } };
     }
     requests?.answered(p.to, p.reqId, p.kind, p.kind === 'error' ? (p.body as { code?: string }).code : undefined);
     transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
@@ -790,6 +792,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     },
   };
   const actor = createActor(machine, { input, clock, id: nodeId, ...(ports.inspect ? { inspect: ports.inspect } : {}) });
+  countTransitions(actor);
   actor.subscribe({
     error: (err) => log.error('node actor failed', { err }),
   });

@@ -71,6 +71,7 @@ import { open, TransactionFlags, type Database, type RootDatabase } from 'lmdb';
 import { type DvvSet, equal } from '../../core/dvv.js';
 import { SegmentTable, keysInSegments, segmentOf, segmentsDefault, shapeProblem, writeObjectHash } from '../../core/merkle.js';
 import { decode, encode } from '../../protocol/codec.js';
+import { costs } from '../../protocol/cost-counters.js';
 import type { CorruptObject, Hint, HintWrite, Mutation, Store } from '../../ports/store.js';
 
 export interface LmdbStoreOptions {
@@ -622,6 +623,8 @@ export class LmdbStore implements Store {
       return;
     }
     this.commits++;
+    costs.storeTxns++;
+    costs.storeWrites += batch.ops.length;
     if (this.noSync) {
       this.settle(batch);
       batch.resolve();
