@@ -7,7 +7,7 @@
 import { type AnyActorRef, createActor, type InspectionEvent, type Observer } from 'xstate';
 import type { NodeEvent } from '../../actors/node.events.js';
 import { type NodeContext, type NodeInput, nodeMachine } from '../../actors/node.machine.js';
-import { type ChildRef, coordinatorActorId, directRoute } from '../../actors/node-routes.js';
+import { coordinatorActorId, directRoute, replicaActorId } from '../../actors/node-routes.js';
 import { type AnswerParams, type CoordinatorOutput, coordinatorMachine } from '../../actors/coordinator.machine.js';
 import type { CoordinatorEvent, CoordinatorItem } from '../../actors/coordinator.events.js';
 import { gossipMachine, gossipRoundMsDefault, phiDefaults, phiThresholdDefault } from '../../actors/gossip.machine.js';
@@ -25,14 +25,8 @@ import { fanoutDefault, shapeProblem, type TreeShape } from '../core/merkle.js';
 import { type AaeView, createAaeIo } from './anti-entropy-io.js';
 import { DeliveryTally, hintSummary } from './hint-summary.js';
 import type { ApiBackupOk, ApiHintsOk, ApiStatusOk, DurabilityMode, ProcessMemory } from '../protocol/messages.js';
-import {
-  type CommitWriteParams,
-  type ReadAndAnswerParams,
-  type ReadAndReplyParams,
-  type SendParams,
-  replicaMachine,
-  writesInFlightMaxDefault,
-} from '../../actors/replica.machine.js';
+import { type ReadAndReplyParams, type ReplicaOutput, type SendParams, replicaMachine, writesInFlightMaxDefault } from '../../actors/replica.machine.js';
+import { createReplicaIo } from './replica-io.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
 import { applySync, applyWrite, screenStored } from '../core/replica-write.js';
 import { partitionCountDefault, partitionsReplicatedBy, type Ring } from '../core/ring.js';
@@ -269,11 +263,12 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     // The request path's fast route: an event for a child that exists goes to it straight, and the
     // coordinator's go into its batch for this turn, routed as actors/node-routes.ts says, without a
     // node transition.
-    const snapshot = root.getSnapshot() as { context: NodeContext; children: Record<string, ChildRef | undefined> };
-    const direct = directRoute(snapshot.context, snapshot.children, event);
+    const direct = directRoute(root.getSnapshot().context as NodeContext, event);
     if (direct === undefined) root.send(event);
     else if ('coordinator' in direct) toCoordinator(direct.coordinator);
-    else direct.to.send(direct.event);
+    else if ('replica' in direct) replicaIo.enqueue(direct.replica);
+    else if ('read' in direct) replicaIo.readAndAnswer({ from: direct.read.from, reqId: direct.read.reqId, p: direct.read.body.p, key: direct.read.body.key });
+    else replicaIo.readAndReply(direct.localRead);
   };
 
   // The coordinator takes one event per turn (actors/coordinator.machine.ts): what arrives for it in
@@ -292,7 +287,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     coordinatorFlushQueued = false;
     const items = coordinatorQueue;
     coordinatorQueue = [];
-    const snapshot = root?.getSnapshot() as { context: NodeContext; children: Record<string, ChildRef | undefined> } | undefined;
+    const snapshot = root?.getSnapshot() as { context: NodeContext; children: Record<string, AnyActorRef | undefined> } | undefined;
     const coordinator = snapshot?.children[coordinatorActorId];
     if (!snapshot || !coordinator) return;
     const traced = inspect.tap.watching;
@@ -350,9 +345,13 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
 
   const send = (p: SendParams) => {
     if (p.to === nodeId) {
-      // A message to this node's own replica skips the network, but stays asynchronous so that an
-      // actor never receives an event while it is still taking a transition.
-      queueMicrotask(() => deliver({ type: p.kind, from: nodeId, reqId: p.reqId, body: p.body } as NodeEvent));
+      // A message to this node itself skips the network. The request path's kinds (replica
+      // requests and their answers) go into the coordinator's or the replica's batch of the turn,
+      // which an actor takes from a microtask; anything else waits for a microtask of its own, so
+      // that an actor never receives an event while it is still taking a transition.
+      const event = { type: p.kind, from: nodeId, reqId: p.reqId, body: p.body } as NodeEvent;
+      if (p.kind.startsWith('replica.')) deliver(event);
+      else queueMicrotask(() => deliver(event));
       return;
     }
     const role = p.kind.slice(0, p.kind.indexOf('.')) as Role;
@@ -386,81 +385,28 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     renewed.stored.catch((err: unknown) => log.error('could not store the new epoch', { err }));
   };
 
-  const commitWrite = ({ self }: { self: AnyActorRef }, p: CommitWriteParams) => {
-    const hints = p.hints.length > 0 ? { targets: p.hints, now: clock.now() } : undefined;
-    // The dot is made with the clock id current when the write is applied (see renewEpochBeforeDrop).
-    // The store runs `mutate` at the call, so the new state is known now: this node's coordinator is
-    // told at once (replica.coordinate.made) and sends it to the other replicas while this commit
-    // runs (DESIGN.md §3), instead of one group commit later.
-    let made: DvvSet | undefined;
-    const write = (current: DvvSet | undefined) => {
-      const m = applyWrite(current, p.write, identity.dotId);
-      if (m.result.ok && m.next !== null && p.write.kind === 'coordinate') made = m.next;
-      return m;
-    };
-    store.update(p.p, p.key, write, hints).then(
-      (outcome) => {
-        if (outcome.ok && p.write.kind === 'coordinate' && outcome.siblings >= limits.siblingsWarn) {
-          log.warn('key has many siblings: clients should merge them', { partition: p.p, siblings: outcome.siblings });
-        }
-        self.send({ type: 'store.committed', from: p.from, reqId: p.reqId, answer: p.answer, outcome });
+  const replicaIo = createReplicaIo({
+    nodeId,
+    store,
+    transport,
+    log,
+    limits,
+    now: () => clock.now(),
+    dotId: () => identity.dotId,
+    actor: () => root?.getSnapshot().children[replicaActorId] as AnyActorRef | undefined,
+    send: (p) => send(p),
+    answerClient: (p) => answerClient(p),
+    renewEpoch: (why) => renewEpochNow(why),
+    // The tap is made once the node actor exists (below); the replica takes no event before that.
+    tap: {
+      get watching() {
+        return inspect.tap.watching;
       },
-      (err: unknown) => {
-        log.error('store update failed', { partition: p.p, err });
-        // The dot already went to the other replicas with a state this node failed to keep: a later
-        // write of the key here would make that dot again for another value, which they would drop
-        // as already seen. A new epoch (a new clock id) makes every later dot new.
-        if (made !== undefined) renewEpochNow('a coordinated write whose dot was sent could not commit');
-        self.send({ type: 'store.failed', from: p.from, reqId: p.reqId, message: String(err) });
-      },
-    );
-    if (made !== undefined && p.from === nodeId) send({ to: nodeId, kind: 'replica.coordinate.made', reqId: p.reqId, body: { state: made } });
-  };
-
-  /**
-   * A key whose copy here failed its checksum reads as absent, but "not found" would be a lie: the
-   * other replicas hold it. A peer's coordinator is not answered (it takes the other targets); a
-   * client's local read is refused with an error, and the client asks the next replica.
-   */
-  const isCorruptHere = (partition: number, key: Uint8Array, found: unknown): boolean => {
-    if (found !== undefined || store.isCorrupt?.(partition, key) !== true) return false;
-    stats.corruptReadsRefused++;
-    return true;
-  };
-
-  const readAndAnswer = (p: ReadAndAnswerParams) => {
-    const encoded = store.getEncoded(p.p, p.key);
-    if (isCorruptHere(p.p, p.key, encoded)) return;
-    if (p.from === nodeId) {
-      // This node's own coordinator takes the state as an object (no encoding on the way).
-      // Screened as a peer's answer would be at the router (src/core/version-check.ts).
-      const state = encoded === undefined ? undefined : (decode(encoded) as DvvSet);
-      send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state: screenStored(state) } });
-      return;
-    }
-    // A peer's: the stored bytes go into the answer as they are (no decode and re-encode).
-    const head = { v: protocolVersion, kind: 'replica.get.ok', from: nodeId, to: p.from, reqId: p.reqId };
-    transport.send(p.from, 'replica', encodeStateAnswer(head, encoded));
-  };
-
-  // A client-driven read (api.local.get): the stored bytes straight back to the client, spliced
-  // into the answer as they are (no decode and re-encode), like a replica.get.ok to a peer.
-  const readAndReply = (p: ReadAndReplyParams) => {
-    const encoded = store.getEncoded(p.p, p.key);
-    if (isCorruptHere(p.p, p.key, encoded)) {
-      answerClient({
-        replyTo: p.replyTo,
-        to: p.from,
-        reqId: p.reqId,
-        kind: 'error',
-        body: { code: 'INTERNAL', message: `node ${nodeId}'s copy of this key failed its checksum and waits for anti-entropy to fetch it again; ask another replica` },
-      });
-      return;
-    }
-    requests?.answered(p.from, p.reqId, 'api.local.get.ok', undefined);
-    const head = { v: protocolVersion, kind: 'api.local.get.ok', from: nodeId, to: p.from, reqId: p.reqId };
-    transport.reply(p.replyTo, encodeStateAnswer(head, encoded));
-  };
+      replicaItems: (items) => inspect.tap.replicaItems(items),
+    },
+    stats,
+    ...(requests ? { requests } : {}),
+  });
 
   // Hinted handoff (Dynamo §4.6): the store work behind the handoff machine's named actions.
   const deliveries = new DeliveryTally();
@@ -662,6 +608,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const machine = nodeMachine.provide({
     actions: {
       answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
+      readLocal: safe('readLocal', (_: unknown, p: ReadAndReplyParams) => replicaIo.readAndReply(p)),
       answerHints: safe('answerHints', (_: unknown, p: { replyTo: string; to: string; reqId: string }) => answerHints(p)),
       takeBackup: safe('takeBackup', (_: unknown, p: { replyTo: string; to: string; reqId: string; dir: string }) => takeBackup(p)),
       dropLate: () => void stats.lateAnswers++,
@@ -744,12 +691,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
         },
       }),
       replica: replicaMachine.provide({
-        actions: {
-          send: safe('send', (_: unknown, p: SendParams) => send(p)),
-          commitWrite: safe('commitWrite', commitWrite as (args: unknown, p: CommitWriteParams) => void),
-          readAndAnswer: safe('readAndAnswer', (_: unknown, p: ReadAndAnswerParams) => readAndAnswer(p)),
-          readAndReply: safe('readAndReply', (_: unknown, p: ReadAndReplyParams) => readAndReply(p)),
-        },
+        actions: { perform: (_: unknown, outputs: ReplicaOutput[]) => replicaIo.perform(outputs) },
       }),
     },
   });

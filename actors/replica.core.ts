@@ -1,0 +1,99 @@
+/**
+ * The replica's decisions over one turn's batch, as pure functions (Dynamo §4.5, the replica side of
+ * a request; riak_kv's vnode put): the node's one replica actor (actors/replica.machine.ts) calls
+ * them once per turn for all of its writes and once per group commit for all of their outcomes, so
+ * no write costs a transition of its own.
+ *
+ * - planBatch: which of the turn's writes go to the store (all of them, up to writesInFlightMax
+ *   waiting for their commit; beyond that OVERLOADED at once rather than a queue without bound);
+ * - answersOf: the answer each committed (or failed) write owes its coordinator: replica.put.ok,
+ *   replica.coordinate.ok {state}, or replica.error with a code. An ok is only ever made from a
+ *   committed outcome: a replica acknowledges a write once its transaction has committed.
+ */
+import type { ReplicaWrite, WriteOutcome } from '../src/core/replica-write.js';
+import type { ReplicaCoordinateBody, ReplicaPutBody } from '../src/protocol/messages.js';
+
+export type ReplicaAnswerKind = 'replica.coordinate.ok' | 'replica.put.ok';
+
+/** A write a coordinator asks of this node's replica: make a new dot (coordinate) or keep another replica's state (put). */
+export type ReplicaWriteItem =
+  | { type: 'replica.coordinate'; from: string; reqId: string; body: ReplicaCoordinateBody }
+  | { type: 'replica.put'; from: string; reqId: string; body: ReplicaPutBody };
+
+/** One write the store applies in the turn's transaction, with what to answer once it committed. */
+export interface CommitWrite {
+  from: string;
+  reqId: string;
+  p: number;
+  key: Uint8Array;
+  write: ReplicaWrite;
+  answer: ReplicaAnswerKind;
+  /** Down primaries to keep hints for, committed with the object. */
+  hints: string[];
+}
+
+export interface SendParams {
+  to: string;
+  kind: string;
+  reqId: string;
+  body: unknown;
+}
+
+/** What one write came to: its store outcome, or the store's failure (nothing was written). */
+export type CommitResult = { write: CommitWrite; outcome: WriteOutcome } | { write: CommitWrite; failed: string };
+
+export interface ReplicaLimits {
+  siblingsMax: number;
+  writesInFlightMax: number;
+}
+
+export const writesInFlightMaxDefault = 1024;
+
+/** The turn's writes: those the store takes now, and the answers for those refused at once. */
+export function planBatch(limits: ReplicaLimits, writesInFlight: number, items: readonly ReplicaWriteItem[]): { commit: CommitWrite[]; refused: SendParams[] } {
+  const commit: CommitWrite[] = [];
+  const refused: SendParams[] = [];
+  let waiting = writesInFlight;
+  for (const item of items) {
+    if (waiting >= limits.writesInFlightMax) {
+      refused.push(errorAnswer(item.from, item.reqId, 'OVERLOADED', `the replica already has ${limits.writesInFlightMax} writes waiting for their commit`));
+      continue;
+    }
+    waiting++;
+    commit.push(commitWriteOf(item, limits.siblingsMax));
+  }
+  return { commit, refused };
+}
+
+function commitWriteOf(item: ReplicaWriteItem, siblingsMax: number): CommitWrite {
+  const { from, reqId, body } = item;
+  if (item.type === 'replica.coordinate') {
+    const b = item.body;
+    return {
+      from,
+      reqId,
+      p: b.p,
+      key: b.key,
+      answer: 'replica.coordinate.ok',
+      hints: b.hints ?? [],
+      write: { kind: 'coordinate', context: b.context, value: b.value, siblingsMax },
+    };
+  }
+  const b = item.body;
+  return { from, reqId, p: body.p, key: body.key, answer: 'replica.put.ok', hints: b.hint ? [b.hint] : [], write: { kind: 'sync', state: b.state } };
+}
+
+/** The answer each write of a group commit owes its coordinator, in the order of the writes. */
+export function answersOf(results: readonly CommitResult[]): SendParams[] {
+  return results.map((r) => {
+    const { from, reqId, answer } = r.write;
+    if ('failed' in r) return errorAnswer(from, reqId, 'INTERNAL', `the replica could not commit: ${r.failed}`);
+    const { outcome } = r;
+    if (!outcome.ok) return errorAnswer(from, reqId, outcome.code, outcome.message);
+    return { to: from, kind: answer, reqId, body: answer === 'replica.coordinate.ok' ? { state: outcome.state } : {} };
+  });
+}
+
+function errorAnswer(to: string, reqId: string, code: string, message: string): SendParams {
+  return { to, kind: 'replica.error', reqId, body: { code, message } };
+}
