@@ -11,7 +11,7 @@
  *   committed outcome: a replica acknowledges a write once its transaction has committed.
  */
 import type { ReplicaWrite, WriteOutcome } from '../src/core/replica-write.js';
-import type { ReplicaCoordinateBody, ReplicaPutBody } from '../src/protocol/messages.js';
+import { type ReplicaCoordinateBody, type ReplicaPutBody, replicaAcksMax } from '../src/protocol/messages.js';
 
 export type ReplicaAnswerKind = 'replica.coordinate.ok' | 'replica.put.ok';
 
@@ -83,15 +83,34 @@ function commitWriteOf(item: ReplicaWriteItem, siblingsMax: number): CommitWrite
   return { from, reqId, p: body.p, key: body.key, answer: 'replica.put.ok', hints: b.hint ? [b.hint] : [], write: { kind: 'sync', state: b.state } };
 }
 
-/** The answer each write of a group commit owes its coordinator, in the order of the writes. */
+/**
+ * The answers a group commit's writes owe their coordinators. A coordinator's replica.put writes
+ * that committed are acknowledged together: one replica.put.acks per coordinator node naming every
+ * request (a coordinator needs nothing else to count W), where one alone is a plain replica.put.ok.
+ * Errors and replica.coordinate.ok (the state, for this node's own coordinator) go one by one.
+ */
 export function answersOf(results: readonly CommitResult[]): SendParams[] {
-  return results.map((r) => {
+  const out: SendParams[] = [];
+  let acks: Map<string, string[]> | undefined;
+  for (const r of results) {
     const { from, reqId, answer } = r.write;
-    if ('failed' in r) return errorAnswer(from, reqId, 'INTERNAL', `the replica could not commit: ${r.failed}`);
-    const { outcome } = r;
-    if (!outcome.ok) return errorAnswer(from, reqId, outcome.code, outcome.message);
-    return { to: from, kind: answer, reqId, body: answer === 'replica.coordinate.ok' ? { state: outcome.state } : {} };
-  });
+    if ('failed' in r) out.push(errorAnswer(from, reqId, 'INTERNAL', `the replica could not commit: ${r.failed}`));
+    else if (!r.outcome.ok) out.push(errorAnswer(from, reqId, r.outcome.code, r.outcome.message));
+    else if (answer === 'replica.coordinate.ok') out.push({ to: from, kind: answer, reqId, body: { state: r.outcome.state } });
+    else {
+      acks ??= new Map();
+      const reqIds = acks.get(from);
+      if (reqIds) reqIds.push(reqId);
+      else acks.set(from, [reqId]);
+    }
+  }
+  for (const [to, reqIds] of acks ?? []) {
+    for (let i = 0; i < reqIds.length; i += replicaAcksMax) {
+      const some = reqIds.length <= replicaAcksMax ? reqIds : reqIds.slice(i, i + replicaAcksMax);
+      out.push(some.length === 1 ? { to, kind: 'replica.put.ok', reqId: some[0]!, body: {} } : { to, kind: 'replica.put.acks', reqId: '', body: { reqIds: some } });
+    }
+  }
+  return out;
 }
 
 function errorAnswer(to: string, reqId: string, code: string, message: string): SendParams {

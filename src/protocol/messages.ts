@@ -235,4 +235,11 @@ export interface ApiHintsOk {
 export type ClientKind = (typeof requestKinds)[number];
 
 export const replicaRequestKinds = ['replica.coordinate', 'replica.put', 'replica.get'] as const;
-export const replicaAnswerKinds = ['replica.coordinate.ok', 'replica.put.ok', 'replica.get.ok', 'replica.error'] as const;
+/** Requests one replica.put.acks acknowledges at most (the router refuses a longer list). */
+export const replicaAcksMax = 1024;
+
+/**
+ * replica.put.acks {reqIds}: replica.put.ok for each of the requests it names, from one group commit
+ * (actors/replica.core.ts answersOf); the router hands the coordinator one replica.put.ok per request.
+ */
+export const replicaAnswerKinds = ['replica.coordinate.ok', 'replica.put.ok', 'replica.put.acks', 'replica.get.ok', 'replica.error'] as const;

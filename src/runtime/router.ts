@@ -204,6 +204,11 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
         stats.droppedInvalid++;
         return;
       }
+      if (env.kind === 'replica.put.acks') {
+        // One group commit's acks: the coordinator takes one replica.put.ok per request.
+        for (const reqId of (env.body as { reqIds: string[] }).reqIds) deliver({ type: 'replica.put.ok', from: env.from, reqId, body: emptyBody });
+        return;
+      }
       screenVersions(env.kind, env.from, env.body as Record<string, unknown>);
       return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body } as NodeEvent);
     }
@@ -245,6 +250,9 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
   };
   return route;
 }
+
+/** The body of every replica.put.ok an acks message stands for: nothing in it, shared. */
+const emptyBody: Record<string, never> = Object.freeze({}) as Record<string, never>;
 
 function num(x: unknown): number | undefined {
   return typeof x === 'number' ? x : undefined;

@@ -66,10 +66,25 @@ describe('replica machine', () => {
       ],
     });
     expect(answers).toEqual([
-      { type: 'send', params: { to: 'n2', kind: 'replica.put.ok', reqId: 'coordinator-3', body: {} } },
       { type: 'send', params: { to: 'n1', kind: 'replica.coordinate.ok', reqId: 'coordinator-1', body: { state: committed } } },
+      { type: 'send', params: { to: 'n2', kind: 'replica.put.ok', reqId: 'coordinator-3', body: {} } },
     ]);
     expect(s2.context.writesInFlight).toBe(0);
+  });
+
+  it("acknowledges a group commit's replica.put writes with one replica.put.acks per coordinator node", () => {
+    const [s1, outputs] = step(start({ writesInFlightMax: 8 }), batch(put('n2', 'a'), put('n3', 'b'), put('n2', 'c'), put('n2', 'd')));
+    const writes = commits(outputs);
+    const ok = { ok: true as const, state: remoteState, siblings: 1 };
+    const [, answers] = step(s1, {
+      type: 'replica.committed',
+      results: [{ write: writes[0]!, outcome: ok }, { write: writes[1]!, outcome: ok }, { write: writes[2]!, failed: 'disk full' }, { write: writes[3]!, outcome: ok }],
+    });
+    expect(sends(answers)).toEqual([
+      expect.objectContaining({ to: 'n2', kind: 'replica.error', reqId: 'c' }),
+      { to: 'n2', kind: 'replica.put.acks', reqId: '', body: { reqIds: ['a', 'd'] } },
+      { to: 'n3', kind: 'replica.put.ok', reqId: 'b', body: {} },
+    ]);
   });
 
   it('a write the store refused (TOO_MANY_SIBLINGS) is answered with replica.error carrying that code', () => {
