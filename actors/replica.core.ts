@@ -80,7 +80,8 @@ function commitWriteOf(item: ReplicaWriteItem, siblingsMax: number): CommitWrite
     };
   }
   const b = item.body;
-  return { from, reqId, p: body.p, key: body.key, answer: 'replica.put.ok', hints: b.hint ? [b.hint] : [], write: { kind: 'sync', state: b.state } };
+  const write: CommitWrite['write'] = b.encoded ? { kind: 'sync', state: b.state, encoded: b.encoded } : { kind: 'sync', state: b.state };
+  return { from, reqId, p: body.p, key: body.key, answer: 'replica.put.ok', hints: b.hint ? [b.hint] : [], write };
 }
 
 /**

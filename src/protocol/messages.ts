@@ -124,7 +124,13 @@ export interface ReplicaCoordinateBody {
 export interface ReplicaPutBody {
   p: number;
   key: Uint8Array;
+  /** On the wire, the encoded DVV set (bin) or the set itself (older nodes); routed as the set. */
   state: DvvSet;
+  /**
+   * The bytes the state arrived as: set by the router alone (never taken from the wire), when the
+   * state came encoded and screening left it whole, so the replica can store them as they are.
+   */
+  encoded?: Uint8Array;
   /** Set on a fallback: the down primary it keeps this write for (a hint). */
   hint?: string;
 }

@@ -135,7 +135,7 @@ export function checkReplicaBody(kind: string, body: unknown, q: number): boolea
       if (kind === 'replica.coordinate') {
         return checkVersionVector(body.context) && (body.value === null || isBytes(body.value)) && (body.hints === undefined || isNodeIdList(body.hints));
       }
-      if (kind === 'replica.put') return checkDvvSet(body.state) && (body.hint === undefined || isNodeId(body.hint));
+      if (kind === 'replica.put') return (checkDvvSet(body.state) || isBytes(body.state)) && (body.hint === undefined || isNodeId(body.hint));
       return true;
     case 'replica.coordinate.ok':
     case 'replica.get.ok':

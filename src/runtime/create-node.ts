@@ -24,9 +24,10 @@ import { exchangeMachine } from '../../actors/exchange.machine.js';
 import { fanoutDefault, shapeProblem, type TreeShape } from '../core/merkle.js';
 import { type AaeView, createAaeIo } from './anti-entropy-io.js';
 import { DeliveryTally, hintSummary } from './hint-summary.js';
-import type { ApiBackupOk, ApiHintsOk, ApiStatusOk, DurabilityMode, ProcessMemory } from '../protocol/messages.js';
+import type { ApiBackupOk, ApiHintsOk, ApiStatusOk, DurabilityMode, ProcessMemory, ReplicaPutBody } from '../protocol/messages.js';
 import { type ReadAndReplyParams, type ReplicaOutput, type SendParams, replicaMachine, writesInFlightMaxDefault } from '../../actors/replica.machine.js';
 import { createReplicaIo } from './replica-io.js';
+import { encodedState } from './encoded-states.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
 import { applySync, applyWrite, screenStored } from '../core/replica-write.js';
 import { partitionCountDefault, partitionsReplicatedBy, type Ring } from '../core/ring.js';
@@ -355,7 +356,10 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       return;
     }
     const role = p.kind.slice(0, p.kind.indexOf('.')) as Role;
-    transport.send(p.to, role, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
+    // A replica.put's state goes as the bytes it was encoded as once (encoded-states.ts), the same
+    // for every replica it goes to and, for a state this node made, the bytes it stored.
+    const body = p.kind === 'replica.put' ? { ...(p.body as ReplicaPutBody), state: encodedState((p.body as ReplicaPutBody).state) } : p.body;
+    transport.send(p.to, role, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body }));
   };
 
   const answerClient = (p: AnswerParams) => {

@@ -13,8 +13,10 @@
 import type { AnyActorRef } from 'xstate';
 import type { CommitResult, CommitWrite, ReadAndAnswerParams, ReadAndReplyParams, ReplicaOutput, ReplicaWriteItem, SendParams } from '../../actors/replica.machine.js';
 import type { AnswerParams } from '../../actors/coordinator.machine.js';
-import { applyWrite, screenStored } from '../core/replica-write.js';
-import type { DvvSet } from '../core/dvv.js';
+import { applyWrite, screenStored, type WriteOutcome } from '../core/replica-write.js';
+import { type DvvSet, equal } from '../core/dvv.js';
+import type { Mutation } from '../ports/store.js';
+import { encodedState } from './encoded-states.js';
 import { decode } from '../protocol/codec.js';
 import { encodeStateAnswer, protocolVersion } from '../protocol/envelope.js';
 import type { Limits } from '../protocol/limits.js';
@@ -104,8 +106,16 @@ export function createReplicaIo(deps: ReplicaIoDeps): ReplicaIo {
       const coordinated = w.write.kind === 'coordinate';
       const hints = w.hints.length > 0 ? { targets: w.hints, now: deps.now() } : undefined;
       const mutate = (current: DvvSet | undefined) => {
-        const m = applyWrite(current, w.write, dotId);
-        if (coordinated && m.result.ok && m.next !== null) made = m.next;
+        const m: Mutation<WriteOutcome> = applyWrite(current, w.write, dotId);
+        if (m.next === null) return m;
+        if (coordinated) {
+          // Encoded once: these bytes are stored, and sent to every other replica (encoded-states.ts).
+          made = m.next;
+          m.nextEncoded = encodedState(made);
+        } else if (w.write.kind === 'sync' && w.write.encoded !== undefined && equal(m.next, w.write.state)) {
+          // The merge is the state as it arrived: the replica keeps the bytes it was sent.
+          m.nextEncoded = w.write.encoded;
+        }
         return m;
       };
       let outcome;
