@@ -6,9 +6,8 @@
  * a client-driven read goes to the replica of its key (localReadRoute).
  *
  * The runtime (src/runtime/inbound-io.ts) routes every request-path event by directRoute, without
- * a transition of the node machine. Only what needs a decision of the node (spawning a replica for
- * a partition it has not served yet, answering NOT_OWNER) goes through the node machine, which asks
- * the same functions, so both paths route alike.
+ * a transition of the node machine. Only what needs a decision of the node (answering NOT_OWNER to a
+ * local read) goes through the node machine, which asks the same functions, so both paths route alike.
  */
 import { partitionOf, type Ring } from '../src/core/ring.js';
 import { chooseTargets } from '../src/core/targets.js';
@@ -18,21 +17,14 @@ import type { Limits } from '../src/protocol/limits.js';
 import type { RequestOptions } from '../src/protocol/messages.js';
 import type { CoordinatorInput } from './coordinator.core.js';
 import type { CoordinatorItem } from './coordinator.events.js';
-import type { ClientLocalReadEvent, ClientReadEvent, ClientWriteEvent, NodeEvent } from './node.events.js';
+import type { ClientLocalReadEvent, ClientReadEvent, ClientWriteEvent, NodeEvent, ReplicaReadEvent } from './node.events.js';
+import type { ReplicaWriteItem } from './replica.core.js';
 
-export function replicaId(partition: number): string {
-  return `replica-${partition}`;
-}
+/** The id of the node's one replica actor (a child of the node machine). */
+export const replicaActorId = 'replica';
 
 /** The id of the node's one coordinator actor (a child of the node machine). */
 export const coordinatorActorId = 'coordinator';
-
-/** A child as routing reads it: something to send to. */
-export interface ChildRef {
-  send(event: unknown): void;
-}
-
-type Children = Record<string, ChildRef | undefined>;
 
 /** What a node knows that routing a request needs (part of the node machine's context). */
 export interface RouteView {
@@ -133,12 +125,18 @@ export function localReadRoute(view: RouteView, req: Pick<ClientLocalReadEvent, 
 }
 
 /**
- * Where the runtime sends a request-path event: to a child as it is, or into the coordinator's batch
- * for this turn; undefined sends the event to the node machine (a decision of the node is needed).
+ * Where the runtime sends a request-path event: into the coordinator's batch for this turn, into
+ * the replica's batch for this turn (writes), to the runtime's reads (replica.get, and a client's
+ * local read this node may answer); undefined sends the event to the node machine (a decision of the
+ * node is needed, for example a local read this node must refuse).
  */
-export type DirectRoute = { to: ChildRef; event: unknown } | { coordinator: CoordinatorItem };
+export type DirectRoute =
+  | { coordinator: CoordinatorItem }
+  | { replica: ReplicaWriteItem }
+  | { read: ReplicaReadEvent }
+  | { localRead: ReturnType<typeof localReadEvent> };
 
-export function directRoute(view: RouteView, children: Children, event: NodeEvent): DirectRoute | undefined {
+export function directRoute(view: RouteView, event: NodeEvent): DirectRoute | undefined {
   switch (event.type) {
     case 'api.put':
     case 'api.del':
@@ -151,15 +149,13 @@ export function directRoute(view: RouteView, children: Children, event: NodeEven
       return { coordinator: event };
     case 'replica.coordinate':
     case 'replica.put':
-    case 'replica.get': {
-      const to = children[replicaId(event.body.p)];
-      return to ? { to, event } : undefined;
-    }
+      return { replica: event };
+    case 'replica.get':
+      return { read: event };
     case 'api.local.get': {
       const route = localReadRoute(view, event);
       if ('error' in route) return undefined;
-      const to = children[replicaId(route.partition)];
-      return to ? { to, event: localReadEvent(event, route.partition) } : undefined;
+      return { localRead: localReadEvent(event, route.partition) };
     }
     default:
       return undefined;

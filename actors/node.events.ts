@@ -10,7 +10,8 @@ import type { AntiEntropyEvent } from './anti-entropy.events.js';
 import type { CoreEvent } from './coordinator.events.js';
 import type { GossipEvent } from './gossip.events.js';
 import type { HandoffEvent } from './handoff.events.js';
-import type { ReplicaEvent } from './replica.events.js';
+import type { ReplicaWriteItem } from './replica.core.js';
+import type { ReplicaGetBody } from '../src/protocol/messages.js';
 import type { TransferEvent } from './transfer.events.js';
 
 interface ClientRequest {
@@ -30,12 +31,17 @@ export type ClientReadEvent = ClientRequest & { type: 'api.get' };
 /** A client-driven read: this node's own replica state of the key, answered without a coordinator. */
 export type ClientLocalReadEvent = ClientRequest & { type: 'api.local.get' };
 
+/** A coordinator asks this node's replica for its state of a key (a coordinated get, read repair's first step). */
+export type ReplicaReadEvent = { type: 'replica.get'; from: string; reqId: string; body: ReplicaGetBody };
+
 export type NodeEvent =
   | ClientWriteEvent
   | ClientReadEvent
   | ClientLocalReadEvent
   | { type: 'api.status'; from: string; reqId: string; replyTo: string }
-  | Exclude<ReplicaEvent, { type: 'store.committed' | 'store.failed' | 'replica.local.get' }>
+  /** Replica requests from coordinators: writes for the replica actor's turn batch, reads answered by the runtime. */
+  | ReplicaWriteItem
+  | ReplicaReadEvent
   /** Replica answers: for the coordinator child, in the turn's batch. */
   | Exclude<CoreEvent, { type: 'deadline' | 'repairWaitOver' | 'fallbackWait' }>
   | GossipEvent

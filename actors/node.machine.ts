@@ -2,16 +2,14 @@
  * Node: the root actor of one ringkv node. It spawns and supervises the others and routes every
  * validated envelope to the actor it is for.
  *
- * Client requests (api.put / api.del / api.get) and replica answers never pass through it: the
- * runtime hands them to its coordinator child, a turn's worth in one batch (actors/node-routes.ts
- * directRoute), so a request costs the node no transition. It takes: api.local.get for a partition
- * whose replica is not running yet (a client-driven read: to the replica of its partition, which
- * answers the client; NOT_OWNER from a node that is not one of the key's targets), api.status,
- * replica requests for a partition whose replica is not running yet (spawned on first use), gossip
- * traffic (to its gossip child), member.up / member.down (from the gossip child's failure
- * detector), aae.* traffic, aae.tick and api.aae (to its anti-entropy child; the tick carries the
- * members believed down), handoff and transfer traffic, api.hints and api.backup (answered by the
- * runtime's answerHints and takeBackup). Sends: answers api.status.
+ * Client requests (api.put / api.del / api.get), replica requests and replica answers never pass
+ * through it: the runtime hands them to its coordinator child and its replica child, a turn's worth
+ * in one batch each (actors/node-routes.ts directRoute), so a request costs the node no transition.
+ * It takes: api.local.get that this node must refuse (NOT_OWNER from a node that is not one of the
+ * key's targets), api.status, gossip traffic (to its gossip child), member.up / member.down (from
+ * the gossip child's failure detector), aae.* traffic, aae.tick and api.aae (to its anti-entropy
+ * child; the tick carries the members believed down), handoff and transfer traffic, api.hints and
+ * api.backup (answered by the runtime's answerHints and takeBackup). Sends: answers api.status.
  *
  * Invariants: the ring and the liveness view are context, so membership (gossip) can change them,
  * and the coordinator routes every batch by the view of that moment.
@@ -30,8 +28,8 @@ import { type GossipInput, gossipMachine } from './gossip.machine.js';
 import { type HandoffInput, handoffMachine } from './handoff.machine.js';
 import type { ClientLocalReadEvent, NodeEvent } from './node.events.js';
 import { type TransferInput, transferMachine } from './transfer.machine.js';
-import { type ReplicaInput, replicaMachine } from './replica.machine.js';
-import { coordinatorActorId, localReadEvent, localReadRoute, replicaId } from './node-routes.js';
+import { replicaMachine } from './replica.machine.js';
+import { coordinatorActorId, localReadEvent, localReadRoute, replicaActorId } from './node-routes.js';
 
 export interface NodeInput {
   nodeId: string;
@@ -70,10 +68,6 @@ interface NodeArgs {
   };
 }
 
-function replicaInput(context: NodeContext, partition: number): ReplicaInput {
-  return { partition, siblingsMax: context.limits.siblingsMax, writesInFlightMax: context.writesInFlightMax };
-}
-
 function answerError(event: { from: string; reqId: string; replyTo: string }, body: ErrorBody): AnswerParams {
   return { replyTo: event.replyTo, to: event.from, reqId: event.reqId, kind: 'error', body };
 }
@@ -108,31 +102,20 @@ export const nodeMachine = setup({
      * left, handOver, once it holds nothing it no longer replicates and no hint).
      */
     exitNode: (_, _params: { reason: string; handOver: boolean }) => {},
+    /** I/O, provided by the runtime: reads this node's replica state of a key and answers the client (api.local.get.ok). */
+    readLocal: (_, _params: ReturnType<typeof localReadEvent>) => {},
     // setup() cannot type an action that enqueues its sibling actions, hence the casts below; the
     // functions themselves are checked against NodeArgs.
     // A client-driven read (api.local.get): this node's replica answers the client directly, with
     // no coordinator (localReadRoute says when this node may answer).
-    handleLocalRead: enqueueActions(({ enqueue, context, event, self }: NodeArgs) => {
+    // A client-driven read (api.local.get) the runtime did not answer at once: its route is an error
+    // (NOT_OWNER, BAD_REQUEST), answered here; one this node may answer is read by the runtime.
+    handleLocalRead: enqueueActions(({ enqueue, context, event }: NodeArgs) => {
       const req = event as ClientLocalReadEvent;
       const route = localReadRoute(context, req);
-      if ('error' in route) {
-        enqueue({ type: 'answerClient', params: answerError(req, route.error) });
-        return;
-      }
-      const id = replicaId(route.partition);
-      if (!self.getSnapshot().children[id]) enqueue.spawnChild('replica', { id, input: replicaInput(context, route.partition) });
-      enqueue.sendTo(id, localReadEvent(req, route.partition));
+      if ('error' in route) enqueue({ type: 'answerClient', params: answerError(req, route.error) });
+      else enqueue({ type: 'readLocal', params: localReadEvent(req, route.partition) });
     }) as never,
-
-    routeToReplica: enqueueActions(({ enqueue, context, event, self }: NodeArgs) => {
-      const req = event as Extract<NodeEvent, { type: 'replica.coordinate' | 'replica.put' | 'replica.get' }>;
-      const id = replicaId(req.body.p);
-      if (!self.getSnapshot().children[id]) {
-        enqueue.spawnChild('replica', { id, input: replicaInput(context, req.body.p) });
-      }
-      enqueue.sendTo(id, req);
-    }) as never,
-
   },
 }).createMachine({
   id: 'node',
@@ -143,6 +126,10 @@ export const nodeMachine = setup({
     spawnChild('coordinator', {
       id: coordinatorActorId,
       input: ({ context }) => ({ nodeId: context.nodeId, coordinatorsMax: context.coordinatorsMax, requestTimeoutMs: context.requestTimeoutMs, readRepairWaitMs: context.readRepairWaitMs, fallbackWaitMs: context.fallbackWaitMs }),
+    }),
+    spawnChild('replica', {
+      id: replicaActorId,
+      input: ({ context }) => ({ siblingsMax: context.limits.siblingsMax, writesInFlightMax: context.writesInFlightMax }),
     }),
     spawnChild('gossip', { id: 'gossip', input: ({ context }) => context.gossip }),
     spawnChild('handoff', { id: 'handoff', input: ({ context }) => context.handoff }),
@@ -208,9 +195,6 @@ export const nodeMachine = setup({
             }),
           },
         },
-        'replica.coordinate': { actions: 'routeToReplica' },
-        'replica.put': { actions: 'routeToReplica' },
-        'replica.get': { actions: 'routeToReplica' },
         'member.down': {
           actions: [assign({ down: ({ context, event }) => ({ ...context.down, [event.nodeId]: true }) }), forwardTo('handoff'), forwardTo('transfer')],
         },

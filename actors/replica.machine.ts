@@ -1,50 +1,41 @@
 /**
- * Replica: one per partition this node holds (a vnode, Dynamo §4.2). It applies the writes and
- * reads of that partition against the local store.
+ * Replica: the node's one replica actor (a vnode's write side, Dynamo §4.2 and §4.5). It applies
+ * the writes coordinators ask of this node, for every partition it holds, and takes two events per
+ * event-loop turn whatever the number of writes: replica.batch (the turn's replica.coordinate and
+ * replica.put items) and replica.committed (the outcomes of one group commit). Its decisions are
+ * pure functions over the batch (actors/replica.core.ts); the runtime performs what it decides
+ * (commit: run the writes in the store's transaction of the turn; send: the answers).
  *
- * Takes: replica.coordinate (a client write: make the new dot), replica.put (sync another replica's
- * state), replica.get (answer the local state), replica.local.get (a client's local read, Dynamo
- * §6.4: answer the client directly); store.committed / store.failed from the store.
- * Sends: replica.coordinate.ok {state}, replica.put.ok, replica.get.ok {state}, replica.error;
- * api.local.get.ok {state} to a client.
+ * Reads (replica.get from a coordinator, api.local.get from a client) have nothing to decide: the
+ * runtime answers them from the store without a transition (src/runtime/create-node.ts).
  *
- * Invariants: an ok is sent only after store.committed, that is after the LMDB transaction that
- * holds the write has committed (Dynamo §4.5: a write is acknowledged once durable at W nodes).
- * At most writesInFlightMax writes wait for their commit; beyond that the replica answers
- * OVERLOADED at once rather than queueing without bound.
+ * Takes: replica.batch, replica.committed. Sends (through perform): commit {writes}, then per write
+ * replica.coordinate.ok {state} | replica.put.ok | replica.error.
+ *
+ * Invariants: an ok is sent only after replica.committed, that is after the LMDB transaction that
+ * holds the write has committed (Dynamo §4.5: a write is acknowledged once durable at W nodes). At
+ * most writesInFlightMax writes wait for their commit; beyond that a write is answered OVERLOADED at
+ * once rather than queued without bound.
  */
 import { assign, setup } from 'xstate';
-import type { ReplicaWrite } from '../src/core/replica-write.js';
-import type { ReplicaAnswerKind, ReplicaEvent } from './replica.events.js';
+import { type CommitResult, type CommitWrite, type ReplicaLimits, type SendParams, answersOf, planBatch } from './replica.core.js';
+import type { ReplicaEvent } from './replica.events.js';
 
-export interface ReplicaInput {
-  partition: number;
-  siblingsMax: number;
-  writesInFlightMax: number;
-}
+export type { CommitResult, CommitWrite, ReplicaAnswerKind, ReplicaWriteItem, SendParams } from './replica.core.js';
+export { writesInFlightMaxDefault } from './replica.core.js';
+
+export type ReplicaInput = ReplicaLimits;
 
 export interface ReplicaContext extends ReplicaInput {
   writesInFlight: number;
+  /** What the last event decided, for perform (rebuilt by every event). */
+  outbox: ReplicaOutput[];
 }
 
-export interface CommitWriteParams {
-  from: string;
-  reqId: string;
-  p: number;
-  key: Uint8Array;
-  write: ReplicaWrite;
-  answer: ReplicaAnswerKind;
-  /** Down primaries to keep hints for, committed with the object. */
-  hints: string[];
-}
+/** What the runtime performs for one event, in order. */
+export type ReplicaOutput = { type: 'commit'; writes: CommitWrite[] } | { type: 'send'; params: SendParams };
 
-export interface SendParams {
-  to: string;
-  kind: string;
-  reqId: string;
-  body: unknown;
-}
-
+/** Reads the local state and answers the asking coordinator (replica.get). */
 export interface ReadAndAnswerParams {
   from: string;
   reqId: string;
@@ -61,16 +52,18 @@ export interface ReadAndReplyParams {
   key: Uint8Array;
 }
 
-export const writesInFlightMaxDefault = 1024;
+/** One turn's writes: the store takes those within writesInFlightMax, the rest are refused at once. */
+export function takeBatch(context: ReplicaContext, items: Extract<ReplicaEvent, { type: 'replica.batch' }>['items']): Pick<ReplicaContext, 'writesInFlight' | 'outbox'> {
+  const { commit, refused } = planBatch(context, context.writesInFlight, items);
+  const outbox: ReplicaOutput[] = refused.map((params) => ({ type: 'send', params }));
+  if (commit.length > 0) outbox.push({ type: 'commit', writes: commit });
+  return { writesInFlight: context.writesInFlight + commit.length, outbox };
+}
 
-/** A write that finds writesInFlightMax writes waiting is refused at once with OVERLOADED. */
-const refuseWhenOverloaded = {
-  guard: 'isOverloaded' as const,
-  actions: {
-    type: 'send' as const,
-    params: ({ event, context }: { event: { from: string; reqId: string }; context: ReplicaContext }) => overloaded(event.from, event.reqId, context.writesInFlightMax),
-  },
-};
+/** One group commit's outcomes: the writes no longer wait, and each is answered. */
+export function takeCommitted(context: ReplicaContext, results: readonly CommitResult[]): Pick<ReplicaContext, 'writesInFlight' | 'outbox'> {
+  return { writesInFlight: Math.max(0, context.writesInFlight - results.length), outbox: answersOf(results).map((params) => ({ type: 'send', params })) };
+}
 
 export const replicaMachine = setup({
   types: {
@@ -79,125 +72,24 @@ export const replicaMachine = setup({
     input: {} as ReplicaInput,
   },
   actions: {
-    // I/O, provided by the runtime: run the write in a store transaction, then send this actor
-    // store.committed or store.failed.
-    commitWrite: (_, _params: CommitWriteParams) => {},
-    // I/O, provided by the runtime: read the local state and send replica.get.ok to the asker.
-    readAndAnswer: (_, _params: ReadAndAnswerParams) => {},
-    // I/O, provided by the runtime: read the local state and answer a client's local read.
-    readAndReply: (_, _params: ReadAndReplyParams) => {},
-    // I/O, provided by the runtime: send one envelope.
-    send: (_, _params: SendParams) => {},
-    countWriteStarted: assign({ writesInFlight: ({ context }) => context.writesInFlight + 1 }),
-    countWriteDone: assign({ writesInFlight: ({ context }) => Math.max(0, context.writesInFlight - 1) }),
-  },
-  guards: {
-    isOverloaded: ({ context }) => context.writesInFlight >= context.writesInFlightMax,
+    // I/O, provided by the runtime: performs the outputs in order (the commit answers with
+    // replica.committed once the group commit is done, or failed).
+    perform: (_, _outputs: ReplicaOutput[]) => {},
   },
 }).createMachine({
   id: 'replica',
-  context: ({ input }) => ({ ...input, writesInFlight: 0 }),
+  context: ({ input }) => ({ ...input, writesInFlight: 0, outbox: [] }),
   initial: 'serving',
   states: {
     serving: {
       on: {
-        'replica.coordinate': [
-          refuseWhenOverloaded,
-          {
-            actions: [
-              'countWriteStarted',
-              {
-                type: 'commitWrite',
-                params: ({ event, context }) => ({
-                  from: event.from,
-                  reqId: event.reqId,
-                  p: event.body.p,
-                  key: event.body.key,
-                  answer: 'replica.coordinate.ok' as const,
-                  hints: event.body.hints ?? [],
-                  write: {
-                    kind: 'coordinate' as const,
-                    context: event.body.context,
-                    value: event.body.value,
-                    siblingsMax: context.siblingsMax,
-                  },
-                }),
-              },
-            ],
-          },
-        ],
-        'replica.put': [
-          refuseWhenOverloaded,
-          {
-            actions: [
-              'countWriteStarted',
-              {
-                type: 'commitWrite',
-                params: ({ event }) => ({
-                  from: event.from,
-                  reqId: event.reqId,
-                  p: event.body.p,
-                  key: event.body.key,
-                  answer: 'replica.put.ok' as const,
-                  hints: event.body.hint ? [event.body.hint] : [],
-                  write: { kind: 'sync' as const, state: event.body.state },
-                }),
-              },
-            ],
-          },
-        ],
-        'replica.get': {
-          actions: {
-            type: 'readAndAnswer',
-            params: ({ event }) => ({ from: event.from, reqId: event.reqId, p: event.body.p, key: event.body.key }),
-          },
+        'replica.batch': {
+          actions: [assign(({ context, event }) => takeBatch(context, event.items)), { type: 'perform', params: ({ context }) => context.outbox }],
         },
-        'replica.local.get': {
-          actions: {
-            type: 'readAndReply',
-            params: ({ event }) => ({ replyTo: event.replyTo, from: event.from, reqId: event.reqId, p: event.p, key: event.key }),
-          },
-        },
-        'store.committed': {
-          actions: [
-            'countWriteDone',
-            {
-              type: 'send',
-              params: ({ event }) => {
-                const { outcome } = event;
-                if (!outcome.ok) {
-                  return { to: event.from, kind: 'replica.error', reqId: event.reqId, body: { code: outcome.code, message: outcome.message } };
-                }
-                const body = event.answer === 'replica.coordinate.ok' ? { state: outcome.state } : {};
-                return { to: event.from, kind: event.answer, reqId: event.reqId, body };
-              },
-            },
-          ],
-        },
-        'store.failed': {
-          actions: [
-            'countWriteDone',
-            {
-              type: 'send',
-              params: ({ event }) => ({
-                to: event.from,
-                kind: 'replica.error',
-                reqId: event.reqId,
-                body: { code: 'INTERNAL', message: `the replica could not commit: ${event.message}` },
-              }),
-            },
-          ],
+        'replica.committed': {
+          actions: [assign(({ context, event }) => takeCommitted(context, event.results)), { type: 'perform', params: ({ context }) => context.outbox }],
         },
       },
     },
   },
 });
-
-function overloaded(to: string, reqId: string, max: number): SendParams {
-  return {
-    to,
-    kind: 'replica.error',
-    reqId,
-    body: { code: 'OVERLOADED', message: `the replica already has ${max} writes waiting for their commit` },
-  };
-}

@@ -7,7 +7,8 @@
  *
  * Readings come from each node's api.status answer (ProcessMemory, stamped by the node runtime).
  */
-import type { RingkvClient, RingkvError } from '../client/client.js';
+import type { RingkvClient } from '../client/client.js';
+import { readEachNode } from './node-status.js';
 
 export interface NodeMemoryReading {
   node: string;
@@ -25,32 +26,11 @@ export interface MemoryReport {
   atEnd: NodeMemoryReading[];
 }
 
-/** How often a node is asked before it is left out: a status answer is cheap, and a node busy with a GC pause or a burst of hinted handoff may miss one deadline. */
-const memoryAttempts = 3;
-
 /**
- * Asks every member of the cluster for its memory. A node that does not answer after
- * `memoryAttempts` tries is left out, and `onMissing` is told why (the report says who is missing
- * rather than failing the whole run).
+ * Asks every member of the cluster for its memory. A node that does not answer is left out, and
+ * `onMissing` is told why (the report says who is missing rather than failing the whole run).
  */
 export async function readClusterMemory(client: RingkvClient, onMissing?: (node: string, why: string) => void): Promise<NodeMemoryReading[]> {
-  const members = (await client.status()).members.map((m) => m.nodeId);
-  const readings = await Promise.all(
-    members.map(async (node) => {
-      let why = 'no memory in its status answer';
-      for (let attempt = 1; attempt <= memoryAttempts; attempt++) {
-        try {
-          const memory = (await client.status({ via: node })).memory;
-          if (memory) return { node, ...memory };
-          break;
-        } catch (err) {
-          why = `${(err as RingkvError).code ?? 'ERROR'}: ${(err as Error).message}`;
-          await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-        }
-      }
-      onMissing?.(node, why);
-      return undefined;
-    }),
-  );
-  return readings.filter((r): r is NodeMemoryReading => r !== undefined);
+  const readings = await readEachNode(client, (status) => status.memory, onMissing);
+  return readings.map(({ node, value }) => ({ node, ...value }));
 }

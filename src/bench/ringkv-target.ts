@@ -19,6 +19,7 @@ import { up, type LocalCluster } from '../server/local-cluster.js';
 import { ringkvDurability } from './durability.js';
 import { freePort, sleep } from './free-port.js';
 import { readClusterMemory } from './memory.js';
+import { readEachNode } from './node-status.js';
 import { ringkvFaultControl } from './ringkv-faults.js';
 import { divertProcessOutput, type Diversion } from './output-diversion.js';
 import type { BenchTarget, CartOutcome, ReadOutcome } from './target.js';
@@ -160,6 +161,7 @@ export async function openRingkvTarget(opts: RingkvTargetOptions): Promise<Bench
       return { retries: 0, siblings };
     },
     memory: (onMissing) => readClusterMemory(client, onMissing),
+    costs: (onMissing) => readEachNode(client, (status) => status.costs, onMissing),
     close() {
       closed ??= (async () => {
         await client.close().catch(() => undefined);

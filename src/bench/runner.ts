@@ -16,6 +16,7 @@ import { Histogram, type HistogramSummary } from './histogram.js';
 import { createRandom } from './random.js';
 import { errorCode, type BenchTarget, type Durability, type TargetName } from './target.js';
 import type { MemoryReport, NodeMemoryReading } from './memory.js';
+import { type Anatomy, anatomyOf, type NodeCostReading } from './anatomy.js';
 import { OperationChooser, opNames, recordKey, workloads, type OpName, type WorkloadName } from './workload.js';
 import { createKeyChooser, type Distribution } from './zipfian.js';
 
@@ -110,6 +111,8 @@ export interface LevelResult {
   cartRetries: number;
   /** CPU seconds each process used during the measured window (src/bench/cpu-split.ts). */
   cpu: CpuShare[];
+  /** What one operation of the window cost each node, in counts (targets that report them: src/bench/anatomy.ts). */
+  anatomy?: Anatomy;
 }
 
 export interface LoadResult {
@@ -315,6 +318,10 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
   const levelStart = performance.now();
   const cpu = new CpuMeter(() => target.processes?.() ?? []);
   let cpuShares: CpuShare[] = [];
+  // The nodes' counters, read as the window opens and as it closes (the request anatomy).
+  let costsBefore: Promise<NodeCostReading[]> | undefined;
+  let costsAfter: Promise<NodeCostReading[]> | undefined;
+  const readCosts = () => target.costs?.().catch(() => [] as NodeCostReading[]);
 
   const stopProgress = progressTimer(opts, () => {
     const now = performance.now();
@@ -379,6 +386,7 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
 
   if (phase === 'measure') {
     cpu.start();
+    costsBefore = readCosts();
     opts.observer?.measureStarted(measureStart, opts.durationMs);
   }
   const onAbort = () => {
@@ -395,6 +403,7 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
         phaseErrors = 0;
         measureStart = performance.now();
         cpu.start();
+        costsBefore = readCosts();
         opts.observer?.measureStarted(measureStart, opts.durationMs);
       }
     }
@@ -404,12 +413,14 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
     }
     // The CPU of the window itself: the operations still ending after it are few and are counted.
     cpuShares = cpu.stop();
+    if (costsBefore) costsAfter = readCosts();
     await running;
   } finally {
     stopProgress();
     opts.signal?.removeEventListener('abort', onAbort);
   }
 
+  const anatomy = costsBefore && costsAfter ? anatomyOf(await costsBefore, await costsAfter, windowOps(counters, workload)) : undefined;
   const measureEnd = measureStart + opts.durationMs;
   const elapsedMs = measureStart === 0 ? 0 : Math.max(Math.min(measureEnd, performance.now()), lastEnd) - measureStart;
   const total = new Histogram();
@@ -442,7 +453,15 @@ async function runLevel(target: BenchTarget, opts: BenchOptions, values: Uint8Ar
     siblingsMax: counters.siblingsMax,
     cartRetries: counters.cartRetries,
     cpu: cpuShares,
+    ...(anatomy ? { anatomy } : {}),
   };
+}
+
+/** The operations the window measured (what the anatomy's counts are divided by). */
+function windowOps(counters: Counters, workload: (typeof workloads)[keyof typeof workloads]): number {
+  let ops = 0;
+  for (const op of opNames) if (workload.proportions[op] > 0) ops += counters.histograms[op].count + [...counters.errors[op].values()].reduce((a, b) => a + b, 0);
+  return ops;
 }
 
 function noteRead(counters: Counters, found: boolean, siblings: number): void {

@@ -14,6 +14,7 @@ import type { FaultControl } from './fault.js';
 
 import type { NodeMemoryReading } from './memory.js';
 import type { BenchProcess } from './cpu-split.js';
+import type { NodeCostReading } from './anatomy.js';
 
 export type TargetName = 'ringkv' | 'nats-kv';
 export const targetNames: readonly TargetName[] = ['ringkv', 'nats-kv'];
@@ -57,6 +58,8 @@ export interface BenchTarget {
   readonly faults?: FaultControl;
   /** Each node's heap and RSS (ringkv only; see src/bench/memory.ts). */
   memory?(onMissing?: (node: string, why: string) => void): Promise<NodeMemoryReading[]>;
+  /** Each node's cost counters now (ringkv only; the request anatomy, src/bench/anatomy.ts). */
+  costs?(onMissing?: (node: string, why: string) => void): Promise<NodeCostReading[]>;
   /** The server processes the bench started for this target, for the CPU split (src/bench/cpu-split.ts). */
   processes?(): BenchProcess[];
   /** Closes connections and stops whatever the target started. Idempotent. */

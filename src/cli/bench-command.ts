@@ -14,6 +14,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { formatCpuSplit } from '../bench/cpu-split.js';
+import { formatAnatomy } from '../bench/anatomy.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { faultForMsDefault, FaultSpecError, parseFaultSpec, type FaultReport, type FaultSpec } from '../bench/fault.js';
 import { prepareFault, type PreparedFault } from '../bench/fault-session.js';
@@ -369,6 +370,7 @@ export function formatLevel(level: LevelResult, warmupMs: number): string {
   const cpu = formatCpuSplit(level.cpu ?? [], level.ops, level.elapsedMs, availableParallelism());
   if (cpu) notes.push(cpu);
   for (const note of notes) out += `  ${note}\n`;
+  if (level.anatomy) out += `  the nodes' work per operation (their own counters):\n${formatAnatomy(level.anatomy)}`;
   return out + '\n';
 }
 

@@ -18,7 +18,8 @@ export const defaultVersionBounds: VersionBounds = { counterMax: 2 ** 48, histor
 
 export type ReplicaWrite =
   | { kind: 'coordinate'; context: VersionVector; value: Sibling; siblingsMax: number }
-  | { kind: 'sync'; state: DvvSet };
+  /** `encoded`: the bytes `state` arrived as, kept as they are when the merge is that state itself. */
+  | { kind: 'sync'; state: DvvSet; encoded?: Uint8Array };
 
 export type WriteOutcome =
   | { ok: true; state: DvvSet; siblings: number }

@@ -17,6 +17,12 @@ import type { DvvSet } from '../core/dvv.js';
 export interface Mutation<T> {
   next: DvvSet | null;
   result: T;
+  /**
+   * The encoded form of `next`, when the caller has it already (a state is encoded once and the same
+   * bytes are stored, sent and hashed: DESIGN.md §3). Bytes that decode to `next`; the store keeps
+   * them as they are instead of encoding `next` again.
+   */
+  nextEncoded?: Uint8Array;
 }
 
 /**

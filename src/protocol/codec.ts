@@ -5,6 +5,7 @@
  * Byte strings decode as Uint8Array (a Buffer in Node).
  */
 import { Packr } from 'msgpackr';
+import { costs } from './cost-counters.js';
 
 const packr = new Packr({
   useRecords: false,
@@ -21,10 +22,12 @@ const packr = new Packr({
 });
 
 export function encode(value: unknown): Uint8Array {
+  costs.encodes++;
   return packr.pack(value);
 }
 
 /** Throws on bytes that are not one complete MessagePack value; callers turn that into a code. */
 export function decode(bytes: Uint8Array): unknown {
+  costs.decodes++;
   return packr.unpack(bytes);
 }

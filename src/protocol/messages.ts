@@ -124,7 +124,13 @@ export interface ReplicaCoordinateBody {
 export interface ReplicaPutBody {
   p: number;
   key: Uint8Array;
+  /** On the wire, the encoded DVV set (bin) or the set itself (older nodes); routed as the set. */
   state: DvvSet;
+  /**
+   * The bytes the state arrived as: set by the router alone (never taken from the wire), when the
+   * state came encoded and screening left it whole, so the replica can store them as they are.
+   */
+  encoded?: Uint8Array;
   /** Set on a fallback: the down primary it keeps this write for (a hint). */
   hint?: string;
 }
@@ -235,4 +241,11 @@ export interface ApiHintsOk {
 export type ClientKind = (typeof requestKinds)[number];
 
 export const replicaRequestKinds = ['replica.coordinate', 'replica.put', 'replica.get'] as const;
-export const replicaAnswerKinds = ['replica.coordinate.ok', 'replica.put.ok', 'replica.get.ok', 'replica.error'] as const;
+/** Requests one replica.put.acks acknowledges at most (the router refuses a longer list). */
+export const replicaAcksMax = 1024;
+
+/**
+ * replica.put.acks {reqIds}: replica.put.ok for each of the requests it names, from one group commit
+ * (actors/replica.core.ts answersOf); the router hands the coordinator one replica.put.ok per request.
+ */
+export const replicaAnswerKinds = ['replica.coordinate.ok', 'replica.put.ok', 'replica.put.acks', 'replica.get.ok', 'replica.error'] as const;

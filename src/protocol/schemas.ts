@@ -142,6 +142,27 @@ export const ProcessMemorySchema = Type.Object({
   rssBytes: Type.Number(),
 });
 
+/**
+ * What the answering node's process has done since it started, counted (src/protocol/cost-counters.ts):
+ * `ringkv bench` subtracts two readings and divides by the operations between them.
+ */
+export const CostCountsSchema = Type.Object({
+  messagesOut: Type.Number(),
+  bytesOut: Type.Number(),
+  messagesIn: Type.Number(),
+  bytesIn: Type.Number(),
+  publishTurns: Type.Number(),
+  storeTxns: Type.Number(),
+  storeWrites: Type.Number(),
+  transitions: Type.Number(),
+  encodes: Type.Number(),
+  decodes: Type.Number(),
+  seals: Type.Number(),
+  opens: Type.Number(),
+  bytesOutBy: Type.Record(Type.String(), Type.Number()),
+  messagesOutBy: Type.Record(Type.String(), Type.Number()),
+});
+
 /** api.status.ok: the answering node's view of the cluster; the ring a client routes by. */
 export const ApiStatusOkSchema = Type.Object({
   cluster: Type.String(),
@@ -157,6 +178,7 @@ export const ApiStatusOkSchema = Type.Object({
   startedAt: Type.Optional(Type.Number()),
   departed: Type.Optional(Type.Array(Type.Object({ nodeId: Type.String(), status: Type.Union(memberStatuses.map((m) => Type.Literal(m))) }))),
   memory: Type.Optional(ProcessMemorySchema),
+  costs: Type.Optional(CostCountsSchema),
   durability: Type.Optional(Type.Union([Type.Literal('committed'), Type.Literal('fsync')])),
 });
 

@@ -27,6 +27,7 @@
  * Pure functions of bytes, the key and the time: the simulator seals with them too.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { costs } from './cost-counters.js';
 
 /** The first byte of a sealed message: MessagePack's never-used byte. */
 export const sealMarker = 0xc1;
@@ -70,6 +71,7 @@ function mac(secret: Uint8Array, subject: string, header: Uint8Array, payload: U
 
 /** The sealed form of `payload` for publishing on `subject`. */
 export function seal(key: SealKey, subject: string, payload: Uint8Array, nowMs: number): Uint8Array {
+  costs.seals++;
   let id = idBytesOf.get(key);
   if (id === undefined) {
     id = utf8.encode(key.clusterId);
@@ -95,6 +97,7 @@ export function seal(key: SealKey, subject: string, payload: Uint8Array, nowMs: 
  * cluster id the frame claims, to say that another cluster shares this NATS).
  */
 export function openSealed(key: SealKey, subject: string, bytes: Uint8Array, nowMs: number): Opened {
+  costs.opens++;
   if (!isSealed(bytes)) return { ok: false, reason: 'unsigned' };
   if (bytes.length < 3 || bytes[1] !== sealVersion) return { ok: false, reason: 'malformed' };
   const idLength = bytes[2]!;

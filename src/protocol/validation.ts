@@ -11,7 +11,7 @@ import { aaeItemsMax } from './aae-messages.js';
 import { decode } from './codec.js';
 import type { ErrorCode } from './errors.js';
 import type { Limits } from './limits.js';
-import { backupDirCharsMax, type ClusterClaimRequest, clusterOps } from './messages.js';
+import { backupDirCharsMax, type ClusterClaimRequest, clusterOps, replicaAcksMax } from './messages.js';
 import { checkers, refusalOf } from './schemas.js';
 import { namePattern } from './subjects.js';
 
@@ -121,6 +121,9 @@ export function checkClientBody(kind: string, body: unknown, limits: Limits): Ch
   return ok(body);
 }
 
+/** Longest request id an internal answer may name (the coordinator's are `coordinator-<seq>`). */
+const reqIdCharsMax = 256;
+
 /** Checks an internal replica message body; false means drop it. */
 export function checkReplicaBody(kind: string, body: unknown, q: number): boolean {
   if (!isObject(body)) return false;
@@ -132,13 +135,15 @@ export function checkReplicaBody(kind: string, body: unknown, q: number): boolea
       if (kind === 'replica.coordinate') {
         return checkVersionVector(body.context) && (body.value === null || isBytes(body.value)) && (body.hints === undefined || isNodeIdList(body.hints));
       }
-      if (kind === 'replica.put') return checkDvvSet(body.state) && (body.hint === undefined || isNodeId(body.hint));
+      if (kind === 'replica.put') return (checkDvvSet(body.state) || isBytes(body.state)) && (body.hint === undefined || isNodeId(body.hint));
       return true;
     case 'replica.coordinate.ok':
     case 'replica.get.ok':
       return body.state === null || checkDvvSet(body.state);
     case 'replica.put.ok':
       return true;
+    case 'replica.put.acks':
+      return Array.isArray(body.reqIds) && body.reqIds.length > 0 && body.reqIds.length <= replicaAcksMax && body.reqIds.every((id) => typeof id === 'string' && id.length <= reqIdCharsMax);
     case 'replica.error':
       return typeof body.code === 'string' && typeof body.message === 'string';
     default:

@@ -5,7 +5,8 @@
  * coordinator.batch from a microtask, after the callbacks that delivered it and before the next
  * turn's I/O. A microtask, not setImmediate: the simulator drains microtasks between timers.
  */
-import { coordinatorActorId, type ChildRef } from '../../actors/node-routes.js';
+import type { AnyActorRef } from 'xstate';
+import { coordinatorActorId } from '../../actors/node-routes.js';
 import type { NodeContext } from '../../actors/node.machine.js';
 import type { CoordinatorOutput } from '../../actors/coordinator.machine.js';
 import type { CoordinatorEvent, CoordinatorItem } from '../../actors/coordinator.events.js';
@@ -51,7 +52,7 @@ export function createCoordinatorIo(deps: CoordinatorIoDeps): CoordinatorIo {
     coordinatorFlushQueued = false;
     const items = coordinatorQueue;
     coordinatorQueue = [];
-    const snapshot = shared.root?.getSnapshot() as { context: NodeContext; children: Record<string, ChildRef | undefined> } | undefined;
+    const snapshot = shared.root?.getSnapshot() as { context: NodeContext; children: Record<string, AnyActorRef | undefined> } | undefined;
     const coordinator = snapshot?.children[coordinatorActorId];
     if (!snapshot || !coordinator) return;
     const traced = tap.watching;

@@ -11,6 +11,7 @@
  * node-shared holds what several of them share.
  */
 import { type AnyActorRef, createActor } from 'xstate';
+import { replicaActorId } from '../../actors/node-routes.js';
 import { hasRing, ringOf } from '../core/cluster-state.js';
 import { isDeparted } from '../core/departed.js';
 import { partitionsReplicatedBy } from '../core/ring.js';
@@ -35,6 +36,7 @@ import { createReplicaIo } from './replica-io.js';
 import { createRouter } from './router.js';
 import { createTicks } from './ticks.js';
 import { createTransferIo } from './transfer-io.js';
+import { countTransitions } from './transition-count.js';
 
 // The node's API, as before the split: importers keep importing it from here.
 export type { AntiEntropyConfig, NodeConfig, NodePorts, RequestObserver, RunningNode } from './node-api.js';
@@ -71,10 +73,25 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const inspect = createInspectServer({ nodeId, transport, clock, log });
   const out = createOutbound({ shared, transport, requests: ports.requests, memory: ports.memory, durability: ports.durability });
   const coordinator = createCoordinatorIo({ shared, clock, tap: inspect.tap, out });
-  const deliver = createDeliver({ shared, requests: ports.requests, toCoordinator: coordinator.toCoordinator, answerClient: out.answerClient });
-  shared.deliver = deliver;
   const epoch = createEpochIo({ shared, store, clock, newEpoch: ports.newEpoch });
-  const replica = createReplicaIo({ shared, store, clock, transport, limits: settings.limits, requests: ports.requests, out, renewEpochNow: epoch.renewEpochNow });
+  const replica = createReplicaIo({
+    nodeId,
+    store,
+    transport,
+    log,
+    limits: settings.limits,
+    now: () => clock.now(),
+    dotId: () => shared.identity.dotId,
+    actor: () => shared.root?.getSnapshot().children[replicaActorId] as AnyActorRef | undefined,
+    send: out.send,
+    answerClient: out.answerClient,
+    renewEpoch: epoch.renewEpochNow,
+    tap: inspect.tap,
+    stats,
+    ...(ports.requests ? { requests: ports.requests } : {}),
+  });
+  const deliver = createDeliver({ shared, requests: ports.requests, toCoordinator: coordinator.toCoordinator, replica, answerClient: out.answerClient });
+  shared.deliver = deliver;
   const handoff = createHandoffIo({ nodeId, store, clock, log, send: out.send });
   const aae = createAaeIo({
     nodeId,
@@ -100,6 +117,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
 
   const facts = { nodeId, dotId: shared.identity.dotId, cluster: clusterState, ring, shape, incarnation, now: clock.now(), seed: ports.seed };
   const actor = createActor(machine, { input: nodeInput(config, settings, facts), clock, id: nodeId, ...(ports.inspect ? { inspect: ports.inspect } : {}) });
+  countTransitions(actor);
   actor.subscribe({
     error: (err) => log.error('node actor failed', { err }),
   });

@@ -6,7 +6,7 @@
  */
 import type { NodeContext } from '../../actors/node.machine.js';
 import type { NodeEvent } from '../../actors/node.events.js';
-import { type ChildRef, directRoute } from '../../actors/node-routes.js';
+import { directRoute } from '../../actors/node-routes.js';
 import type { CoordinatorItem } from '../../actors/coordinator.events.js';
 import type { AnswerParams } from '../../actors/coordinator.machine.js';
 import { errorBody } from '../protocol/errors.js';
@@ -16,6 +16,7 @@ import type { Inbound } from '../ports/transport.js';
 import { createMemberGate } from './member-gate.js';
 import type { RequestObserver } from './node-api.js';
 import type { NodeShared } from './node-shared.js';
+import type { ReplicaIo } from './replica-io.js';
 
 export interface Intake {
   /** The transport's handler: the member gate first, then the current handler. */
@@ -45,12 +46,15 @@ export interface InboundDeps {
   requests?: RequestObserver | undefined;
   /** The coordinator's batch for this turn (coordinator-io.ts). */
   toCoordinator: (item: CoordinatorItem) => void;
+  /** The replica's batch for this turn, and the reads answered without a transition (replica-io.ts). */
+  replica: Pick<ReplicaIo, 'enqueue' | 'readAndAnswer' | 'readAndReply'>;
   answerClient: (p: AnswerParams) => void;
 }
 
 /** Hands a node event to the actor that takes it: the request path's first step after the router. */
 export function createDeliver(deps: InboundDeps): (event: NodeEvent) => void {
   const { shared, requests, toCoordinator, answerClient } = deps;
+  const { enqueue, readAndAnswer, readAndReply } = deps.replica;
   const { nodeId } = shared;
   return (event: NodeEvent) => {
     if (requests && event.type.startsWith('api.')) {
@@ -67,13 +71,14 @@ export function createDeliver(deps: InboundDeps): (event: NodeEvent) => void {
       answerClient({ replyTo: e.replyTo, to: e.from, reqId: e.reqId, kind: 'error', body: errorBody('NOT_READY', `node ${nodeId} is stopping: nothing was applied, ask another node`) });
       return;
     }
-    // The request path's fast route: an event for a child that exists goes to it straight, and the
-    // coordinator's go into its batch for this turn, routed as actors/node-routes.ts says, without a
-    // node transition.
-    const snapshot = root.getSnapshot() as { context: NodeContext; children: Record<string, ChildRef | undefined> };
-    const direct = directRoute(snapshot.context, snapshot.children, event);
+    // The request path's fast route: the coordinator's and the replica's events go into their batch
+    // for this turn, and reads are answered from the store, routed as actors/node-routes.ts says,
+    // without a node transition.
+    const direct = directRoute(root.getSnapshot().context as NodeContext, event);
     if (direct === undefined) root.send(event);
     else if ('coordinator' in direct) toCoordinator(direct.coordinator);
-    else direct.to.send(direct.event);
+    else if ('replica' in direct) enqueue(direct.replica);
+    else if ('read' in direct) readAndAnswer({ from: direct.read.from, reqId: direct.read.reqId, p: direct.read.body.p, key: direct.read.body.key });
+    else readAndReply(direct.localRead);
   };
 }

@@ -397,6 +397,20 @@ class Session {
     }
   }
 
+  /**
+   * The writes a turn brought the node's replica actor (replica-io.ts): its xstate event is the
+   * whole batch, so each item is recorded as an event of the replica actor on its own, and matched
+   * like any event (by its reqId, or a coordinator this session follows).
+   */
+  onReplicaItems(items: readonly { type: string; from: string; reqId: string }[]): void {
+    const ref: ActorLike = { id: 'replica', src: 'replica', getSnapshot: () => undefined };
+    for (const item of items) {
+      const event = { type: item.type, from: item.from, reqId: item.reqId };
+      if (this.opts.request === undefined && this.opts.actors !== undefined ? !this.opts.actors.includes('replica') : !this.eventMatches(event)) continue;
+      this.emit(ref, { kind: 'event', event: summarizeEvent(event), state: 'serving' });
+    }
+  }
+
   private sample(): boolean {
     return this.sampleCounter++ % this.opts.sampleEvery === 0;
   }
@@ -591,6 +605,16 @@ export class InspectTap {
   coordinatorTrace(t: CoordinatorStepTrace | CoordinatorRouteTrace): void {
     try {
       for (const session of this.sessions.values()) session.onCoordinatorTrace(t);
+    } catch (err) {
+      this.stats.observerErrors++;
+      this.deps.onError?.(err);
+    }
+  }
+
+  /** A turn's replica writes (replica-io.ts), for every open session. */
+  replicaItems(items: readonly { type: string; from: string; reqId: string }[]): void {
+    try {
+      for (const session of this.sessions.values()) session.onReplicaItems(items);
     } catch (err) {
       this.stats.observerErrors++;
       this.deps.onError?.(err);

@@ -15,7 +15,7 @@ import { antiEntropyMachine } from '../../actors/anti-entropy.machine.js';
 import { type AnswerTransfersParams, transferMachine } from '../../actors/transfer.machine.js';
 import { type CollectTransferParams, type DropSentParams, partitionTransferMachine } from '../../actors/partition-transfer.machine.js';
 import { exchangeMachine } from '../../actors/exchange.machine.js';
-import { type CommitWriteParams, type ReadAndAnswerParams, type ReadAndReplyParams, type SendParams, replicaMachine } from '../../actors/replica.machine.js';
+import { type ReadAndReplyParams, type ReplicaOutput, type SendParams, replicaMachine } from '../../actors/replica.machine.js';
 import type { ClusterState } from '../core/cluster-state.js';
 import type { Ring } from '../core/ring.js';
 import type { Hint, Store } from '../ports/store.js';
@@ -54,11 +54,13 @@ export function provideNodeMachine(shared: NodeShared, roles: NodeRoles) {
   // The request path's handlers, taken once, so that a call is one closure call as before.
   const { applyBatch } = handoff;
   const { perform } = coordinator;
-  const { commitWrite, readAndAnswer, readAndReply } = replica;
+  const { readAndReply } = replica;
+  const replicaPerform = replica.perform;
 
   return nodeMachine.provide({
     actions: {
       answerClient: safe('answerClient', (_: unknown, p: AnswerParams) => answerClient(p)),
+      readLocal: safe('readLocal', (_: unknown, p: ReadAndReplyParams) => readAndReply(p)),
       answerHints: safe('answerHints', (_: unknown, p: { replyTo: string; to: string; reqId: string }) => admin.answerHints(p)),
       takeBackup: safe('takeBackup', (_: unknown, p: { replyTo: string; to: string; reqId: string; dir: string }) => admin.takeBackup(p)),
       dropLate: () => void stats.lateAnswers++,
@@ -139,12 +141,7 @@ export function provideNodeMachine(shared: NodeShared, roles: NodeRoles) {
         },
       }),
       replica: replicaMachine.provide({
-        actions: {
-          send: safe('send', (_: unknown, p: SendParams) => send(p)),
-          commitWrite: safe('commitWrite', commitWrite as (args: unknown, p: CommitWriteParams) => void),
-          readAndAnswer: safe('readAndAnswer', (_: unknown, p: ReadAndAnswerParams) => readAndAnswer(p)),
-          readAndReply: safe('readAndReply', (_: unknown, p: ReadAndReplyParams) => readAndReply(p)),
-        },
+        actions: { perform: (_: unknown, outputs: ReplicaOutput[]) => replicaPerform(outputs) },
       }),
     },
   });

@@ -9,10 +9,12 @@ import type { NodeEvent } from '../../actors/node.events.js';
 import type { SendParams } from '../../actors/replica.machine.js';
 import { decode } from '../protocol/codec.js';
 import { encodeEnvelope, protocolVersion } from '../protocol/envelope.js';
-import type { ApiStatusOk, DurabilityMode, ProcessMemory } from '../protocol/messages.js';
+import type { ApiStatusOk, DurabilityMode, ProcessMemory, ReplicaPutBody } from '../protocol/messages.js';
+import { readCosts } from '../protocol/cost-counters.js';
 import type { Role, Transport } from '../ports/transport.js';
 import type { RequestObserver } from './node-api.js';
 import type { NodeShared } from './node-shared.js';
+import { encodedState } from './encoded-states.js';
 
 export interface ForwardParams {
   to: string;
@@ -45,13 +47,20 @@ export function createOutbound(deps: OutboundDeps): Outbound {
 
   const send = (p: SendParams) => {
     if (p.to === nodeId) {
-      // A message to this node's own replica skips the network, but stays asynchronous so that an
-      // actor never receives an event while it is still taking a transition.
-      queueMicrotask(() => shared.deliver({ type: p.kind, from: nodeId, reqId: p.reqId, body: p.body } as NodeEvent));
+      // A message to this node itself skips the network. The request path's kinds (replica
+      // requests and their answers) go into the coordinator's or the replica's batch of the turn,
+      // which an actor takes from a microtask; anything else waits for a microtask of its own, so
+      // that an actor never receives an event while it is still taking a transition.
+      const event = { type: p.kind, from: nodeId, reqId: p.reqId, body: p.body } as NodeEvent;
+      if (p.kind.startsWith('replica.')) shared.deliver(event);
+      else queueMicrotask(() => shared.deliver(event));
       return;
     }
     const role = p.kind.slice(0, p.kind.indexOf('.')) as Role;
-    transport.send(p.to, role, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
+    // A replica.put's state goes as the bytes it was encoded as once (encoded-states.ts), the same
+    // for every replica it goes to and, for a state this node made, the bytes it stored.
+    const body = p.kind === 'replica.put' ? { ...(p.body as ReplicaPutBody), state: encodedState((p.body as ReplicaPutBody).state) } : p.body;
+    transport.send(p.to, role, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body }));
   };
 
   const answerClient = (p: AnswerParams) => {
@@ -60,7 +69,7 @@ export function createOutbound(deps: OutboundDeps): Outbound {
     // of its first ring and ignores rings of any other (src/client/client.ts).
     if (p.kind === 'api.status.ok') {
       const body = { ...(p.body as ApiStatusOk), clusterId: shared.identity.clusterId };
-      p = { ...p, body: { ...body, ...(memory ? { memory: memory() } : {}), ...(durability ? { durability } : {}) } };
+      p = { ...p, body: { ...body, costs: readCosts(), ...(memory ? { memory: memory() } : {}), ...(durability ? { durability } : {}) } };
     }
     requests?.answered(p.to, p.reqId, p.kind, p.kind === 'error' ? (p.body as { code?: string }).code : undefined);
     transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));

@@ -1,80 +1,170 @@
 /**
- * The replica's I/O (actors/replica.machine.ts, DESIGN.md §3): the store work behind its named
- * actions. A write is applied in the store's read-modify-write and acknowledged after its group
- * commit; a read answers with the stored bytes as they are (no decode and re-encode) unless the
- * asker is this node's own coordinator. Results go back to the replica actor as events.
+ * The replica role's I/O (actors/replica.machine.ts decides; this performs): the writes coordinators
+ * ask of this node wait here for the end of the turn's callbacks and go to the replica actor as one
+ * replica.batch; the actor's commit runs them in the store's transaction of the turn (group commit,
+ * lmdb-store.ts), and their outcomes return as one replica.committed. Reads have nothing to decide:
+ * replica.get and a client's local read are answered from the store at once, without a transition.
+ *
+ * The local coordinator's own write (replica.coordinate from this node) makes its dot synchronously
+ * inside the store's read-modify-write: the new state is told to the coordinator at once
+ * (replica.coordinate.made), so it sends it to the other replicas while this node's commit runs
+ * (DESIGN.md §3), instead of one group commit later.
  */
 import type { AnyActorRef } from 'xstate';
-import type { CommitWriteParams, ReadAndAnswerParams, ReadAndReplyParams } from '../../actors/replica.machine.js';
-import type { DvvSet } from '../core/dvv.js';
-import { applyWrite, screenStored } from '../core/replica-write.js';
+import type { CommitResult, CommitWrite, ReadAndAnswerParams, ReadAndReplyParams, ReplicaOutput, ReplicaWriteItem, SendParams } from '../../actors/replica.machine.js';
+import type { AnswerParams } from '../../actors/coordinator.machine.js';
+import { applyWrite, screenStored, type WriteOutcome } from '../core/replica-write.js';
+import { type DvvSet, equal } from '../core/dvv.js';
+import type { Mutation } from '../ports/store.js';
+import { encodedState } from './encoded-states.js';
 import { decode } from '../protocol/codec.js';
 import { encodeStateAnswer, protocolVersion } from '../protocol/envelope.js';
 import type { Limits } from '../protocol/limits.js';
-import type { Clock } from '../ports/clock.js';
+import type { Log } from '../ports/log.js';
 import type { Store } from '../ports/store.js';
 import type { Transport } from '../ports/transport.js';
 import type { RequestObserver } from './node-api.js';
-import type { NodeShared } from './node-shared.js';
-import type { Outbound } from './outbound-io.js';
 
-export interface ReplicaIo {
-  /** The machine's commitWrite action (xstate's action arguments first: the answer goes to `self`). */
-  commitWrite(args: { self: AnyActorRef }, p: CommitWriteParams): void;
-  /** A peer's (or this node's coordinator's) read: answered with replica.get.ok. */
-  readAndAnswer(p: ReadAndAnswerParams): void;
-  /** A client-driven read (api.local.get): answered to the client. */
-  readAndReply(p: ReadAndReplyParams): void;
-  /** Whether a read that found nothing found a corrupt copy here (counted: the read is refused). */
-  isCorruptHere(partition: number, key: Uint8Array, found: unknown): boolean;
-}
+/** Items in one replica.batch; a turn that brings more sends several. */
+export const replicaBatchItemsMax = 4096;
 
 export interface ReplicaIoDeps {
-  shared: NodeShared;
+  nodeId: string;
   store: Store;
-  clock: Clock;
   transport: Transport;
+  log: Log;
   limits: Limits;
-  requests?: RequestObserver | undefined;
-  out: Pick<Outbound, 'send' | 'answerClient'>;
-  /** The epoch role's renewal (epoch-io.ts): after a failed commit of a write whose dot was sent. */
-  renewEpochNow: (why: string) => void;
+  /** The Clock port's time (hints are stamped with it; the simulator's is its own). */
+  now(): number;
+  /** The clock id a coordinated write makes its dot with now (it changes with the epoch). */
+  dotId(): string;
+  /** The node's replica actor (undefined before it starts and after it stops). */
+  actor(): AnyActorRef | undefined;
+  /** Sends one envelope to a node (this one included: its coordinator takes replica answers). */
+  send(p: SendParams): void;
+  answerClient(p: AnswerParams): void;
+  /** A coordinated write's dot left with a state this node then failed to keep: a new epoch at once. */
+  renewEpoch(why: string): void;
+  requests?: RequestObserver;
+  /** The inspection tap: a turn's writes are shown to those following them (`ringkv trace`). */
+  tap: { readonly watching: boolean; replicaItems(items: readonly ReplicaWriteItem[]): void };
+  stats: { actionFailures: number; corruptReadsRefused: number };
+}
+
+export interface ReplicaIo {
+  /** A write for this turn's replica.batch. */
+  enqueue(item: ReplicaWriteItem): void;
+  /** Performs what the replica actor decided. */
+  perform(outputs: readonly ReplicaOutput[]): void;
+  /** A coordinator's replica.get: the local state to the asking node. */
+  readAndAnswer(p: ReadAndAnswerParams): void;
+  /** A client's api.local.get: the stored bytes straight back to the client. */
+  readAndReply(p: ReadAndReplyParams): void;
 }
 
 export function createReplicaIo(deps: ReplicaIoDeps): ReplicaIo {
-  const { shared, store, clock, transport, limits, requests, renewEpochNow } = deps;
-  const { send, answerClient } = deps.out;
-  const { nodeId, log, stats } = shared;
+  const { nodeId, store, transport, log, limits, stats } = deps;
 
-  const commitWrite = ({ self }: { self: AnyActorRef }, p: CommitWriteParams) => {
-    const hints = p.hints.length > 0 ? { targets: p.hints, now: clock.now() } : undefined;
-    // The dot is made with the clock id current when the write is applied (epoch-io.ts renews it).
-    // The store runs `mutate` at the call, so the new state is known now: this node's coordinator is
-    // told at once (replica.coordinate.made) and sends it to the other replicas while this commit
-    // runs (DESIGN.md §3), instead of one group commit later.
-    let made: DvvSet | undefined;
-    const write = (current: DvvSet | undefined) => {
-      const m = applyWrite(current, p.write, shared.identity.dotId);
-      if (m.result.ok && m.next !== null && p.write.kind === 'coordinate') made = m.next;
-      return m;
+  // The writes of this turn: they go to the actor as one replica.batch from a microtask, after the
+  // callbacks that delivered them and before the next turn's I/O (the simulator drains microtasks
+  // between timers, as Node does between callbacks).
+  let queue: ReplicaWriteItem[] = [];
+  let flushQueued = false;
+  const flush = () => {
+    flushQueued = false;
+    const items = queue;
+    queue = [];
+    const actor = deps.actor();
+    if (!actor) return;
+    if (deps.tap.watching) deps.tap.replicaItems(items);
+    for (let i = 0; i < items.length; i += replicaBatchItemsMax) {
+      actor.send({ type: 'replica.batch', items: items.length <= replicaBatchItemsMax ? items : items.slice(i, i + replicaBatchItemsMax) });
+    }
+  };
+  const enqueue = (item: ReplicaWriteItem) => {
+    queue.push(item);
+    if (flushQueued) return;
+    flushQueued = true;
+    queueMicrotask(flush);
+  };
+
+  /** Runs one group's writes in the store: their outcomes come back to the actor as one event. */
+  const commit = (writes: CommitWrite[]) => {
+    const results: CommitResult[] = new Array(writes.length);
+    let left = writes.length;
+    const settle = (i: number, result: CommitResult) => {
+      results[i] = result;
+      if (--left === 0) deps.actor()?.send({ type: 'replica.committed', results });
     };
-    store.update(p.p, p.key, write, hints).then(
-      (outcome) => {
-        if (outcome.ok && p.write.kind === 'coordinate' && outcome.siblings >= limits.siblingsWarn) {
-          log.warn('key has many siblings: clients should merge them', { partition: p.p, siblings: outcome.siblings });
+    // The dot is made with the clock id current when the write is applied (epoch-io.ts renews it
+    // before any drop of its dots); the store runs `mutate` at the call, so the state a coordinated
+    // write made is known before the next write of the batch runs.
+    const dotId = deps.dotId();
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i]!;
+      let made: DvvSet | undefined;
+      const coordinated = w.write.kind === 'coordinate';
+      const hints = w.hints.length > 0 ? { targets: w.hints, now: deps.now() } : undefined;
+      const mutate = (current: DvvSet | undefined) => {
+        const m: Mutation<WriteOutcome> = applyWrite(current, w.write, dotId);
+        if (m.next === null) return m;
+        if (coordinated) {
+          // Encoded once: these bytes are stored, and sent to every other replica (encoded-states.ts).
+          made = m.next;
+          m.nextEncoded = encodedState(made);
+        } else if (w.write.kind === 'sync' && w.write.encoded !== undefined && equal(m.next, w.write.state)) {
+          // The merge is the state as it arrived: the replica keeps the bytes it was sent.
+          m.nextEncoded = w.write.encoded;
         }
-        self.send({ type: 'store.committed', from: p.from, reqId: p.reqId, answer: p.answer, outcome });
-      },
-      (err: unknown) => {
-        log.error('store update failed', { partition: p.p, err });
-        // The dot already went to the other replicas with a state this node failed to keep: a later
-        // write of the key here would make that dot again for another value, which they would drop
-        // as already seen. A new epoch (a new clock id) makes every later dot new.
-        if (made !== undefined) renewEpochNow('a coordinated write whose dot was sent could not commit');
-        self.send({ type: 'store.failed', from: p.from, reqId: p.reqId, message: String(err) });
-      },
-    );
-    if (made !== undefined && p.from === nodeId) send({ to: nodeId, kind: 'replica.coordinate.made', reqId: p.reqId, body: { state: made } });
+        return m;
+      };
+      let outcome;
+      try {
+        outcome = store.update(w.p, w.key, mutate, hints);
+      } catch (err) {
+        settle(i, { write: w, failed: String(err) });
+        continue;
+      }
+      outcome.then(
+        (o) => {
+          if (o.ok && coordinated && o.siblings >= limits.siblingsWarn) warnSiblings(w.p, o.siblings);
+          settle(i, { write: w, outcome: o });
+        },
+        (err: unknown) => {
+          log.error('store update failed', { partition: w.p, err });
+          // The dot already went to the other replicas with a state this node failed to keep: a
+          // later write of the key here would make that dot again for another value, which they
+          // would drop as already seen. A new epoch (a new clock id) makes every later dot new.
+          if (made !== undefined) deps.renewEpoch('a coordinated write whose dot was sent could not commit');
+          settle(i, { write: w, failed: String(err) });
+        },
+      );
+      if (made !== undefined && w.from === nodeId) deps.send({ to: nodeId, kind: 'replica.coordinate.made', reqId: w.reqId, body: { state: made } });
+    }
+  };
+
+  // A client that writes blind keeps adding siblings: said once a minute per partition at most, so a
+  // client cannot fill the log with it.
+  const sinceWarned = new Map<number, number>();
+  const siblingsWarnEveryMs = 60_000;
+  const warnSiblings = (partition: number, siblings: number) => {
+    const now = deps.now();
+    const last = sinceWarned.get(partition);
+    if (last !== undefined && now - last < siblingsWarnEveryMs) return;
+    sinceWarned.set(partition, now);
+    log.warn('key has many siblings: clients should merge them', { partition, siblings });
+  };
+
+  const perform = (outputs: readonly ReplicaOutput[]) => {
+    for (const o of outputs) {
+      try {
+        if (o.type === 'commit') commit(o.writes);
+        else deps.send(o.params);
+      } catch (err) {
+        stats.actionFailures++;
+        log.error('action failed', { action: `replica ${o.type}`, err });
+      }
+    }
   };
 
   /**
@@ -95,7 +185,7 @@ export function createReplicaIo(deps: ReplicaIoDeps): ReplicaIo {
       // This node's own coordinator takes the state as an object (no encoding on the way).
       // Screened as a peer's answer would be at the router (src/core/version-check.ts).
       const state = encoded === undefined ? undefined : (decode(encoded) as DvvSet);
-      send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state: screenStored(state) } });
+      deps.send({ to: p.from, kind: 'replica.get.ok', reqId: p.reqId, body: { state: screenStored(state) } });
       return;
     }
     // A peer's: the stored bytes go into the answer as they are (no decode and re-encode).
@@ -103,12 +193,10 @@ export function createReplicaIo(deps: ReplicaIoDeps): ReplicaIo {
     transport.send(p.from, 'replica', encodeStateAnswer(head, encoded));
   };
 
-  // A client-driven read (api.local.get): the stored bytes straight back to the client, spliced
-  // into the answer as they are (no decode and re-encode), like a replica.get.ok to a peer.
   const readAndReply = (p: ReadAndReplyParams) => {
     const encoded = store.getEncoded(p.p, p.key);
     if (isCorruptHere(p.p, p.key, encoded)) {
-      answerClient({
+      deps.answerClient({
         replyTo: p.replyTo,
         to: p.from,
         reqId: p.reqId,
@@ -117,10 +205,10 @@ export function createReplicaIo(deps: ReplicaIoDeps): ReplicaIo {
       });
       return;
     }
-    requests?.answered(p.from, p.reqId, 'api.local.get.ok', undefined);
+    deps.requests?.answered(p.from, p.reqId, 'api.local.get.ok', undefined);
     const head = { v: protocolVersion, kind: 'api.local.get.ok', from: nodeId, to: p.from, reqId: p.reqId };
     transport.reply(p.replyTo, encodeStateAnswer(head, encoded));
   };
 
-  return { commitWrite, readAndAnswer, readAndReply, isCorruptHere };
+  return { enqueue, perform, readAndAnswer, readAndReply };
 }

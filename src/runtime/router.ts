@@ -9,7 +9,8 @@ import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../protocol/env
 import type { ErrorBody } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';
 import { batchItems, batchKind } from '../protocol/batch.js';
-import { isBytes } from '../protocol/validation.js';
+import { checkDvvSet, isBytes } from '../protocol/validation.js';
+import { decode } from '../protocol/codec.js';
 import { type ClusterOp, adminKinds, clientKinds, forwardKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
 import type { GossipBody, GossipClaimBody } from '../../actors/gossip.events.js';
 import { checkAaeBody, checkClaimRequest, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
@@ -92,7 +93,12 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       return out.state;
     };
     if (kind === 'replica.put' || kind === 'replica.get.ok' || kind === 'replica.coordinate.ok') {
-      if (Array.isArray(body.state)) body.state = screen(body.state as DvvSet, body.p);
+      if (Array.isArray(body.state)) {
+        const screened = screen(body.state as DvvSet, body.p);
+        // The bytes it arrived as are no longer this state: the replica encodes what it keeps.
+        if (screened !== body.state) delete body.encoded;
+        body.state = screened;
+      }
     } else if (kind === 'handoff.batch' || kind === 'handoff.transfer') {
       for (const item of body.items as { p: number; state: DvvSet }[]) item.state = screen(item.state, item.p);
     } else if (kind === 'aae.put' || kind === 'aae.segment.ok') {
@@ -204,6 +210,15 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
         stats.droppedInvalid++;
         return;
       }
+      if (env.kind === 'replica.put.acks') {
+        // One group commit's acks: the coordinator takes one replica.put.ok per request.
+        for (const reqId of (env.body as { reqIds: string[] }).reqIds) deliver({ type: 'replica.put.ok', from: env.from, reqId, body: emptyBody });
+        return;
+      }
+      if (env.kind === 'replica.put' && !takeEncodedState(env.body as Record<string, unknown>)) {
+        stats.droppedInvalid++;
+        return;
+      }
       screenVersions(env.kind, env.from, env.body as Record<string, unknown>);
       return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body } as NodeEvent);
     }
@@ -245,6 +260,32 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
   };
   return route;
 }
+
+/**
+ * A replica.put's state arrives encoded (bin: the coordinator encodes a new state once for every
+ * replica it goes to, and the replica keeps these bytes as they are when its merge is that state):
+ * decoded here, checked as a DVV set, and the bytes kept beside it as `encoded`. A state sent as a
+ * set (an older node) is taken as it is. `encoded` is only ever what this function sets. False: the
+ * bytes are no DVV set; the message is dropped.
+ */
+function takeEncodedState(body: Record<string, unknown>): boolean {
+  delete body.encoded;
+  if (!(body.state instanceof Uint8Array)) return true;
+  const bytes = body.state;
+  let state: unknown;
+  try {
+    state = decode(bytes);
+  } catch {
+    return false;
+  }
+  if (!checkDvvSet(state)) return false;
+  body.state = state;
+  body.encoded = bytes;
+  return true;
+}
+
+/** The body of every replica.put.ok an acks message stands for: nothing in it, shared. */
+const emptyBody: Record<string, never> = Object.freeze({}) as Record<string, never>;
 
 function num(x: unknown): number | undefined {
   return typeof x === 'number' ? x : undefined;

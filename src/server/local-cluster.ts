@@ -306,7 +306,10 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
   }
   const members = nodeIds.join(',');
   const nodeArgs = (id: string, i: number) => {
-    const args = [binPath, 'node', '--id', id, '--data', join(dataDir, id), '--members', members];
+    // RINGKV_NODE_EXEC_ARGV: Node options for the nodes alone, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+    // to profile them under `ringkv bench --local` (NODE_OPTIONS does not allow --cpu-prof).
+    const execArgv = (process.env.RINGKV_NODE_EXEC_ARGV ?? '').split(' ').filter((a) => a !== '');
+    const args = [...execArgv, binPath, 'node', '--id', id, '--data', join(dataDir, id), '--members', members];
     args.push('--cluster', opts.cluster, '--server', natsUrl, '--partitions', String(opts.partitions), ...(opts.nodeArgs ?? []));
     if (opts.httpPortBase !== undefined) args.push('--http-port', String(opts.httpPortBase + i));
     return args;

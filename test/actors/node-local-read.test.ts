@@ -1,6 +1,6 @@
 /**
- * Client-driven reads at the node (api.local.get): the replica of the key's partition answers the
- * client directly, with no coordinator; a node that is not one of the key's targets by its own ring
+ * Client-driven reads at the node (api.local.get): the node reads its own state of the key and
+ * answers the client directly, with no coordinator and no replica transition (readLocal); a node that is not one of the key's targets by its own ring
  * says NOT_OWNER (the client's ring is stale), and a bad quorum gets BAD_REQUEST. A node that stands
  * in for a primary it believes down (a fallback target) answers too.
  */
@@ -9,7 +9,7 @@ import { createActor, createMachine } from 'xstate';
 import type { AnswerParams } from '../../actors/coordinator.machine.js';
 import type { NodeEvent } from '../../actors/node.events.js';
 import { nodeMachine } from '../../actors/node.machine.js';
-import { type ReadAndReplyParams, replicaMachine } from '../../actors/replica.machine.js';
+import type { ReadAndReplyParams } from '../../actors/replica.machine.js';
 import { claimInitial, partitionOf, preferenceList } from '../../src/core/ring.js';
 import { nodeTestInput } from '../support/node-input.js';
 
@@ -21,10 +21,10 @@ function start() {
   const answers: AnswerParams[] = [];
   const reads: ReadAndReplyParams[] = [];
   const machine = nodeMachine.provide({
-    actions: { answerClient: (_, p) => void answers.push(p) },
+    actions: { answerClient: (_, p) => void answers.push(p), readLocal: (_, p) => void reads.push(p) },
     actors: {
       coordinator: idle,
-      replica: replicaMachine.provide({ actions: { readAndReply: (_, p) => void reads.push(p) } }),
+      replica: idle,
       gossip: idle,
       handoff: idle,
       antiEntropy: idle,
@@ -58,13 +58,12 @@ function keyWhere(holdsN1: boolean): { key: Uint8Array; primaries: string[] } {
 }
 
 describe('api.local.get at the node', () => {
-  it('routes to the replica of the key\'s partition, which answers the client itself', () => {
+  it('reads its own state of the key, which answers the client itself', () => {
     const { actor, answers, reads } = start();
     const { key } = keyWhere(true);
     actor.send(localGet(key, 'r1'));
     expect(answers).toEqual([]);
-    expect(reads).toEqual([{ replyTo: '_INBOX.r1', from: 'client', reqId: 'r1', p: partitionOf(key, ring.q), key }]);
-    expect(Object.keys(actor.getSnapshot().children)).toContain(`replica-${partitionOf(key, ring.q)}`);
+    expect(reads).toEqual([{ type: 'replica.local.get', replyTo: '_INBOX.r1', from: 'client', reqId: 'r1', p: partitionOf(key, ring.q), key }]);
   });
 
   it('says NOT_OWNER when this node is not one of the key\'s targets, and reads nothing', () => {

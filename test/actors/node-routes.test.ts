@@ -3,7 +3,7 @@
  * sends straight to a child, what goes into the coordinator's batch, and what it leaves to the node machine.
  */
 import { describe, expect, it } from 'vitest';
-import { type ChildRef, type RouteView, clientRoute, directRoute, localReadRoute, replicaId } from '../../actors/node-routes.js';
+import { type RouteView, clientRoute, directRoute, localReadRoute } from '../../actors/node-routes.js';
 import type { NodeEvent } from '../../actors/node.events.js';
 import { claimInitial, partitionOf, preferenceList } from '../../src/core/ring.js';
 import { defaultLimits } from '../../src/protocol/limits.js';
@@ -11,11 +11,6 @@ import { defaultLimits } from '../../src/protocol/limits.js';
 const ring = claimInitial(['n1', 'n2', 'n3', 'n4'], 16);
 const view: RouteView = { nodeId: 'n1', ring, down: {}, quorumDefault: { n: 3, r: 2, w: 2 }, limits: defaultLimits };
 const text = new TextEncoder();
-
-function child(): ChildRef & { got: unknown[] } {
-  const got: unknown[] = [];
-  return { got, send: (e) => void got.push(e) };
-}
 
 /** A key whose preference list holds n1 (owned) or not (foreign). */
 function keyWhere(owned: boolean): Uint8Array {
@@ -37,45 +32,40 @@ const localGet = (key: Uint8Array): NodeEvent => ({
 });
 
 describe('directRoute', () => {
-  it('sends a replica request to the replica of its partition once it exists, else to the node', () => {
-    const replica = child();
-    const event: NodeEvent = { type: 'replica.get', from: 'n2', reqId: 'coordinator-0.1', body: { p: 3, key: text.encode('k') } };
-    expect(directRoute(view, { [replicaId(3)]: replica }, event)).toEqual({ to: replica, event });
-    expect(directRoute(view, { [replicaId(4)]: replica }, event)).toBeUndefined();
+  it("puts replica writes into the replica's batch and answers replica reads in the runtime", () => {
+    const get: NodeEvent = { type: 'replica.get', from: 'n2', reqId: 'coordinator-0.1', body: { p: 3, key: text.encode('k') } };
+    expect(directRoute(view, get)).toEqual({ read: get });
+    const put: NodeEvent = { type: 'replica.put', from: 'n2', reqId: 'coordinator-0.2', body: { p: 3, key: text.encode('k'), state: [] } };
+    expect(directRoute(view, put)).toEqual({ replica: put });
+    const coordinate: NodeEvent = { type: 'replica.coordinate', from: 'n1', reqId: 'coordinator-0.3', body: { p: 3, key: text.encode('k'), context: [], value: null } };
+    expect(directRoute(view, coordinate)).toEqual({ replica: coordinate });
   });
 
   it('puts client requests and replica answers into the coordinator batch, whatever their request id', () => {
     const answer: NodeEvent = { type: 'replica.put.ok', from: 'n2', reqId: 'coordinator-7', body: {} };
-    expect(directRoute(view, {}, answer)).toEqual({ coordinator: answer });
+    expect(directRoute(view, answer)).toEqual({ coordinator: answer });
     const forged: NodeEvent = { ...answer, reqId: 'not-a-coordinator' };
-    expect(directRoute(view, {}, forged)).toEqual({ coordinator: forged });
+    expect(directRoute(view, forged)).toEqual({ coordinator: forged });
     const put: NodeEvent = { type: 'api.put', from: 'c', reqId: 'r', replyTo: 'x', key: text.encode('k'), options: {}, forwarded: false, bytes: new Uint8Array(), value: null, context: [] };
-    expect(directRoute(view, {}, put)).toEqual({ coordinator: put });
+    expect(directRoute(view, put)).toEqual({ coordinator: put });
   });
 
-  it('turns a client-driven read of an owned key into replica.local.get for its replica', () => {
+  it('turns a client-driven read of an owned key into a local read of its partition', () => {
     const key = keyWhere(true);
     const p = partitionOf(key, ring.q);
-    const replica = child();
-    expect(directRoute(view, { [replicaId(p)]: replica }, localGet(key))).toEqual({
-      to: replica,
-      event: { type: 'replica.local.get', from: 'client', reqId: 'r1', replyTo: '_INBOX.1', p, key },
-    });
-    // No replica yet: the node machine spawns it.
-    expect(directRoute(view, {}, localGet(key))).toBeUndefined();
+    expect(directRoute(view, localGet(key))).toEqual({ localRead: { type: 'replica.local.get', from: 'client', reqId: 'r1', replyTo: '_INBOX.1', p, key } });
   });
 
   it('leaves a read this node must refuse to the node machine, which answers it', () => {
     const key = keyWhere(false);
-    const p = partitionOf(key, ring.q);
-    expect(directRoute(view, { [replicaId(p)]: child() }, localGet(key))).toBeUndefined();
+    expect(directRoute(view, localGet(key))).toBeUndefined();
     expect(localReadRoute(view, localGet(key) as never)).toMatchObject({ error: { code: 'NOT_OWNER' } });
     expect(localReadRoute(view, { key, options: { n: 99 } })).toMatchObject({ error: { code: 'BAD_REQUEST' } });
   });
 
   it('routes everything else through the node machine', () => {
-    expect(directRoute(view, {}, { type: 'api.status', from: 'c', reqId: 'r', replyTo: 'x' })).toBeUndefined();
-    expect(directRoute(view, {}, { type: 'member.down', nodeId: 'n2' })).toBeUndefined();
+    expect(directRoute(view, { type: 'api.status', from: 'c', reqId: 'r', replyTo: 'x' })).toBeUndefined();
+    expect(directRoute(view, { type: 'member.down', nodeId: 'n2' })).toBeUndefined();
   });
 });
 

@@ -67,12 +67,12 @@ describe('coordinator-io', () => {
     const req = { type: 'api.get', from: 'c1', reqId: 'g1', replyTo: t.replyTo, bytes: encodeEnvelope({ v: protocolVersion, kind: 'api.get', from: 'c1', to: '', reqId: 'g1', body: {} }) };
     io.perform([
       { type: 'send', params: { to: 'n2', kind: 'replica.get', reqId: 'x1', body: {} } },
-      { type: 'sendAll', params: [{ to: 'n2', kind: 'replica.put', reqId: 'x2', body: {} }, { to: 'n2', kind: 'replica.put', reqId: 'x3', body: {} }] },
+      { type: 'sendAll', params: [{ to: 'n2', kind: 'replica.get', reqId: 'x2', body: {} }, { to: 'n2', kind: 'replica.get', reqId: 'x3', body: {} }] },
       { type: 'answerClient', params: { replyTo: t.replyTo, to: 'c1', reqId: 'q1', kind: 'api.put.ok', body: {} } },
       { type: 'forward', to: 'n2', req: req as never },
     ] as CoordinatorOutput[]);
     await t.run();
-    expect(t.peer.map((m) => `${m.role} ${m.env.kind} ${m.env.reqId}`)).toEqual(['replica replica.get x1', 'replica replica.put x2', 'replica replica.put x3', 'forward api.get g1']);
+    expect(t.peer.map((m) => `${m.role} ${m.env.kind} ${m.env.reqId}`)).toEqual(['replica replica.get x1', 'replica replica.get x2', 'replica replica.get x3', 'forward api.get g1']);
     expect(t.client.map((r) => r.env.kind)).toEqual(['api.put.ok']);
   });
 

@@ -1,10 +1,9 @@
 // Requests in (src/runtime/inbound-io.ts), alone: the intake lets only members' messages through to
-// the current handler, and deliver hands each node event to the actor that takes it (the fast route
-// to a child or into the coordinator's batch, else the node actor), refusing new work while the node
-// drains.
+// the current handler, and deliver hands each node event to what takes it (the fast route into the
+// coordinator's or the replica's batch, or to the reads, else the node actor), refusing new work
+// while the node drains.
 import { describe, expect, it } from 'vitest';
 import type { NodeEvent } from '../../actors/node.events.js';
-import { coordinatorActorId, replicaId } from '../../actors/node-routes.js';
 import type { CoordinatorItem } from '../../actors/coordinator.events.js';
 import type { AnswerParams } from '../../actors/coordinator.machine.js';
 import { Prng } from '../../src/core/prng.js';
@@ -14,10 +13,13 @@ import { encodeEnvelope, protocolVersion } from '../../src/protocol/envelope.js'
 import type { Inbound } from '../../src/ports/transport.js';
 import { createDeliver, createIntake } from '../../src/runtime/inbound-io.js';
 import { createNodeShared } from '../../src/runtime/node-shared.js';
+import type { ReplicaIo } from '../../src/runtime/replica-io.js';
+import { claimInitial } from '../../src/core/ring.js';
+import { defaultLimits } from '../../src/protocol/limits.js';
 import { testSealKey } from '../support/cluster-secret.js';
 import { identityOf, recorder, recordingLog } from '../support/role-ports.js';
 
-const key = testSealKey('c');
+const sealKey = testSealKey('c');
 const envelope = (kind: string, from: string) => encodeEnvelope({ v: protocolVersion, kind, from, to: 'n1', reqId: '1', body: {} });
 
 describe('inbound-io: the intake', () => {
@@ -25,9 +27,9 @@ describe('inbound-io: the intake', () => {
     const clock = new SimClock();
     const network = new SimNetwork(clock, new Prng(1));
     const shared = createNodeShared(identityOf('n1'), recordingLog());
-    const intake = createIntake({ shared, seal: key, cluster: 'c', clock });
-    await network.attach('n1', { key, cluster: 'c' }).listen(intake.admit);
-    const member = network.attach('n2', { key, cluster: 'c' });
+    const intake = createIntake({ shared, seal: sealKey, cluster: 'c', clock });
+    await network.attach('n1', { key: sealKey, cluster: 'c' }).listen(intake.admit);
+    const member = network.attach('n2', { key: sealKey, cluster: 'c' });
     const outsider = network.attach('n3');
     const first: Inbound[] = [];
     const second: Inbound[] = [];
@@ -48,56 +50,70 @@ describe('inbound-io: the intake', () => {
   });
 });
 
-function setup() {
+function setup(owners: string[] = ['n1']) {
   const shared = createNodeShared(identityOf('n1'), recordingLog());
   const coordinator: CoordinatorItem[] = [];
   const answers: AnswerParams[] = [];
   const seen: string[] = [];
-  const replica = recorder();
-  const root = recorder(() => ({ context: { ring: undefined }, children: { [replicaId(3)]: replica, [coordinatorActorId]: recorder() } }));
+  const replica: string[] = [];
+  const view = { nodeId: 'n1', ring: claimInitial(owners, 8), down: {}, quorumDefault: { n: 1, r: 1, w: 1 }, limits: defaultLimits };
+  const root = recorder(() => ({ context: view, children: {} }));
   const requests = {
     received: (op: string, from: string, reqId: string) => void seen.push(`${op} ${from} ${reqId}`),
     answered() {},
     forwarded() {},
   };
-  const deliver = createDeliver({ shared, requests, toCoordinator: (item) => void coordinator.push(item), answerClient: (p) => void answers.push(p) });
+  const replicaIo = {
+    enqueue: (item: { type: string; reqId: string }) => void replica.push(`enqueue ${item.type} ${item.reqId}`),
+    readAndAnswer: (p: { from: string; reqId: string; p: number }) => void replica.push(`readAndAnswer ${p.from} ${p.reqId} p${p.p}`),
+    readAndReply: (p: { from: string; reqId: string; replyTo: string }) => void replica.push(`readAndReply ${p.from} ${p.reqId} ${p.replyTo}`),
+  } as unknown as Pick<ReplicaIo, 'enqueue' | 'readAndAnswer' | 'readAndReply'>;
+  const deliver = createDeliver({ shared, requests, toCoordinator: (item) => void coordinator.push(item), replica: replicaIo, answerClient: (p) => void answers.push(p) });
   return { shared, deliver, coordinator, answers, seen, replica, root };
 }
 
-const put = { type: 'api.put', from: 'c1', reqId: 'p1', replyTo: 'inbox.1', key: new Uint8Array([1]), value: new Uint8Array([2]), context: [] } as unknown as NodeEvent;
-const get = { type: 'api.get', from: 'c1', reqId: 'g1', replyTo: 'inbox.1', key: new Uint8Array([1]) } as unknown as NodeEvent;
+const key = new Uint8Array([1]);
+const put = { type: 'api.put', from: 'c1', reqId: 'p1', replyTo: 'inbox.1', key, value: new Uint8Array([2]), context: [], options: {} } as unknown as NodeEvent;
+const get = { type: 'api.get', from: 'c1', reqId: 'g1', replyTo: 'inbox.1', key, options: {} } as unknown as NodeEvent;
+const localGet = { type: 'api.local.get', from: 'c1', reqId: 'l1', replyTo: 'inbox.2', key, options: {} } as unknown as NodeEvent;
+const replicaGet = { type: 'replica.get', from: 'n2', reqId: 'x', body: { p: 3, key } } as unknown as NodeEvent;
+const replicaPut = { type: 'replica.put', from: 'n2', reqId: 'y', body: { p: 3, key, state: [] } } as unknown as NodeEvent;
+const sent = (root: unknown) => (root as { events: unknown[] }).events;
 
 describe('inbound-io: deliver', () => {
   it('counts client requests, and takes nothing before the node actor has started', () => {
-    const { deliver, coordinator, seen } = setup();
+    const { deliver, coordinator, replica, seen } = setup();
     deliver(put);
+    deliver(replicaPut);
     expect(seen).toEqual(['put c1 p1']);
     expect(coordinator).toEqual([]);
+    expect(replica).toEqual([]);
   });
 
-  it("routes the request path straight: client requests and replica answers into the coordinator's batch, a replica's requests to its replica", () => {
+  it("routes the request path straight: client requests and replica answers into the coordinator's batch, writes into the replica's, reads to the store", () => {
     const { shared, deliver, coordinator, replica, root } = setup();
     shared.root = root;
     const answer = { type: 'replica.get.ok', from: 'n2', reqId: 'g1', body: { state: null } } as unknown as NodeEvent;
-    const replicaGet = { type: 'replica.get', from: 'n2', reqId: 'x', body: { p: 3, key: new Uint8Array([1]) } } as unknown as NodeEvent;
     deliver(put);
     deliver(get);
     deliver(answer);
+    deliver(replicaPut);
     deliver(replicaGet);
+    deliver(localGet);
     expect(coordinator).toEqual([put, get, answer]);
-    expect(replica.events).toEqual([replicaGet]);
-    expect((root as unknown as { events: unknown[] }).events).toEqual([]);
+    expect(replica).toEqual(['enqueue replica.put y', 'readAndAnswer n2 x p3', 'readAndReply c1 l1 inbox.2']);
+    expect(sent(root)).toEqual([]);
   });
 
-  it('sends the rest to the node actor: events that need a decision of the node, or a replica that does not exist here', () => {
-    const { shared, deliver, coordinator, root } = setup();
+  it('sends the rest to the node actor: events that need a decision of the node, such as a local read this node must refuse', () => {
+    const { shared, deliver, coordinator, replica, root } = setup(['n2']);
     shared.root = root;
     const tick = { type: 'gossip.tick', now: 5 } as NodeEvent;
-    const elsewhere = { type: 'replica.get', from: 'n2', reqId: 'x', body: { p: 4, key: new Uint8Array([1]) } } as unknown as NodeEvent;
     deliver(tick);
-    deliver(elsewhere);
-    expect((root as unknown as { events: unknown[] }).events).toEqual([tick, elsewhere]);
+    deliver(localGet);
+    expect(sent(root)).toEqual([tick, localGet]);
     expect(coordinator).toEqual([]);
+    expect(replica).toEqual([]);
   });
 
   it('refuses new puts, deletes and coordinated gets with NOT_READY while the node drains, and still takes replica traffic', () => {
@@ -106,13 +122,12 @@ describe('inbound-io: deliver', () => {
     shared.stopping = true;
     deliver(put);
     deliver(get);
-    const replicaGet = { type: 'replica.get', from: 'n2', reqId: 'x', body: { p: 3, key: new Uint8Array([1]) } } as unknown as NodeEvent;
     deliver(replicaGet);
     expect(coordinator).toEqual([]);
     expect(answers.map((a) => [a.to, a.reqId, a.kind, (a.body as { code: string }).code])).toEqual([
       ['c1', 'p1', 'error', 'NOT_READY'],
       ['c1', 'g1', 'error', 'NOT_READY'],
     ]);
-    expect(replica.events).toEqual([replicaGet]);
+    expect(replica).toEqual(['readAndAnswer n2 x p3']);
   });
 });

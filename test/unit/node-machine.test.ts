@@ -30,7 +30,7 @@ function setup(replicaOverrides: Record<string, unknown> = {}) {
     deliver: (e: unknown) => void delivered.push(e),
     out: { send: rec('send'), answerClient: rec('answerClient'), forward: rec('forward') },
     coordinator: { toCoordinator: rec('toCoordinator'), perform: rec('perform'), timersPending: () => 0 },
-    replica: { commitWrite: rec('commitWrite'), readAndAnswer: rec('readAndAnswer'), readAndReply: rec('readAndReply'), isCorruptHere: () => false, ...replicaOverrides },
+    replica: { enqueue: rec('enqueue'), perform: rec('replica.perform'), readAndAnswer: rec('readAndAnswer'), readAndReply: rec('readAndReply'), ...replicaOverrides },
     handoff: { deliveries: undefined, collectBatch: rec('collectBatch'), clearHints: rec('clearHints'), dropHints: rec('dropHints'), applyBatch: rec('applyBatch') },
     aae: {
       view: undefined,
@@ -52,6 +52,7 @@ describe('node-machine', () => {
     const { clock, store, shared, calls, machine } = setup();
     const a = machine.implementations.actions;
     a.answerClient!(args, { kind: 'api.status.ok' });
+    a.readLocal!(args, { reqId: 'l' });
     a.answerHints!(args, { reqId: 'h' });
     a.takeBackup!(args, { reqId: 'b', dir: 'd' });
     a.dropLate!(args, undefined);
@@ -59,20 +60,16 @@ describe('node-machine', () => {
     const cluster = initialState(['n1'], 8);
     a.saveClusterState!(args, { cluster });
     await clock.runUntil(5);
-    expect(calls).toEqual(['answerClient [{"kind":"api.status.ok"}]', 'answerHints [{"reqId":"h"}]', 'takeBackup [{"reqId":"b","dir":"d"}]', 'exitAfterHandOver ["left",true]']);
+    expect(calls).toEqual(['answerClient [{"kind":"api.status.ok"}]', 'readAndReply [{"reqId":"l"}]', 'answerHints [{"reqId":"h"}]', 'takeBackup [{"reqId":"b","dir":"d"}]', 'exitAfterHandOver ["left",true]']);
     expect(shared.stats.lateAnswers).toBe(1);
     expect(store.getMeta(clusterMetaName)).toEqual(cluster);
   });
 
-  it('binds each child machine to its role: coordinator, replica, handoff, transfer, anti-entropy, gossip', async () => {
+  it('binds each child machine to its role: coordinator, replica (its perform), handoff, transfer, anti-entropy, gossip', async () => {
     const { calls, delivered, machine } = setup();
     const actors = machine.implementations.actors;
     actors.coordinator!.implementations.actions.perform!(args, [{ type: 'late', count: 1 }]);
-    const replica = actors.replica!.implementations.actions;
-    replica.send!(args, { to: 'n2' });
-    replica.commitWrite!(args, { reqId: 'w' });
-    replica.readAndAnswer!(args, { reqId: 'r' });
-    replica.readAndReply!(args, { reqId: 'l' });
+    actors.replica!.implementations.actions.perform!(args, [{ type: 'send', params: { to: 'n2' } }]);
     const handoff = actors.handoff!.implementations.actions;
     handoff.collectBatch!(args, { itemsMax: 1 });
     handoff.clearHints!(args, { bytes: 1 });
@@ -99,10 +96,7 @@ describe('node-machine', () => {
     gossip.tellNode!(args, { type: 'member.down', nodeId: 'n3' });
     expect(calls).toEqual([
       'perform [[{"type":"late","count":1}]]',
-      'send [{"to":"n2"}]',
-      'commitWrite [{"reqId":"w"}]',
-      'readAndAnswer [{"reqId":"r"}]',
-      'readAndReply [{"reqId":"l"}]',
+      'replica.perform [[{"type":"send","params":{"to":"n2"}}]]',
       'collectBatch [{"itemsMax":1}]',
       'clearHints [{"bytes":1}]',
       'dropHints [{"targets":["n9"]}]',
@@ -138,15 +132,15 @@ describe('node-machine', () => {
 
   it('counts and logs a handler that throws, by the action name, and never throws into the actor', () => {
     const { shared, log, calls, machine } = setup({
-      readAndAnswer: () => {
+      readAndReply: () => {
         throw new Error('boom');
       },
     });
-    const replica = machine.implementations.actors.replica!.implementations.actions;
-    expect(() => replica.readAndAnswer!(args, { reqId: 'r' })).not.toThrow();
-    replica.readAndReply!(args, { reqId: 'l' });
+    const a = machine.implementations.actions;
+    expect(() => a.readLocal!(args, { reqId: 'l' })).not.toThrow();
+    a.answerHints!(args, { reqId: 'h' });
     expect(shared.stats.actionFailures).toBe(1);
-    expect(log.lines.map((l) => [l.msg, l.fields?.action])).toEqual([['action failed', 'readAndAnswer']]);
-    expect(calls).toEqual(['readAndReply [{"reqId":"l"}]']);
+    expect(log.lines.map((l) => [l.msg, l.fields?.action])).toEqual([['action failed', 'readLocal']]);
+    expect(calls).toEqual(['answerHints [{"reqId":"h"}]']);
   });
 });

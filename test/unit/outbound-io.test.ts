@@ -2,7 +2,10 @@
 // on which role, with which envelope, and what the request observer is told.
 import { describe, expect, it } from 'vitest';
 import type { NodeEvent } from '../../actors/node.events.js';
+import type { DvvSet } from '../../src/core/dvv.js';
+import { decode, encode } from '../../src/protocol/codec.js';
 import { encodeEnvelope, protocolVersion } from '../../src/protocol/envelope.js';
+import { encodedState } from '../../src/runtime/encoded-states.js';
 import type { RequestObserver } from '../../src/runtime/node-api.js';
 import { createOutbound } from '../../src/runtime/outbound-io.js';
 import { rolePorts } from '../support/role-ports.js';
@@ -21,25 +24,38 @@ describe('outbound-io', () => {
   it('sends an envelope to a peer on the role its kind names', async () => {
     const t = await rolePorts();
     const out = createOutbound({ shared: t.shared, transport: t.transport });
-    out.send({ to: 'n2', kind: 'replica.put', reqId: 'r1', body: { p: 3 } });
+    out.send({ to: 'n2', kind: 'replica.get', reqId: 'r1', body: { p: 3 } });
     out.send({ to: 'n2', kind: 'handoff.batch', reqId: 'r2', body: { items: [] } });
     await t.run();
     expect(t.peer.map((m) => [m.role, m.env.kind, m.env.from, m.env.to, m.env.reqId])).toEqual([
-      ['replica', 'replica.put', 'n1', 'n2', 'r1'],
+      ['replica', 'replica.get', 'n1', 'n2', 'r1'],
       ['handoff', 'handoff.batch', 'n1', 'n2', 'r2'],
     ]);
     expect(t.peer[0]!.env.body).toEqual({ p: 3 });
   });
 
-  it('sends to this node itself without the network, on a later microtask, as a node event', async () => {
+  it("sends a replica.put's state as the bytes it was encoded as once, the same for every replica", async () => {
+    const t = await rolePorts();
+    const out = createOutbound({ shared: t.shared, transport: t.transport });
+    const state = [['n1.e1', 1, [new Uint8Array([7])]]] as DvvSet;
+    out.send({ to: 'n2', kind: 'replica.put', reqId: 'p1', body: { p: 3, key: new Uint8Array([1]), state } });
+    out.send({ to: 'n2', kind: 'replica.put', reqId: 'p2', body: { p: 3, key: new Uint8Array([1]), state } });
+    await t.run();
+    const sent = t.peer.map((m) => (m.env.body as { state: Uint8Array }).state);
+    expect(sent.map((b) => Buffer.from(b).toString('hex'))).toEqual([Buffer.from(encodedState(state)).toString('hex'), Buffer.from(encodedState(state)).toString('hex')]);
+    expect(decode(sent[0]!)).toEqual(decode(encode(state)));
+  });
+
+  it("sends to this node itself without the network: the request path's kinds at once (into a turn's batch), anything else on a later microtask", async () => {
     const t = await rolePorts();
     const delivered: NodeEvent[] = [];
     t.shared.deliver = (e) => void delivered.push(e);
     const out = createOutbound({ shared: t.shared, transport: t.transport });
+    out.send({ to: 'n1', kind: 'handoff.batch.ok', reqId: 'h1', body: {} });
     out.send({ to: 'n1', kind: 'replica.get.ok', reqId: 'r1', body: { state: null } });
-    expect(delivered).toEqual([]);
-    await Promise.resolve();
     expect(delivered).toEqual([{ type: 'replica.get.ok', from: 'n1', reqId: 'r1', body: { state: null } }]);
+    await Promise.resolve();
+    expect(delivered.map((e) => e.type)).toEqual(['replica.get.ok', 'handoff.batch.ok']);
     expect(t.network.stats.sent).toBe(0);
   });
 
@@ -66,7 +82,9 @@ describe('outbound-io', () => {
     t.shared.identity = { ...t.shared.identity, clusterId: 'cluster-id-2' };
     out.answerClient({ replyTo: t.replyTo, to: 'c1', reqId: 's2', kind: 'api.status.ok', body: { nodeId: 'n1' } });
     await t.run();
-    expect(t.client[0]!.env.body).toEqual({ nodeId: 'n1', clusterId: 'cluster-id-1', memory, durability: 'sync' });
+    expect(t.client[0]!.env.body).toMatchObject({ nodeId: 'n1', clusterId: 'cluster-id-1', memory, durability: 'sync' });
+    // The process's request anatomy (src/protocol/cost-counters.ts) goes with every status answer.
+    expect(Object.keys(t.client[0]!.env.body as object).sort()).toEqual(['clusterId', 'costs', 'durability', 'memory', 'nodeId']);
     expect((t.client[1]!.env.body as { clusterId: string }).clusterId).toBe('cluster-id-2');
   });
 

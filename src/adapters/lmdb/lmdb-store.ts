@@ -71,6 +71,7 @@ import { open, TransactionFlags, type Database, type RootDatabase } from 'lmdb';
 import { type DvvSet, equal } from '../../core/dvv.js';
 import { SegmentTable, keysInSegments, segmentOf, segmentsDefault, shapeProblem, writeObjectHash } from '../../core/merkle.js';
 import { decode, encode } from '../../protocol/codec.js';
+import { costs } from '../../protocol/cost-counters.js';
 import type { CorruptObject, Hint, HintWrite, Mutation, Store } from '../../ports/store.js';
 
 export interface LmdbStoreOptions {
@@ -384,7 +385,7 @@ export class LmdbStore implements Store {
     const pending = this.pendingObjects.get(id);
     const stored = this.record(k, id);
     const current = stored === undefined ? undefined : (decode(stored.subarray(recordHeaderBytes)) as DvvSet);
-    const { next, result } = mutate(current);
+    const { next, result, nextEncoded } = mutate(current);
     if (next === null && !hints?.targets.length) {
       // Nothing to write, but the state mutate judged may still be an uncommitted write of this key:
       // resolving now would let a replica ack a state that is not yet durable (found by the
@@ -398,7 +399,7 @@ export class LmdbStore implements Store {
     const batch = this.openBatch();
     // The object, its Merkle segment and its hints go into one batch: one transaction.
     if (next !== null) {
-      const record = makeRecord(key, next);
+      const record = makeRecord(key, next, nextEncoded);
       // The state replaced leaves the tree by the hash kept in its record (never hashed again).
       if (stored !== undefined) this.trees.foldHash(partition, key, stored, hashOffset);
       this.markSegment(batch, partition, this.trees.foldHash(partition, key, record, hashOffset));
@@ -622,6 +623,8 @@ export class LmdbStore implements Store {
       return;
     }
     this.commits++;
+    costs.storeTxns++;
+    costs.storeWrites += batch.ops.length;
     if (this.noSync) {
       this.settle(batch);
       batch.resolve();
@@ -770,8 +773,7 @@ function readSegments(merkle: Database<Buffer, Buffer>, partition: number, segme
 /**
  * One object's record: u8 format, u32 BE crc32 of the rest, u64 BE object hash, the encoded DVV set.
  */
-function makeRecord(key: Uint8Array, state: DvvSet): Buffer {
-  const encoded = encode(state);
+function makeRecord(key: Uint8Array, state: DvvSet, encoded: Uint8Array = encode(state)): Buffer {
   const record = Buffer.allocUnsafe(recordHeaderBytes + encoded.length);
   record[0] = recordFormat;
   writeObjectHash(key, state, record, hashOffset);

@@ -39,6 +39,7 @@
  */
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { batchBytesMax, batchItemsMax, encodeBatch } from '../../protocol/batch.js';
+import { costs, countPublish } from '../../protocol/cost-counters.js';
 import { seal, type SealKey } from '../../protocol/seal.js';
 import { roles, type Inbound, type Role, type Transport } from '../../ports/transport.js';
 import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeSubject, nodeWildcard, roleOfSubject } from '../../protocol/subjects.js';
@@ -164,7 +165,7 @@ export class NatsTransport implements Transport {
 
   private publishHeld(): void {
     const held = this.held;
-    for (let i = 0; i < held.length; i += 3) this.publish(held[i] as string, held[i + 1] as Uint8Array, held[i + 2] as string | undefined);
+    for (let i = 0; i < held.length; i += 3) this.publishNow(held[i] as string, held[i + 1] as Uint8Array, held[i + 2] as string | undefined);
     held.length = 0;
     this.heldBytes = 0;
   }
@@ -182,7 +183,7 @@ export class NatsTransport implements Transport {
     if (alone) {
       this.sentMessages++;
       const subject = nodeSubject(this.cluster, nodeId, role);
-      this.publish(subject, this.sealed(subject, bytes));
+      this.publish(subject, this.sealed(subject, bytes), undefined, role);
       return;
     }
     if (!out) {
@@ -222,7 +223,7 @@ export class NatsTransport implements Transport {
     this.sentReplies++;
     if (bytes.length > batchBytesMax || this.nc.isClosed()) {
       this.replyMessages++;
-      this.publish(replyTo, bytes);
+      this.publish(replyTo, bytes, undefined, 'reply');
       return;
     }
     let items = this.replies.get(replyTo);
@@ -252,13 +253,13 @@ export class NatsTransport implements Transport {
     this.replies.delete(replyTo);
     this.repliesBytes.delete(replyTo);
     this.replyMessages++;
-    this.publish(replyTo, items.length === 1 ? items[0]! : encodeBatch(this.nodeId, '', items));
+    this.publish(replyTo, items.length === 1 ? items[0]! : encodeBatch(this.nodeId, '', items), undefined, 'reply');
   }
 
   /** A reply or forward: with the turn's other publishes, unless it is bound to fail or too large. */
   private publishLater(subject: string, bytes: Uint8Array, replyTo: string | undefined): void {
     if (subject.length === 0 || bytes.length > batchBytesMax || this.nc.isClosed()) {
-      this.publish(subject, bytes, replyTo);
+      this.publish(subject, bytes, replyTo, 'forward');
       return;
     }
     this.direct.push(subject, bytes, replyTo);
@@ -277,6 +278,8 @@ export class NatsTransport implements Transport {
     const deliver = (role: Role, msg: Msg) => {
       // msg.reply is '' when the publisher gave no reply subject.
       const replyTo = msg.reply || undefined;
+      costs.messagesIn++;
+      costs.bytesIn += msg.data.length;
       try {
         handler(replyTo === undefined ? { role, bytes: msg.data, subject: msg.subject } : { role, bytes: msg.data, replyTo, subject: msg.subject });
       } catch {
@@ -321,7 +324,7 @@ export class NatsTransport implements Transport {
     for (const [nodeId, out] of this.outgoing) this.publishOutgoing(nodeId, out);
     this.flushReplies();
     const direct = this.direct;
-    for (let i = 0; i < direct.length; i += 3) this.publish(direct[i] as string, direct[i + 1] as Uint8Array, direct[i + 2] as string | undefined);
+    for (let i = 0; i < direct.length; i += 3) this.publish(direct[i] as string, direct[i + 1] as Uint8Array, direct[i + 2] as string | undefined, 'forward');
     direct.length = 0;
   };
 
@@ -329,7 +332,7 @@ export class NatsTransport implements Transport {
     this.outgoing.delete(nodeId);
     this.sentMessages++;
     // One seal for the whole batch: the receiver checks it once and then routes every item.
-    this.publish(out.subject, this.sealed(out.subject, out.items.length === 1 ? out.items[0]! : encodeBatch(this.nodeId, nodeId, out.items)));
+    this.publish(out.subject, this.sealed(out.subject, out.items.length === 1 ? out.items[0]! : encodeBatch(this.nodeId, nodeId, out.items)), undefined, out.role);
   }
 
   async leaveQueueGroup(): Promise<void> {
@@ -360,7 +363,13 @@ export class NatsTransport implements Transport {
     await this.nc.flush().catch(() => undefined);
   }
 
-  private publish(subject: string, bytes: Uint8Array, reply?: string): void {
+  /** Publishes one message, counted (src/protocol/cost-counters.ts) under `what`: its role, or 'reply'. */
+  private publish(subject: string, bytes: Uint8Array, reply: string | undefined, what: string): void {
+    countPublish(what, bytes.length);
+    this.publishNow(subject, bytes, reply);
+  }
+
+  private publishNow(subject: string, bytes: Uint8Array, reply?: string): void {
     if (!this.connected && !this.nc.isClosed()) {
       if (this.heldBytes + bytes.length > heldBytesMax) {
         this.droppedSends++;

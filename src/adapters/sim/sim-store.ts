@@ -137,7 +137,7 @@ export class SimStore implements Store {
 
   async update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>, hints?: HintWrite): Promise<T> {
     const current = this.get(partition, key);
-    const { next, result } = mutate(current);
+    const { next, result, nextEncoded } = mutate(current);
     const targets = hints?.targets ?? [];
     if (next === null && targets.length === 0) {
       const pending = this.pendingObjects.get(objectId(partition, key));
@@ -146,7 +146,7 @@ export class SimStore implements Store {
     }
     const ops: Op[] = [];
     if (next !== null) {
-      ops.push({ table: 'objects', id: objectId(partition, key), bytes: encode(next) });
+      ops.push({ table: 'objects', id: objectId(partition, key), bytes: nextEncoded ?? encode(next) });
       const segment = this.trees.fold(partition, key, current, next);
       ops.push({ table: 'merkle', id: merkleId(partition, segment), bytes: hashBytes(this.trees.of(partition)[segment]!) });
     }
