@@ -389,6 +389,9 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     renewed.stored.catch((err: unknown) => log.error('could not store the new epoch', { err }));
   };
 
+  // A turn's sends leave before its group commit: the other replicas store a coordinated write's
+  // state while this node commits it (DESIGN.md §3), instead of one commit later.
+  if (transport.flush) store.beforeCommit?.(() => transport.flush!());
   const replicaIo = createReplicaIo({
     nodeId,
     store,

@@ -174,6 +174,8 @@ export class LmdbStore implements Store {
    */
   private readonly corruptKeys = new Map<string, CorruptObject>();
   private corruptWatcher: ((found: CorruptObject) => void) | undefined;
+  /** Runs before each group commit (Store.beforeCommit): the node sends its turn's messages first. */
+  private beforeCommitHook: (() => void) | undefined;
   private readonly unreported: CorruptObject[] = [];
   readonly scrubStats: ScrubStats = { objectsChecked: 0, bytesChecked: 0, passes: 0, corruptFound: 0 };
   /** The last object key the scrub checked; undefined: the next run starts a new pass. */
@@ -286,6 +288,10 @@ export class LmdbStore implements Store {
 
   isCorrupt(partition: number, key: Uint8Array): boolean {
     return this.corruptKeys.size > 0 && this.corruptKeys.has(objectKey(partition, key).toString('latin1'));
+  }
+
+  beforeCommit(hook: () => void): void {
+    this.beforeCommitHook = hook;
   }
 
   watchCorruption(watcher: (found: CorruptObject) => void): void {
@@ -602,6 +608,12 @@ export class LmdbStore implements Store {
    */
   private commit(batch: Batch): void {
     if (this.batch === batch) this.batch = undefined;
+    try {
+      this.beforeCommitHook?.();
+    } catch {
+      // The hook only sends earlier what would be sent after the commit anyway: its failure is the
+      // transport's to count, never a reason not to commit.
+    }
     try {
       this.env.transactionSync(() => {
         for (const op of batch.ops) {
