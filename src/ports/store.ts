@@ -113,5 +113,11 @@ export interface Store {
    * what was found before registration is told at once.
    */
   watchCorruption?(watcher: (found: CorruptObject) => void): void;
+  /**
+   * Stores that group-commit a turn's writes (LmdbStore): `hook` runs just before each group commit.
+   * The node flushes the turn's network sends there (Transport.flush), so a coordinated write's state
+   * is on its way to the other replicas while this node commits, not after.
+   */
+  beforeCommit?(hook: () => void): void;
   close(): Promise<void>;
 }

@@ -75,6 +75,11 @@ export interface Transport {
    * transport without a queue group has nothing to leave.
    */
   leaveQueueGroup?(): Promise<void>;
+  /**
+   * Publish at once what waits for the end of the turn (a transport that batches a turn's sends).
+   * Optional: a transport that sends at once has nothing to flush.
+   */
+  flush?(): void;
   /** Stop receiving and flush what was sent. */
   close(): Promise<void>;
 }

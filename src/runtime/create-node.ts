@@ -74,6 +74,9 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const out = createOutbound({ shared, transport, requests: ports.requests, memory: ports.memory, durability: ports.durability });
   const coordinator = createCoordinatorIo({ shared, clock, tap: inspect.tap, out });
   const epoch = createEpochIo({ shared, store, clock, newEpoch: ports.newEpoch });
+  // A turn's sends leave before its group commit: the other replicas store a coordinated write's
+  // state while this node commits it (DESIGN.md §3), instead of one commit later.
+  if (transport.flush) store.beforeCommit?.(() => transport.flush!());
   const replica = createReplicaIo({
     nodeId,
     store,

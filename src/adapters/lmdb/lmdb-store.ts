@@ -104,6 +104,12 @@ const corruptReportsMax = 1024;
 /** How often the scrub runs, each time checking scrubBytesPerSec * scrubIntervalMs / 1000 bytes. */
 const scrubIntervalMs = 1000;
 export const scrubBytesPerSecDefault = 8 * 1024 * 1024;
+/**
+ * A finished pass waits this long before the next starts. Without it a small store was read whole
+ * several times a second, forever (2-3 % of a busy node's time under load); bit rot is a matter of
+ * days, and every read checks what it reads anyway.
+ */
+export const scrubPassPauseMsDefault = 10 * 60_000;
 
 /** How often a noSync environment is forced to disk. */
 const flushIntervalMs = 1000;
@@ -174,10 +180,14 @@ export class LmdbStore implements Store {
    */
   private readonly corruptKeys = new Map<string, CorruptObject>();
   private corruptWatcher: ((found: CorruptObject) => void) | undefined;
+  /** Runs before each group commit (Store.beforeCommit): the node sends its turn's messages first. */
+  private beforeCommitHook: (() => void) | undefined;
   private readonly unreported: CorruptObject[] = [];
   readonly scrubStats: ScrubStats = { objectsChecked: 0, bytesChecked: 0, passes: 0, corruptFound: 0 };
   /** The last object key the scrub checked; undefined: the next run starts a new pass. */
   private scrubCursor: Buffer | undefined;
+  /** When the last whole pass ended (undefined: none yet); the next waits scrubPassPauseMsDefault. */
+  private scrubPassEndedAt: number | undefined;
   private scrubTimer: ReturnType<typeof setInterval> | undefined;
   /** The batch that writes join until its commit runs (setImmediate). */
   private batch: Batch | undefined;
@@ -219,6 +229,8 @@ export class LmdbStore implements Store {
     if (scrubBytesPerSec > 0) {
       const budget = Math.max(1, Math.round((scrubBytesPerSec * scrubIntervalMs) / 1000));
       this.scrubTimer = setInterval(() => {
+        // Between passes: the last one finished less than scrubPassPauseMs ago.
+        if (this.scrubCursor === undefined && this.scrubPassEndedAt !== undefined && Date.now() - this.scrubPassEndedAt < scrubPassPauseMsDefault) return;
         try {
           this.scrub(budget);
         } catch {
@@ -286,6 +298,10 @@ export class LmdbStore implements Store {
 
   isCorrupt(partition: number, key: Uint8Array): boolean {
     return this.corruptKeys.size > 0 && this.corruptKeys.has(objectKey(partition, key).toString('latin1'));
+  }
+
+  beforeCommit(hook: () => void): void {
+    this.beforeCommitHook = hook;
   }
 
   watchCorruption(watcher: (found: CorruptObject) => void): void {
@@ -371,6 +387,7 @@ export class LmdbStore implements Store {
     else {
       this.scrubCursor = undefined;
       this.scrubStats.passes++;
+      this.scrubPassEndedAt = Date.now();
     }
     return checked;
   }
@@ -602,6 +619,12 @@ export class LmdbStore implements Store {
    */
   private commit(batch: Batch): void {
     if (this.batch === batch) this.batch = undefined;
+    try {
+      this.beforeCommitHook?.();
+    } catch {
+      // The hook only sends earlier what would be sent after the commit anyway: its failure is the
+      // transport's to count, never a reason not to commit.
+    }
     try {
       this.env.transactionSync(() => {
         for (const op of batch.ops) {

@@ -318,6 +318,11 @@ export class NatsTransport implements Transport {
     await this.nc.flush();
   }
 
+  /** Publishes what waits for the end of the turn now (the node calls it before a group commit). */
+  flush(): void {
+    if (this.flushScheduled) this.flushOutgoing();
+  }
+
   /** Publishes everything that waits: at the end of the turn, and at close. */
   private readonly flushOutgoing = (): void => {
     this.flushScheduled = false;
