@@ -27,7 +27,7 @@ import { DeliveryTally, hintSummary } from './hint-summary.js';
 import type { ApiBackupOk, ApiHintsOk, ApiStatusOk, DurabilityMode, ProcessMemory, ReplicaPutBody } from '../protocol/messages.js';
 import { type ReadAndReplyParams, type ReplicaOutput, type SendParams, replicaMachine, writesInFlightMaxDefault } from '../../actors/replica.machine.js';
 import { createReplicaIo } from './replica-io.js';
-import { encodedState } from './encoded-states.js';
+import { createReplicaPutsOutbox } from './replica-puts-outbox.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
 import { applySync, applyWrite, screenStored } from '../core/replica-write.js';
 import { partitionCountDefault, partitionsReplicatedBy, type Ring } from '../core/ring.js';
@@ -344,6 +344,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     }
   };
 
+  const replicaPuts = createReplicaPutsOutbox(nodeId, transport);
   const send = (p: SendParams) => {
     if (p.to === nodeId) {
       // A message to this node itself skips the network. The request path's kinds (replica
@@ -355,11 +356,11 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       else queueMicrotask(() => deliver(event));
       return;
     }
+    // A turn's replica.put requests to one replica go as one replica.puts, each state as the bytes
+    // it was encoded as once (replica-puts-outbox.ts).
+    if (p.kind === 'replica.put') return replicaPuts.add(p.to, p.reqId, p.body as ReplicaPutBody);
     const role = p.kind.slice(0, p.kind.indexOf('.')) as Role;
-    // A replica.put's state goes as the bytes it was encoded as once (encoded-states.ts), the same
-    // for every replica it goes to and, for a state this node made, the bytes it stored.
-    const body = p.kind === 'replica.put' ? { ...(p.body as ReplicaPutBody), state: encodedState((p.body as ReplicaPutBody).state) } : p.body;
-    transport.send(p.to, role, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body }));
+    transport.send(p.to, role, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
   };
 
   const answerClient = (p: AnswerParams) => {
