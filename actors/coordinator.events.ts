@@ -4,8 +4,8 @@
  * together with the client requests of that turn.
  */
 import type { DvvSet } from '../src/core/dvv.js';
-import type { ClientReadEvent, ClientWriteEvent } from './node.events.js';
-import type { RouteView } from './node-routes.js';
+import type { ClientReadEvent, ClientWriteEvent } from './client.events.js';
+import type { RouteView } from './route-view.js';
 
 /** What one request takes (actors/coordinator.core.ts `step`); each names its request by reqId. */
 export type CoreEvent =

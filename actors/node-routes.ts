@@ -9,13 +9,13 @@
  * a transition of the node machine. Only what needs a decision of the node (answering NOT_OWNER to a
  * local read) goes through the node machine, which asks the same functions, so both paths route alike.
  */
-import { partitionOf, type Ring } from '../src/core/ring.js';
+import { partitionOf } from '../src/core/ring.js';
 import { chooseTargets } from '../src/core/targets.js';
 import { type Quorum, quorumProblem } from '../src/core/quorum.js';
 import type { ErrorBody } from '../src/protocol/errors.js';
-import type { Limits } from '../src/protocol/limits.js';
 import type { RequestOptions } from '../src/protocol/messages.js';
 import type { CoordinatorInput } from './coordinator.core.js';
+import type { RouteView } from './route-view.js';
 import type { CoordinatorItem } from './coordinator.events.js';
 import type { ClientLocalReadEvent, ClientReadEvent, ClientWriteEvent, NodeEvent, ReplicaReadEvent } from './node.events.js';
 import type { ReplicaWriteItem } from './replica.core.js';
@@ -26,15 +26,7 @@ export const replicaActorId = 'replica';
 /** The id of the node's one coordinator actor (a child of the node machine). */
 export const coordinatorActorId = 'coordinator';
 
-/** What a node knows that routing a request needs (part of the node machine's context). */
-export interface RouteView {
-  nodeId: string;
-  ring: Ring;
-  /** Members believed down; a node missing here counts as up. */
-  down: Record<string, true>;
-  quorumDefault: Quorum;
-  limits: Limits;
-}
+export type { RouteView } from './route-view.js';
 
 /** The quorum a client request asks for (its options over the node's defaults), or what is wrong with it. */
 export function requestQuorum(view: RouteView, options: RequestOptions): Quorum | string {

@@ -2,34 +2,18 @@
  * Events of the node machine. The runtime's router turns every validated envelope into one of these;
  * client requests arrive with their context already decoded and their options checked for type.
  */
-import type { Sibling, VersionVector } from '../src/core/dvv.js';
 import type { ClusterState } from '../src/core/cluster-state.js';
 import type { Ring } from '../src/core/ring.js';
-import type { RequestOptions } from '../src/protocol/messages.js';
 import type { AntiEntropyEvent } from './anti-entropy.events.js';
+import type { ClientLocalReadEvent, ClientReadEvent, ClientWriteEvent } from './client.events.js';
+
+export type { ClientLocalReadEvent, ClientReadEvent, ClientWriteEvent } from './client.events.js';
 import type { CoreEvent } from './coordinator.events.js';
 import type { GossipEvent } from './gossip.events.js';
 import type { HandoffEvent } from './handoff.events.js';
 import type { ReplicaWriteItem } from './replica.core.js';
 import type { ReplicaGetBody } from '../src/protocol/messages.js';
 import type { TransferEvent } from './transfer.events.js';
-
-interface ClientRequest {
-  from: string;
-  reqId: string;
-  replyTo: string;
-  key: Uint8Array;
-  options: RequestOptions;
-  /** True when another node already passed this request on. */
-  forwarded: boolean;
-  /** The encoded request, so it can be forwarded without encoding it again. */
-  bytes: Uint8Array;
-}
-
-export type ClientWriteEvent = ClientRequest & { type: 'api.put' | 'api.del'; value: Sibling; context: VersionVector };
-export type ClientReadEvent = ClientRequest & { type: 'api.get' };
-/** A client-driven read: this node's own replica state of the key, answered without a coordinator. */
-export type ClientLocalReadEvent = ClientRequest & { type: 'api.local.get' };
 
 /** A coordinator asks this node's replica for its state of a key (a coordinated get, read repair's first step). */
 export type ReplicaReadEvent = { type: 'replica.get'; from: string; reqId: string; body: ReplicaGetBody };

@@ -10,7 +10,7 @@
  *           nats-kv: kv.get, then kv.update with its revision, again from the get on a wrong revision
  */
 
-import type { FaultControl } from './fault.js';
+import type { FaultControl } from './fault-control.js';
 
 import type { NodeMemoryReading } from './memory.js';
 import type { BenchProcess } from './cpu-split.js';

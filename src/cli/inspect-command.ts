@@ -224,7 +224,7 @@ export function registerInspectCommands(program: Command): void {
     .command('inspect')
     .description("show a node's live actors (state, context summary, children), or follow their events and transitions")
     .argument('<node>', 'node id')
-    .option('--actor <id>', 'only this actor (e.g. coordinator-7, replica-12, or the node id for the root)')
+    .option('--actor <id>', 'only this actor (e.g. coordinator-7, replica, or the node id for the root)')
     .option('--follow', 'stream events and transitions until Ctrl-C or --duration')
     .option('--request <reqId>', 'with --follow: only what a client request causes (its coordinator, replicas, forwards)')
     .option('--client <name>', "with --request: the client's name, when several clients reuse request ids")

@@ -43,15 +43,19 @@ export function isAcceptableEntry(entry: DvvEntry, counterMax: number): boolean 
 export function screenState(state: DvvSet, bounds: VersionBounds): Screened {
   let refused = 0;
   let reason: string | null = null;
-  const acceptable: DvvSet = [];
-  for (const entry of state) {
-    if (isAcceptableEntry(entry, bounds.counterMax)) acceptable.push(entry);
+  // Made only once an entry is refused: every version a replica screens (each write, each read
+  // answer) is almost always whole, and then the state itself is kept.
+  let acceptable: DvvSet | undefined;
+  for (let i = 0; i < state.length; i++) {
+    const entry = state[i]!;
+    if (isAcceptableEntry(entry, bounds.counterMax)) acceptable?.push(entry);
     else {
+      acceptable ??= state.slice(0, i);
       refused++;
       reason = `a counter outside ${entry[2].length}..${bounds.counterMax} (clock id ${JSON.stringify(entry[0])}, counter ${String(entry[1])})`;
     }
   }
-  const kept = refused === 0 ? state : acceptable;
+  const kept = acceptable ?? state;
   const bounded = boundHistory(kept, bounds.historyEntriesMax);
   if (bounded.forgotten > 0) {
     refused += bounded.forgotten;

@@ -13,6 +13,42 @@
  */
 import type { DvvSet } from '../core/dvv.js';
 
+/** One write of Store.updateMany. */
+export interface WriteRequest {
+  partition: number;
+  key: Uint8Array;
+  /** Hints for down primaries, written with the object. */
+  hints?: HintWrite;
+}
+
+/** Store.updateMany where the store has it, else one `update` per write (the same results). */
+export function updateMany<T>(store: Store, writes: readonly WriteRequest[], mutate: (index: number, current: DvvSet | undefined) => Mutation<T>): Promise<(T | Error)[]> {
+  if (store.updateMany) return store.updateMany(writes, mutate);
+  // A mutate that throws fails only its own write (MutateError); the store's failure rejects them all.
+  const guarded = (i: number) => (current: DvvSet | undefined) => {
+    try {
+      return mutate(i, current);
+    } catch (err) {
+      throw new MutateError(err);
+    }
+  };
+  return Promise.all(
+    writes.map((w, i) =>
+      store.update(w.partition, w.key, guarded(i), w.hints).catch((err: unknown) => {
+        if (err instanceof MutateError) return err.cause instanceof Error ? err.cause : new Error(String(err.cause));
+        throw err;
+      }),
+    ),
+  );
+}
+
+/** What a mutate threw, told apart from the store's own failure (updateMany above). */
+class MutateError extends Error {
+  constructor(cause: unknown) {
+    super(String(cause), { cause });
+  }
+}
+
 /** What `mutate` decides: the new state to write (or null to leave the object alone) and a result. */
 export interface Mutation<T> {
   next: DvvSet | null;
@@ -66,6 +102,13 @@ export interface Store {
    * target is written in the same transaction as the object (a hint is never without its data).
    */
   update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>, hints?: HintWrite): Promise<T>;
+  /**
+   * Several updates in one call, each as `update` would make it (in order, each atomic on its own),
+   * resolved once all have committed: a result per write, or the Error its mutate threw (nothing
+   * written for it). Rejects when the commit fails (none of them is written). Optional: stores
+   * without it are driven one update per write (updateMany below).
+   */
+  updateMany?<T>(writes: readonly WriteRequest[], mutate: (index: number, current: DvvSet | undefined) => Mutation<T>): Promise<(T | Error)[]>;
   /** Every pending hint, oldest first. */
   hints(): Iterable<Hint>;
   hintCount(): number;

@@ -240,7 +240,20 @@ export interface ApiHintsOk {
 }
 export type ClientKind = (typeof requestKinds)[number];
 
-export const replicaRequestKinds = ['replica.coordinate', 'replica.put', 'replica.get'] as const;
+/**
+ * replica.puts {items: [[reqId, p, key, state, hint], ...]}: a turn's replica.put requests from one
+ * coordinator to one replica in one envelope, each item the fields of one replica.put (state: the
+ * encoded DVV set, bin; hint: a node id or nil). The router hands the replica one replica.put per
+ * item, each checked on its own. Against a batch of replica.put envelopes it spares each item the
+ * envelope's fields (v, kind, from, to, the body's keys: about 70 bytes), its encode and its decode.
+ */
+export const replicaRequestKinds = ['replica.coordinate', 'replica.put', 'replica.puts', 'replica.get'] as const;
+
+/** Items one replica.puts carries at most (the router refuses a longer list). */
+export const replicaPutsItemsMax = 1024;
+
+/** One item of replica.puts: [reqId, p, key, state (encoded), hint or null]. */
+export type ReplicaPutsItem = [string, number, Uint8Array, Uint8Array, string | null];
 /** Requests one replica.put.acks acknowledges at most (the router refuses a longer list). */
 export const replicaAcksMax = 1024;
 

@@ -11,7 +11,7 @@ import { aaeItemsMax } from './aae-messages.js';
 import { decode } from './codec.js';
 import type { ErrorCode } from './errors.js';
 import type { Limits } from './limits.js';
-import { backupDirCharsMax, type ClusterClaimRequest, clusterOps, replicaAcksMax } from './messages.js';
+import { backupDirCharsMax, type ClusterClaimRequest, clusterOps, replicaAcksMax, replicaPutsItemsMax, type ReplicaPutsItem } from './messages.js';
 import { checkers, refusalOf } from './schemas.js';
 import { namePattern } from './subjects.js';
 
@@ -142,6 +142,8 @@ export function checkReplicaBody(kind: string, body: unknown, q: number): boolea
       return body.state === null || checkDvvSet(body.state);
     case 'replica.put.ok':
       return true;
+    case 'replica.puts':
+      return Array.isArray(body.items) && body.items.length > 0 && body.items.length <= replicaPutsItemsMax;
     case 'replica.put.acks':
       return Array.isArray(body.reqIds) && body.reqIds.length > 0 && body.reqIds.length <= replicaAcksMax && body.reqIds.every((id) => typeof id === 'string' && id.length <= reqIdCharsMax);
     case 'replica.error':
@@ -149,6 +151,19 @@ export function checkReplicaBody(kind: string, body: unknown, q: number): boolea
     default:
       return false;
   }
+}
+
+/**
+ * One item of a replica.puts, as the body of the replica.put it stands for (its state still
+ * encoded: the router decodes it), or undefined when it is malformed (that item alone is dropped).
+ */
+export function replicaPutOfItem(item: unknown, q: number): { reqId: string; body: { p: number; key: Uint8Array; state: Uint8Array; hint?: string } } | undefined {
+  if (!Array.isArray(item) || item.length !== 5) return undefined;
+  const [reqId, p, key, state, hint] = item as ReplicaPutsItem;
+  if (typeof reqId !== 'string' || reqId.length > reqIdCharsMax) return undefined;
+  if (!isCount(p) || p >= q || !isBytes(key) || key.length === 0 || !isBytes(state)) return undefined;
+  if (hint !== null && !isNodeId(hint)) return undefined;
+  return { reqId, body: hint === null ? { p, key, state } : { p, key, state, hint } };
 }
 
 /** Members a gossip digest may name: more is not a cluster ringkv runs, so it is refused. */

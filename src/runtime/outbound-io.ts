@@ -14,7 +14,7 @@ import { readCosts } from '../protocol/cost-counters.js';
 import type { Role, Transport } from '../ports/transport.js';
 import type { RequestObserver } from './node-api.js';
 import type { NodeShared } from './node-shared.js';
-import { encodedState } from './encoded-states.js';
+import { createReplicaPutsOutbox } from './replica-puts-outbox.js';
 
 export interface ForwardParams {
   to: string;
@@ -44,6 +44,7 @@ export interface OutboundDeps {
 export function createOutbound(deps: OutboundDeps): Outbound {
   const { shared, transport, requests, memory, durability } = deps;
   const { nodeId } = shared;
+  const replicaPuts = createReplicaPutsOutbox(nodeId, transport);
 
   const send = (p: SendParams) => {
     if (p.to === nodeId) {
@@ -56,11 +57,11 @@ export function createOutbound(deps: OutboundDeps): Outbound {
       else queueMicrotask(() => shared.deliver(event));
       return;
     }
+    // A turn's replica.put requests to one replica go as one replica.puts, each state as the bytes
+    // it was encoded as once (replica-puts-outbox.ts).
+    if (p.kind === 'replica.put') return replicaPuts.add(p.to, p.reqId, p.body as ReplicaPutBody);
     const role = p.kind.slice(0, p.kind.indexOf('.')) as Role;
-    // A replica.put's state goes as the bytes it was encoded as once (encoded-states.ts), the same
-    // for every replica it goes to and, for a state this node made, the bytes it stored.
-    const body = p.kind === 'replica.put' ? { ...(p.body as ReplicaPutBody), state: encodedState((p.body as ReplicaPutBody).state) } : p.body;
-    transport.send(p.to, role, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body }));
+    transport.send(p.to, role, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
   };
 
   const answerClient = (p: AnswerParams) => {

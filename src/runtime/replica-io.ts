@@ -15,7 +15,7 @@ import type { CommitResult, CommitWrite, ReadAndAnswerParams, ReadAndReplyParams
 import type { AnswerParams } from '../../actors/coordinator.machine.js';
 import { applyWrite, screenStored, type WriteOutcome } from '../core/replica-write.js';
 import { type DvvSet, equal } from '../core/dvv.js';
-import type { Mutation } from '../ports/store.js';
+import { type Mutation, updateMany, type WriteRequest } from '../ports/store.js';
 import { encodedState } from './encoded-states.js';
 import { decode } from '../protocol/codec.js';
 import { encodeStateAnswer, protocolVersion } from '../protocol/envelope.js';
@@ -88,58 +88,61 @@ export function createReplicaIo(deps: ReplicaIoDeps): ReplicaIo {
     queueMicrotask(flush);
   };
 
-  /** Runs one group's writes in the store: their outcomes come back to the actor as one event. */
+  /**
+   * Runs one turn's writes in the store (one updateMany: one wait for the group commit, no promise or
+   * closure per write); their outcomes come back to the actor as one replica.committed.
+   */
   const commit = (writes: CommitWrite[]) => {
-    const results: CommitResult[] = new Array(writes.length);
-    let left = writes.length;
-    const settle = (i: number, result: CommitResult) => {
-      results[i] = result;
-      if (--left === 0) deps.actor()?.send({ type: 'replica.committed', results });
-    };
+    const now = deps.now();
+    const requests: WriteRequest[] = writes.map((w) => (w.hints.length > 0 ? { partition: w.p, key: w.key, hints: { targets: w.hints, now } } : { partition: w.p, key: w.key }));
     // The dot is made with the clock id current when the write is applied (epoch-io.ts renews it
-    // before any drop of its dots); the store runs `mutate` at the call, so the state a coordinated
-    // write made is known before the next write of the batch runs.
+    // before any drop of its dots); the store runs `mutate` at the call, so the states coordinated writes made
+    // are known when updateMany returns, before their commit.
     const dotId = deps.dotId();
+    const made: (DvvSet | undefined)[] = new Array(writes.length);
+    const mutate = (i: number, current: DvvSet | undefined): Mutation<WriteOutcome> => {
+      const w = writes[i]!;
+      const m: Mutation<WriteOutcome> = applyWrite(current, w.write, dotId);
+      if (m.next === null) return m;
+      if (w.write.kind === 'coordinate') {
+        // Encoded once: these bytes are stored, and sent to every other replica (encoded-states.ts).
+        made[i] = m.next;
+        m.nextEncoded = encodedState(m.next);
+      } else if (w.write.encoded !== undefined && equal(m.next, w.write.state)) {
+        // The merge is the state as it arrived: the replica keeps the bytes it was sent.
+        m.nextEncoded = w.write.encoded;
+      }
+      return m;
+    };
+    updateMany(store, requests, mutate).then(
+      (outcomes) => {
+        const results: CommitResult[] = new Array(writes.length);
+        for (let i = 0; i < writes.length; i++) {
+          const w = writes[i]!;
+          const o = outcomes[i]!;
+          if (o instanceof Error) {
+            log.error('replica write failed', { partition: w.p, err: o });
+            results[i] = { write: w, failed: o.message };
+            continue;
+          }
+          if (o.ok && made[i] !== undefined && o.siblings >= limits.siblingsWarn) warnSiblings(w.p, o.siblings);
+          results[i] = { write: w, outcome: o };
+        }
+        deps.actor()?.send({ type: 'replica.committed', results });
+      },
+      (err: unknown) => {
+        log.error('store update failed', { partitions: [...new Set(writes.map((w) => w.p))], err });
+        // A dot already went to the other replicas with a state this node failed to keep: a later
+        // write of the key here would make that dot again for another value, which they would drop
+        // as already seen. A new epoch (a new clock id) makes every later dot new.
+        if (made.some((m) => m !== undefined)) deps.renewEpoch('a coordinated write whose dot was sent could not commit');
+        const failed = String(err);
+        deps.actor()?.send({ type: 'replica.committed', results: writes.map((write) => ({ write, failed })) });
+      },
+    );
     for (let i = 0; i < writes.length; i++) {
       const w = writes[i]!;
-      let made: DvvSet | undefined;
-      const coordinated = w.write.kind === 'coordinate';
-      const hints = w.hints.length > 0 ? { targets: w.hints, now: deps.now() } : undefined;
-      const mutate = (current: DvvSet | undefined) => {
-        const m: Mutation<WriteOutcome> = applyWrite(current, w.write, dotId);
-        if (m.next === null) return m;
-        if (coordinated) {
-          // Encoded once: these bytes are stored, and sent to every other replica (encoded-states.ts).
-          made = m.next;
-          m.nextEncoded = encodedState(made);
-        } else if (w.write.kind === 'sync' && w.write.encoded !== undefined && equal(m.next, w.write.state)) {
-          // The merge is the state as it arrived: the replica keeps the bytes it was sent.
-          m.nextEncoded = w.write.encoded;
-        }
-        return m;
-      };
-      let outcome;
-      try {
-        outcome = store.update(w.p, w.key, mutate, hints);
-      } catch (err) {
-        settle(i, { write: w, failed: String(err) });
-        continue;
-      }
-      outcome.then(
-        (o) => {
-          if (o.ok && coordinated && o.siblings >= limits.siblingsWarn) warnSiblings(w.p, o.siblings);
-          settle(i, { write: w, outcome: o });
-        },
-        (err: unknown) => {
-          log.error('store update failed', { partition: w.p, err });
-          // The dot already went to the other replicas with a state this node failed to keep: a
-          // later write of the key here would make that dot again for another value, which they
-          // would drop as already seen. A new epoch (a new clock id) makes every later dot new.
-          if (made !== undefined) deps.renewEpoch('a coordinated write whose dot was sent could not commit');
-          settle(i, { write: w, failed: String(err) });
-        },
-      );
-      if (made !== undefined && w.from === nodeId) deps.send({ to: nodeId, kind: 'replica.coordinate.made', reqId: w.reqId, body: { state: made } });
+      if (made[i] !== undefined && w.from === nodeId) deps.send({ to: nodeId, kind: 'replica.coordinate.made', reqId: w.reqId, body: { state: made[i] } });
     }
   };
 

@@ -13,7 +13,7 @@ import { checkDvvSet, isBytes } from '../protocol/validation.js';
 import { decode } from '../protocol/codec.js';
 import { type ClusterOp, adminKinds, clientKinds, forwardKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
 import type { GossipBody, GossipClaimBody } from '../../actors/gossip.events.js';
-import { checkAaeBody, checkClaimRequest, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext } from '../protocol/validation.js';
+import { checkAaeBody, checkClaimRequest, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext, replicaPutOfItem } from '../protocol/validation.js';
 import { answersOnRole, type Inbound, type Role, type Transport } from '../ports/transport.js';
 import type { Log } from '../ports/log.js';
 import type { DvvSet } from '../core/dvv.js';
@@ -213,6 +213,19 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       if (env.kind === 'replica.put.acks') {
         // One group commit's acks: the coordinator takes one replica.put.ok per request.
         for (const reqId of (env.body as { reqIds: string[] }).reqIds) deliver({ type: 'replica.put.ok', from: env.from, reqId, body: emptyBody });
+        return;
+      }
+      if (env.kind === 'replica.puts') {
+        // A turn's replica.put requests from one coordinator: each item checked and routed alone.
+        for (const item of (env.body as { items: unknown[] }).items) {
+          const put = replicaPutOfItem(item, deps.q);
+          if (put === undefined || !takeEncodedState(put.body as Record<string, unknown>)) {
+            stats.droppedInvalid++;
+            continue;
+          }
+          screenVersions('replica.put', env.from, put.body as Record<string, unknown>);
+          deliver({ type: 'replica.put', from: env.from, reqId: put.reqId, body: put.body } as unknown as NodeEvent);
+        }
         return;
       }
       if (env.kind === 'replica.put' && !takeEncodedState(env.body as Record<string, unknown>)) {

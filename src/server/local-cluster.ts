@@ -8,14 +8,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { clusterSecretFileVariable, ensureClusterSecretFile, findClusterSecret } from './cluster-secret.js';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { isValidPartitionCount, partitionCountMax } from '../core/ring.js';
 import { natsEnvironmentVariables } from '../adapters/nats/connection-options.js';
 import { ensureSecureNats, type SecureNats } from './secure-nats.js';
+import { packageRoot } from './package-root.js';
+
+export { packageRoot } from './package-root.js';
 
 export const natsUrlDefault = 'nats://127.0.0.1:4222';
 export const natsPortDefault = 4222;
@@ -152,24 +154,6 @@ export function probeNats(host: string, port: number, timeoutMs = natsProbeTimeo
     socket.once('error', () => finish(connected ? 'other' : 'none'));
     socket.once('close', () => finish(connected ? 'other' : 'none'));
   });
-}
-
-/** The directory holding ringkv's package.json, found from this module (works from src/ and dist/). */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'package.json');
-    if (existsSync(candidate)) {
-      try {
-        if ((JSON.parse(readFileSync(candidate, 'utf8')) as { name?: string }).name === 'ringkv') return dir;
-      } catch {
-        // Not ours or unreadable: keep walking up.
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the ringkv package root from ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
 }
 
 /** The nats-server binary: on the PATH, or where packages put it (Debian puts it in /usr/sbin). */

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Log } from '../ports/log.js';
 import { isInboxSubject } from '../adapters/nats/connection-options.js';
 import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeSubject } from '../protocol/subjects.js';
-import { packageRoot } from './local-cluster.js';
+import { packageRoot } from './package-root.js';
 import type { NodeMetrics } from './metrics.js';
 
 export const serviceName = 'ringkv';

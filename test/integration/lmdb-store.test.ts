@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LmdbStore } from '../../src/adapters/lmdb/lmdb-store.js';
 import type { DvvSet } from '../../src/core/dvv.js';
 import { decode, encode } from '../../src/protocol/codec.js';
+import { costsSince, readCosts } from '../../src/protocol/cost-counters.js';
 import { tempDir } from '../support/nats-server.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -52,6 +53,33 @@ describe('LmdbStore', () => {
     ]);
     expect(store.get(3, bytes('other'))).toBeUndefined();
     expect(store.get(4, bytes('k'))).toBeUndefined();
+  });
+
+  it('updateMany: a turn of writes in one transaction, each atomic alone; a throwing mutate fails only its own', async () => {
+    const { store } = openStore();
+    await store.update(0, bytes('a'), () => ({ next: [['c', 1, []]], result: 'seed' }));
+    const before = readCosts();
+    const encoded = encode([['c', 7, []]]);
+    const results = await store.updateMany(
+      [{ partition: 0, key: bytes('a') }, { partition: 0, key: bytes('b') }, { partition: 1, key: bytes('a'), hints: { targets: ['n9'], now: 1 } }, { partition: 0, key: bytes('a') }],
+      (i, current) => {
+        if (i === 1) throw new Error('bad write');
+        // The same key twice in one call: the second sees the first (read-modify-write in order).
+        if (i === 3) return { next: [['c', counterOf(current) + 1, []]], result: counterOf(current) };
+        return i === 2 ? { next: [['c', 7, []]], result: 'given bytes', nextEncoded: encoded } : { next: [['c', counterOf(current) + 1, []]], result: counterOf(current) };
+      },
+    );
+    expect(results[0]).toBe(1);
+    expect(results[1]).toBeInstanceOf(Error);
+    expect((results[1] as Error).message).toBe('bad write');
+    expect(results[2]).toBe('given bytes');
+    expect(results[3]).toBe(2);
+    expect(costsSince(before).storeTxns).toBe(1);
+    expect(counterOf(store.get(0, bytes('a')))).toBe(3);
+    expect(store.get(0, bytes('b'))).toBeUndefined();
+    expect(counterOf(store.get(1, bytes('a')))).toBe(7);
+    expect(store.getEncoded(1, bytes('a'))).toEqual(encoded);
+    expect([...store.hints()].map((h) => h.target)).toEqual(['n9']);
   });
 
   it('shows an update to reads as soon as it is issued, before it commits', async () => {

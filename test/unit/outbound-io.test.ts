@@ -34,16 +34,23 @@ describe('outbound-io', () => {
     expect(t.peer[0]!.env.body).toEqual({ p: 3 });
   });
 
-  it("sends a replica.put's state as the bytes it was encoded as once, the same for every replica", async () => {
+  it("sends a turn's replica.put requests to one replica as one replica.puts, each state as the bytes it was encoded as once", async () => {
     const t = await rolePorts();
     const out = createOutbound({ shared: t.shared, transport: t.transport });
     const state = [['n1.e1', 1, [new Uint8Array([7])]]] as DvvSet;
     out.send({ to: 'n2', kind: 'replica.put', reqId: 'p1', body: { p: 3, key: new Uint8Array([1]), state } });
-    out.send({ to: 'n2', kind: 'replica.put', reqId: 'p2', body: { p: 3, key: new Uint8Array([1]), state } });
+    out.send({ to: 'n2', kind: 'replica.put', reqId: 'p2', body: { p: 4, key: new Uint8Array([2]), state } });
     await t.run();
-    const sent = t.peer.map((m) => (m.env.body as { state: Uint8Array }).state);
-    expect(sent.map((b) => Buffer.from(b).toString('hex'))).toEqual([Buffer.from(encodedState(state)).toString('hex'), Buffer.from(encodedState(state)).toString('hex')]);
-    expect(decode(sent[0]!)).toEqual(decode(encode(state)));
+    expect(t.peer.map((m) => [m.role, m.env.kind])).toEqual([['replica', 'replica.puts']]);
+    const items = (t.peer[0]!.env.body as { items: [string, number, Uint8Array, Uint8Array, string | null][] }).items;
+    expect(items.map(([reqId, p]) => [reqId, p])).toEqual([['p1', 3], ['p2', 4]]);
+    const hex = Buffer.from(encodedState(state)).toString('hex');
+    expect(items.map((i) => Buffer.from(i[3]).toString('hex'))).toEqual([hex, hex]);
+    expect(decode(items[0]![3])).toEqual(decode(encode(state)));
+    // A lone request goes as a plain replica.put.
+    out.send({ to: 'n2', kind: 'replica.put', reqId: 'p3', body: { p: 3, key: new Uint8Array([1]), state } });
+    await t.run();
+    expect(t.peer.map((m) => m.env.kind)).toEqual(['replica.puts', 'replica.put']);
   });
 
   it("sends to this node itself without the network: the request path's kinds at once (into a turn's batch), anything else on a later microtask", async () => {

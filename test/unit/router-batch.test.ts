@@ -44,6 +44,33 @@ describe('router: batches', () => {
     expect(stats).toMatchObject({ received: 3, droppedInvalid: 0, batches: 1 });
   });
 
+  it('turns a replica.puts into one replica.put per item, its state decoded beside its bytes; a bad item is dropped alone', () => {
+    const { delivered, stats, route } = setup();
+    const stateBytes = encode(state);
+    const items: unknown[] = [
+      ['c-1', 3, key, stateBytes, null],
+      ['c-2', q, key, stateBytes, null], // no such partition
+      ['c-3', 4, key, encode({ not: 'a dvv set' }), null],
+      ['c-4', 4, key, new Uint8Array([0xc1]), null], // not MessagePack
+      ['c-5', 5, key, stateBytes, 'n3'],
+      ['c-6', 5, key, stateBytes],
+    ];
+    route({ role: 'replica', bytes: envelope('replica.puts', '', { items }) });
+    // Bytes compared as bytes, whatever their class (a decode gives Buffers).
+    const plain = (x: unknown): unknown => (x instanceof Uint8Array ? [...x] : Array.isArray(x) ? x.map(plain) : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).map(([k, v]) => [k, plain(v)])) : x);
+    expect(plain(delivered)).toEqual(
+      plain([
+        { type: 'replica.put', from: 'n2', reqId: 'c-1', body: { p: 3, key, state, encoded: stateBytes } },
+        { type: 'replica.put', from: 'n2', reqId: 'c-5', body: { p: 5, key, state, hint: 'n3', encoded: stateBytes } },
+      ]),
+    );
+    expect(stats.droppedInvalid).toBe(4);
+    // Not on another role, and not empty.
+    route({ role: 'handoff', bytes: envelope('replica.puts', '', { items }) });
+    route({ role: 'replica', bytes: envelope('replica.puts', '', { items: [] }) });
+    expect(delivered).toHaveLength(2);
+  });
+
   it('drops a bad item on its own and delivers the good ones around it', () => {
     const { delivered, stats, route } = setup();
     const items: unknown[] = [

@@ -72,7 +72,7 @@ import { type DvvSet, equal } from '../../core/dvv.js';
 import { SegmentTable, keysInSegments, segmentOf, segmentsDefault, shapeProblem, writeObjectHash } from '../../core/merkle.js';
 import { decode, encode } from '../../protocol/codec.js';
 import { costs } from '../../protocol/cost-counters.js';
-import type { CorruptObject, Hint, HintWrite, Mutation, Store } from '../../ports/store.js';
+import type { CorruptObject, Hint, HintWrite, Mutation, Store, WriteRequest } from '../../ports/store.js';
 
 export interface LmdbStoreOptions {
   /** true: an ack means fdatasync'd. false (default): an ack means committed; flushed within ~1 s. */
@@ -116,6 +116,14 @@ const flushIntervalMs = 1000;
 /** The named databases of DESIGN.md §6; LMDB needs the count up front. */
 const namedDbsMax = 8;
 const partitionMax = 0xffff_ffff;
+/** What a read-modify-write read of one key: its key buffer and overlay id, its record, its state. */
+interface UpdateRead {
+  k: Buffer;
+  id: string;
+  stored: Uint8Array | undefined;
+  current: DvvSet | undefined;
+}
+
 /** A batch's own transaction (never joined to lmdb-js's async batch), committed before returning. */
 const txnFlags = TransactionFlags.ABORTABLE | TransactionFlags.SYNCHRONOUS_COMMIT;
 
@@ -393,25 +401,68 @@ export class LmdbStore implements Store {
   }
 
   async update<T>(partition: number, key: Uint8Array, mutate: (current: DvvSet | undefined) => Mutation<T>, hints?: HintWrite): Promise<T> {
-    // Everything up to the queueing runs synchronously at the call: that is what makes the
-    // read-modify-write atomic and the new state visible to reads at once. A throwing mutate
-    // rejects this promise before anything was written.
-    // One key buffer and one overlay id per update: both are needed for the write anyway.
+    // A throwing mutate rejects this promise before anything was written.
+    const read = this.readForUpdate(partition, key);
+    const { result, wait } = this.stage(partition, key, read, mutate(read.current), hints);
+    if (wait) await wait;
+    return result;
+  }
+
+  /**
+   * A turn's writes in one call (Store.updateMany): each staged as update stages it, then one wait
+   * for all of them: no promise, closure or await per write.
+   */
+  async updateMany<T>(writes: readonly WriteRequest[], mutate: (index: number, current: DvvSet | undefined) => Mutation<T>): Promise<(T | Error)[]> {
+    const results: (T | Error)[] = new Array(writes.length);
+    let wait: Promise<void> | undefined;
+    let waits: Promise<void>[] | undefined;
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i]!;
+      try {
+        const read = this.readForUpdate(w.partition, w.key);
+        const staged = this.stage(w.partition, w.key, read, mutate(i, read.current), w.hints);
+        results[i] = staged.result;
+        // Almost always the one open batch: one promise to wait for, not one per write.
+        if (staged.wait && staged.wait !== wait) {
+          if (wait !== undefined) (waits ??= [wait]).push(staged.wait);
+          wait = staged.wait;
+        }
+      } catch (err) {
+        results[i] = err instanceof Error ? err : new Error(String(err));
+      }
+    }
+    if (waits) await Promise.all(waits);
+    else if (wait) await wait;
+    return results;
+  }
+
+  /**
+   * The key's record and state as a read-modify-write sees them (its pending write, if any), with
+   * the key buffer and overlay id the write needs too (made once per update).
+   */
+  private readForUpdate(partition: number, key: Uint8Array): UpdateRead {
     const k = objectKey(partition, key);
     const id = k.toString('latin1');
-    const pending = this.pendingObjects.get(id);
     const stored = this.record(k, id);
-    const current = stored === undefined ? undefined : (decode(stored.subarray(recordHeaderBytes)) as DvvSet);
-    const { next, result, nextEncoded } = mutate(current);
+    return { k, id, stored, current: stored === undefined ? undefined : (decode(stored.subarray(recordHeaderBytes)) as DvvSet) };
+  }
+
+  /**
+   * Queues what a read-modify-write decided into the open batch, synchronously: that is what makes
+   * it atomic and the new state visible to reads at once. `wait`: what must settle before the
+   * result may be told (the batch's commit, or an earlier write's).
+   */
+  private stage<T>(partition: number, key: Uint8Array, read: UpdateRead, m: Mutation<T>, hints?: HintWrite): { result: T; wait: Promise<void> | undefined } {
+    const { next, result, nextEncoded } = m;
+    const { k, id, stored } = read;
     if (next === null && !hints?.targets.length) {
       // Nothing to write, but the state mutate judged may still be an uncommitted write of this key:
       // resolving now would let a replica ack a state that is not yet durable (found by the
       // simulator: W acks must mean W durable copies). Wait for that write's batch; with sync: true,
       // also for a committed state whose fdatasync has not finished (its overlay entry may be gone
       // when a later write of the key failed).
-      if (pending) await pending.done;
-      else if (!this.noSync) await this.durable();
-      return result;
+      const pending = this.pendingObjects.get(id);
+      return { result, wait: pending ? pending.done : this.noSync ? undefined : this.durable() };
     }
     const batch = this.openBatch();
     // The object, its Merkle segment and its hints go into one batch: one transaction.
@@ -428,8 +479,7 @@ export class LmdbStore implements Store {
       }
     }
     for (const target of hints?.targets ?? []) this.putHint(batch, target, partition, key, hints!.now);
-    await batch.done;
-    return result;
+    return { result, wait: batch.done };
   }
 
   *hints(): Iterable<Hint> {
