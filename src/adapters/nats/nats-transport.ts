@@ -202,13 +202,15 @@ export class NatsTransport implements Transport {
     }
     // The forward role, not the other node's api: only nodes may publish there (NATS permissions),
     // and the seal proves it came from a member.
+    // The client's reply subject goes under the seal: a copy published with another reply subject
+    // fails the mac, so nobody can have the answer sent to itself (member-gate.ts).
     const subject = nodeSubject(this.cluster, nodeId, 'forward');
-    this.publishLater(subject, this.sealed(subject, bytes), replyTo);
+    this.publishLater(subject, this.sealed(subject, bytes, replyTo), replyTo);
   }
 
-  /** What goes out on a node subject: sealed for it when this transport has the key. */
-  private sealed(subject: string, bytes: Uint8Array): Uint8Array {
-    return this.sealKey === undefined ? bytes : seal(this.sealKey, subject, bytes, Date.now());
+  /** What goes out on a node subject: sealed for it (and for its reply subject, if any) when this transport has the key. */
+  private sealed(subject: string, bytes: Uint8Array, replyTo?: string): Uint8Array {
+    return this.sealKey === undefined ? bytes : seal(this.sealKey, subject, bytes, Date.now(), replyTo);
   }
 
   reply(replyTo: string, bytes: Uint8Array): void {

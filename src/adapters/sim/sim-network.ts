@@ -262,11 +262,19 @@ export class SimTransport implements Transport {
     private readonly network: SimNetwork,
     readonly nodeId: string,
     private readonly sealWith?: SimSeal,
-  ) {}
+  ) {
+    this.sealKey = sealWith === undefined ? undefined : { ...sealWith.key };
+  }
 
-  private sealed(to: string, role: Role, bytes: Uint8Array): Uint8Array {
+  /**
+   * This incarnation's own key object: a sender of its own (seal.ts), as each production process
+   * is, so that the receivers' replay guards see one sender per node incarnation.
+   */
+  private readonly sealKey: SealKey | undefined;
+
+  private sealed(to: string, role: Role, bytes: Uint8Array, replyTo?: string): Uint8Array {
     const s = this.sealWith;
-    return s === undefined ? bytes : seal(s.key, nodeSubject(s.cluster, to, role), bytes, this.network.clock.now());
+    return s === undefined || this.sealKey === undefined ? bytes : seal(this.sealKey, nodeSubject(s.cluster, to, role), bytes, this.network.clock.now(), replyTo);
   }
 
   send(nodeId: string, role: Role, bytes: Uint8Array): void {
@@ -276,7 +284,7 @@ export class SimTransport implements Transport {
 
   forward(nodeId: string, bytes: Uint8Array, replyTo: string): void {
     if (this.dead) return;
-    this.network.sendToNode(this, nodeId, 'forward', this.sealed(nodeId, 'forward', bytes), replyTo);
+    this.network.sendToNode(this, nodeId, 'forward', this.sealed(nodeId, 'forward', bytes, replyTo), replyTo);
   }
 
   reply(replyTo: string, bytes: Uint8Array): void {
