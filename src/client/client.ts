@@ -47,7 +47,7 @@ import { checkDvvSet } from '../protocol/validation.js';
 import { checkers, refusalOf } from '../protocol/schemas.js';
 import { screenState } from '../core/version-check.js';
 import { defaultVersionBounds } from '../core/replica-write.js';
-import { adminSubject, apiSubject, nodeSubject } from '../protocol/subjects.js';
+import { adminSubject, apiSubject, nodeOpSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
 import { HedgeBudget, HedgeDelay, type HedgeDelayOptions } from './hedge-delay.js';
 import { type HedgedOutcome, type Judgement, runHedged } from './hedged-request.js';
@@ -741,8 +741,9 @@ const adminOps: ReadonlySet<ApiOp> = new Set<ApiOp>(['hints', 'aae', 'transfers'
 
 /** Where a request goes: its role's queue group (node ''), or one node's subject of that role. */
 function subjectOf(cluster: string, op: ApiOp, node: string): string {
-  if (adminOps.has(op)) return node === '' ? adminSubject(cluster, op) : nodeSubject(cluster, node, 'admin');
-  return node === '' ? apiSubject(cluster, op) : nodeSubject(cluster, node, 'api');
+  // Each operation on a subject of its own (issue 28): a NATS permission can then name it.
+  if (adminOps.has(op)) return node === '' ? adminSubject(cluster, op) : nodeOpSubject(cluster, node, 'admin', op);
+  return node === '' ? apiSubject(cluster, op) : nodeOpSubject(cluster, node, 'api', op);
 }
 
 /** Hedging off: a delay past any deadline, so no hedge is ever sent. */

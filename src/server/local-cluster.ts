@@ -458,10 +458,11 @@ function printBanner(b: {
       `           ${cmd('status')}`,
       ...(b.secure
         ? [
-            `  secure   users for nodes, admins and clients (${b.secure.config}); a client may only get, put, del and read status`,
+            `  secure   users for nodes, admins, clients and readers (${b.secure.config}); a client may only get, put, del and read status, a reader only get and status`,
             `  admin    ${cmd('cluster plan', 'admin')}`,
             `           (or export NATS_NKEY=${b.secure.seeds.admin} RINGKV_INBOX_PREFIX=${b.secure.inboxPrefixes.admin};`,
-            `            clients: NATS_NKEY=${b.secure.seeds.client} RINGKV_INBOX_PREFIX=${b.secure.inboxPrefixes.client})`,
+            `            clients: NATS_NKEY=${b.secure.seeds.client} RINGKV_INBOX_PREFIX=${b.secure.inboxPrefixes.client};`,
+            `            read-only: NATS_NKEY=${b.secure.seeds.reader} RINGKV_INBOX_PREFIX=${b.secure.inboxPrefixes.reader})`,
             ...Object.entries(b.secure.clients).map(([name, c]) => `  client   ${name}: --nkey ${c.seed} --inbox-prefix ${c.inboxPrefix}`),
           ]
         : []),

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Log } from '../ports/log.js';
 import { isInboxSubject } from '../adapters/nats/connection-options.js';
-import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeSubject } from '../protocol/subjects.js';
+import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeOpWildcard, nodeSubject } from '../protocol/subjects.js';
 import { packageRoot } from './local-cluster.js';
 import type { NodeMetrics } from './metrics.js';
 
@@ -59,9 +59,9 @@ export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise
   const base = () => ({ name: serviceName, id, version, metadata: { cluster: o.cluster, clusterId: o.clusterId, node: o.nodeId, epoch: o.epoch() } });
   const endpoints = [
     { name: 'api', subject: apiWildcard(o.cluster), queue_group: apiQueueGroup, metadata: { description: 'the client API: put, get, del, status' } },
-    { name: 'node-api', subject: nodeSubject(o.cluster, o.nodeId, 'api'), queue_group: '', metadata: { description: 'the client API of this node only' } },
+    { name: 'node-api', subject: nodeOpWildcard(o.cluster, o.nodeId, 'api'), queue_group: '', metadata: { description: 'the client API of this node only' } },
     { name: 'admin', subject: adminWildcard(o.cluster), queue_group: adminQueueGroup, metadata: { description: 'admin operations: cluster, aae, hints, transfers' } },
-    { name: 'node-admin', subject: nodeSubject(o.cluster, o.nodeId, 'admin'), queue_group: '', metadata: { description: 'admin operations of this node only' } },
+    { name: 'node-admin', subject: nodeOpWildcard(o.cluster, o.nodeId, 'admin'), queue_group: '', metadata: { description: 'admin operations of this node only' } },
     { name: 'inspect', subject: nodeSubject(o.cluster, o.nodeId, 'inspect'), queue_group: '', metadata: { description: 'inspection: snapshots and follow sessions' } },
   ];
 

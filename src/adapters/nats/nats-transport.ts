@@ -41,7 +41,7 @@ import { connect, type Msg, type NatsConnection, type Subscription } from '@nats
 import { batchBytesMax, batchItemsMax, encodeBatch } from '../../protocol/batch.js';
 import { seal, type SealKey } from '../../protocol/seal.js';
 import { roles, type Inbound, type Role, type Transport } from '../../ports/transport.js';
-import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeSubject, nodeWildcard, roleOfSubject } from '../../protocol/subjects.js';
+import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeOpWildcard, nodeSubject, nodeWildcard, roleOfSubject } from '../../protocol/subjects.js';
 
 /** Connect options for a node's long-lived connection: reconnect forever, quickly. */
 const reconnectTimeWaitMs = 250;
@@ -296,6 +296,18 @@ export class NatsTransport implements Transport {
             return;
           }
           deliver(role as Role, msg);
+        },
+      }),
+      // The client and admin operations addressed to this node name their operation in the subject
+      // (`...node.<id>.api.put`): the router checks each request's kind against it.
+      this.nc.subscribe(nodeOpWildcard(this.cluster, this.nodeId, 'api'), {
+        callback: (err, msg) => {
+          if (!err) deliver('api', msg);
+        },
+      }),
+      this.nc.subscribe(nodeOpWildcard(this.cluster, this.nodeId, 'admin'), {
+        callback: (err, msg) => {
+          if (!err) deliver('admin', msg);
         },
       }),
       this.nc.subscribe(adminWildcard(this.cluster), {

@@ -314,7 +314,10 @@ export class SimTransport implements Transport {
   deliver(role: Role, bytes: Uint8Array, replyTo: string | undefined): boolean {
     const handler = this.handler;
     if (this.dead || !handler) return false;
-    const subject = this.sealWith === undefined ? undefined : nodeSubject(this.sealWith.cluster, this.nodeId, role);
+    // The subject a seal binds. Client and admin requests get none: a simulated client names no
+    // operation subject (on NATS each operation has its own, checked by the router), and clients
+    // never seal.
+    const subject = this.sealWith === undefined || role === 'api' || role === 'admin' ? undefined : nodeSubject(this.sealWith.cluster, this.nodeId, role);
     try {
       handler({ role, bytes, ...(replyTo !== undefined ? { replyTo } : {}), ...(subject !== undefined ? { subject } : {}) });
     } catch {
