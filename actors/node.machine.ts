@@ -71,7 +71,7 @@ interface NodeArgs {
 }
 
 function replicaInput(context: NodeContext, partition: number): ReplicaInput {
-  return { partition, siblingsMax: context.limits.siblingsMax, writesInFlightMax: context.writesInFlightMax };
+  return { partition, siblingsMax: context.limits.siblingsMax, storedBytesMax: context.limits.keyStoredBytesMax, writesInFlightMax: context.writesInFlightMax };
 }
 
 function answerError(event: { from: string; reqId: string; replyTo: string }, body: ErrorBody): AnswerParams {

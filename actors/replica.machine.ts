@@ -20,6 +20,8 @@ import type { ReplicaAnswerKind, ReplicaEvent } from './replica.events.js';
 export interface ReplicaInput {
   partition: number;
   siblingsMax: number;
+  /** A key's stored size a client write may not take it past (limits.ts keyStoredBytesMax). */
+  storedBytesMax?: number;
   writesInFlightMax: number;
 }
 
@@ -120,6 +122,7 @@ export const replicaMachine = setup({
                     context: event.body.context,
                     value: event.body.value,
                     siblingsMax: context.siblingsMax,
+                    ...(context.storedBytesMax !== undefined ? { storedBytesMax: context.storedBytesMax } : {}),
                   },
                 }),
               },

@@ -13,6 +13,7 @@
  * the cluster first (`ringkv cluster leave`), which hands over its partitions and hints before it
  * exits. A second signal during the stop ends the process at once (Node's default).
  */
+import { defaultLimits, keyStoredBytesBound } from '../protocol/limits.js';
 import { randomBytes } from 'node:crypto';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { connectNats } from '../adapters/nats/nats-transport.js';
@@ -46,6 +47,8 @@ export interface NodeProcessOptions {
   partitions?: number;
   n?: number;
   valueBytesMax?: number;
+  /** The configured bound on a key's stored size (limits.ts), before it is lowered to fit the NATS max_payload. */
+  keyStoredBytesMax?: number;
   requestTimeoutMs?: number;
   fallbackWaitMs?: number;
   /** Gossip round in ms (failure detection takes about five rounds). */
@@ -149,6 +152,10 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcess
   }
   const backupRoot = path.resolve(o.backupDir ?? defaultBackupRoot(o.dataDir));
   const transport = new NatsTransport({ nc, cluster: o.cluster, nodeId: o.nodeId, seal });
+  // What the NATS server says it carries at most, from its INFO at connect: every key must fit.
+  const maxPayload = nc.info?.max_payload;
+  const keyStoredBytesMax = keyStoredBytesBound(o.keyStoredBytesMax ?? defaultLimits.keyStoredBytesMax, maxPayload);
+  log.info('key size bound', { keyStoredBytesMax, natsMaxPayload: maxPayload });
   const node = await createNode(
     {
       nodeId: o.nodeId,
@@ -157,7 +164,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcess
       seeds: o.seeds,
       partitions: o.partitions,
       quorum: o.n === undefined ? undefined : { n: o.n },
-      limits: o.valueBytesMax === undefined ? undefined : { valueBytesMax: o.valueBytesMax },
+      limits: { keyStoredBytesMax, ...(o.valueBytesMax === undefined ? {} : { valueBytesMax: o.valueBytesMax }) },
       requestTimeoutMs: o.requestTimeoutMs,
       fallbackWaitMs: o.fallbackWaitMs,
       gossipRoundMs: o.gossipRoundMs,
