@@ -56,6 +56,7 @@ import { type Identity, loadIdentity, markCleanStop, renewEpoch } from './identi
 import { createRouter, type RouterStats } from './router.js';
 import { createInspectServer, type InspectServer } from './inspect-server.js';
 import { createMemberGate, newGateStats, type GateStats } from './member-gate.js';
+import { rateLimitedLog } from './log-limiter.js';
 import type { SealKey } from '../protocol/seal.js';
 import { operatorDefaults } from '../core/defaults.js';
 
@@ -200,7 +201,8 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const { transport, store, clock } = ports;
   // Renewed while the node runs when it deletes objects it made dots in (renewEpochBeforeDrop).
   let identity = await loadIdentity(store, config.nodeId, ports.newEpoch, ports.seal.clusterId);
-  const log = ports.log.child({ node: config.nodeId });
+  // Warnings and errors at most once per message text per 10 s (log-limiter.ts): nothing that arrives can fill the log.
+  const log = rateLimitedLog(ports.log.child({ node: config.nodeId }), () => clock.now());
   const { nodeId } = identity;
   const stats: NodeStats = { received: 0, droppedInvalid: 0, rejected: 0, gate: newGateStats(), lateAnswers: 0, actionFailures: 0, objectsCorrupt: 0, corruptReadsRefused: 0 };
   // Members only: every message meets the gate before anything of it is decoded (member-gate.ts).

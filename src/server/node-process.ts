@@ -14,6 +14,7 @@
  * exits. A second signal during the stop ends the process at once (Node's default).
  */
 import { defaultLimits, keyStoredBytesBound } from '../protocol/limits.js';
+import { rateLimitedLog } from '../runtime/log-limiter.js';
 import { randomBytes } from 'node:crypto';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { connectNats } from '../adapters/nats/nats-transport.js';
@@ -127,7 +128,8 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcess
   // Before anything else: a node without the secret can neither be heard nor hear (NO_SECRET, exit 9).
   const found = requireClusterSecret(process.env, (o.seeds ?? []).length > 0 ? 'a node joining through --seeds' : 'a node');
   const seal = sealKeyOf(found.secret, o.cluster);
-  const log = jsonLog(o.logLevel ?? 'info', { node: o.nodeId });
+  // Warnings and errors at most once per text per 10 s (src/runtime/log-limiter.ts), the process's own too.
+  const log = rateLimitedLog(jsonLog(o.logLevel ?? 'info', { node: o.nodeId }), Date.now);
   // Where the secret came from and the id it gives, never the secret itself.
   log.info('cluster secret loaded', { source: found.source, clusterId: seal.clusterId });
   if (found.loose) log.warn('the cluster secret file can be read by other users of this machine: chmod 600 it', { source: found.source });

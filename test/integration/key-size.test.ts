@@ -78,6 +78,16 @@ describe('bounded keys', () => {
     for (const id of cluster.ids) expect(storedBytesBound(await stateAt(id, key)), id).toBe(bound);
   }, 60_000);
 
+  it('writes the many-siblings warning once per 10 s, however many puts add siblings (a client cannot fill the log)', async () => {
+    const key = 'crowd';
+    const warnings = () => cluster.logs('n1').split('key has many siblings').length - 1;
+    const before = warnings();
+    // From 25 siblings on, every put here used to write a warning: 55 lines.
+    for (let i = 0; i < 80; i++) await client.put(key, te.encode(`blind ${i}`), { via: 'n1', w: 1 });
+    expect((await client.get(key, { r: 3 })).values).toHaveLength(80);
+    expect(warnings() - before).toBe(1);
+  }, 60_000);
+
   it('keeps a key already beyond a lowered bound readable; a put that grows it is refused, one that merges it is taken', async () => {
     const key = 'edge';
     for (const id of cluster.ids) await cluster.restart(id, ['--key-stored-bytes-max', String(64 * 1024)]);
