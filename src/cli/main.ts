@@ -455,7 +455,9 @@ function buildProgram(json = false): Command {
         );
         return;
       }
-      write(`cluster ${status.cluster}: ${members.length} member(s), ${status.partitions} partitions, N=${status.n}, ring version ${status.ringVersion ?? '?'} (as ${status.nodeId} sees it)\n\n`);
+      write(`cluster ${status.cluster}: ${members.length} member(s), ${status.partitions} partitions, N=${status.n}, ring version ${status.ringVersion ?? '?'} (as ${status.nodeId} sees it)\n`);
+      // What clients should be given, so that they accept no other cluster of this name (README, Security).
+      write(`cluster id ${status.clusterId ?? '?'} (give clients RINGKV_CLUSTER_ID=${status.clusterId ?? '?'})\n\n`);
       const rows = members.map((m) => {
         const u = uptimes.get(m.nodeId);
         const pct = status.partitions === 0 ? 0 : Math.round((m.partitions.length / status.partitions) * 1000) / 10;

@@ -21,7 +21,7 @@ import { connectNats } from '../adapters/nats/nats-transport.js';
 import { NatsTransport } from '../adapters/nats/nats-transport.js';
 import path from 'node:path';
 import { LmdbStore, scrubBytesPerSecDefault } from '../adapters/lmdb/lmdb-store.js';
-import { markRestored } from '../runtime/identity.js';
+import { markRestored, storedClusterId } from '../runtime/identity.js';
 import { type BackupManifest, BackupRequestError, defaultBackupRoot, restoreDataDir, takeBackup } from './backup.js';
 import { namePattern } from '../protocol/subjects.js';
 import type { ProcessMemory } from '../protocol/messages.js';
@@ -140,14 +140,24 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcess
   const http = o.httpPort === undefined ? undefined : await startHttpServer({ port: o.httpPort, host: o.httpHost, metrics, log, routes: dashboard.routes() });
   const restored = o.restoreFrom === undefined ? undefined : restoreFrom(o.restoreFrom, o.dataDir, o.nodeId);
   const nc = await connectNats(o.server, `ringkv-node-${o.nodeId}`);
+  const store = LmdbStore.open(o.dataDir, { sync: o.fsync ?? false, scrubBytesPerSec: o.scrubRateBytesPerSec ?? scrubBytesPerSecDefault });
   try {
-    await refuseOtherCluster(nc, o.cluster, seal.clusterId);
+    // Only members' proved answers count; a node whose data says it is a member is not turned away
+    // by answers it cannot check (cluster-probe.ts).
+    const probe = await refuseOtherCluster(nc, o.cluster, seal, storedClusterId(store) === seal.clusterId);
+    if (probe.others.length > 0 || probe.impostors.length > 0) {
+      log.warn(`nodes answer $SRV.PING for cluster ${o.cluster} without a member's proof: another cluster of this name, or an impostor (an open NATS cannot stop one: use --secure)`, {
+        members: probe.members,
+        otherClusters: probe.others.map((a) => `${a.node}:${a.clusterId ?? 'none'}`).slice(0, 16),
+        claimingThisCluster: probe.impostors.map((a) => a.node).slice(0, 16),
+      });
+    }
   } catch (err) {
+    await store.close().catch(() => undefined);
     await nc.close().catch(() => undefined);
     await http?.close();
     throw err;
   }
-  const store = LmdbStore.open(o.dataDir, { sync: o.fsync ?? false, scrubBytesPerSec: o.scrubRateBytesPerSec ?? scrubBytesPerSecDefault });
   if (restored) {
     await markRestored(store);
     log.info('restored from a backup: this start takes a new epoch; anti-entropy brings the data up to date', { from: o.restoreFrom, backupEpoch: restored.epoch, takenAt: restored.takenAt });
@@ -179,7 +189,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcess
   metrics.attach(node, transport, () => !nc.isClosed(), () => store.scrubStats);
   dashboard.attach({ nc, cluster: o.cluster, seal });
   metrics.setServing(true);
-  const service = await startServiceDiscovery({ nc, cluster: o.cluster, clusterId: seal.clusterId, nodeId: o.nodeId, epoch: () => node.identity.epoch, metrics, log });
+  const service = await startServiceDiscovery({ nc, cluster: o.cluster, clusterId: seal.clusterId, seal, nodeId: o.nodeId, epoch: () => node.identity.epoch, metrics, log });
 
   const end = await new Promise<NodeProcessEnd>((resolve) => {
     // A node that has left the cluster (leave, after handing everything over; or force-remove)
