@@ -16,7 +16,9 @@ import { describe, expect, it } from 'vitest';
 import { RingkvClient } from '../../src/client/client.js';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../../src/protocol/envelope.js';
 import { apiQueueGroup, apiWildcard } from '../../src/protocol/subjects.js';
+import { spawnSync } from 'node:child_process';
 import { useAdminCluster } from '../support/admin-cluster.js';
+import { ringkvBin } from '../support/cluster.js';
 
 const clusterName = 'imp';
 const q = 16;
@@ -94,6 +96,22 @@ describe('an impostor on an open NATS', () => {
         for (let i = 0; i < 20; i++) expect((await reader.getString(`fresh:${i}`, { r: 3 })).values, `fresh:${i}`).toEqual([`v${i}`]);
       } finally {
         await reader.close();
+      }
+      // The CLI: `ringkv status` prints the id to give clients; the CLI given it (RINGKV_CLUSTER_ID) writes to the cluster.
+      const cli = (args: string[], extraEnv: Record<string, string> = {}) =>
+        spawnSync(process.execPath, [ringkvBin, '--server', env.nats.url, '--cluster', clusterName, ...args], { encoding: 'utf8', env: { ...process.env, ...extraEnv } });
+      let printed: string | undefined;
+      for (let i = 0; i < 10 && printed === undefined; i++) printed = /RINGKV_CLUSTER_ID=([0-9a-f]+)/.exec(cli(['status'], { RINGKV_CLUSTER_ID: realId }).stdout)?.[1];
+      expect(printed).toBe(realId);
+      for (let i = 0; i < 5; i++) {
+        const put = cli(['put', `cli:${i}`, `c${i}`], { RINGKV_CLUSTER_ID: realId });
+        expect(put.status, put.stderr).toBe(0);
+      }
+      const reader2 = await RingkvClient.connect({ servers: env.nats.url, cluster: clusterName, clusterId: realId, timeoutMs: 3000 });
+      try {
+        for (let i = 0; i < 5; i++) expect((await reader2.getString(`cli:${i}`, { r: 3 })).values).toEqual([`c${i}`]);
+      } finally {
+        await reader2.close();
       }
       // It was there and asked: it answered status (ignored) and acknowledged no write.
       expect(imp.answered['api.status.ok'] ?? 0).toBeGreaterThan(0);
