@@ -63,6 +63,12 @@ export interface SealKey {
   clusterId: string;
   /** The cluster secret, at least clusterSecretBytesMin bytes. */
   secret: Uint8Array;
+  /**
+   * The sender incarnation this key seals with (senderBytes bytes). Left out in production: drawn at
+   * random at the key's first seal. The simulator gives one per node incarnation, so that a seed's
+   * messages, and so its trace, are the same bytes at every run.
+   */
+  sender?: Uint8Array;
 }
 
 /**
@@ -106,7 +112,8 @@ function senderOf(key: SealKey): Sender {
   if (s === undefined) {
     const id = utf8.encode(key.clusterId);
     if (id.length > clusterIdBytesMax) throw new Error(`cluster id longer than ${clusterIdBytesMax} bytes`);
-    s = { id, sender: randomBytes(senderBytes), counter: 0 };
+    if (key.sender !== undefined && key.sender.length !== senderBytes) throw new Error(`a seal key's sender must be ${senderBytes} bytes`);
+    s = { id, sender: key.sender !== undefined ? Buffer.from(key.sender) : randomBytes(senderBytes), counter: 0 };
     senders.set(key, s);
   }
   return s;

@@ -251,6 +251,26 @@ export function clientIdOf(replyTo: string): string | undefined {
   return dot <= 0 ? undefined : rest.slice(0, dot);
 }
 
+/** Transports made per network: each one's sender incarnation is numbered, in the run's order. */
+const transportsMade = new WeakMap<SimNetwork, number>();
+
+/**
+ * The sender incarnation of a simulated node's seals: the node id's FNV-1a hash and the transport's
+ * number in this network, 8 bytes. Unique per incarnation like production's random ones, and the
+ * same at every run of a seed (the trace hashes the sealed bytes).
+ */
+function simSender(network: SimNetwork, nodeId: string): Uint8Array {
+  const n = (transportsMade.get(network) ?? 0) + 1;
+  transportsMade.set(network, n);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < nodeId.length; i++) h = Math.imul(h ^ nodeId.charCodeAt(i), 0x01000193) >>> 0;
+  const out = new Uint8Array(8);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, h);
+  view.setUint32(4, n);
+  return out;
+}
+
 /** One node incarnation's Transport. Dead (crashed, or replaced by a restart) means deaf and mute. */
 export class SimTransport implements Transport {
   /** Inbound messages whose handler threw (as NatsTransport counts them). */
@@ -263,7 +283,7 @@ export class SimTransport implements Transport {
     readonly nodeId: string,
     private readonly sealWith?: SimSeal,
   ) {
-    this.sealKey = sealWith === undefined ? undefined : { ...sealWith.key };
+    this.sealKey = sealWith === undefined ? undefined : { ...sealWith.key, sender: simSender(network, nodeId) };
   }
 
   /**
