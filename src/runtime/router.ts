@@ -164,7 +164,7 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
         // The subject is what a NATS permission allows: a kind of another role on it is refused,
         // whatever its body, so a client permission never buys an admin operation.
         stats.wrongSubject = (stats.wrongSubject ?? 0) + 1;
-        const where = adminKinds.includes(env.kind as never) ? 'the admin subjects (ringkv.<cluster>.admin.<op>, ringkv.<cluster>.node.<id>.admin)' : 'the client subjects (ringkv.<cluster>.api.<op>, ringkv.<cluster>.node.<id>.api)';
+        const where = adminKinds.includes(env.kind as never) ? 'the admin subjects (ringkv.<cluster>.admin.<op>, ringkv.<cluster>.node.<id>.admin.<op>)' : 'the client subjects (ringkv.<cluster>.api.<op>, ringkv.<cluster>.node.<id>.api.<op>)';
         return reject(msg.replyTo, env.from, env.reqId, { code: 'WRONG_SUBJECT', message: `${env.kind} is not taken on the ${msg.role} role: send it on ${where}` });
       }
       // The operation is bound to its subject too (api.put only on ...api.put), so that a permission
