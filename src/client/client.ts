@@ -135,6 +135,8 @@ export const ringRefreshMsDefault = 3_000;
 const replyGraceMs = 500;
 /** An early ring fetch waits at most this long; the request then goes through the queue group. */
 const ringFetchTimeoutMs = 2_000;
+/** With a given cluster id, status asks at most this many times past answers of another cluster. */
+const foreignStatusAttemptsMax = 8;
 /** With a given cluster id and no ring yet, the pause between two ring fetches. */
 const pinnedRingRetryMs = 50;
 /** Refreshes the ring asks for on a hint of staleness, at most one per this many ms. */
@@ -359,8 +361,15 @@ export class RingkvClient {
 
   /** The cluster's members and partition ownership, as the answering node sees them (hedged across nodes without `via`). */
   async status(opts: { via?: string; timeoutMs?: number } = {}): Promise<ApiStatusOk> {
-    const status = (await this.operation('status', {}, opts)) as ApiStatusOk;
-    if (!this.acceptsCluster(status)) {
+    let status = (await this.operation('status', {}, opts)) as ApiStatusOk;
+    // With a given cluster id, an answer of another cluster through the queue group is passed over:
+    // the group is asked again (another of its members answers), a few times.
+    let accepted = this.acceptsCluster(status);
+    for (let attempt = 1; !accepted && this.clusterIdGiven && opts.via === undefined && attempt < foreignStatusAttemptsMax; attempt++) {
+      status = (await this.operation('status', {}, opts)) as ApiStatusOk;
+      accepted = this.acceptsCluster(status);
+    }
+    if (!accepted) {
       throw new RingkvError(
         'CLUSTER_MISMATCH',
         `node ${status.nodeId} answered for another cluster named ${this.cluster} (id ${status.clusterId ?? 'none'}, not ${this.pinnedClusterId ?? '?'}): a stray cluster shares this NATS`,
