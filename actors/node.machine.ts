@@ -129,7 +129,7 @@ export const nodeMachine = setup({
     }),
     spawnChild('replica', {
       id: replicaActorId,
-      input: ({ context }) => ({ siblingsMax: context.limits.siblingsMax, writesInFlightMax: context.writesInFlightMax }),
+      input: ({ context }) => ({ siblingsMax: context.limits.siblingsMax, storedBytesMax: context.limits.keyStoredBytesMax, writesInFlightMax: context.writesInFlightMax }),
     }),
     spawnChild('gossip', { id: 'gossip', input: ({ context }) => context.gossip }),
     spawnChild('handoff', { id: 'handoff', input: ({ context }) => context.handoff }),

@@ -44,6 +44,8 @@ export type CommitResult = { write: CommitWrite; outcome: WriteOutcome } | { wri
 
 export interface ReplicaLimits {
   siblingsMax: number;
+  /** The stored size (src/core/stored-size.ts) a client write may not take a key past; absent, no bound. */
+  storedBytesMax?: number;
   writesInFlightMax: number;
 }
 
@@ -60,12 +62,12 @@ export function planBatch(limits: ReplicaLimits, writesInFlight: number, items: 
       continue;
     }
     waiting++;
-    commit.push(commitWriteOf(item, limits.siblingsMax));
+    commit.push(commitWriteOf(item, limits));
   }
   return { commit, refused };
 }
 
-function commitWriteOf(item: ReplicaWriteItem, siblingsMax: number): CommitWrite {
+function commitWriteOf(item: ReplicaWriteItem, limits: ReplicaLimits): CommitWrite {
   const { from, reqId, body } = item;
   if (item.type === 'replica.coordinate') {
     const b = item.body;
@@ -76,7 +78,10 @@ function commitWriteOf(item: ReplicaWriteItem, siblingsMax: number): CommitWrite
       key: b.key,
       answer: 'replica.coordinate.ok',
       hints: b.hints ?? [],
-      write: { kind: 'coordinate', context: b.context, value: b.value, siblingsMax },
+      write:
+        limits.storedBytesMax === undefined
+          ? { kind: 'coordinate', context: b.context, value: b.value, siblingsMax: limits.siblingsMax }
+          : { kind: 'coordinate', context: b.context, value: b.value, siblingsMax: limits.siblingsMax, storedBytesMax: limits.storedBytesMax },
     };
   }
   const b = item.body;

@@ -18,6 +18,7 @@
  *   11 ringkv node: this node left the cluster (a supervisor must not restart it)
  *   12 not permitted: NATS refused this user the subject (NATS_PERMISSION), or a kind on another role's subject (WRONG_SUBJECT)
  */
+import { defaultLimits } from '../protocol/limits.js';
 import { addNatsAuthFlags } from './nats-auth-flags.js';
 import { addClusterSecretFlag } from './cluster-secret-flag.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -58,6 +59,7 @@ interface NodeCommandOptions {
   partitions: number;
   n: number;
   valueBytesMax?: number;
+  keyStoredBytesMax?: number;
   requestTimeoutMs?: number;
   fallbackWaitMs?: number;
   fsync?: boolean;
@@ -294,6 +296,7 @@ function buildProgram(json = false): Command {
     .option('--partitions <q>', 'partitions of the ring (a power of two, fixed at cluster creation)', partitionCount, partitionCountDefault)
     .option('--n <n>', 'replicas per key', positiveInt('n'), operatorDefaults.n)
     .option('--value-bytes-max <bytes>', `largest value a put may carry (default ${bytesText(operatorDefaults.valueBytesMax)})`, positiveInt('value-bytes-max'))
+    .option('--key-stored-bytes-max <bytes>', `largest stored size of one key with all its siblings; a put past it is TOO_LARGE (default ${bytesText(defaultLimits.keyStoredBytesMax)}, and at most half the NATS server's max_payload)`, positiveInt('key-stored-bytes-max'))
     .option('--request-timeout-ms <ms>', `default deadline of a client request (default ${operatorDefaults.requestTimeoutMs}); a graceful stop waits for the requests in flight at most this + ${operatorDefaults.stopDrainMarginMs} ms`, positiveInt('request-timeout-ms'))
     .option('--fallback-wait-ms <ms>', 'a replica silent this long is stood in for by the next node of the preference list, for that request (0: never)', nonNegativeInt('fallback-wait-ms'), fallbackWaitMsDefault)
     .option('--fsync', 'acknowledge a write only once it is on disk (default: once LMDB has committed it)')
@@ -327,6 +330,7 @@ function buildProgram(json = false): Command {
           partitions: o.partitions,
           n: o.n,
           valueBytesMax: o.valueBytesMax,
+          keyStoredBytesMax: o.keyStoredBytesMax,
           requestTimeoutMs: o.requestTimeoutMs,
           fallbackWaitMs: o.fallbackWaitMs,
           fsync: o.fsync === true,
@@ -451,7 +455,9 @@ function buildProgram(json = false): Command {
         );
         return;
       }
-      write(`cluster ${status.cluster}: ${members.length} member(s), ${status.partitions} partitions, N=${status.n}, ring version ${status.ringVersion ?? '?'} (as ${status.nodeId} sees it)\n\n`);
+      write(`cluster ${status.cluster}: ${members.length} member(s), ${status.partitions} partitions, N=${status.n}, ring version ${status.ringVersion ?? '?'} (as ${status.nodeId} sees it)\n`);
+      // What clients should be given, so that they accept no other cluster of this name (README, Security).
+      write(`cluster id ${status.clusterId ?? '?'} (give clients RINGKV_CLUSTER_ID=${status.clusterId ?? '?'})\n\n`);
       const rows = members.map((m) => {
         const u = uptimes.get(m.nodeId);
         const pct = status.partitions === 0 ? 0 : Math.round((m.partitions.length / status.partitions) * 1000) / 10;

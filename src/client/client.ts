@@ -47,7 +47,7 @@ import { checkDvvSet } from '../protocol/validation.js';
 import { checkers, refusalOf } from '../protocol/schemas.js';
 import { screenState } from '../core/version-check.js';
 import { defaultVersionBounds } from '../core/replica-write.js';
-import { adminSubject, apiSubject, nodeSubject } from '../protocol/subjects.js';
+import { adminSubject, apiSubject, nodeOpSubject } from '../protocol/subjects.js';
 import { RingkvError } from './errors.js';
 import { HedgeBudget, HedgeDelay, type HedgeDelayOptions } from './hedge-delay.js';
 import { type HedgedOutcome, type Judgement, runHedged } from './hedged-request.js';
@@ -135,6 +135,10 @@ export const ringRefreshMsDefault = 3_000;
 const replyGraceMs = 500;
 /** An early ring fetch waits at most this long; the request then goes through the queue group. */
 const ringFetchTimeoutMs = 2_000;
+/** With a given cluster id, status asks at most this many times past answers of another cluster. */
+const foreignStatusAttemptsMax = 8;
+/** With a given cluster id and no ring yet, the pause between two ring fetches. */
+const pinnedRingRetryMs = 50;
 /** Refreshes the ring asks for on a hint of staleness, at most one per this many ms. */
 const ringRefreshMinGapMs = 250;
 /** Attempts through the API queue group of a request for any node, when the client knows no members. */
@@ -216,6 +220,12 @@ export class RingkvClient {
   readonly stats: ClientStats = { clientDrivenReads: 0, readFallbacks: 0, hedges: 0, noResponders: 0, lostRequests: 0, ringRefreshes: 0, foreignAnswers: 0 };
   /** The cluster id this client accepts rings from: given, or pinned from the first status answer. */
   private pinnedClusterId: string | undefined;
+  /**
+   * The cluster id was given (option or RINGKV_CLUSTER_ID), not learned from a first answer: then a
+   * key operation never goes through the API queue group, which anyone on an open NATS can join and
+   * answer; it waits for a ring from a node of that id and goes to the key's nodes.
+   */
+  private readonly clusterIdGiven: boolean;
   private seq = 0;
   private readonly name = `client-${randomBytes(4).toString('hex')}`;
   private readonly mux: RequestMux;
@@ -251,6 +261,7 @@ export class RingkvClient {
     this.clientDriven = (opts.coordination ?? coordinationFromEnv()) === 'client';
     const givenId = opts.clusterId ?? process.env.RINGKV_CLUSTER_ID;
     this.pinnedClusterId = givenId === undefined || givenId === '' ? undefined : givenId;
+    this.clusterIdGiven = this.pinnedClusterId !== undefined;
     if (this.clientDriven) {
       this.refreshTimer = setInterval(() => void this.refreshRing(), opts.ringRefreshMs ?? ringRefreshMsDefault);
       this.refreshTimer.unref?.();
@@ -350,8 +361,15 @@ export class RingkvClient {
 
   /** The cluster's members and partition ownership, as the answering node sees them (hedged across nodes without `via`). */
   async status(opts: { via?: string; timeoutMs?: number } = {}): Promise<ApiStatusOk> {
-    const status = (await this.operation('status', {}, opts)) as ApiStatusOk;
-    if (!this.acceptsCluster(status)) {
+    let status = (await this.operation('status', {}, opts)) as ApiStatusOk;
+    // With a given cluster id, an answer of another cluster through the queue group is passed over:
+    // the group is asked again (another of its members answers), a few times.
+    let accepted = this.acceptsCluster(status);
+    for (let attempt = 1; !accepted && this.clusterIdGiven && opts.via === undefined && attempt < foreignStatusAttemptsMax; attempt++) {
+      status = (await this.operation('status', {}, opts)) as ApiStatusOk;
+      accepted = this.acceptsCluster(status);
+    }
+    if (!accepted) {
       throw new RingkvError(
         'CLUSTER_MISMATCH',
         `node ${status.nodeId} answered for another cluster named ${this.cluster} (id ${status.clusterId ?? 'none'}, not ${this.pinnedClusterId ?? '?'}): a stray cluster shares this NATS`,
@@ -430,6 +448,16 @@ export class RingkvClient {
   /** The ring to route by: fetched first when the client has none yet (at most ringFetchTimeoutMs). */
   private async ring(): Promise<RingView | undefined> {
     if (!this.clientDriven) return undefined;
+    if (this.view === undefined && this.clusterIdGiven) {
+      // The queue group may answer for another cluster (a stray, an impostor): ask again until a node
+      // of the given id has handed over its ring, for at most a request's deadline.
+      const until = performance.now() + this.timeoutMs;
+      while (this.view === undefined && performance.now() < until && !this.nc.isClosed()) {
+        await this.refreshRing();
+        if (this.view === undefined) await new Promise((r) => setTimeout(r, pinnedRingRetryMs));
+      }
+      return this.view;
+    }
     if (this.view === undefined && performance.now() - this.lastFetchAt > ringRefreshMinGapMs) await this.refreshRing();
     return this.view;
   }
@@ -575,6 +603,9 @@ export class RingkvClient {
       // Named a node the ring does not have: say so rather than quietly asking another node.
       const unknown = await this.unknownNode(via);
       if (unknown) throw unknown;
+    }
+    if (view === undefined && this.clusterIdGiven && via === undefined) {
+      throw new RingkvError('NO_CLUSTER', `no node of cluster ${this.cluster} with id ${this.pinnedClusterId} handed this client its ring within ${this.timeoutMs} ms: it sends no ${op} through the API queue group, which other processes on this NATS may answer`);
     }
     if (view === undefined) candidates = via === undefined ? [''] : [via];
     else {
@@ -741,8 +772,9 @@ const adminOps: ReadonlySet<ApiOp> = new Set<ApiOp>(['hints', 'aae', 'transfers'
 
 /** Where a request goes: its role's queue group (node ''), or one node's subject of that role. */
 function subjectOf(cluster: string, op: ApiOp, node: string): string {
-  if (adminOps.has(op)) return node === '' ? adminSubject(cluster, op) : nodeSubject(cluster, node, 'admin');
-  return node === '' ? apiSubject(cluster, op) : nodeSubject(cluster, node, 'api');
+  // Each operation on a subject of its own (issue 28): a NATS permission can then name it.
+  if (adminOps.has(op)) return node === '' ? adminSubject(cluster, op) : nodeOpSubject(cluster, node, 'admin', op);
+  return node === '' ? apiSubject(cluster, op) : nodeOpSubject(cluster, node, 'api', op);
 }
 
 /** Hedging off: a delay past any deadline, so no hedge is ever sent. */

@@ -12,18 +12,20 @@
  */
 import { type DvvSet, type Sibling, type VersionVector, emptyDvv, equal, siblingCount, sync, update } from './dvv.js';
 import { type VersionBounds, boundHistory, screenState } from './version-check.js';
+import { storedBytesBound } from './stored-size.js';
 
 /** The bounds every replica screens versions with (Limits carries the same numbers). */
 export const defaultVersionBounds: VersionBounds = { counterMax: 2 ** 48, historyEntriesMax: 128 };
 
 export type ReplicaWrite =
-  | { kind: 'coordinate'; context: VersionVector; value: Sibling; siblingsMax: number }
+  /** storedBytesMax: the key's stored size a client write may not take it past (stored-size.ts); absent, no bound. */
+  | { kind: 'coordinate'; context: VersionVector; value: Sibling; siblingsMax: number; storedBytesMax?: number }
   /** `encoded`: the bytes `state` arrived as, kept as they are when the merge is that state itself. */
   | { kind: 'sync'; state: DvvSet; encoded?: Uint8Array };
 
 export type WriteOutcome =
   | { ok: true; state: DvvSet; siblings: number }
-  | { ok: false; code: 'TOO_MANY_SIBLINGS'; message: string; siblings: number };
+  | { ok: false; code: 'TOO_MANY_SIBLINGS' | 'TOO_LARGE'; message: string; siblings: number };
 
 /** Applies a replica write; `dotId` is the clock id a coordinate write makes its dot with. */
 export function applyWrite(
@@ -48,6 +50,22 @@ export function applyWrite(
         message: `this put would leave ${siblings} siblings (the limit is ${write.siblingsMax}); read the key, merge its siblings and write back with the context`,
       },
     };
+  }
+  if (write.storedBytesMax !== undefined) {
+    // Refused only when this write grows the key past its bound: a key already beyond it (an older
+    // build stored it) stays readable, and a write that merges its siblings away still shrinks it.
+    const bytes = storedBytesBound(next);
+    if (bytes > write.storedBytesMax && bytes > storedBytesBound(stored)) {
+      return {
+        next: null,
+        result: {
+          ok: false,
+          code: 'TOO_LARGE',
+          siblings,
+          message: `this put would make the key about ${bytes} bytes with all its siblings (the limit is ${write.storedBytesMax}, well under what NATS can carry); read the key, merge its siblings and write back with the context, or write a smaller value`,
+        },
+      };
+    }
   }
   return { next, result: { ok: true, state: next, siblings } };
 }

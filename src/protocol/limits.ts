@@ -12,6 +12,13 @@ export interface Limits {
   valueBytesMax: number;
   /** A client put that would leave more siblings than this is refused (TOO_MANY_SIBLINGS). */
   siblingsMax: number;
+  /**
+   * Largest stored size of one key, all its siblings and their history (src/core/stored-size.ts): a
+   * client put that would take a key past it is refused (TOO_LARGE) before anything is stored. A
+   * node lowers it to half the max_payload of its NATS server (keyStoredBytesBound), so that every
+   * key can always be replicated, handed off and read in one message.
+   */
+  keyStoredBytesMax: number;
   /** From this many siblings a put is logged as a warning: the application is not merging. */
   siblingsWarn: number;
   /** Largest N a request may ask for. */
@@ -37,6 +44,7 @@ export interface Limits {
 export const defaultLimits: Limits = {
   keyBytesMax: 1024,
   valueBytesMax: operatorDefaults.valueBytesMax,
+  keyStoredBytesMax: 4 * 1024 * 1024,
   siblingsMax: 100,
   siblingsWarn: 25,
   nMax: 7,
@@ -44,3 +52,14 @@ export const defaultLimits: Limits = {
   historyEntriesMax: defaultVersionBounds.historyEntriesMax,
   counterMax: defaultVersionBounds.counterMax,
 };
+
+/**
+ * The key size bound a node uses: the configured one, lowered to half the largest message its NATS
+ * server takes (`max_payload` of the server's INFO at connect). Half: a key's state travels inside
+ * an envelope, beside other items of a batch, and as a read answer with its context; at half the
+ * payload there is always room for all of that.
+ */
+export function keyStoredBytesBound(configured: number, maxPayloadBytes: number | undefined): number {
+  if (maxPayloadBytes === undefined || !(maxPayloadBytes > 0)) return configured;
+  return Math.min(configured, Math.floor(maxPayloadBytes / 2));
+}

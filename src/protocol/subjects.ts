@@ -4,15 +4,18 @@
  * operations, never keys, so subject permissions stay simple and keys stay private.
  *
  *   ringkv.<cluster>.api.<op>                client operations (get, put, del, status), one queue group
- *   ringkv.<cluster>.node.<nodeId>.api       client operations for one node (local.get, a chosen coordinator)
+ *   ringkv.<cluster>.node.<nodeId>.api.<op>  client operations for one node (local.get, a chosen coordinator)
  *   ringkv.<cluster>.admin.<op>              admin operations (cluster, aae, hints, transfers), one queue group
- *   ringkv.<cluster>.node.<nodeId>.admin     admin operations for one node
+ *   ringkv.<cluster>.node.<nodeId>.admin.<op> admin operations for one node
  *   ringkv.<cluster>.node.<nodeId>.inspect   inspection of one node (snapshots, follow sessions, traces)
  *   ringkv.<cluster>.node.<nodeId>.<internal> node-to-node traffic: replica, handoff, aae, gossip, forward,
  *                                            inspect-peer (inspection between nodes: inspect.correlate)
  *
- * A node checks that each message's kind belongs to the role of the subject it arrived on
- * (src/runtime/router.ts), so a permission on the subject is a permission on the operation.
+ * A node checks that each message's kind belongs to the role of the subject it arrived on, and a
+ * client or admin request's kind to the operation its subject names (`api.put` only on `...api.put`;
+ * kindMatchesSubject, src/runtime/router.ts), so a permission on the subject is a permission on the
+ * operation: a user allowed `ringkv.<c>.api.get` and `ringkv.<c>.node.*.api.get` can read and
+ * cannot write (readerPublishSubjects).
  */
 import { internalRoles, type Role } from '../ports/transport.js';
 
@@ -46,6 +49,30 @@ export function nodeSubject(cluster: string, nodeId: string, role: Role): string
   return `ringkv.${cluster}.node.${nodeId}.${role}`;
 }
 
+/**
+ * A client or admin operation addressed to one node: the operation is the subject's last token(s)
+ * (`local.get` makes two), so that a NATS permission can name it.
+ */
+export function nodeOpSubject(cluster: string, nodeId: string, role: 'api' | 'admin', op: string): string {
+  return `ringkv.${cluster}.node.${nodeId}.${role}.${op}`;
+}
+
+/** The wildcard a node subscribes to for the operations of one role addressed to it. */
+export function nodeOpWildcard(cluster: string, nodeId: string, role: 'api' | 'admin'): string {
+  return `ringkv.${cluster}.node.${nodeId}.${role}.>`;
+}
+
+/**
+ * Whether a request of `kind` (`api.<op>`) may be taken on the subject it arrived on for `role`:
+ * the subject must end in `.<role>.<op>` (`ringkv.<c>.api.put`, `ringkv.<c>.node.n1.api.put`,
+ * `ringkv.<c>.admin.cluster`). Only subjects a node subscribes to arrive, and the role comes from
+ * the subject (nats-transport.ts), so the suffix is the whole check: one comparison per request.
+ */
+export function kindMatchesSubject(role: 'api' | 'admin', kind: string, subject: string): boolean {
+  const op = kind.startsWith('api.') ? kind.slice(4) : kind;
+  return subject.endsWith(`.${role}.${op}`);
+}
+
 /** The wildcard a node subscribes to for all of its directed roles. */
 export function nodeWildcard(cluster: string, nodeId: string): string {
   return `ringkv.${cluster}.node.${nodeId}.*`;
@@ -63,12 +90,21 @@ export function roleOfSubject(subject: string): string | undefined {
  * the inbox family of its user (`_INBOX_<role>`, src/server/secure-nats.ts).
  */
 export function clientPublishSubjects(cluster: string): string[] {
-  return [`ringkv.${cluster}.api.>`, `ringkv.${cluster}.node.*.api`];
+  return [`ringkv.${cluster}.api.>`, `ringkv.${cluster}.node.*.api.>`];
+}
+
+/**
+ * A read-only client: reads (`get` through the queue group or at a chosen node, the client-driven
+ * `local.get` of replicas) and `status` (how a client learns the ring), nothing that writes.
+ */
+export function readerPublishSubjects(cluster: string): string[] {
+  const ops = ['get', 'status'];
+  return [...ops.map((op) => apiSubject(cluster, op)), ...[...ops, 'local.get'].map((op) => `ringkv.${cluster}.node.*.api.${op}`)];
 }
 
 /** An admin may do what a client does, and the admin operations and inspection besides. */
 export function adminPublishSubjects(cluster: string): string[] {
-  return [...clientPublishSubjects(cluster), `ringkv.${cluster}.admin.>`, `ringkv.${cluster}.node.*.admin`, `ringkv.${cluster}.node.*.inspect`];
+  return [...clientPublishSubjects(cluster), `ringkv.${cluster}.admin.>`, `ringkv.${cluster}.node.*.admin.>`, `ringkv.${cluster}.node.*.inspect`];
 }
 
 /** Node-to-node subjects, one per internal role: what only a node may publish to. */

@@ -37,6 +37,7 @@ import { createRouter } from './router.js';
 import { createTicks } from './ticks.js';
 import { createTransferIo } from './transfer-io.js';
 import { countTransitions } from './transition-count.js';
+import { rateLimitedLog } from './log-limiter.js';
 
 // The node's API, as before the split: importers keep importing it from here.
 export type { AntiEntropyConfig, NodeConfig, NodePorts, RequestObserver, RunningNode } from './node-api.js';
@@ -47,7 +48,8 @@ export { clusterMetaName } from './cluster-state-io.js';
 
 export async function createNode(config: NodeConfig, ports: NodePorts): Promise<RunningNode> {
   const { transport, store, clock } = ports;
-  const log = ports.log.child({ node: config.nodeId });
+  // Warnings and errors at most once per message text per 10 s (log-limiter.ts): nothing that arrives can fill the log.
+  const log = rateLimitedLog(ports.log.child({ node: config.nodeId }), () => clock.now());
   const shared = createNodeShared(await loadIdentity(store, config.nodeId, ports.newEpoch, ports.seal.clusterId), log);
   const { nodeId, stats } = shared;
   // Every inbound message goes through the intake: to the seed bootstrap first when this node still

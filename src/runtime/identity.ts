@@ -52,6 +52,11 @@ export class ClusterIdMismatchError extends Error {
   readonly code = 'CLUSTER_MISMATCH';
 }
 
+/** The cluster id stored in the data directory's identity, if any (a node that has served before). */
+export function storedClusterId(store: Store): string | undefined {
+  return store.getMeta<StoredIdentity>('identity')?.clusterId;
+}
+
 export async function loadIdentity(store: Store, nodeId: string, newEpoch: () => string, clusterId: string): Promise<Identity> {
   const stored = store.getMeta<StoredIdentity>('identity');
   if (stored) {

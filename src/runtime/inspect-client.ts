@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { batchItems, batchKind } from '../protocol/batch.js';
 import { decodeEnvelope, encodeEnvelope, type Envelope, protocolVersion } from '../protocol/envelope.js';
 import type { ApiStatusOk } from '../protocol/messages.js';
-import { apiSubject, nodeSubject } from '../protocol/subjects.js';
+import { apiSubject, nodeOpSubject, nodeSubject } from '../protocol/subjects.js';
 import { seal, type SealKey } from '../protocol/seal.js';
 import { permissionViolation } from '../client/connect-failure.js';
 import type { EndMessage, FollowRequest, InspectRecord, RecordsMessage, SnapshotAnswer, Summary } from './inspect-protocol.js';
@@ -187,7 +187,7 @@ export class InspectClient {
       }
     }
     for (const f of ['n', 'r', 'w', 'timeoutMs'] as const) if (req[f] !== undefined) body[f] = req[f];
-    const subject = req.via ? nodeSubject(this.cluster, req.via, 'api') : apiSubject(this.cluster, req.op);
+    const subject = req.via ? nodeOpSubject(this.cluster, req.via, 'api', req.op) : apiSubject(this.cluster, req.op);
     const bytes = encodeEnvelope({ v: protocolVersion, kind: `api.${req.op}`, from: client, to: req.via ?? '', reqId, body });
 
     const started = performance.now();

@@ -11,6 +11,12 @@
  *   cluster; a seal outside the time window; a mangled frame): dropped, counted per role and reason
  *   (ringkv_messages_unauthenticated_total) and logged at warn with its claimed sender and kind.
  *
+ * - sealed by a member but taken before (its id: sender and counter, src/core/replay-guard.ts), sealed
+ *   before this node started (it cannot know what it took before), a forward whose reply subject is
+ *   not under the seal, or a new sender when the guard is full: dropped before anything of it is
+ *   decoded, counted per role and reason (ringkv_messages_replayed_total), logged like the others.
+ *   One map lookup and a bit per sealed message: the request path's only new cost.
+ *
  * The logs are rate-limited per reason (`warnEveryMs`), each line saying how many were suppressed
  * since the last, so a flood of forged messages cannot fill the disk or drown the log. A seal of
  * another cluster id gets a warning of its own: it means another cluster with this name shares this
@@ -20,7 +26,8 @@ import type { Log } from '../ports/log.js';
 import type { Inbound } from '../ports/transport.js';
 import { batchKind } from '../protocol/batch.js';
 import { decodeEnvelope } from '../protocol/envelope.js';
-import { isSealed, openSealed, sealedPayloadUnchecked, type SealFailure, type SealKey } from '../protocol/seal.js';
+import { isSealed, openSealed, sealedPayloadUnchecked, sealWindowMs, type SealFailure, type SealKey } from '../protocol/seal.js';
+import { ReplayGuard } from '../core/replay-guard.js';
 
 /** At most one warning per reason this often; the rest are counted and reported with the next one. */
 export const warnEveryMs = 10_000;
@@ -32,6 +39,13 @@ export interface GateStats {
   foreignCluster: number;
   /** Messages that passed as a member's. */
   authenticated: number;
+  /**
+   * Members' messages dropped as possible replays, by `${role}/${reason}` (reason: replayed,
+   * before-start, reply-unbound, full): not counted in `unauthenticated`, their seal held.
+   */
+  replayed: Record<string, number>;
+  /** Senders the replay guard remembers now. */
+  replaySenders: number;
 }
 
 export interface MemberGateDeps {
@@ -45,9 +59,11 @@ export interface MemberGateDeps {
 /** Roles whose unsigned messages are passed on (as non-members'); every other role is members only. */
 // admin: operators' requests, guarded by NATS permissions on the admin subjects (README, Security).
 const openRoles: ReadonlySet<string> = new Set(['api', 'admin', 'inspect']);
+/** Refusals of a message whose seal held (counted in `replayed`, not `unauthenticated`). */
+const replayReasons: ReadonlySet<SealFailure> = new Set<SealFailure>(['replayed', 'before-start', 'reply-unbound', 'replay-full']);
 
 export function newGateStats(): GateStats {
-  return { unauthenticated: {}, foreignCluster: 0, authenticated: 0 };
+  return { unauthenticated: {}, foreignCluster: 0, authenticated: 0, replayed: {}, replaySenders: 0 };
 }
 
 export function createMemberGate(deps: MemberGateDeps): (msg: Inbound) => Inbound | undefined {
@@ -55,9 +71,13 @@ export function createMemberGate(deps: MemberGateDeps): (msg: Inbound) => Inboun
   const lastWarnAt = new Map<string, number>();
   const suppressed = new Map<string, number>();
 
+  // Whatever a member sealed before this moment may have been taken by the process this one replaces.
+  const guard = new ReplayGuard(deps.now(), sealWindowMs);
+
   const refuse = (msg: Inbound, reason: SealFailure, claimedCluster?: string): undefined => {
     const slot = `${msg.role}/${reason}`;
-    stats.unauthenticated[slot] = (stats.unauthenticated[slot] ?? 0) + 1;
+    const counts = replayReasons.has(reason) ? stats.replayed : stats.unauthenticated;
+    counts[slot] = (counts[slot] ?? 0) + 1;
     if (reason === 'other-cluster') stats.foreignCluster++;
     const now = deps.now();
     const last = lastWarnAt.get(reason);
@@ -77,6 +97,8 @@ export function createMemberGate(deps: MemberGateDeps): (msg: Inbound) => Inboun
         claimedClusterId: claimedCluster,
         clusterId: key.clusterId,
       });
+    } else if (replayReasons.has(reason)) {
+      log.warn("dropped a member's sealed message that may be a replay (its id was taken before, it was sealed before this node started, or its reply subject is not sealed)", fields);
     } else {
       log.warn('dropped a message not sealed by a member of this cluster', fields);
     }
@@ -88,7 +110,8 @@ export function createMemberGate(deps: MemberGateDeps): (msg: Inbound) => Inboun
       if (openRoles.has(msg.role)) return { ...msg, member: false };
       return refuse(msg, 'unsigned');
     }
-    const opened = openSealed(key, msg.subject ?? '', msg.bytes, deps.now());
+    const now = deps.now();
+    const opened = openSealed(key, msg.subject ?? '', msg.bytes, now, msg.replyTo);
     if (!opened.ok) {
       refuse(msg, opened.reason, opened.clusterId);
       // Whoever waits for an answer on a role that takes non-members is told instead of left to time
@@ -100,6 +123,12 @@ export function createMemberGate(deps: MemberGateDeps): (msg: Inbound) => Inboun
       const inner = sealedPayloadUnchecked(msg.bytes);
       return inner === undefined ? undefined : { ...msg, bytes: inner, member: false, sealRefused: opened.reason };
     }
+    // A forward's answer goes to its reply subject: a forward must carry it under the seal, or a
+    // listener could race the copy it made, with its own reply subject, ahead of the original.
+    if (msg.role === 'forward' && !opened.replyBound) return refuse(msg, 'reply-unbound');
+    const verdict = guard.admit(opened.sender, opened.counter, opened.sentAtMs, now);
+    stats.replaySenders = guard.size;
+    if (verdict !== 'fresh') return refuse(msg, verdict === 'full' ? 'replay-full' : verdict);
     stats.authenticated++;
     return { ...msg, bytes: opened.payload, member: true };
   };

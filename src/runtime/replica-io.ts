@@ -146,17 +146,9 @@ export function createReplicaIo(deps: ReplicaIoDeps): ReplicaIo {
     }
   };
 
-  // A client that writes blind keeps adding siblings: said once a minute per partition at most, so a
-  // client cannot fill the log with it.
-  const sinceWarned = new Map<number, number>();
-  const siblingsWarnEveryMs = 60_000;
-  const warnSiblings = (partition: number, siblings: number) => {
-    const now = deps.now();
-    const last = sinceWarned.get(partition);
-    if (last !== undefined && now - last < siblingsWarnEveryMs) return;
-    sinceWarned.set(partition, now);
-    log.warn('key has many siblings: clients should merge them', { partition, siblings });
-  };
+  // A client that writes blind keeps adding siblings: the node's log says it at most once per 10 s
+  // (log-limiter.ts), so a client cannot fill the log with it.
+  const warnSiblings = (partition: number, siblings: number) => log.warn('key has many siblings: clients should merge them', { partition, siblings });
 
   const perform = (outputs: readonly ReplicaOutput[]) => {
     for (const o of outputs) {

@@ -15,6 +15,7 @@ import { type ClusterOp, adminKinds, clientKinds, forwardKinds, replicaAnswerKin
 import type { GossipBody, GossipClaimBody } from '../../actors/gossip.events.js';
 import { checkAaeBody, checkClaimRequest, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext, replicaPutOfItem } from '../protocol/validation.js';
 import { answersOnRole, type Inbound, type Role, type Transport } from '../ports/transport.js';
+import { kindMatchesSubject } from '../protocol/subjects.js';
 import type { Log } from '../ports/log.js';
 import type { DvvSet } from '../core/dvv.js';
 import { screenState } from '../core/version-check.js';
@@ -134,7 +135,8 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       }
       stats.batches = (stats.batches ?? 0) + 1;
       for (const item of items) {
-        if (isBytes(item)) routeOne({ role: msg.role, bytes: item, ...(msg.replyTo !== undefined ? { replyTo: msg.replyTo } : {}) }, decodeEnvelope(item));
+        // Each item keeps the batch's subject: its kind is checked against the operation it names.
+        if (isBytes(item)) routeOne({ role: msg.role, bytes: item, subject: msg.subject, ...(msg.replyTo !== undefined ? { replyTo: msg.replyTo } : {}) }, decodeEnvelope(item));
         else if (answersOnRole(msg.role) && msg.replyTo !== undefined) {
           stats.received++;
           reject(msg.replyTo, env.from, '', { code: 'BAD_REQUEST', message: 'a batch item must be the bytes of one envelope' });
@@ -168,8 +170,14 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
         // The subject is what a NATS permission allows: a kind of another role on it is refused,
         // whatever its body, so a client permission never buys an admin operation.
         stats.wrongSubject = (stats.wrongSubject ?? 0) + 1;
-        const where = adminKinds.includes(env.kind as never) ? 'the admin subjects (ringkv.<cluster>.admin.<op>, ringkv.<cluster>.node.<id>.admin)' : 'the client subjects (ringkv.<cluster>.api.<op>, ringkv.<cluster>.node.<id>.api)';
+        const where = adminKinds.includes(env.kind as never) ? 'the admin subjects (ringkv.<cluster>.admin.<op>, ringkv.<cluster>.node.<id>.admin.<op>)' : 'the client subjects (ringkv.<cluster>.api.<op>, ringkv.<cluster>.node.<id>.api.<op>)';
         return reject(msg.replyTo, env.from, env.reqId, { code: 'WRONG_SUBJECT', message: `${env.kind} is not taken on the ${msg.role} role: send it on ${where}` });
+      }
+      // The operation is bound to its subject too (api.put only on ...api.put), so that a permission
+      // on one operation's subject grants that operation alone. The simulator gives no subject.
+      if (msg.role !== 'forward' && msg.subject !== undefined && !kindMatchesSubject(msg.role as 'api' | 'admin', env.kind, msg.subject)) {
+        stats.wrongSubject = (stats.wrongSubject ?? 0) + 1;
+        return reject(msg.replyTo, env.from, env.reqId, { code: 'WRONG_SUBJECT', message: `${env.kind} is not taken on ${msg.subject}: send it on the subject of its operation (${msg.role === 'admin' ? 'ringkv.<cluster>.admin.' : 'ringkv.<cluster>.api.'}${env.kind.slice(4)} or ringkv.<cluster>.node.<id>.${msg.role}.${env.kind.slice(4)})` });
       }
       const checked = checkClientBody(env.kind, env.body, deps.limits);
       if (!checked.ok) return reject(msg.replyTo, env.from, env.reqId, { code: checked.code, message: checked.message });

@@ -7,7 +7,7 @@
  * after a grace period. A node that dies is reported and the others keep running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { clusterSecretFileVariable, ensureClusterSecretFile, findClusterSecret } from './cluster-secret.js';
+import { clusterSecretFileVariable, ensureClusterSecretFile, findClusterSecret, requireClusterSecret, sealKeyOf } from './cluster-secret.js';
 import { mkdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { delimiter, join, resolve } from 'node:path';
@@ -288,6 +288,8 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
     baseEnv = { ...process.env, [clusterSecretFileVariable]: secretFile };
     say(`${created ? 'made the cluster secret' : 'cluster secret'}: ${secretFile} (admin tools: --cluster-secret-file ${secretFile})`);
   }
+  // The id the secret gives this cluster name: what clients are given to accept no other.
+  const clusterId = sealKeyOf(requireClusterSecret(baseEnv, 'ringkv up').secret, opts.cluster).clusterId;
   const members = nodeIds.join(',');
   const nodeArgs = (id: string, i: number) => {
     // RINGKV_NODE_EXEC_ARGV: Node options for the nodes alone, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
@@ -353,7 +355,7 @@ export async function up(opts: UpOptions): Promise<LocalCluster> {
     void stopped.then(() => {
       for (const s of signals) process.removeListener(s, onSignal);
     });
-    printBanner({ say: (t) => process.stdout.write(t), natsUrl, natsStarted, dataDir, nodeIds, opts, colour: Boolean(colour), secure });
+    printBanner({ say: (t) => process.stdout.write(t), natsUrl, natsStarted, dataDir, nodeIds, opts, colour: Boolean(colour), secure, clusterId });
   }
 
   // A restarted node has a newer entry than its dead one: the last entry of a label is the node now.
@@ -425,6 +427,7 @@ function printBanner(b: {
   opts: UpOptions;
   colour: boolean;
   secure: SecureNats | undefined;
+  clusterId: string;
 }): void {
   // The examples carry the flags a user gave, so that they work when pasted into another shell.
   const flags = [b.opts.server ? `--server ${b.natsUrl}` : '', b.opts.cluster !== 'ringkv' ? `--cluster ${b.opts.cluster}` : '']
@@ -440,15 +443,17 @@ function printBanner(b: {
       bold(`ringkv: local cluster "${b.opts.cluster}", ${b.nodeIds.length} node(s) (${b.nodeIds.join(', ')}), ${b.opts.partitions} partitions`),
       `  NATS     ${b.natsUrl}${b.natsStarted ? ' (nats-server started here)' : ' (already running)'}`,
       `  data     ${b.dataDir}`,
+      `  id       ${b.clusterId} (clients: RINGKV_CLUSTER_ID=${b.clusterId}, or clusterId in the client's options: they then accept no other cluster)`,
       `  try      ${cmd(`put cart:1 '{"items":["a"]}'`)}`,
       `           ${cmd('get cart:1')}`,
       `           ${cmd('status')}`,
       ...(b.secure
         ? [
-            `  secure   users for nodes, admins and clients (${b.secure.config}); a client may only get, put, del and read status`,
+            `  secure   users for nodes, admins, clients and readers (${b.secure.config}); a client may only get, put, del and read status, a reader only get and status`,
             `  admin    ${cmd('cluster plan', 'admin')}`,
             `           (or export NATS_NKEY=${b.secure.seeds.admin} RINGKV_INBOX_PREFIX=${b.secure.inboxPrefixes.admin};`,
-            `            clients: NATS_NKEY=${b.secure.seeds.client} RINGKV_INBOX_PREFIX=${b.secure.inboxPrefixes.client})`,
+            `            clients: NATS_NKEY=${b.secure.seeds.client} RINGKV_INBOX_PREFIX=${b.secure.inboxPrefixes.client};`,
+            `            read-only: NATS_NKEY=${b.secure.seeds.reader} RINGKV_INBOX_PREFIX=${b.secure.inboxPrefixes.reader})`,
             ...Object.entries(b.secure.clients).map(([name, c]) => `  client   ${name}: --nkey ${c.seed} --inbox-prefix ${c.inboxPrefix}`),
           ]
         : []),

@@ -213,6 +213,28 @@ export class NodeMetrics {
         }
       },
     });
+    // Replay-proof (src/core/replay-guard.ts): members' sealed messages dropped as possible replays.
+    new Counter({
+      name: 'ringkv_messages_replayed_total',
+      help: "Members' sealed messages dropped before decoding as possible replays, by role and reason (replayed: its id was taken before; before-start: sealed before this node started; reply-unbound: a forward whose reply subject is not sealed; replay-full: the replay guard was full).",
+      labelNames: ['role', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [slot, n] of Object.entries(self.node?.stats.gate.replayed ?? {})) {
+          const [role, reason] = slot.split('/');
+          this.inc({ role, reason }, n);
+        }
+      },
+    });
+    new Gauge({
+      name: 'ringkv_replay_guard_senders',
+      help: 'Sender incarnations the replay guard remembers now (at most replaySendersMax, src/core/replay-guard.ts).',
+      registers,
+      collect() {
+        this.set(self.node?.stats.gate.replaySenders ?? 0);
+      },
+    });
     fromStats(
       'ringkv_messages_foreign_cluster_total',
       'Messages sealed with another cluster id: another cluster with this name shares this NATS, or a node has the wrong secret.',

@@ -13,13 +13,15 @@
  * the cluster first (`ringkv cluster leave`), which hands over its partitions and hints before it
  * exits. A second signal during the stop ends the process at once (Node's default).
  */
+import { defaultLimits, keyStoredBytesBound } from '../protocol/limits.js';
+import { rateLimitedLog } from '../runtime/log-limiter.js';
 import { randomBytes } from 'node:crypto';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { connectNats } from '../adapters/nats/nats-transport.js';
 import { NatsTransport } from '../adapters/nats/nats-transport.js';
 import path from 'node:path';
 import { LmdbStore, scrubBytesPerSecDefault } from '../adapters/lmdb/lmdb-store.js';
-import { markRestored } from '../runtime/identity.js';
+import { markRestored, storedClusterId } from '../runtime/identity.js';
 import { type BackupManifest, BackupRequestError, defaultBackupRoot, restoreDataDir, takeBackup } from './backup.js';
 import { namePattern } from '../protocol/subjects.js';
 import type { ProcessMemory } from '../protocol/messages.js';
@@ -46,6 +48,8 @@ export interface NodeProcessOptions {
   partitions?: number;
   n?: number;
   valueBytesMax?: number;
+  /** The configured bound on a key's stored size (limits.ts), before it is lowered to fit the NATS max_payload. */
+  keyStoredBytesMax?: number;
   requestTimeoutMs?: number;
   fallbackWaitMs?: number;
   /** Gossip round in ms (failure detection takes about five rounds). */
@@ -124,7 +128,8 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcess
   // Before anything else: a node without the secret can neither be heard nor hear (NO_SECRET, exit 9).
   const found = requireClusterSecret(process.env, (o.seeds ?? []).length > 0 ? 'a node joining through --seeds' : 'a node');
   const seal = sealKeyOf(found.secret, o.cluster);
-  const log = jsonLog(o.logLevel ?? 'info', { node: o.nodeId });
+  // Warnings and errors at most once per text per 10 s (src/runtime/log-limiter.ts), the process's own too.
+  const log = rateLimitedLog(jsonLog(o.logLevel ?? 'info', { node: o.nodeId }), Date.now);
   // Where the secret came from and the id it gives, never the secret itself.
   log.info('cluster secret loaded', { source: found.source, clusterId: seal.clusterId });
   if (found.loose) log.warn('the cluster secret file can be read by other users of this machine: chmod 600 it', { source: found.source });
@@ -135,20 +140,34 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcess
   const http = o.httpPort === undefined ? undefined : await startHttpServer({ port: o.httpPort, host: o.httpHost, metrics, log, routes: dashboard.routes() });
   const restored = o.restoreFrom === undefined ? undefined : restoreFrom(o.restoreFrom, o.dataDir, o.nodeId);
   const nc = await connectNats(o.server, `ringkv-node-${o.nodeId}`);
+  const store = LmdbStore.open(o.dataDir, { sync: o.fsync ?? false, scrubBytesPerSec: o.scrubRateBytesPerSec ?? scrubBytesPerSecDefault });
   try {
-    await refuseOtherCluster(nc, o.cluster, seal.clusterId);
+    // Only members' proved answers count; a node whose data says it is a member is not turned away
+    // by answers it cannot check (cluster-probe.ts).
+    const probe = await refuseOtherCluster(nc, o.cluster, seal, storedClusterId(store) === seal.clusterId);
+    if (probe.others.length > 0 || probe.impostors.length > 0) {
+      log.warn(`nodes answer $SRV.PING for cluster ${o.cluster} without a member's proof: another cluster of this name, or an impostor (an open NATS cannot stop one: use --secure)`, {
+        members: probe.members,
+        otherClusters: probe.others.map((a) => `${a.node}:${a.clusterId ?? 'none'}`).slice(0, 16),
+        claimingThisCluster: probe.impostors.map((a) => a.node).slice(0, 16),
+      });
+    }
   } catch (err) {
+    await store.close().catch(() => undefined);
     await nc.close().catch(() => undefined);
     await http?.close();
     throw err;
   }
-  const store = LmdbStore.open(o.dataDir, { sync: o.fsync ?? false, scrubBytesPerSec: o.scrubRateBytesPerSec ?? scrubBytesPerSecDefault });
   if (restored) {
     await markRestored(store);
     log.info('restored from a backup: this start takes a new epoch; anti-entropy brings the data up to date', { from: o.restoreFrom, backupEpoch: restored.epoch, takenAt: restored.takenAt });
   }
   const backupRoot = path.resolve(o.backupDir ?? defaultBackupRoot(o.dataDir));
   const transport = new NatsTransport({ nc, cluster: o.cluster, nodeId: o.nodeId, seal });
+  // What the NATS server says it carries at most, from its INFO at connect: every key must fit.
+  const maxPayload = nc.info?.max_payload;
+  const keyStoredBytesMax = keyStoredBytesBound(o.keyStoredBytesMax ?? defaultLimits.keyStoredBytesMax, maxPayload);
+  log.info('key size bound', { keyStoredBytesMax, natsMaxPayload: maxPayload });
   const node = await createNode(
     {
       nodeId: o.nodeId,
@@ -157,7 +176,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcess
       seeds: o.seeds,
       partitions: o.partitions,
       quorum: o.n === undefined ? undefined : { n: o.n },
-      limits: o.valueBytesMax === undefined ? undefined : { valueBytesMax: o.valueBytesMax },
+      limits: { keyStoredBytesMax, ...(o.valueBytesMax === undefined ? {} : { valueBytesMax: o.valueBytesMax }) },
       requestTimeoutMs: o.requestTimeoutMs,
       fallbackWaitMs: o.fallbackWaitMs,
       gossipRoundMs: o.gossipRoundMs,
@@ -170,7 +189,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcess
   metrics.attach(node, transport, () => !nc.isClosed(), () => store.scrubStats);
   dashboard.attach({ nc, cluster: o.cluster, seal });
   metrics.setServing(true);
-  const service = await startServiceDiscovery({ nc, cluster: o.cluster, clusterId: seal.clusterId, nodeId: o.nodeId, epoch: () => node.identity.epoch, metrics, log });
+  const service = await startServiceDiscovery({ nc, cluster: o.cluster, clusterId: seal.clusterId, seal, nodeId: o.nodeId, epoch: () => node.identity.epoch, metrics, log });
 
   const end = await new Promise<NodeProcessEnd>((resolve) => {
     // A node that has left the cluster (leave, after handing everything over; or force-remove)

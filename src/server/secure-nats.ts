@@ -4,10 +4,14 @@
  * admin and node subjects, and each user with an inbox family of its own (its `inboxPrefix`), so
  * that no user reads or answers into the replies meant for another:
  *
- * - client: publish the client operations (`ringkv.<c>.api.>`, `ringkv.<c>.node.*.api`); subscribe
+ * - client: publish the client operations (`ringkv.<c>.api.>`, `ringkv.<c>.node.*.api.>`); subscribe
  *   to its own inbox family only (`_INBOX_client.>`, or `_INBOX_client_<name>.>` for a named client).
+ * - reader: a read-only client: publish `get` and `status` (`ringkv.<c>.api.get`,
+ *   `ringkv.<c>.api.status`, `ringkv.<c>.node.*.api.get`, `...api.status`, `...api.local.get`) and
+ *   nothing that writes; each node takes an operation only on its own subject (router.ts), so this
+ *   user cannot put or delete; subscribe to `_INBOX_reader.>`.
  * - admin: what a client may, and the admin operations (`ringkv.<c>.admin.>`,
- *   `ringkv.<c>.node.*.admin`), inspection (`ringkv.<c>.node.*.inspect`) and service discovery
+ *   `ringkv.<c>.node.*.admin.>`), inspection (`ringkv.<c>.node.*.inspect`) and service discovery
  *   (`$SRV.>`, what `nats micro ls` asks); subscribe to its own inbox family (`_INBOX_admin.>`).
  * - node: everything of its cluster (`ringkv.<c>.>`, publish and subscribe), the service discovery
  *   subjects it answers (`$SRV.>`) and asks its fellow nodes on (`$SRV.*.ringkv`: the cluster probe,
@@ -37,11 +41,11 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nkeys } from '@nats-io/transport-node';
-import { adminPublishSubjects, clientPublishSubjects } from '../protocol/subjects.js';
+import { adminPublishSubjects, clientPublishSubjects, readerPublishSubjects } from '../protocol/subjects.js';
 import { serviceName } from './service-discovery.js';
 
-export type SecureRole = 'node' | 'admin' | 'client';
-export const secureRoles: readonly SecureRole[] = ['node', 'admin', 'client'];
+export type SecureRole = 'node' | 'admin' | 'client' | 'reader';
+export const secureRoles: readonly SecureRole[] = ['node', 'admin', 'client', 'reader'];
 
 /** How a role's user is named in the configuration: an nkey public key, or a user and a password expression. */
 export type SecureIdentity = { nkey: string } | { user: string; password: string };
@@ -74,7 +78,7 @@ export function clientInboxPrefix(name: string): string {
   return `_INBOX_client_${name}`;
 }
 
-/** The three users of a cluster, one per role, each with its role's inbox prefix. */
+/** The users of a cluster, one per role, each with its role's inbox prefix. */
 export function roleUsers(identities: Record<SecureRole, SecureIdentity>): SecureUser[] {
   return secureRoles.map((role) => ({ role, identity: identities[role], inboxPrefix: roleInboxPrefix(role), label: role }));
 }
@@ -90,6 +94,8 @@ export function userPermissions(cluster: string, users: readonly SecureUser[]): 
     switch (u.role) {
       case 'client':
         return { publish: clientPublishSubjects(cluster), subscribe: [own] };
+      case 'reader':
+        return { publish: readerPublishSubjects(cluster), subscribe: [own] };
       case 'admin':
         return { publish: [...adminPublishSubjects(cluster), '$SRV.>'], subscribe: [own] };
       case 'node':
@@ -123,7 +129,7 @@ export function secureNatsConfig(cluster: string, users: readonly SecureUser[]):
     ].join('\n');
   });
   return [
-    `# ringkv cluster "${cluster}": users for nodes, admins and clients, each with exactly the subjects`,
+    `# ringkv cluster "${cluster}": users for nodes, admins, clients and read-only clients, each with exactly the subjects`,
     '# of its role and an inbox family of its own (README "Security"). Made by src/server/secure-nats.ts.',
     'max_payload: 8MB',
     'jetstream: disabled',
@@ -194,4 +200,5 @@ export const passwordIdentities: Record<SecureRole, SecureIdentity> = {
   node: { user: 'ringkv-node', password: '$RINGKV_NODE_PASSWORD' },
   admin: { user: 'ringkv-admin', password: '$RINGKV_ADMIN_PASSWORD' },
   client: { user: 'ringkv-client', password: '$RINGKV_CLIENT_PASSWORD' },
+  reader: { user: 'ringkv-reader', password: '$RINGKV_READER_PASSWORD' },
 };

@@ -14,8 +14,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Log } from '../ports/log.js';
+import type { SealKey } from '../protocol/seal.js';
+import { isPingNonce, pingProof } from '../protocol/ping-proof.js';
 import { isInboxSubject } from '../adapters/nats/connection-options.js';
-import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeSubject } from '../protocol/subjects.js';
+import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeOpWildcard, nodeSubject } from '../protocol/subjects.js';
 import { packageRoot } from './package-root.js';
 import type { NodeMetrics } from './metrics.js';
 
@@ -32,6 +34,12 @@ export interface ServiceDiscoveryOptions {
   epoch: () => string;
   metrics: NodeMetrics;
   log: Log;
+  /**
+   * The cluster's seal key: a PING whose payload is a probe's nonce is answered with a member's
+   * proof for it in the metadata (src/protocol/ping-proof.ts), so a starting node can tell members
+   * from impostors. Without one, no proof.
+   */
+  seal?: SealKey;
   /** Defaults to the package version. */
   version?: string;
   /** Defaults to a fresh random id (the protocol wants one per running instance). */
@@ -59,9 +67,9 @@ export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise
   const base = () => ({ name: serviceName, id, version, metadata: { cluster: o.cluster, clusterId: o.clusterId, node: o.nodeId, epoch: o.epoch() } });
   const endpoints = [
     { name: 'api', subject: apiWildcard(o.cluster), queue_group: apiQueueGroup, metadata: { description: 'the client API: put, get, del, status' } },
-    { name: 'node-api', subject: nodeSubject(o.cluster, o.nodeId, 'api'), queue_group: '', metadata: { description: 'the client API of this node only' } },
+    { name: 'node-api', subject: nodeOpWildcard(o.cluster, o.nodeId, 'api'), queue_group: '', metadata: { description: 'the client API of this node only' } },
     { name: 'admin', subject: adminWildcard(o.cluster), queue_group: adminQueueGroup, metadata: { description: 'admin operations: cluster, aae, hints, transfers' } },
-    { name: 'node-admin', subject: nodeSubject(o.cluster, o.nodeId, 'admin'), queue_group: '', metadata: { description: 'admin operations of this node only' } },
+    { name: 'node-admin', subject: nodeOpWildcard(o.cluster, o.nodeId, 'admin'), queue_group: '', metadata: { description: 'admin operations of this node only' } },
     { name: 'inspect', subject: nodeSubject(o.cluster, o.nodeId, 'inspect'), queue_group: '', metadata: { description: 'inspection: snapshots and follow sessions' } },
   ];
 
@@ -111,7 +119,13 @@ export async function startServiceDiscovery(o: ServiceDiscoveryOptions): Promise
             // Inboxes only, as every answer of a node (src/adapters/nats/nats-transport.ts, reply).
             if (err || !msg.reply || !isInboxSubject(msg.reply)) return;
             try {
-              msg.respond(encoder.encode(JSON.stringify(answers[verb]())));
+              const answer = answers[verb]() as { metadata?: Record<string, unknown> };
+              // A probe's nonce: answer with a member's proof for it (ping-proof.ts).
+              if (verb === 'PING' && o.seal !== undefined && msg.data.length > 0) {
+                const nonce = new TextDecoder().decode(msg.data);
+                if (isPingNonce(nonce)) answer.metadata = { ...answer.metadata, proof: pingProof(o.seal, o.nodeId, nonce) };
+              }
+              msg.respond(encoder.encode(JSON.stringify(answer)));
             } catch (e) {
               o.log.warn('service discovery answer failed', { verb, err: e });
             }

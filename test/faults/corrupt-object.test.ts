@@ -13,7 +13,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DvvSet } from '../../src/core/dvv.js';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../../src/protocol/envelope.js';
-import { nodeSubject } from '../../src/protocol/subjects.js';
+import { nodeOpSubject } from '../../src/protocol/subjects.js';
 import { useAdminCluster } from '../support/admin-cluster.js';
 
 const clusterName = 'rottest';
@@ -60,7 +60,7 @@ function flipInDataFile(dir: string, needle: string): number {
 /** One node's own copy of a key (api.local.get asked of that node alone): its values, or the error it answered. */
 async function localRead(node: string, key: string): Promise<{ values: string[] } | { error: string }> {
   const env = encodeEnvelope({ v: protocolVersion, kind: 'api.local.get', from: 'rot-test', to: node, reqId: String(Math.random()), body: { key: text.encode(key) } });
-  const reply = decodeEnvelope((await nc.request(nodeSubject(clusterName, node, 'api'), env, { timeout: 3000 })).data);
+  const reply = decodeEnvelope((await nc.request(nodeOpSubject(clusterName, node, 'api', 'local.get'), env, { timeout: 3000 })).data);
   if (typeof reply === 'string') throw new Error(reply);
   if (reply.kind === 'error') return { error: `${(reply.body as { code: string }).code}: ${(reply.body as { message: string }).message}` };
   const state = (reply.body as { state: DvvSet | null }).state ?? [];

@@ -10,7 +10,7 @@ import { RingkvClient } from '../../src/client/client.js';
 import { batchItems, batchKind, encodeBatch } from '../../src/protocol/batch.js';
 import { encode } from '../../src/protocol/codec.js';
 import { decodeEnvelope, encodeEnvelope, protocolVersion, type Envelope } from '../../src/protocol/envelope.js';
-import { apiSubject, nodeSubject } from '../../src/protocol/subjects.js';
+import { apiSubject, nodeOpSubject } from '../../src/protocol/subjects.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { startNatsServer, tempDir, type NatsServerHandle } from '../support/nats-server.js';
 
@@ -67,7 +67,9 @@ describe('client batches on a real cluster', () => {
       env('api.get', 'good-1', { key: text.encode('batch-key') }),
       new Uint8Array([0xc1, 0xff]),
       env('replica.get', 'wrong-kind', { p: 0, key: text.encode('x') }),
-      env('api.put', 'too-large', { key: new Uint8Array(5000), value: text.encode('v'), context: null }),
+      env('api.get', 'too-large', { key: new Uint8Array(5000) }),
+      // A batch goes on one operation's subject: every item must be that operation.
+      env('api.put', 'wrong-op', { key: text.encode('batch-key'), value: text.encode('v'), context: null }),
       encodeBatch('raw', '', [env('api.get', 'inner', { key: text.encode('batch-key') })]),
       env('api.get', 'good-2', { key: text.encode('missing-key') }),
     ];
@@ -81,18 +83,19 @@ describe('client batches on a real cluster', () => {
         answers.push(...all);
       },
     });
-    raw.publish(nodeSubject(clusterName, 'n1', 'api'), encode({ v: protocolVersion, kind: batchKind, from: 'raw', to: 'n1', reqId: '', body: { items } }), { reply: inbox });
+    raw.publish(nodeOpSubject(clusterName, 'n1', 'api', 'get'), encode({ v: protocolVersion, kind: batchKind, from: 'raw', to: 'n1', reqId: '', body: { items } }), { reply: inbox });
     const deadline = Date.now() + 5000;
-    while (answers.length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (answers.length < 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     sub.unsubscribe();
     const byId = new Map(answers.map((a) => [a.reqId, a]));
     expect(byId.get('good-1')).toMatchObject({ kind: 'api.get.ok' });
     expect(byId.get('good-2')).toMatchObject({ kind: 'api.get.ok' });
     expect(byId.get('wrong-kind')).toMatchObject({ kind: 'error', body: { code: 'BAD_REQUEST' } });
     expect(byId.get('too-large')).toMatchObject({ kind: 'error', body: { code: 'TOO_LARGE' } });
+    expect(byId.get('wrong-op')).toMatchObject({ kind: 'error', body: { code: 'WRONG_SUBJECT' } });
     // The garbage item and the batch in the batch have no reqId to give back (the inner batch's is '').
     expect(answers.filter((a) => a.reqId === '').map((a) => (a.body as { code: string }).code)).toEqual(['BAD_REQUEST', 'BAD_REQUEST']);
-    expect(answers).toHaveLength(6);
+    expect(answers).toHaveLength(7);
   });
 
   it('still answers a single-request client that sends one plain envelope with nats request/reply', async () => {

@@ -82,7 +82,7 @@ function keysLedBy(node: string, count: number, prefix: string): string[] {
 /** One node's own replica state of a key, asked directly (api.local.get on its api subject). */
 async function localState(node: string, key: string): Promise<DvvSet | null> {
   const bytes = encodeEnvelope({ v: 1, kind: 'api.local.get', from: 'test', to: node, reqId: 'x', body: { key: text.encode(key) } });
-  const msg = await nc.request(`ringkv.${clusterName}.node.${node}.api`, bytes, { timeout: 3000 });
+  const msg = await nc.request(`ringkv.${clusterName}.node.${node}.api.local.get`, bytes, { timeout: 3000 });
   const env = decodeEnvelope(msg.data);
   if (typeof env === 'string' || env.kind !== 'api.local.get.ok') throw new Error(`unexpected answer ${JSON.stringify(env)}`);
   return (env.body as { state: DvvSet | null }).state;

@@ -9,7 +9,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingkvClient, RingkvError } from '../../src/client/client.js';
-import { nodeSubject } from '../../src/protocol/subjects.js';
+import { nodeOpWildcard } from '../../src/protocol/subjects.js';
 import { startNatsServer, type NatsServerHandle } from '../support/nats-server.js';
 
 let server: NatsServerHandle;
@@ -20,7 +20,7 @@ beforeAll(async () => {
   server = await startNatsServer();
   silent = await connect({ servers: server.url });
   // Takes every request addressed to node "mute" and never answers (a wedged node).
-  silent.subscribe(nodeSubject(cluster, 'mute', 'api'), { callback: () => undefined });
+  silent.subscribe(nodeOpWildcard(cluster, 'mute', 'api'), { callback: () => undefined });
   await silent.flush();
 });
 

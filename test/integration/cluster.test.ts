@@ -73,7 +73,7 @@ async function expectAllServing(): Promise<void> {
   for (const id of cluster!.ids) expect(cluster!.isRunning(id), `${id} is running`).toBe(true);
   // Each node answers a request addressed to it directly (its own api subject, not the queue group).
   for (const id of cluster!.ids) {
-    const reply = await rawRequest(`ringkv.${clusterName}.node.${id}.api`, apiEnvelope('api.get', { key: text.encode('probe') }));
+    const reply = await rawRequest(`ringkv.${clusterName}.node.${id}.api.get`, apiEnvelope('api.get', { key: text.encode('probe') }));
     expect(reply.kind, `${id} answers`).toBe('api.get.ok');
   }
 }

@@ -266,7 +266,9 @@ describe('cluster identity: joiners and strays', () => {
         }
       }
       await waitFor('the stray to have answered and been ignored', async () => (strayAnswers > 0 && client.stats.foreignAnswers > 0 ? true : undefined), 10_000);
-      expect(mismatches).toBeGreaterThan(0);
+      // Given the id, the client asks the queue group again past the stray's answers (issue 28): a
+      // status call fails with CLUSTER_MISMATCH only when eight answers in a row are the stray's.
+      expect(mismatches).toBeLessThan(3);
       // Its ring is the cluster's: client-driven writes and reads reach the members, never the stray.
       // (Before a client has any ring its requests use the queue group, which a stray shares: the
       // start check is what keeps strays out of it.)

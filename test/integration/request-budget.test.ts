@@ -30,7 +30,7 @@ import { silentLog } from '../../src/ports/log.js';
 import { encodeBatch } from '../../src/protocol/batch.js';
 import { type CostCounts, costsSince, readCosts } from '../../src/protocol/cost-counters.js';
 import { encodeEnvelope, protocolVersion } from '../../src/protocol/envelope.js';
-import { nodeSubject } from '../../src/protocol/subjects.js';
+import { nodeOpSubject } from '../../src/protocol/subjects.js';
 import { createNode, type RunningNode } from '../../src/runtime/create-node.js';
 import { testSealKey } from '../support/cluster-secret.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
@@ -188,8 +188,10 @@ function turnOf(requests: { kind: string; key: Uint8Array; body: Record<string, 
       answers++;
     }
   });
+  // A turn holds one operation: its subject names it (a directed client subject per operation).
+  const op = requests[0]!.kind.slice('api.'.length);
   const messages = [...perNode].map(([to, items]) => ({
-    subject: nodeSubject(cluster, to, 'api'),
+    subject: nodeOpSubject(cluster, to, 'api', op),
     bytes: items.length === 1 ? items[0]! : encodeBatch('budget-client', to, items),
   }));
   return { messages, answers };

@@ -106,6 +106,42 @@ describe('ringkv up --secure', () => {
     }
   }, 30_000);
 
+  it('a read-only client user (reader) reads, and cannot write: NATS refuses its puts, a node its writes sent on a read subject', async () => {
+    const writer = await RingkvClient.connect(opts('client'));
+    const reader = await RingkvClient.connect(opts('reader'));
+    const nc = await raw('reader');
+    try {
+      await waitFor('the cluster to take a put', async () => (await writer.putString('ro:key', 'written').then(() => true, () => undefined)), 30_000, 200);
+      // Reads: through the queue group, client-driven from the replicas, at a chosen node; status.
+      expect((await reader.getString('ro:key')).values).toEqual(['written']);
+      expect((await reader.getString('ro:key', { r: 3 })).values).toEqual(['written']);
+      expect((await reader.getString('ro:key', { via: 'n2' })).values).toEqual(['written']);
+      expect((await reader.status()).members).toHaveLength(3);
+      // Writes: NATS refuses the publish (put, delete, at a chosen node or not).
+      const refused = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
+      for (const err of [await refused(reader.putString('ro:key', 'overwritten')), await refused(reader.putString('ro:new', 'x', { via: 'n1' })), await refused(reader.delete('ro:key'))]) {
+        expect(err).toBeInstanceOf(RingkvError);
+        expect((err as RingkvError).code).toBe('NATS_PERMISSION');
+      }
+      // A write published on the subjects it may use (a get's) is refused by the node: WRONG_SUBJECT.
+      const te = new TextEncoder();
+      const put = encodeEnvelope({ v: protocolVersion, kind: 'api.put', from: 'reader', to: '', reqId: 'w', body: { key: te.encode('ro:key'), value: te.encode('overwritten') } });
+      const del = encodeEnvelope({ v: protocolVersion, kind: 'api.del', from: 'reader', to: '', reqId: 'd', body: { key: te.encode('ro:key'), context: null } });
+      for (const subject of [`ringkv.${cluster}.api.get`, `ringkv.${cluster}.node.n1.api.get`, `ringkv.${cluster}.node.n1.api.local.get`, `ringkv.${cluster}.api.status`]) {
+        for (const bytes of [put, del]) {
+          const answer = decodeEnvelope((await nc.request(subject, bytes, { timeout: 3000 })).data);
+          expect(answer, subject).toMatchObject({ kind: 'error', body: { code: 'WRONG_SUBJECT' } });
+        }
+      }
+      expect((await writer.getString('ro:key', { r: 3 })).values).toEqual(['written']);
+      expect((await writer.getString('ro:new', { r: 3 })).found).toBe(false);
+    } finally {
+      await nc.close();
+      await reader.close();
+      await writer.close();
+    }
+  }, 60_000);
+
   it('a client user cannot publish on node subjects nor subscribe to the cluster', async () => {
     const nc = await raw('client');
     const violations = violationsOf(nc);
@@ -219,9 +255,9 @@ describe('ringkv up --secure', () => {
     const nc = await raw('client');
     const status = encodeEnvelope({ v: protocolVersion, kind: 'api.status', from: 'c', to: '', reqId: '1', body: {} });
     nc.publish(`ringkv.${cluster}.api.status`, status, { reply: `ringkv.${cluster}.node.zz.gossip` });
-    nc.publish(`ringkv.${cluster}.node.n1.api`, status, { reply: `ringkv.${cluster}.node.zz.replica` });
+    nc.publish(`ringkv.${cluster}.node.n1.api.status`, status, { reply: `ringkv.${cluster}.node.zz.replica` });
     // The same request with its own inbox is answered: the node did take the requests above.
-    const answer = await nc.request(`ringkv.${cluster}.node.n1.api`, status, { timeout: 3000 });
+    const answer = await nc.request(`ringkv.${cluster}.node.n1.api.status`, status, { timeout: 3000 });
     expect(decodeEnvelope(answer.data)).toMatchObject({ kind: 'api.status.ok' });
     await sleep(300);
     expect(landed).toEqual([]);

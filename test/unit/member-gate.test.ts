@@ -61,4 +61,27 @@ describe('the member gate', () => {
     expect(warnings[2]![1]).toMatchObject({ suppressedSinceLastWarn: 999 });
     expect(stats.unauthenticated['gossip/unsigned']).toBe(1001);
   });
+
+  it("drops a member's message it took before, one sealed before it started, and a forward without its reply subject sealed", () => {
+    const { gate, stats, warnings, advance } = setup();
+    const subject = nodeSubject('c', 'n1', 'gossip');
+    const claim = seal(key, subject, env('gossip.claim'), 1_000_000);
+    expect(gate(at('gossip', claim))?.member).toBe(true);
+    for (let i = 0; i < 100; i++) expect(gate(at('gossip', claim))).toBeUndefined();
+    expect(gate(at('gossip', seal(key, subject, env('gossip.claim'), 999_999)))).toBeUndefined();
+    const forwardSubject = nodeSubject('c', 'n1', 'forward');
+    expect(gate(at('forward', seal(key, forwardSubject, env('api.put'), 1_000_000), '_INBOX.x'))).toBeUndefined();
+    const bound = seal(key, forwardSubject, env('api.put'), 1_000_000, '_INBOX.c.1');
+    expect(gate(at('forward', bound, '_INBOX.mallory.1'))).toBeUndefined();
+    expect(gate(at('forward', bound, '_INBOX.c.1'))?.member).toBe(true);
+    expect(gate(at('forward', bound, '_INBOX.c.1'))).toBeUndefined();
+    expect(stats.replayed).toEqual({ 'gossip/replayed': 100, 'gossip/before-start': 1, 'forward/reply-unbound': 1, 'forward/replayed': 1 });
+    expect(stats.unauthenticated).toEqual({ 'forward/bad-mac': 1 });
+    expect(stats.authenticated).toBe(2);
+    // Logged once per reason per window, like every other refusal.
+    expect(warnings.filter(([m]) => m.includes('may be a replay'))).toHaveLength(3);
+    advance(warnEveryMs);
+    gate(at('gossip', claim));
+    expect(warnings.at(-1)![1]).toMatchObject({ reason: 'replayed', suppressedSinceLastWarn: 100 });
+  });
 });

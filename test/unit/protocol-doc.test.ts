@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { decode } from '../../src/protocol/codec.js';
 import { decodeEnvelope } from '../../src/protocol/envelope.js';
 import { defaultLimits } from '../../src/protocol/limits.js';
+import { adminSubject, apiSubject, kindMatchesSubject, nodeOpSubject, readerPublishSubjects } from '../../src/protocol/subjects.js';
 import { checkers, clientAnswerSchemas, clientRequestSchemas, jsonSchemaOf } from '../../src/protocol/schemas.js';
 import { checkClientBody, checkDvvSet, decodeContext } from '../../src/protocol/validation.js';
 import { repoRoot } from '../support/cluster.js';
@@ -109,5 +110,20 @@ describe('the schemas as JSON Schema', () => {
     expect(put.properties.key).toEqual({ type: 'string', contentEncoding: 'msgpack-bin', minLength: 1 });
     expect(put.required.sort()).toEqual(['key', 'value']);
     expect(JSON.stringify(put)).not.toContain('errorMessage');
+  });
+
+  it('names the subjects the code uses: each operation on a subject of its own, directed ones too', () => {
+    const c = '<cluster>';
+    const n = '<nodeId>';
+    // The subjects the client library and the nodes use (src/protocol/subjects.ts), in the table of §1.
+    for (const subject of [apiSubject(c, '<op>'), nodeOpSubject(c, n, 'api', '<op>'), adminSubject(c, '<op>'), nodeOpSubject(c, n, 'admin', '<op>')]) {
+      expect(doc, subject).toContain(`| \`${subject}\` |`);
+    }
+    // The read-only user's subjects, as the secured configuration grants them.
+    for (const subject of readerPublishSubjects(c)) expect(subject.startsWith(`ringkv.${c}.`)).toBe(true);
+    expect(doc).toContain(`\`${apiSubject(c, 'get')}\`, \`${apiSubject(c, 'status')}\``);
+    // A put is taken on its own subject only.
+    expect(kindMatchesSubject('api', 'api.put', apiSubject(c, 'put'))).toBe(true);
+    expect(kindMatchesSubject('api', 'api.put', apiSubject(c, 'get'))).toBe(false);
   });
 });

@@ -88,4 +88,27 @@ describe('router: kinds by role', () => {
     request('api', 'replica.put');
     expect(codes()).toEqual(['BAD_REQUEST', 'BAD_REQUEST']);
   });
+
+  it('takes an operation only on the subject that names it (issue 28): api.put only on ...api.put', () => {
+    const { delivered, codes, route, envelope, stats } = setup();
+    const at = (role: Role, subject: string, bytes: Uint8Array) => route({ role, subject, replyTo: '_INBOX.1', bytes });
+    at('api', 'ringkv.c.api.put', envelope('api.put', 'ok-1'));
+    at('api', 'ringkv.c.node.n1.api.put', envelope('api.put', 'ok-2'));
+    at('api', 'ringkv.c.node.n1.api.local.get', envelope('api.local.get', 'ok-3'));
+    at('admin', 'ringkv.c.node.n1.admin.cluster', envelope('api.cluster', 'ok-4'));
+    expect(delivered.map((e) => e.type)).toEqual(['api.put', 'api.put', 'api.local.get', 'api.cluster']);
+    expect(codes()).toEqual([]);
+    // A write on a read's subject, a delete on a put's, an operation on the bare node subject, an
+    // admin operation on another's, and a put inside a batch sent on the get subject.
+    at('api', 'ringkv.c.api.get', envelope('api.put'));
+    at('api', 'ringkv.c.api.put', envelope('api.del'));
+    at('api', 'ringkv.c.node.n1.api.get', envelope('api.del'));
+    at('api', 'ringkv.c.node.n1.api', envelope('api.get'));
+    at('api', 'ringkv.c.node.n1.api.local.get', envelope('api.get'));
+    at('admin', 'ringkv.c.admin.hints', envelope('api.cluster'));
+    at('api', 'ringkv.c.node.n1.api.get', encodeBatch('someone', '', [envelope('api.get', 'in-1'), envelope('api.put', 'in-2')]));
+    expect(codes()).toEqual(Array.from({ length: 7 }, () => 'WRONG_SUBJECT'));
+    expect(delivered.map((e) => e.type)).toEqual(['api.put', 'api.put', 'api.local.get', 'api.cluster', 'api.get']);
+    expect(stats.wrongSubject).toBe(7);
+  });
 });

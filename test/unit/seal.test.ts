@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clusterIdOf } from '../../src/protocol/cluster-id.js';
 import { encodeEnvelope, protocolVersion } from '../../src/protocol/envelope.js';
-import { isSealed, macBytes, openSealed, seal, sealWindowMs, type SealKey } from '../../src/protocol/seal.js';
+import { idBytes, isSealed, macBytes, openSealed, seal, sealWindowMs, type SealKey } from '../../src/protocol/seal.js';
 import { nodeSubject } from '../../src/protocol/subjects.js';
 
 const te = new TextEncoder();
@@ -25,8 +25,8 @@ describe('seal and openSealed', () => {
       expect(Buffer.from(opened.payload).equals(Buffer.from(payload))).toBe(true);
       expect(opened.sentAtMs).toBe(now);
     }
-    // 3 bytes of frame, the id, the time, the mac: a fixed overhead whatever the payload.
-    expect(sealed.length - payload.length).toBe(3 + key.clusterId.length + 8 + macBytes);
+    // 4 bytes of frame, the cluster id, the time, the message id, the mac: a fixed overhead whatever the payload.
+    expect(sealed.length - payload.length).toBe(4 + key.clusterId.length + 8 + idBytes + macBytes);
   });
 
   it('refuses a message sealed with another secret (a non-member)', () => {
@@ -51,7 +51,7 @@ describe('seal and openSealed', () => {
   it('refuses a rewritten cluster id even with the right length (the id is under the mac)', () => {
     const sealed = Buffer.from(seal(key, subject, payload, now));
     const forgedId = 'f'.repeat(key.clusterId.length);
-    sealed.write(forgedId, 3, 'utf8');
+    sealed.write(forgedId, 4, 'utf8');
     const victim = { ...key, clusterId: forgedId };
     expect(openSealed(victim, subject, sealed, now)).toMatchObject({ ok: false, reason: 'bad-mac' });
   });
@@ -73,8 +73,11 @@ describe('seal and openSealed', () => {
   it('refuses an unsigned envelope and a frame of an unknown version', () => {
     expect(openSealed(key, subject, payload, now)).toMatchObject({ ok: false, reason: 'unsigned' });
     const sealed = Buffer.from(seal(key, subject, payload, now));
-    sealed[1] = 2;
+    sealed[1] = 1;
     expect(openSealed(key, subject, sealed, now)).toMatchObject({ ok: false, reason: 'malformed' });
+    const flags = Buffer.from(seal(key, subject, payload, now));
+    flags[2] = 0x02;
+    expect(openSealed(key, subject, flags, now)).toMatchObject({ ok: false, reason: 'malformed' });
   });
 
   it('refuses a seal older (or newer) than the window: a captured message replays only briefly', () => {
@@ -82,5 +85,26 @@ describe('seal and openSealed', () => {
     expect(openSealed(key, subject, sealed, now + sealWindowMs).ok).toBe(true);
     expect(openSealed(key, subject, sealed, now + sealWindowMs + 1)).toMatchObject({ ok: false, reason: 'stale' });
     expect(openSealed(key, subject, sealed, now - sealWindowMs - 1)).toMatchObject({ ok: false, reason: 'stale' });
+  });
+
+  it('gives every message an id of its own: one sender per key object, a counter that only grows', () => {
+    const a = openSealed(key, subject, seal(key, subject, payload, now), now);
+    const b = openSealed(key, subject, seal(key, subject, payload, now), now);
+    const other = { ...key };
+    const c = openSealed(key, subject, seal(other, subject, payload, now), now);
+    if (!a.ok || !b.ok || !c.ok) throw new Error('did not open');
+    expect(b.sender).toBe(a.sender);
+    expect(b.counter).toBe(a.counter + 1);
+    expect(c.sender).not.toBe(a.sender);
+    expect(a.sender).toHaveLength(8);
+  });
+
+  it('binds the reply subject when the sender seals it: another reply subject fails the mac', () => {
+    const sealed = seal(key, subject, payload, now, '_INBOX.abc.1');
+    expect(openSealed(key, subject, sealed, now, '_INBOX.abc.1')).toMatchObject({ ok: true, replyBound: true });
+    expect(openSealed(key, subject, sealed, now, '_INBOX.mallory.1')).toMatchObject({ ok: false, reason: 'bad-mac' });
+    expect(openSealed(key, subject, sealed, now)).toMatchObject({ ok: false, reason: 'bad-mac' });
+    // Unbound: the reply subject does not matter, and the receiver is told it was not bound.
+    expect(openSealed(key, subject, seal(key, subject, payload, now), now, '_INBOX.x')).toMatchObject({ ok: true, replyBound: false });
   });
 });

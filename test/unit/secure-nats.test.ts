@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { clientInboxPrefix, roleInboxPrefix, roleUsers, secureNatsConfig, userPermissions, type SecureUser } from '../../src/server/secure-nats.js';
 
 const users: SecureUser[] = [
-  ...roleUsers({ node: { nkey: 'UNODE' }, admin: { nkey: 'UADMIN' }, client: { nkey: 'UCLIENT' } }),
+  ...roleUsers({ node: { nkey: 'UNODE' }, admin: { nkey: 'UADMIN' }, client: { nkey: 'UCLIENT' }, reader: { nkey: 'UREADER' } }),
   { role: 'client', identity: { nkey: 'UALICE' }, inboxPrefix: clientInboxPrefix('alice'), label: 'client alice' },
 ];
 
@@ -25,9 +25,14 @@ describe('secure nats-server configuration', () => {
   });
 
   it('lets only nodes publish into inboxes, into every family', () => {
-    expect(of('node').publish).toEqual(['ringkv.c.>', '$SRV.*.ringkv', '_INBOX_node.>', '_INBOX_admin.>', '_INBOX_client.>', '_INBOX_client_alice.>']);
-    for (const label of ['client', 'client alice', 'admin']) expect(of(label).publish.filter((s) => s.startsWith('_INBOX'))).toEqual([]);
-    expect(of('client').publish).toEqual(['ringkv.c.api.>', 'ringkv.c.node.*.api']);
+    expect(of('node').publish).toEqual(['ringkv.c.>', '$SRV.*.ringkv', '_INBOX_node.>', '_INBOX_admin.>', '_INBOX_client.>', '_INBOX_reader.>', '_INBOX_client_alice.>']);
+    for (const label of ['client', 'client alice', 'admin', 'reader']) expect(of(label).publish.filter((s) => s.startsWith('_INBOX'))).toEqual([]);
+    expect(of('client').publish).toEqual(['ringkv.c.api.>', 'ringkv.c.node.*.api.>']);
+  });
+
+  it('gives the read-only client the subjects of get and status, and none that writes', () => {
+    expect(of('reader').publish).toEqual(['ringkv.c.api.get', 'ringkv.c.api.status', 'ringkv.c.node.*.api.get', 'ringkv.c.node.*.api.status', 'ringkv.c.node.*.api.local.get']);
+    expect(of('reader').subscribe).toEqual(['_INBOX_reader.>']);
     expect(of('admin').publish).not.toContain('ringkv.c.node.*.inspect-peer');
   });
 

@@ -42,7 +42,7 @@ import { batchBytesMax, batchItemsMax, encodeBatch } from '../../protocol/batch.
 import { costs, countPublish } from '../../protocol/cost-counters.js';
 import { seal, type SealKey } from '../../protocol/seal.js';
 import { roles, type Inbound, type Role, type Transport } from '../../ports/transport.js';
-import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeSubject, nodeWildcard, roleOfSubject } from '../../protocol/subjects.js';
+import { adminQueueGroup, adminWildcard, apiQueueGroup, apiWildcard, nodeOpWildcard, nodeSubject, nodeWildcard, roleOfSubject } from '../../protocol/subjects.js';
 
 /** Connect options for a node's long-lived connection: reconnect forever, quickly. */
 const reconnectTimeWaitMs = 250;
@@ -203,13 +203,15 @@ export class NatsTransport implements Transport {
     }
     // The forward role, not the other node's api: only nodes may publish there (NATS permissions),
     // and the seal proves it came from a member.
+    // The client's reply subject goes under the seal: a copy published with another reply subject
+    // fails the mac, so nobody can have the answer sent to itself (member-gate.ts).
     const subject = nodeSubject(this.cluster, nodeId, 'forward');
-    this.publishLater(subject, this.sealed(subject, bytes), replyTo);
+    this.publishLater(subject, this.sealed(subject, bytes, replyTo), replyTo);
   }
 
-  /** What goes out on a node subject: sealed for it when this transport has the key. */
-  private sealed(subject: string, bytes: Uint8Array): Uint8Array {
-    return this.sealKey === undefined ? bytes : seal(this.sealKey, subject, bytes, Date.now());
+  /** What goes out on a node subject: sealed for it (and for its reply subject, if any) when this transport has the key. */
+  private sealed(subject: string, bytes: Uint8Array, replyTo?: string): Uint8Array {
+    return this.sealKey === undefined ? bytes : seal(this.sealKey, subject, bytes, Date.now(), replyTo);
   }
 
   reply(replyTo: string, bytes: Uint8Array): void {
@@ -297,6 +299,18 @@ export class NatsTransport implements Transport {
             return;
           }
           deliver(role as Role, msg);
+        },
+      }),
+      // The client and admin operations addressed to this node name their operation in the subject
+      // (`...node.<id>.api.put`): the router checks each request's kind against it.
+      this.nc.subscribe(nodeOpWildcard(this.cluster, this.nodeId, 'api'), {
+        callback: (err, msg) => {
+          if (!err) deliver('api', msg);
+        },
+      }),
+      this.nc.subscribe(nodeOpWildcard(this.cluster, this.nodeId, 'admin'), {
+        callback: (err, msg) => {
+          if (!err) deliver('admin', msg);
         },
       }),
       this.nc.subscribe(adminWildcard(this.cluster), {

@@ -251,6 +251,26 @@ export function clientIdOf(replyTo: string): string | undefined {
   return dot <= 0 ? undefined : rest.slice(0, dot);
 }
 
+/** Transports made per network: each one's sender incarnation is numbered, in the run's order. */
+const transportsMade = new WeakMap<SimNetwork, number>();
+
+/**
+ * The sender incarnation of a simulated node's seals: the node id's FNV-1a hash and the transport's
+ * number in this network, 8 bytes. Unique per incarnation like production's random ones, and the
+ * same at every run of a seed (the trace hashes the sealed bytes).
+ */
+function simSender(network: SimNetwork, nodeId: string): Uint8Array {
+  const n = (transportsMade.get(network) ?? 0) + 1;
+  transportsMade.set(network, n);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < nodeId.length; i++) h = Math.imul(h ^ nodeId.charCodeAt(i), 0x01000193) >>> 0;
+  const out = new Uint8Array(8);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, h);
+  view.setUint32(4, n);
+  return out;
+}
+
 /** One node incarnation's Transport. Dead (crashed, or replaced by a restart) means deaf and mute. */
 export class SimTransport implements Transport {
   /** Inbound messages whose handler threw (as NatsTransport counts them). */
@@ -262,11 +282,19 @@ export class SimTransport implements Transport {
     private readonly network: SimNetwork,
     readonly nodeId: string,
     private readonly sealWith?: SimSeal,
-  ) {}
+  ) {
+    this.sealKey = sealWith === undefined ? undefined : { ...sealWith.key, sender: simSender(network, nodeId) };
+  }
 
-  private sealed(to: string, role: Role, bytes: Uint8Array): Uint8Array {
+  /**
+   * This incarnation's own key object: a sender of its own (seal.ts), as each production process
+   * is, so that the receivers' replay guards see one sender per node incarnation.
+   */
+  private readonly sealKey: SealKey | undefined;
+
+  private sealed(to: string, role: Role, bytes: Uint8Array, replyTo?: string): Uint8Array {
     const s = this.sealWith;
-    return s === undefined ? bytes : seal(s.key, nodeSubject(s.cluster, to, role), bytes, this.network.clock.now());
+    return s === undefined || this.sealKey === undefined ? bytes : seal(this.sealKey, nodeSubject(s.cluster, to, role), bytes, this.network.clock.now(), replyTo);
   }
 
   send(nodeId: string, role: Role, bytes: Uint8Array): void {
@@ -276,7 +304,7 @@ export class SimTransport implements Transport {
 
   forward(nodeId: string, bytes: Uint8Array, replyTo: string): void {
     if (this.dead) return;
-    this.network.sendToNode(this, nodeId, 'forward', this.sealed(nodeId, 'forward', bytes), replyTo);
+    this.network.sendToNode(this, nodeId, 'forward', this.sealed(nodeId, 'forward', bytes, replyTo), replyTo);
   }
 
   reply(replyTo: string, bytes: Uint8Array): void {
@@ -306,7 +334,10 @@ export class SimTransport implements Transport {
   deliver(role: Role, bytes: Uint8Array, replyTo: string | undefined): boolean {
     const handler = this.handler;
     if (this.dead || !handler) return false;
-    const subject = this.sealWith === undefined ? undefined : nodeSubject(this.sealWith.cluster, this.nodeId, role);
+    // The subject a seal binds. Client and admin requests get none: a simulated client names no
+    // operation subject (on NATS each operation has its own, checked by the router), and clients
+    // never seal.
+    const subject = this.sealWith === undefined || role === 'api' || role === 'admin' ? undefined : nodeSubject(this.sealWith.cluster, this.nodeId, role);
     try {
       handler({ role, bytes, ...(replyTo !== undefined ? { replyTo } : {}), ...(subject !== undefined ? { subject } : {}) });
     } catch {
