@@ -411,6 +411,23 @@ class Session {
     }
   }
 
+  /**
+   * The answers the replica actor sends for a group commit (replica-io.ts), recorded as its `send`
+   * actions, one per request answered (a replica.put.acks stands for each request it names), matched
+   * as the request they answer: by reqId and the coordinator it came from.
+   */
+  onReplicaAnswers(sends: readonly { to: string; kind: string; reqId: string; body: unknown }[]): void {
+    const ref: ActorLike = { id: 'replica', src: 'replica', getSnapshot: () => undefined };
+    for (const p of sends) {
+      const reqIds = p.kind === 'replica.put.acks' ? ((p.body as { reqIds?: string[] }).reqIds ?? []) : [p.reqId];
+      for (const reqId of reqIds) {
+        const answered = { type: p.kind, from: p.to, reqId };
+        if (this.opts.request === undefined && this.opts.actors !== undefined ? !this.opts.actors.includes('replica') : !this.eventMatches(answered)) continue;
+        this.emit(ref, { kind: 'action', action: 'send', params: { to: p.to, kind: p.kind, reqId } });
+      }
+    }
+  }
+
   private sample(): boolean {
     return this.sampleCounter++ % this.opts.sampleEvery === 0;
   }
@@ -605,6 +622,16 @@ export class InspectTap {
   coordinatorTrace(t: CoordinatorStepTrace | CoordinatorRouteTrace): void {
     try {
       for (const session of this.sessions.values()) session.onCoordinatorTrace(t);
+    } catch (err) {
+      this.stats.observerErrors++;
+      this.deps.onError?.(err);
+    }
+  }
+
+  /** A group commit's answers from the replica actor (replica-io.ts), for every open session. */
+  replicaAnswers(sends: readonly { to: string; kind: string; reqId: string; body: unknown }[]): void {
+    try {
+      for (const session of this.sessions.values()) session.onReplicaAnswers(sends);
     } catch (err) {
       this.stats.observerErrors++;
       this.deps.onError?.(err);

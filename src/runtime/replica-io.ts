@@ -47,7 +47,7 @@ export interface ReplicaIoDeps {
   renewEpoch(why: string): void;
   requests?: RequestObserver;
   /** The inspection tap: a turn's writes are shown to those following them (`ringkv trace`). */
-  tap: { readonly watching: boolean; replicaItems(items: readonly ReplicaWriteItem[]): void };
+  tap: { readonly watching: boolean; replicaItems(items: readonly ReplicaWriteItem[]): void; replicaAnswers(sends: readonly SendParams[]): void };
   stats: { actionFailures: number; corruptReadsRefused: number };
 }
 
@@ -151,6 +151,7 @@ export function createReplicaIo(deps: ReplicaIoDeps): ReplicaIo {
   const warnSiblings = (partition: number, siblings: number) => log.warn('key has many siblings: clients should merge them', { partition, siblings });
 
   const perform = (outputs: readonly ReplicaOutput[]) => {
+    if (deps.tap.watching) deps.tap.replicaAnswers(outputs.flatMap((o) => (o.type === 'send' ? [o.params] : [])));
     for (const o of outputs) {
       try {
         if (o.type === 'commit') commit(o.writes);
