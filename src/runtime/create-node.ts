@@ -20,6 +20,7 @@ import { antiEntropyDefaults, antiEntropyMachine } from '../../actors/anti-entro
 import { type AnswerTransfersParams, type TransferInput, transferDefaults, transferMachine } from '../../actors/transfer.machine.js';
 import { type CollectTransferParams, type DropSentParams, partitionTransferMachine } from '../../actors/partition-transfer.machine.js';
 import { createTransferIo, type TransferTotals } from './transfer-io.js';
+import { createReaper, reapDefaults, type ReapSettings, type ReapStatus, reapViewOf } from './reaper-io.js';
 import { exchangeMachine } from '../../actors/exchange.machine.js';
 import { fanoutDefault, shapeProblem, type TreeShape } from '../core/merkle.js';
 import { type AaeView, createAaeIo } from './anti-entropy-io.js';
@@ -90,6 +91,8 @@ export interface NodeConfig {
   antiEntropy?: Partial<AntiEntropyConfig>;
   /** Ownership transfer (limits, batches, byte rate); defaults in transferDefaults. */
   transfer?: Partial<Omit<TransferInput, 'nodeId' | 'ring' | 'n' | 'now'>>;
+  /** Tombstone reaping (src/runtime/reaper-io.ts); defaults in reapDefaults. */
+  reap?: Partial<ReapSettings>;
 }
 
 /** Anti-entropy (Merkle exchanges, Dynamo §4.7); defaults in antiEntropyDefaults. */
@@ -177,6 +180,8 @@ export interface RunningNode {
   exited: Promise<string>;
   /** Ownership transfer totals since start, and the partition transfers running and waiting now (metrics). */
   transfers(): TransferTotals;
+  /** Tombstones kept and reaped (what `ringkv status` shows per node; metrics read it too). */
+  tombstones(): ReapStatus;
   /**
    * The first half of a graceful stop: leave the api queue group (NATS sends its requests to the
    * other nodes), answer every new put, delete or coordinated get with NOT_READY (not applied: the
@@ -363,7 +368,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     // of its first ring and ignores rings of any other (src/client/client.ts).
     if (p.kind === 'api.status.ok') {
       const body = { ...(p.body as ApiStatusOk), clusterId: identity.clusterId };
-      p = { ...p, body: { ...body, ...(ports.memory ? { memory: ports.memory() } : {}), ...(ports.durability ? { durability: ports.durability } : {}) } };
+      p = { ...p, body: { ...body, ...(ports.memory ? { memory: ports.memory() } : {}), ...(ports.durability ? { durability: ports.durability } : {}), tombstones: reaper.status() } };
     }
     requests?.answered(p.to, p.reqId, p.kind, p.kind === 'error' ? (p.body as { code?: string }).code : undefined);
     transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
@@ -633,6 +638,17 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     renewEpochNow('an object that failed its checksum was dropped (it may have carried dots of this node)');
   });
   const transferIo = createTransferIo({ nodeId, store, log, beforeDrop: renewEpochBeforeDrop });
+  const reaper = createReaper({
+    nodeId,
+    store,
+    transport,
+    clock,
+    log,
+    n,
+    settings: { ...reapDefaults, ...config.reap },
+    beforeDrop: renewEpochBeforeDrop,
+    view: () => reapViewOf(root?.getSnapshot()),
+  });
 
   /**
    * Exits once nothing is left to hand over (handOver), or at once. The wait is at least one gossip
@@ -798,7 +814,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   actor.start();
   root = actor;
 
-  const route = createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats, now: () => clock.now(), log });
+  const route = createRouter({ nodeId, q: ring.q, limits, transport, deliver, stats, now: () => clock.now(), log, reap: reaper.handle });
   dispatch = (msg) => (msg.role === 'inspect' || msg.role === 'inspect-peer' ? inspect.handle(msg) : route(msg));
   if (!listening) await transport.listen(admit);
   // Gossip rounds: time enters the machines only as event data, stamped here from the Clock port.
@@ -817,6 +833,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     aaeTickHandle = clock.setTimeout(aaeTick, aaeConfig.intervalMs);
   };
   if (aaeConfig.intervalMs > 0) aaeTickHandle = clock.setTimeout(aaeTick, aaeConfig.intervalMs);
+  reaper.start();
   const status = clusterState.members[nodeId]?.status;
   log.info('node serving', { epoch: identity.epoch, newEpoch: identity.isNewEpoch, partitions: ring.q, members: Object.keys(clusterState.members), status, ringVersion: clusterState.ring.version });
   // A node that already left (or was removed) in an earlier life does not serve again. One that
@@ -835,6 +852,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     aae: aae.view,
     hints: () => hintSummary(nodeId, store, clock.now(), deliveries),
     exited,
+    tombstones: () => reaper.status(),
     transfers: () => {
       const snap = (root?.getSnapshot().children.transfer as AnyActorRef | undefined)?.getSnapshot() as { context?: { running: string[]; waiting: unknown[] } } | undefined;
       return { ...transferIo.totals, running: snap?.context?.running.length ?? 0, waiting: snap?.context?.waiting.length ?? 0 };
@@ -858,6 +876,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     async stop() {
       if (tickHandle !== undefined) clock.clearTimeout(tickHandle);
       if (aaeTickHandle !== undefined) clock.clearTimeout(aaeTickHandle);
+      reaper.stop();
       inspect.tap.close();
       await transport.close();
       actor.stop();

@@ -260,6 +260,10 @@ export class LmdbStore implements Store {
     return bytes === undefined ? undefined : (decode(bytes) as DvvSet);
   }
 
+  hintPending(partition: number, key: Uint8Array): boolean {
+    return this.hintedObjects.size > 0 && this.hintedObjects.has(objectKey(partition, key).toString('latin1'));
+  }
+
   async removeIfUnchanged(partition: number, key: Uint8Array, expected: DvvSet): Promise<boolean> {
     const k = objectKey(partition, key);
     const id = k.toString('latin1');

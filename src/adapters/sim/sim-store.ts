@@ -74,6 +74,12 @@ export interface SimStoreStats {
   wipes: number;
 }
 
+/** A copy of a SimStore's committed tables (SimStore.backup). */
+export interface SimBackup {
+  takenAt: number;
+  tables: Record<Table, Map<string, Uint8Array>>;
+}
+
 export class SimStore implements Store {
   readonly stats: SimStoreStats = { commits: 0, lostOnCrash: 0, crashes: 0, wipes: 0 };
   private readonly committed: Record<Table, Map<string, Uint8Array>> = { objects: new Map(), meta: new Map(), hints: new Map(), merkle: new Map() };
@@ -120,6 +126,10 @@ export class SimStore implements Store {
       { table: 'merkle', id: merkleId(partition, segment), bytes: hashBytes(this.trees.of(partition)[segment]!) },
     ]);
     return true;
+  }
+
+  hintPending(partition: number, key: Uint8Array): boolean {
+    return this.hasHint(objectId(partition, key));
   }
 
   /** Whether any hint is pending for the object (a scan: the simulator's hint counts are small). */
@@ -227,6 +237,29 @@ export class SimStore implements Store {
     this.crash();
     this.stats.wipes++;
     for (const table of Object.values(this.committed)) table.clear();
+    this.reloadHints();
+    this.trees = this.loadTrees();
+  }
+
+  /**
+   * A backup, as `ringkv backup` takes one of LMDB: a copy of what is committed (objects, meta,
+   * hints, Merkle segments), and the simulated time it was taken.
+   */
+  backup(): SimBackup {
+    const tables = Object.fromEntries(Object.entries(this.committed).map(([name, table]) => [name, new Map(table)])) as Record<Table, Map<string, Uint8Array>>;
+    return { takenAt: this.clock.now(), tables };
+  }
+
+  /**
+   * The disk replaced by a backup, as `ringkv node --restore-from` does: what was there is gone (a
+   * wipe) and the backup's tables come back, its identity marked running, so that the node starts
+   * with a new epoch (src/runtime/identity.ts markRestored).
+   */
+  restore(b: SimBackup): void {
+    this.wipe();
+    for (const [name, table] of Object.entries(b.tables)) for (const [id, bytes] of table) this.committed[name as Table].set(id, bytes);
+    const identity = this.committed.meta.get('identity');
+    if (identity !== undefined) this.committed.meta.set('identity', encode({ ...(decode(identity) as object), running: true }));
     this.reloadHints();
     this.trees = this.loadTrees();
   }
@@ -365,6 +398,10 @@ class SimStoreHandle implements Store {
 
   keys(partition: number): Iterable<Uint8Array> {
     return this.store.keys(partition);
+  }
+
+  hintPending(partition: number, key: Uint8Array): boolean {
+    return this.store.hintPending(partition, key);
   }
 
   removeIfUnchanged(partition: number, key: Uint8Array, expected: DvvSet): Promise<boolean> {
