@@ -33,6 +33,7 @@ import {
   reapItemsMax,
   reapMessageBytesMax,
 } from '../protocol/reap-messages.js';
+import { operatorDefaults } from '../core/defaults.js';
 import type { Clock } from '../ports/clock.js';
 import type { Log } from '../ports/log.js';
 import type { Store } from '../ports/store.js';
@@ -56,8 +57,8 @@ export interface ReapSettings {
 }
 
 export const reapDefaults: ReapSettings = {
-  intervalMs: 30_000,
-  graceMs: 3_600_000,
+  intervalMs: operatorDefaults.reapIntervalMs,
+  graceMs: operatorDefaults.reapGraceMs,
   answerTimeoutMs: 5_000,
   tombstonesPerSweepMax: 100_000,
   watchedMax: 200_000,
