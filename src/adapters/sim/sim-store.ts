@@ -99,6 +99,11 @@ export class SimStore implements Store {
   private readonly delayMax: number;
   /** Bumped by every crash; handles of an older generation are fenced off. */
   private generation = 0;
+  /**
+   * Told of every object removeIfUnchanged deletes (ownership transfer's drops, the reaper's), at
+   * the call: the simulator remembers what each reaped tombstone had superseded.
+   */
+  onRemoved?: (partition: number, key: Uint8Array, state: DvvSet) => void;
 
   constructor(
     private readonly clock: SimClock,
@@ -120,10 +125,11 @@ export class SimStore implements Store {
     const current = this.get(partition, key);
     const id = objectId(partition, key);
     if (current === undefined || !equal(current, expected) || this.hasHint(id)) return false;
+    this.onRemoved?.(partition, key, current);
     const segment = this.trees.fold(partition, key, current, undefined);
     await this.transact([
       { table: 'objects', id, bytes: null },
-      { table: 'merkle', id: merkleId(partition, segment), bytes: hashBytes(this.trees.of(partition)[segment]!) },
+      { table: 'merkle', id: merkleId(partition, segment), bytes: segmentBytes(this.trees.of(partition)[segment]!) },
     ]);
     return true;
   }
@@ -158,7 +164,7 @@ export class SimStore implements Store {
     if (next !== null) {
       ops.push({ table: 'objects', id: objectId(partition, key), bytes: encode(next) });
       const segment = this.trees.fold(partition, key, current, next);
-      ops.push({ table: 'merkle', id: merkleId(partition, segment), bytes: hashBytes(this.trees.of(partition)[segment]!) });
+      ops.push({ table: 'merkle', id: merkleId(partition, segment), bytes: segmentBytes(this.trees.of(partition)[segment]!) });
     }
     for (const target of targets) ops.push(this.putHint(target, partition, key, hints!.now));
     await this.transact(ops);
@@ -461,4 +467,9 @@ function partitionOfId(id: string): number {
 
 function userKey(id: string): Uint8Array {
   return new Uint8Array(Buffer.from(id.slice(8), 'latin1'));
+}
+
+/** A segment as stored: its hash, or no entry when it is empty (hash 0), as LmdbStore keeps them. */
+function segmentBytes(hash: bigint): Uint8Array | null {
+  return hash === 0n ? null : hashBytes(hash);
 }
