@@ -50,8 +50,13 @@ export interface ReapSettings {
   graceMs: number;
   /** How long a member has to answer one reap message. */
   answerTimeoutMs: number;
-  /** Tombstones one sweep looks at, at most (the rest wait for the next sweep; all are counted). */
+  /** Tombstones one sweep looks at, at most (the rest wait for the next pass; all are counted). */
   tombstonesPerSweepMax: number;
+  /**
+   * Keys one sweep reads, at most: a pass over the partitions this node reaps continues over as many
+   * sweeps as it needs, so a large store costs each sweep a bounded amount of work.
+   */
+  keysPerSweepMax: number;
   /** Tombstones whose grace clock runs at once, at most. */
   watchedMax: number;
 }
@@ -61,18 +66,19 @@ export const reapDefaults: ReapSettings = {
   graceMs: operatorDefaults.reapGraceMs,
   answerTimeoutMs: 5_000,
   tombstonesPerSweepMax: 100_000,
+  keysPerSweepMax: 200_000,
   watchedMax: 200_000,
 };
 
 /** What this node's reaper shows (`ringkv status`, /metrics). */
 export interface ReapStatus {
-  /** Tombstones in the partitions this node reaps (it is their first primary), at the last sweep. */
+  /** Tombstones in the partitions this node reaps (it is their first primary), at the end of the last pass. */
   kept: number;
   /** Tombstones this node's store deleted by reaping, since start. */
   reaped: number;
-  /** Sweeps finished since start. */
+  /** Passes over the partitions this node reaps finished since start (a pass is one sweep or more). */
   sweeps: number;
-  /** When the last sweep finished (Clock ms), or null. */
+  /** When the last pass finished (Clock ms), or null. */
   lastSweepAt: number | null;
   /** Why the last sweep left tombstones in place: a count per reason. */
   waiting: Partial<Record<WaitReason, number>>;
@@ -123,6 +129,9 @@ export function createReaper(deps: ReaperDeps): Reaper {
   const waiting = new Map<string, Waiting>();
   let seq = 0;
   let timer: unknown;
+  /** Where the pass over this node's partitions stands (a pass may take several sweeps). */
+  const newPass = () => ({ index: 0, after: undefined as string | undefined, kept: 0, ids: new Set<string>() });
+  let pass = newPass();
   let stopped = false;
 
   const send = (to: string, kind: string, reqId: string, body: unknown) => {
@@ -165,20 +174,43 @@ export function createReaper(deps: ReaperDeps): Reaper {
   };
 
   /** The tombstones of the partitions this node reaps, up to the sweep's maximum; counts them all. */
-  const scan = (ring: Ring): Candidate[] => {
+  /**
+   * The next part of the pass over the partitions this node reaps: at most keysPerSweepMax keys
+   * read, from where the last sweep stopped, so a large store costs each sweep a bounded amount of
+   * work. Each key is read and decoded (a tombstone is a state with no value). At the end of a whole
+   * pass the tombstones it found are the "kept" count, and the grace clocks of keys no longer
+   * tombstones are dropped. Keys come in key order, and latin1 strings compare as their bytes.
+   */
+  const scan = (ring: Ring): { candidates: Candidate[]; passEnded: boolean } => {
+    const own: number[] = [];
+    for (let p = 0; p < ring.q; p++) if (preferenceList(ring, p, 1)[0] === nodeId) own.push(p);
     const out: Candidate[] = [];
-    let kept = 0;
-    for (let p = 0; p < ring.q; p++) {
-      if (preferenceList(ring, p, 1)[0] !== nodeId) continue;
+    let read = 0;
+    for (let i = pass.index; i < own.length; i++) {
+      const p = own[i]!;
+      const after = i === pass.index ? pass.after : undefined;
       for (const key of store.keys(p)) {
+        const keyId = latin1(key);
+        if (after !== undefined && keyId <= after) continue;
+        if (read >= settings.keysPerSweepMax) {
+          pass.index = i;
+          return { candidates: out, passEnded: false };
+        }
+        read++;
+        pass.after = keyId;
         const state = store.get(p, key);
         if (state === undefined || !isDeleted(state)) continue;
-        kept++;
-        if (out.length < settings.tombstonesPerSweepMax) out.push({ p, key, state, id: `${p}/${latin1(key)}` });
+        pass.kept++;
+        const id = `${p}/${keyId}`;
+        if (pass.ids.size < settings.watchedMax) pass.ids.add(id);
+        if (out.length < settings.tombstonesPerSweepMax) out.push({ p, key, state, id });
       }
+      pass.after = undefined;
     }
-    counts.kept = kept;
-    return out;
+    counts.kept = pass.kept;
+    watch.retain(pass.ids);
+    pass = newPass();
+    return { candidates: out, passEnded: true };
   };
 
   /** Batches of candidates that fit one message each. */
@@ -248,12 +280,12 @@ export function createReaper(deps: ReaperDeps): Reaper {
     const view = deps.view();
     if (!view) return;
     counts.waiting = {};
-    const candidates = scan(view.ring);
-    watch.retain(new Set(candidates.map((c) => c.id)));
+    const { candidates, passEnded } = scan(view.ring);
     for (const batch of batchesOf(candidates)) {
       if (stopped) return;
       await reapBatch(batch);
     }
+    if (!passEnded) return;
     counts.sweeps++;
     counts.lastSweepAt = clock.now();
   };

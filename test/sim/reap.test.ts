@@ -35,7 +35,7 @@ function keyOnN1N2N3(): { key: Uint8Array; p: number } {
   }
 }
 
-async function cluster() {
+async function cluster(reap: { keysPerSweepMax?: number } = {}) {
   const clock = new SimClock();
   const network = new SimNetwork(clock, new Prng(1));
   const epochs = new Prng(2);
@@ -54,7 +54,7 @@ async function cluster() {
           requestTimeoutMs: 300,
           fallbackWaitMs: 50,
           antiEntropy: { intervalMs: 200, requestTimeoutMs: 300, fanout: 8 },
-          reap: { intervalMs: 250, graceMs, answerTimeoutMs: 200 },
+          reap: { intervalMs: 250, graceMs, answerTimeoutMs: 200, ...reap },
         },
         {
           transport: network.attach(id, { key: simSeal, cluster: 'sim' }),
@@ -115,10 +115,32 @@ async function cluster() {
   const stop = async () => {
     await clock.runUntilSettled(Promise.all([...nodes.values()].map(({ node }) => node.stop())));
   };
-  return { clock, network, stores, nodes, start, crash, run, held, storedValues, read, put, del, segmentsEqual, reaped, stop, key, p };
+  return { clock, network, client, stores, nodes, start, crash, run, held, storedValues, read, put, del, segmentsEqual, reaped, stop, key, p };
 }
 
 describe('tombstone reaping in the simulator', () => {
+  it('a pass over a store larger than one sweep reads continues where it stopped, and reaps every tombstone', async () => {
+    const c = await cluster({ keysPerSweepMax: 4 });
+    const keys = Array.from({ length: 30 }, (_, i) => text.encode(`many-${i}`));
+    for (const key of keys) expect((await c.clock.runUntilSettled(c.client.put(key, text.encode('v'), { n: 3, w: 3 }))).ok).toBe(true);
+    for (const key of keys.slice(0, 20)) {
+      const seen = await c.clock.runUntilSettled(c.client.get(key, { n: 3, r: 3 }));
+      expect(seen.ok).toBe(true);
+      expect((await c.clock.runUntilSettled(c.client.del(key, { n: 3, w: 3, context: seen.ok ? seen.body.context : undefined }))).ok).toBe(true);
+    }
+    await c.run(30 * graceMs);
+    const status = members.map((id) => c.nodes.get(id)!.node.tombstones());
+    expect(status.map((s) => s.kept)).toEqual([0, 0, 0, 0]);
+    expect(status.reduce((a, s) => a + s.reaped, 0)).toBe(60);
+    const ring = claimInitial(members, q);
+    for (const key of keys.slice(0, 20)) {
+      const p = partitionOf(key, q);
+      for (const id of preferenceList(ring, p, 3)) expect(c.stores.get(id)!.get(p, key)).toBeUndefined();
+    }
+    for (const key of keys.slice(20)) expect((await c.clock.runUntilSettled(c.client.get(key, { n: 3, r: 3 }))).ok).toBe(true);
+    await c.stop();
+  }, 60_000);
+
   it('keeps the tombstone while a replica that missed the delete is down, for the whole reap; reaps it everywhere once that replica has it', async () => {
     const c = await cluster();
     await c.put('old');
