@@ -13,6 +13,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LmdbStore } from '../../src/adapters/lmdb/lmdb-store.js';
 import { RingkvClient } from '../../src/client/client.js';
+import { RingkvError } from '../../src/client/errors.js';
 import type { ApiBackupOk } from '../../src/protocol/messages.js';
 import { type Cluster, printNodeOutputOnFailure, repoRoot, ringkvBin, startCluster } from '../support/cluster.js';
 import { type NatsServerHandle, startNatsServer, tempDir } from '../support/nats-server.js';
@@ -82,11 +83,21 @@ async function measure(label: string): Promise<Space[]> {
   return out;
 }
 
+/** Runs fn for every key, `concurrency` at once; a TIMEOUT (unknown outcome) is tried again, as a client would. */
 async function forEachKey(concurrency: number, fn: (key: string) => Promise<void>): Promise<void> {
   let next = 0;
+  const once = async (key: string) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn(key);
+      } catch (err) {
+        if (!(err instanceof RingkvError && err.code === 'TIMEOUT') || attempt >= 5) throw err;
+      }
+    }
+  };
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < keyCount) await fn(`key:${next++}`);
+      while (next < keyCount) await once(`key:${next++}`);
     }),
   );
 }
