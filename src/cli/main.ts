@@ -22,6 +22,7 @@ import { defaultLimits } from '../protocol/limits.js';
 import { addNatsAuthFlags } from './nats-auth-flags.js';
 import { addClusterSecretFlag } from './cluster-secret-flag.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { ApiStatusOk } from '../protocol/messages.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isValidPartitionCount, partitionCountDefault, partitionCountMax } from '../core/ring.js';
@@ -77,6 +78,9 @@ interface NodeCommandOptions {
   scrubRateBytes?: number;
   backupDir?: string;
   restoreFrom?: string;
+  restoreOlderThanGrace?: boolean;
+  reapIntervalMs?: number;
+  reapGraceMs?: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -313,7 +317,10 @@ function buildProgram(json = false): Command {
     .option('--transfer-rate-bytes <bytes>', `ownership transfer: bytes per second this node sends, all transfers together (default ${bytesText(operatorDefaults.transferRateBytesPerSec)})`, positiveInt('transfer-rate-bytes'))
     .option('--scrub-rate-bytes <bytes>', 'bytes of stored objects checked against their checksums per second; 0: no scrub (default 8 MiB)', nonNegativeInt('scrub-rate-bytes'))
     .option('--backup-dir <dir>', 'where `ringkv backup` may write this node\'s backups (default: backups/ beside the data directory)')
-    .option('--restore-from <dir>', 'start from a backup (`ringkv backup`) into an empty data directory, with a new epoch')
+    .option('--restore-from <dir>', 'start from a backup (`ringkv backup`) into an empty data directory, with a new epoch; refused when the backup is older than the tombstone grace period')
+    .option('--restore-older-than-grace', 'restore a backup older than the tombstone grace period anyway: values deleted since it was taken may come back')
+    .option('--reap-interval-ms <ms>', `tombstone reaping: a sweep at most this often; 0: tombstones are kept (default ${operatorDefaults.reapIntervalMs})`, nonNegativeInt('reap-interval-ms'))
+    .option('--reap-grace-ms <ms>', `tombstone reaping: how long a tombstone must be on every primary and nothing older anywhere before it goes; also the oldest backup a restore takes (default ${operatorDefaults.reapGraceMs})`, nonNegativeInt('reap-grace-ms'))
     .addOption(new Option('--log-level <level>', 'least severe log line to print').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .action(async (o: NodeCommandOptions, cmd: Command) => {
       const g = globals(cmd);
@@ -348,6 +355,9 @@ function buildProgram(json = false): Command {
           scrubRateBytesPerSec: o.scrubRateBytes,
           backupDir: o.backupDir,
           restoreFrom: o.restoreFrom,
+          restoreOlderThanGrace: o.restoreOlderThanGrace === true,
+          reapIntervalMs: o.reapIntervalMs,
+          reapGraceMs: o.reapGraceMs,
           logLevel: o.logLevel,
         });
         if (end.left) process.exitCode = exitCodes.nodeLeft;
@@ -418,7 +428,7 @@ function buildProgram(json = false): Command {
 
   program
     .command('status')
-    .description('list the members of the cluster: liveness, membership status, ownership share, uptime; the ring version')
+    .description('list the members of the cluster: liveness, membership status, ownership share, uptime, the ring version, tombstones kept and reaped')
     .action(async (_o: unknown, cmd: Command) => {
       const g = globals(cmd);
       const { status, uptimes } = await withClient(g, async (c) => {
@@ -429,8 +439,8 @@ function buildProgram(json = false): Command {
         try {
           const live = status.members;
           const answers = await Promise.all(live.map((m) => admin.status({ via: m.nodeId }).catch(() => undefined)));
-          const uptimes = new Map<string, { startedAt?: number; ringVersion?: number }>();
-          answers.forEach((a, i) => uptimes.set(live[i]!.nodeId, { startedAt: a?.startedAt, ringVersion: a?.ringVersion }));
+          const uptimes = new Map<string, { startedAt?: number; ringVersion?: number; tombstones?: ApiStatusOk['tombstones'] }>();
+          answers.forEach((a, i) => uptimes.set(live[i]!.nodeId, { startedAt: a?.startedAt, ringVersion: a?.ringVersion, tombstones: a?.tombstones }));
           return { status, uptimes };
         } finally {
           await admin.close();
@@ -449,6 +459,7 @@ function buildProgram(json = false): Command {
                 share: status.partitions === 0 ? 0 : m.partitions.length / status.partitions,
                 uptimeMs: u?.startedAt === undefined ? null : now - u.startedAt,
                 ringVersion: u?.ringVersion ?? null,
+                tombstones: u?.tombstones ?? null,
               };
             }),
           }),
@@ -468,10 +479,11 @@ function buildProgram(json = false): Command {
           `${m.partitions.length} (${pct}%)`,
           u?.startedAt === undefined ? '-' : formatUptime(now - u.startedAt),
           u?.ringVersion === undefined ? '-' : String(u.ringVersion),
+          u?.tombstones === undefined ? '-' : `${u.tombstones.kept} / ${u.tombstones.reaped}`,
           formatIdList(m.partitions),
         ];
       });
-      write(formatTable(rows, { header: ['MEMBER', 'STATE', 'STATUS', 'SHARE', 'UPTIME', 'RING', 'PARTITIONS'], width: terminalWidth() }));
+      write(formatTable(rows, { header: ['MEMBER', 'STATE', 'STATUS', 'SHARE', 'UPTIME', 'RING', 'TOMBSTONES KEPT / REAPED', 'PARTITIONS'], width: terminalWidth() }));
       const departed = status.departed ?? [];
       if (departed.length > 0) write(`\ndeparted: ${departed.map((d) => `${d.nodeId} (${d.status})`).join(', ')}\n`);
     });

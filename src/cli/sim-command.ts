@@ -24,6 +24,7 @@ interface SimCommandOptions {
   swarmExclude?: readonly FaultKind[];
   clients: number;
   keys: number;
+  deletes: number;
   sweep?: number;
   json?: boolean;
 }
@@ -66,6 +67,7 @@ export function registerSimCommand(program: Command): Command {
     .option('--swarm-exclude <kinds>', 'with --faults swarm: kinds the seed never picks (comma-separated)', parseExcludes)
     .option('--clients <count>', 'concurrent clients', wholeNumber('clients', 1, 1000), 3)
     .option('--keys <count>', 'shared keys', wholeNumber('keys', 1, 100_000), 3)
+    .option('--deletes <count>', 'keys a deleter client writes and deletes, with the tombstone reaper on (0: none)', wholeNumber('deletes', 0, 1000), 2)
     .option('--sweep <count>', 'run seeds seed..seed+count-1 and summarise', wholeNumber('sweep', 1))
     .option('--json', 'print JSON')
     .action(async (o: SimCommandOptions, cmd: Command) => {
@@ -75,7 +77,7 @@ export function registerSimCommand(program: Command): Command {
 }
 
 function simOptions(o: SimCommandOptions, seed: number): SimOptions {
-  return { seed, nodes: o.nodes, ops: o.ops, faults: o.faults, clients: o.clients, keys: o.keys, ...(o.swarmExclude ? { swarmExcludes: o.swarmExclude } : {}) };
+  return { seed, nodes: o.nodes, ops: o.ops, faults: o.faults, clients: o.clients, keys: o.keys, deletes: o.deletes, ...(o.swarmExclude ? { swarmExcludes: o.swarmExclude } : {}) };
 }
 
 /** One run, or the error that stopped it (a deadlock, a time limit, a crash of the simulator). */
@@ -181,6 +183,7 @@ export function formatReport(r: SimReport): string {
     ['repair', `${f.repairBy === 'anti-entropy' ? 'anti-entropy alone, then reads' : 'reads with R = N'} (anti-entropy rounds every ${f.aaeIntervalMs} ms)`],
     ['ops', `${r.ops} cart adds: ${r.acked} acked, ${r.unknown} unknown (TIMEOUT), ${r.failed} failed`],
     ['lost', `${r.lost} acknowledged items`],
+    ['deletes', `${r.deletesAcked} acknowledged; ${r.tombstonesReaped} tombstones deleted by the stores, per replica (sweeps every ${f.reapIntervalMs} ms, grace ${f.reapGraceMs} ms)`],
     ['settle', `${r.settleMs} simulated ms after the heal at t=${r.healAtMs} ms (the workload ended at t=${r.workloadMs} ms)`],
     ['messages', `${r.messages} in all, ${r.messagesPerOp} per op during the workload`],
     ['trace', `${r.traceHash} (${r.traceEvents} events)`],

@@ -33,6 +33,13 @@ export const operatorDefaults = {
   transfersMax: 2,
   transfersInboundMax: 4,
   transferRateBytesPerSec: 8 * mib,
+  /**
+   * Tombstone reaping: a sweep at most this often, and how long a tombstone must have been held the
+   * same by every primary (and nothing else) before it goes: longer than any message is delayed and
+   * than the age of a backup a node may be restored from (src/core/reap.ts).
+   */
+  reapIntervalMs: 30_000,
+  reapGraceMs: 3_600_000,
   /** A graceful stop waits for the requests in flight this long past the request deadline. */
   stopDrainMarginMs: 1_000,
 } as const;

@@ -112,6 +112,8 @@ export interface Store {
   /** Every pending hint, oldest first. */
   hints(): Iterable<Hint>;
   hintCount(): number;
+  /** True when a hint for this object is pending (hinted handoff still owes its state to a replica). */
+  hintPending(partition: number, key: Uint8Array): boolean;
   /** Removes a delivered hint, unless it was written again since (its seq changed). */
   removeHint(hint: Hint): Promise<boolean>;
   /** Node metadata (node id, epoch, membership): small values, read at start. */

@@ -180,6 +180,20 @@ export const ApiStatusOkSchema = Type.Object({
   memory: Type.Optional(ProcessMemorySchema),
   costs: Type.Optional(CostCountsSchema),
   durability: Type.Optional(Type.Union([Type.Literal('committed'), Type.Literal('fsync')])),
+  /** The answering node's tombstone reaper (src/runtime/reaper-io.ts ReapStatus). */
+  tombstones: Type.Optional(
+    Type.Object({
+      /** Tombstones in the partitions this node reaps (it is their first primary), at its last sweep. */
+      kept: Type.Integer({ minimum: 0 }),
+      /** Tombstones this node's store deleted by reaping since it started. */
+      reaped: Type.Integer({ minimum: 0 }),
+      sweeps: Type.Integer({ minimum: 0 }),
+      lastSweepAt: Type.Union([Type.Number(), Type.Null()]),
+      graceMs: Type.Number({ minimum: 0 }),
+      /** Why the last sweep left tombstones in place: a count per reason (src/core/reap.ts WaitReason). */
+      waiting: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
+    }),
+  ),
 });
 
 /** The request body schema of each client operation checked here (api.cluster is the admin's). */

@@ -8,6 +8,7 @@ import type { DvvSet, VersionVector } from '../core/dvv.js';
 import { isValidPartitionCount } from '../core/ring.js';
 import { levelWidth, shapeProblem, treeDepth } from '../core/merkle.js';
 import { aaeItemsMax } from './aae-messages.js';
+import { reapItemsMax } from './reap-messages.js';
 import { decode } from './codec.js';
 import type { ErrorCode } from './errors.js';
 import type { Limits } from './limits.js';
@@ -304,6 +305,47 @@ export function checkAaeBody(kind: string, body: unknown, q: number, limits: Lim
       return isCount(body.repaired);
     case 'aae.error':
       return typeof body.code === 'string' && typeof body.message === 'string';
+    default:
+      return false;
+  }
+}
+
+/**
+ * Checks a reaping message body (src/protocol/reap-messages.ts); false means drop it. Partitions
+ * must be this ring's, keys within the key limit, states DVV sets, and an answer's lists as long as
+ * each other (which question they answer is the reaper's to match).
+ */
+export function checkReapBody(kind: string, body: unknown, q: number, limits: Limits): boolean {
+  if (!isObject(body)) return false;
+  const isKey = (k: unknown) => isBytes(k) && k.length > 0 && k.length <= limits.keyBytesMax;
+  switch (kind) {
+    case 'reap.check':
+      return (
+        isCount(body.ring) &&
+        Array.isArray(body.items) &&
+        body.items.length <= reapItemsMax &&
+        body.items.every((it) => Array.isArray(it) && it.length === 2 && isCount(it[0]) && it[0] < q && isKey(it[1]))
+      );
+    case 'reap.check.ok':
+      return (
+        isCount(body.ring) &&
+        typeof body.staged === 'boolean' &&
+        typeof body.moving === 'boolean' &&
+        Array.isArray(body.states) &&
+        Array.isArray(body.hinted) &&
+        body.states.length <= reapItemsMax &&
+        body.states.length === body.hinted.length &&
+        body.states.every((s) => s === null || checkDvvSet(s)) &&
+        body.hinted.every((h) => typeof h === 'boolean')
+      );
+    case 'reap.drop':
+      return (
+        Array.isArray(body.items) &&
+        body.items.length <= reapItemsMax &&
+        body.items.every((it) => Array.isArray(it) && it.length === 3 && isCount(it[0]) && it[0] < q && isKey(it[1]) && checkDvvSet(it[2]))
+      );
+    case 'reap.drop.ok':
+      return isCount(body.dropped);
     default:
       return false;
   }

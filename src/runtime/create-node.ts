@@ -38,6 +38,7 @@ import { createTicks } from './ticks.js';
 import { createTransferIo } from './transfer-io.js';
 import { countTransitions } from './transition-count.js';
 import { rateLimitedLog } from './log-limiter.js';
+import { createReaper, type Reaper, reapDefaults, reapViewOf } from './reaper-io.js';
 
 // The node's API, as before the split: importers keep importing it from here.
 export type { AntiEntropyConfig, NodeConfig, NodePorts, RequestObserver, RunningNode } from './node-api.js';
@@ -73,7 +74,9 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
 
   // The roles, each given the ports and the shared state it needs.
   const inspect = createInspectServer({ nodeId, transport, clock, log });
-  const out = createOutbound({ shared, transport, requests: ports.requests, memory: ports.memory, durability: ports.durability });
+  // The reaper is made below (it needs the epoch role); status answers ask it through this.
+  let reaper: Reaper | undefined;
+  const out = createOutbound({ shared, transport, requests: ports.requests, memory: ports.memory, durability: ports.durability, tombstones: () => reaper?.status() });
   const coordinator = createCoordinatorIo({ shared, clock, tap: inspect.tap, out });
   const epoch = createEpochIo({ shared, store, clock, newEpoch: ports.newEpoch });
   // A turn's sends leave before its group commit: the other replicas store a coordinated write's
@@ -116,6 +119,17 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   });
   epoch.watchCorruption();
   const transfer = createTransferIo({ nodeId, store, log, beforeDrop: epoch.renewEpochBeforeDrop });
+  reaper = createReaper({
+    nodeId,
+    store,
+    transport,
+    clock,
+    log,
+    n,
+    settings: { ...reapDefaults, ...config.reap },
+    beforeDrop: epoch.renewEpochBeforeDrop,
+    view: () => reapViewOf(shared.root?.getSnapshot()),
+  });
   const exit = createExitIo({ clock, log, roundMs, leftToHandOver: () => transfer.leftToHandOver(currentRing(), n) });
   const admin = createAdminIo({ shared, store, clock, backup: ports.backup, answerClient: out.answerClient, deliveries: handoff.deliveries, transfers: transfer });
   const machine = provideNodeMachine(shared, { store, deliver, out, coordinator, replica, handoff, aae, transfer, admin, exit });
@@ -130,11 +144,12 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   actor.start();
   shared.root = actor;
 
-  const route = createRouter({ nodeId, q: ring.q, limits: settings.limits, transport, deliver, stats, now: () => clock.now(), log });
+  const route = createRouter({ nodeId, q: ring.q, limits: settings.limits, transport, deliver, stats, now: () => clock.now(), log, reap: reaper.handle });
   intake.setHandler((msg) => (msg.role === 'inspect' || msg.role === 'inspect-peer' ? inspect.handle(msg) : route(msg)));
   if (!listening) await transport.listen(intake.admit);
   const ticks = createTicks({ clock, deliver, roundMs, aaeIntervalMs: settings.aae.intervalMs });
   ticks.start();
+  reaper.start();
   const status = clusterState.members[nodeId]?.status;
   log.info('node serving', { epoch: shared.identity.epoch, newEpoch: shared.identity.isNewEpoch, partitions: ring.q, members: Object.keys(clusterState.members), status, ringVersion: clusterState.ring.version });
   // A node that already left (or was removed) in an earlier life does not serve again. One that
@@ -157,9 +172,11 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
       const snap = (shared.root?.getSnapshot().children.transfer as AnyActorRef | undefined)?.getSnapshot() as { context?: { running: string[]; waiting: unknown[] } } | undefined;
       return { ...transfer.totals, running: snap?.context?.running.length ?? 0, waiting: snap?.context?.waiting.length ?? 0 };
     },
+    tombstones: () => reaper!.status(),
     drain: createDrain({ shared, transport, clock }),
     async stop() {
       ticks.stop();
+      reaper!.stop();
       inspect.tap.close();
       await transport.close();
       actor.stop();

@@ -42,6 +42,9 @@ export class MemoryStore implements Store {
   hintCount(): number {
     return 0;
   }
+  hintPending(): boolean {
+    return false;
+  }
   async removeHint(): Promise<boolean> {
     return false;
   }

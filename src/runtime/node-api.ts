@@ -4,6 +4,7 @@
  * so importers keep importing from there; the role modules import from here, so that no role
  * imports the module that wires it.
  */
+import type { ReapSettings, ReapStatus } from './reaper-io.js';
 import type { AnyActorRef, InspectionEvent, Observer } from 'xstate';
 import type { PhiOptions } from '../core/phi.js';
 import type { HandoffInput } from '../../actors/handoff.machine.js';
@@ -54,6 +55,8 @@ export interface NodeConfig {
   antiEntropy?: Partial<AntiEntropyConfig>;
   /** Ownership transfer (limits, batches, byte rate); defaults in transferDefaults. */
   transfer?: Partial<Omit<TransferInput, 'nodeId' | 'ring' | 'n' | 'now'>>;
+  /** Tombstone reaping (src/runtime/reaper-io.ts); defaults in reapDefaults. */
+  reap?: Partial<ReapSettings>;
 }
 
 /** Anti-entropy (Merkle exchanges, Dynamo §4.7); defaults in antiEntropyDefaults. */
@@ -130,6 +133,8 @@ export interface RunningNode {
   exited: Promise<string>;
   /** Ownership transfer totals since start, and the partition transfers running and waiting now (metrics). */
   transfers(): TransferTotals;
+  /** Tombstones kept and reaped (what `ringkv status` shows per node; metrics read it too). */
+  tombstones(): ReapStatus;
   /**
    * The first half of a graceful stop: leave the api queue group (NATS sends its requests to the
    * other nodes), answer every new put, delete or coordinated get with NOT_READY (not applied: the

@@ -4,6 +4,7 @@
  * `forward` of a client request to the node that answers it. Made once per node; each call encodes
  * one envelope and hands it to the transport, nothing more.
  */
+import type { ReapStatus } from './reaper-io.js';
 import type { AnswerParams } from '../../actors/coordinator.machine.js';
 import type { NodeEvent } from '../../actors/node.events.js';
 import type { SendParams } from '../../actors/replica.machine.js';
@@ -39,6 +40,8 @@ export interface OutboundDeps {
   memory?: (() => ProcessMemory) | undefined;
   /** What an ack means with this node's store, added to api.status answers. */
   durability?: DurabilityMode | undefined;
+  /** Tombstones kept and reaped (reaper-io.ts), added to api.status answers; asked at each answer. */
+  tombstones?: () => ReapStatus | undefined;
 }
 
 export function createOutbound(deps: OutboundDeps): Outbound {
@@ -70,7 +73,8 @@ export function createOutbound(deps: OutboundDeps): Outbound {
     // of its first ring and ignores rings of any other (src/client/client.ts).
     if (p.kind === 'api.status.ok') {
       const body = { ...(p.body as ApiStatusOk), clusterId: shared.identity.clusterId };
-      p = { ...p, body: { ...body, costs: readCosts(), ...(memory ? { memory: memory() } : {}), ...(durability ? { durability } : {}) } };
+      const tombstones = deps.tombstones?.();
+      p = { ...p, body: { ...body, costs: readCosts(), ...(memory ? { memory: memory() } : {}), ...(durability ? { durability } : {}), ...(tombstones ? { tombstones } : {}) } };
     }
     requests?.answered(p.to, p.reqId, p.kind, p.kind === 'error' ? (p.body as { code?: string }).code : undefined);
     transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));

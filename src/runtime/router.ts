@@ -13,7 +13,7 @@ import { checkDvvSet, isBytes } from '../protocol/validation.js';
 import { decode } from '../protocol/codec.js';
 import { type ClusterOp, adminKinds, clientKinds, forwardKinds, replicaAnswerKinds, replicaRequestKinds } from '../protocol/messages.js';
 import type { GossipBody, GossipClaimBody } from '../../actors/gossip.events.js';
-import { checkAaeBody, checkClaimRequest, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext, replicaPutOfItem } from '../protocol/validation.js';
+import { checkAaeBody, checkClaimRequest, checkReapBody, checkClientBody, checkGossipBody, checkHandoffBody, checkReplicaBody, decodeContext, replicaPutOfItem } from '../protocol/validation.js';
 import { answersOnRole, type Inbound, type Role, type Transport } from '../ports/transport.js';
 import { kindMatchesSubject } from '../protocol/subjects.js';
 import type { Log } from '../ports/log.js';
@@ -53,6 +53,11 @@ export interface RouterDeps {
   now: () => number;
   /** Where refused versions are reported (warn); silent without one. */
   log?: Log;
+  /**
+   * Takes the tombstone reaper's messages (reap.*, on the aae role; src/runtime/reaper-io.ts),
+   * validated, without an actor: the reaper is plain I/O around a pure core. Without it they drop.
+   */
+  reap?: (kind: string, from: string, reqId: string, body: unknown) => void;
 }
 
 /** The request kinds each answering role takes (src/protocol/messages.ts). */
@@ -267,6 +272,15 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
       // A peer's transfer batch is stamped with its arrival: inbound transfer slots expire by it.
       if (env.kind === 'handoff.transfer') return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body, now: deps.now() } as NodeEvent);
       return deliver({ type: env.kind, from: env.from, reqId: env.reqId, body: env.body } as NodeEvent);
+    }
+    if (msg.role === 'aae' && typeof env !== 'string' && env.kind.startsWith('reap.')) {
+      if (!deps.reap || !checkReapBody(env.kind, env.body, deps.q, deps.limits)) {
+        stats.droppedInvalid++;
+        return;
+      }
+      // Not screened: a reap message's states are never stored, only compared with a stored one
+      // (dvv.equal), so at worst a bad one matches nothing and nothing is reaped.
+      return deps.reap(env.kind, env.from, env.reqId, env.body);
     }
     if (msg.role === 'aae') {
       if (typeof env === 'string' || !checkAaeBody(env.kind, env.body, deps.q, deps.limits)) {

@@ -80,7 +80,7 @@ const restoredMarkerName = 'ringkv-restored-from.json';
  * this very backup (a supervisor that restarts the node with the same flags must not loop on a
  * refusal, nor restore twice).
  */
-export function restoreDataDir(from: string, dataDir: string, nodeId: string): BackupManifest | undefined {
+export function restoreDataDir(from: string, dataDir: string, nodeId: string, check?: (manifest: BackupManifest) => void): BackupManifest | undefined {
   const manifestPath = path.join(from, backupManifestName);
   if (!existsSync(manifestPath) || !existsSync(path.join(from, dataFileName))) {
     throw new BackupRequestError(`${from} is not a finished ringkv backup (it needs ${dataFileName} and ${backupManifestName})`);
@@ -89,6 +89,8 @@ export function restoreDataDir(from: string, dataDir: string, nodeId: string): B
   if (manifest.nodeId !== nodeId) throw new BackupRequestError(`the backup in ${from} is of node "${manifest.nodeId}", not "${nodeId}"`);
   const marker = path.join(dataDir, restoredMarkerName);
   if (existsSync(marker) && readFileSync(marker, 'utf8') === JSON.stringify(manifest)) return undefined;
+  // Before anything is copied: the caller may refuse this backup (one older than the tombstone grace period).
+  check?.(manifest);
   if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
     throw new BackupRequestError(`the data directory ${dataDir} is not empty: a restore never overwrites data (move it away first)`);
   }

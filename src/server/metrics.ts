@@ -318,6 +318,17 @@ export class NodeMetrics {
     fromStats('ringkv_transfer_objects_dropped_total', 'Objects this node deleted after their new owners confirmed them.', () => self.node?.transfers().objectsDropped);
     fromStats('ringkv_transfer_objects_received_total', 'Objects received from other nodes\' transfers and committed here.', () => self.node?.transfers().objectsReceived);
     fromStats('ringkv_transfer_bytes_received_total', 'Bytes of objects received from other nodes\' transfers.', () => self.node?.transfers().bytesReceived);
+    // Tombstone reaping: what `ringkv status` shows per node.
+    new Gauge({
+      name: 'ringkv_tombstones_kept',
+      help: 'Tombstones in the partitions this node reaps (it is their first primary: each key counted once in the cluster), at its last sweep.',
+      registers,
+      collect() {
+        this.set(self.node?.tombstones().kept ?? 0);
+      },
+    });
+    fromStats('ringkv_tombstones_reaped_total', 'Tombstones this node deleted by reaping (each replica counts its own).', () => self.node?.tombstones().reaped);
+    fromStats('ringkv_reap_sweeps_total', 'Tombstone reaping sweeps this node finished.', () => self.node?.tombstones().sweeps);
     // A counter, not a rate: Prometheus takes rate() over whatever window the reader wants.
     fromStats('ringkv_hints_delivered_bytes_total', 'Bytes of the objects hinted handoff delivered to their targets.', () => self.node?.hints().deliveredBytes);
     new Gauge({

@@ -35,6 +35,7 @@ import { startServiceDiscovery } from './service-discovery.js';
 import { requireClusterSecret, sealKeyOf } from './cluster-secret.js';
 import { refuseOtherCluster } from './cluster-probe.js';
 import { operatorDefaults } from '../core/defaults.js';
+import { restoreProblem } from '../core/reap.js';
 
 export interface NodeProcessOptions {
   nodeId: string;
@@ -72,6 +73,11 @@ export interface NodeProcessOptions {
   backupDir?: string;
   /** Start from this backup (the data directory must be empty), with a new epoch. */
   restoreFrom?: string;
+  /** Restore a backup older than the tombstone grace period anyway (deleted values may come back). */
+  restoreOlderThanGrace?: boolean;
+  /** Tombstone reaping: a sweep at most this often (0: never), and the grace period. */
+  reapIntervalMs?: number;
+  reapGraceMs?: number;
   logLevel?: LogLevel;
   /** Serve /metrics, /livez and /readyz on this port (0: any free port); no HTTP server when absent. */
   httpPort?: number;
@@ -100,9 +106,14 @@ export function drainMsDefault(requestTimeoutMs: number = requestTimeoutMsDefaul
 export class ConfigError extends Error {}
 
 /** A restore's refusals (not a whole backup, another node's, a data directory that holds data) are configuration errors. */
-function restoreFrom(from: string, dataDir: string, nodeId: string): BackupManifest | undefined {
+function restoreFrom(from: string, dataDir: string, nodeId: string, graceMs: number | undefined): BackupManifest | undefined {
   try {
-    return restoreDataDir(from, dataDir, nodeId);
+    // A backup older than the grace period may hold values whose tombstones are reaped (src/core/reap.ts).
+    const check = graceMs === undefined ? undefined : (m: BackupManifest) => {
+      const problem = restoreProblem(Date.parse(m.takenAt), Date.now(), graceMs);
+      if (problem) throw new BackupRequestError(`cannot restore ${from}: ${problem}`);
+    };
+    return restoreDataDir(from, dataDir, nodeId, check);
   } catch (err) {
     if (err instanceof BackupRequestError) throw new ConfigError(err.message);
     throw err;
@@ -138,7 +149,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcess
   const stately = o.statelyInspect === undefined ? undefined : (await import('./stately-inspector.js')).startStatelyInspector(o.statelyInspect, log);
   const dashboard = new Dashboard(metrics, log);
   const http = o.httpPort === undefined ? undefined : await startHttpServer({ port: o.httpPort, host: o.httpHost, metrics, log, routes: dashboard.routes() });
-  const restored = o.restoreFrom === undefined ? undefined : restoreFrom(o.restoreFrom, o.dataDir, o.nodeId);
+  const restored = o.restoreFrom === undefined ? undefined : restoreFrom(o.restoreFrom, o.dataDir, o.nodeId, o.restoreOlderThanGrace === true ? undefined : (o.reapGraceMs ?? operatorDefaults.reapGraceMs));
   const nc = await connectNats(o.server, `ringkv-node-${o.nodeId}`);
   const store = LmdbStore.open(o.dataDir, { sync: o.fsync ?? false, scrubBytesPerSec: o.scrubRateBytesPerSec ?? scrubBytesPerSecDefault });
   try {
@@ -183,6 +194,7 @@ export async function runNodeProcess(o: NodeProcessOptions): Promise<NodeProcess
       handoff: o.handoffRateBytesPerSec === undefined ? undefined : { rateBytesPerSec: o.handoffRateBytesPerSec },
       antiEntropy: definedOnly({ intervalMs: o.aaeIntervalMs, bytesPerSec: o.aaeBytesPerSec, exchangesMax: o.aaeExchangesMax }),
       transfer: definedOnly({ transfersMax: o.transfersMax, inboundMax: o.transfersInboundMax, rateBytesPerSec: o.transferRateBytesPerSec }),
+      reap: definedOnly({ intervalMs: o.reapIntervalMs, graceMs: o.reapGraceMs }),
     },
     { transport, seal, store, clock: systemClock, log, newEpoch: () => randomBytes(4).toString('hex'), requests: metrics.requests, memory: processMemoryReader(), durability: o.fsync ? 'fsync' : 'committed', inspect: stately?.inspect, backup: (dir, identity) => takeBackup(store, backupRoot, dir, identity, o.cluster) },
   );

@@ -17,6 +17,8 @@
  * - ring-settled: in runs with membership changes (join, leave), each change is committed, and after
  *   the heal every node uses the same committed ring, a node that left has exited, and ownership
  *   transfer is idle: no node holds keys of a partition it does not replicate.
+ * - deleted-stays-deleted, written-after-delete, tombstones-reaped: the deletes' invariants, with the
+ *   tombstone reaper running (src/sim/delete-workload.ts says what each means).
  * - no-node-errors: no node logged an error (a failed action, a failed actor, a failed store write):
  *   those are programmer errors, which the simulator reports with the seed (DESIGN.md §7).
  */
@@ -25,7 +27,20 @@ import { partitionOf, preferenceList, type Ring } from '../core/ring.js';
 import { encode } from '../protocol/codec.js';
 import type { CartWorkload } from './workloads.js';
 
-export type InvariantName = 'acked-in-final-read' | 'convergence' | 'never-written' | 'final-read' | 'members-up' | 'hints-drained' | 'anti-entropy' | 'no-node-errors' | 'ring-settled';
+export type InvariantName =
+  | 'acked-in-final-read'
+  | 'convergence'
+  | 'never-written'
+  | 'final-read'
+  | 'members-up'
+  | 'hints-drained'
+  | 'anti-entropy'
+  | 'no-node-errors'
+  | 'ring-settled'
+  // Deletes and the tombstone reaper (src/sim/delete-workload.ts).
+  | 'deleted-stays-deleted'
+  | 'written-after-delete'
+  | 'tombstones-reaped';
 
 export interface Violation {
   invariant: InvariantName;

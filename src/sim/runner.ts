@@ -26,7 +26,7 @@ import { clusterIdOf } from '../protocol/cluster-id.js';
 import type { AnyActorRef } from 'xstate';
 import { Prng } from '../core/prng.js';
 import { quorumDefault, type Quorum } from '../core/quorum.js';
-import { claimInitial, preferenceList, type Ring } from '../core/ring.js';
+import { claimInitial, partitionOf, preferenceList, type Ring } from '../core/ring.js';
 import { logFieldsAsData, type Log, type LogFields } from '../ports/log.js';
 import { createNode, type NodeConfig, type RunningNode } from '../runtime/create-node.js';
 import { SimClock, type SimClockView } from '../adapters/sim/sim-clock.js';
@@ -46,6 +46,7 @@ import { decodeEnvelope } from '../protocol/envelope.js';
 import type { DvvSet } from '../core/dvv.js';
 import { describe } from './invariants.js';
 import { CartWorkload } from './workloads.js';
+import { DeleteWorkload, settleDeletes } from './delete-workload.js';
 
 export const faultKinds = ['drop', 'duplicate', 'delay', 'partition', 'crash', 'wipe', 'join', 'leave', 'force-remove'] as const;
 export type FaultKind = (typeof faultKinds)[number];
@@ -79,6 +80,11 @@ export interface SimOptions {
   clients?: number;
   /** Shared keys (default 3): few keys and several clients make concurrent writes and siblings. */
   keys?: number;
+  /**
+   * Keys a deleter client writes, deletes and sometimes writes again, with the tombstone reaper on
+   * (src/sim/delete-workload.ts; default 2; 0: no deletes).
+   */
+  deletes?: number;
   /** Partitions of the ring (default 16). */
   partitions?: number;
   quorum?: Partial<Quorum>;
@@ -140,6 +146,9 @@ export interface FaultPlan {
   leaveAtMs: number;
   /** When a member is lost for good and its force-remove staged (after the join and the leave, if any). */
   removeAtMs: number;
+  /** Tombstone reaping: a sweep at most this often, and the grace period (production: 30 s and 1 h). */
+  reapIntervalMs: number;
+  reapGraceMs: number;
 }
 
 export interface FaultCounts {
@@ -179,6 +188,9 @@ export interface SimReport {
   failed: number;
   /** Acknowledged items missing from the final read. */
   lost: number;
+  /** Deletes the deleter had acknowledged, and tombstones the stores deleted (reaped, or dropped by ownership transfer), counted per replica. */
+  deletesAcked: number;
+  tombstonesReaped: number;
   /** Messages sent in all (gossip included), and request-path messages per add during the workload. */
   messages: number;
   messagesPerOp: number;
@@ -211,6 +223,9 @@ const aaeConvergeLimitMs = 120_000;
 const aaePollMs = 50;
 /** How long after the heal (and the membership changes) every node must use one ring, with transfers idle. */
 const ringSettleLimitMs = 120_000;
+/** How long after the cluster settled the reaper has to reap every tombstone of a deleted key, and how long to look on after. */
+const reapSettleLimitMs = 120_000;
+const afterReapMs = 1_000;
 /** Attempts of each liveness read before the run is declared stuck. */
 const livenessReadAttempts = 5;
 /** Node errors kept for the report (the first ones; the rest only repeat them). */
@@ -250,7 +265,11 @@ export function planFaults(prng: Prng, faults: readonly FaultKind[] | 'swarm', s
     kinds = faultKinds.filter((k) => faults.includes(k));
   }
   const times = prng.fork('membership-times');
+  // A fork of its own: drawing these left every other draw of the plan (and older seeds) as it was.
+  const reap = prng.fork('reap');
   return {
+    reapIntervalMs: reap.int(100, 1000),
+    reapGraceMs: reap.chance(0.3) ? 0 : reap.int(0, 2000),
     joinAtMs: times.int(0, 1500),
     leaveAtMs: times.int(0, 1500),
     removeAtMs: times.int(0, 1500),
@@ -299,6 +318,7 @@ export function replayCommand(o: SimOptions): string {
   if (faults === 'swarm' && o.swarmExcludes && o.swarmExcludes.length > 0) parts.push(`--swarm-exclude ${o.swarmExcludes.join(',')}`);
   if (o.clients !== undefined) parts.push(`--clients ${o.clients}`);
   if (o.keys !== undefined) parts.push(`--keys ${o.keys}`);
+  if (o.deletes !== undefined && o.deletes !== 2) parts.push(`--deletes ${o.deletes}`);
   return parts.join(' ');
 }
 
@@ -391,6 +411,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     gossipRoundMs: plan.gossipRoundMs,
     phi: { acceptablePauseMs: plan.gossipRoundMs, minStdDeviationMs: plan.gossipRoundMs / 2 },
     antiEntropy: { intervalMs: plan.aaeIntervalMs, requestTimeoutMs: timeoutMs, fanout: plan.treeShape.fanout },
+    reap: { intervalMs: plan.reapIntervalMs, graceMs: plan.reapGraceMs, answerTimeoutMs: timeoutMs },
   });
   const slots = new Map<string, NodeSlot>(
     [...members, ...(joinerId ? [joinerId] : [])].map((id) => [
@@ -685,6 +706,12 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     const share = Math.floor(ops / clientCount) + (i < ops % clientCount ? 1 : 0);
     return workload.runClient({ client, index: i + 1, ops: share, thinkMaxMs: 20, prng: clientPrng.fork(id), clock });
   });
+  const deletes = new DeleteWorkload(Array.from({ length: opts.deletes ?? 2 }, (_, i) => `gone-${i + 1}`));
+  for (const slot of slots.values()) slot.store.onRemoved = (_p, key, state) => deletes.recordRemoved(key, state);
+  if (deletes.keys.length > 0) {
+    const deleter = new SimClient(network, clock, 'd1', timeoutMs, observe);
+    runs.push(deletes.run({ client: deleter, clock, prng: root.fork('deleter'), pauseMaxMs: plan.reapIntervalMs + plan.reapGraceMs }));
+  }
   await clock.runUntilSettled(Promise.all(runs), simTimeLimitMs);
   const workloadMs = clock.now();
   const workloadMessages = requestMessages(network.stats.sentByRole);
@@ -804,6 +831,17 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     }
   }
 
+  // Deletes: every deleted key read with R = N, the reaper given its time, then every store looked at.
+  const liveStores = () =>
+    new Map([...slots.values()].filter((s) => s.state !== 'gone').map((s) => [s.id, (key: Uint8Array) => s.store.get(partitionOf(key, partitions), key)] as const));
+  if (deletes.deletes.length > 0) {
+    const deleteViolations = await clock.runUntilSettled(
+      settleDeletes({ workload: deletes, live, clock, n: quorum.n, stores: liveStores, allKeys: [...workload.keys, ...deletes.keys].map((k) => workload.keyBytes(k)), reapLimitMs: reapSettleLimitMs, afterMs: afterReapMs, attempts: livenessReadAttempts }),
+      simTimeLimitMs + reapSettleLimitMs,
+    );
+    violations.push(...deleteViolations);
+  }
+
   // Invariants.
   violations.push(...nodeErrors.slice(0, nodeErrorsReportedMax).map((message) => ({ invariant: 'no-node-errors' as const, message })));
   violations.push(...checkReads(workload));
@@ -838,6 +876,8 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     unknown: adds.filter((a) => a.outcome === 'unknown').length,
     failed: adds.filter((a) => a.outcome === 'failed').length,
     lost: lostViolations.length,
+    deletesAcked: deletes.deletes.length,
+    tombstonesReaped: deletes.tombstonesRemoved,
     messages: s.sent,
     messagesPerOp: ops === 0 ? 0 : Math.round((workloadMessages / ops) * 10) / 10,
     workloadMs,

@@ -113,9 +113,9 @@ beforeAll(async () => {
     const dir = tempDir(`ringkv-budget-${id}-`);
     const nc = await connectNats(nats.url, `budget-${id}`);
     const store = LmdbStore.open(dir, { sync: false });
-    // No gossip or anti-entropy rounds: the window holds the requests' work and nothing else.
+    // No gossip, anti-entropy or reaping rounds: the window holds the requests' work and nothing else.
     const node = await createNode(
-      { nodeId: id, cluster, members: ids, partitions, gossipRoundMs: 0, antiEntropy: { intervalMs: 0 } },
+      { nodeId: id, cluster, members: ids, partitions, gossipRoundMs: 0, antiEntropy: { intervalMs: 0 }, reap: { intervalMs: 0 } },
       { transport: new NatsTransport({ nc, cluster, nodeId: id, seal }), seal, store, clock: systemClock, log: silentLog, newEpoch: () => `e-${id}` },
     );
     nodes.push({ id, nc, store, node, dir });

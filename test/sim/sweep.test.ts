@@ -57,7 +57,9 @@ describe('simulation sweep', () => {
   });
 
   it('force-removes a machine lost for good under faults: the ring goes on without it, every invariant holds', { timeout: 60_000 }, async () => {
-    const r = await runSimulation({ seed: 2, nodes: 4, ops: 60, faults: ['drop', 'crash', 'partition', 'force-remove'] });
+    // Without deletes: the events looked at below are this seed's as it was found (the deleter's
+    // messages draw from the same network stream and reshuffle them).
+    const r = await runSimulation({ seed: 2, nodes: 4, ops: 60, faults: ['drop', 'crash', 'partition', 'force-remove'], deletes: 0 });
     expect(r.ok, failureText(r)).toBe(true);
     const lost = r.events.findIndex((e) => / machine lost: n\d stopped for good/.test(e));
     const removed = r.events.findIndex((e) => / force-remove n\d committed at n\d: ring version \d+$/.test(e));

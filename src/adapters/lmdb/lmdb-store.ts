@@ -281,6 +281,18 @@ export class LmdbStore implements Store {
     return bytes === undefined ? undefined : (decode(bytes) as DvvSet);
   }
 
+  /**
+   * Entries on disk of the objects, merkle (stored segments: an empty one is no entry) and hints
+   * databases: what an operator measures when asking whether deletes gave their space back.
+   */
+  entryCounts(): { objects: number; merkleSegments: number; hints: number } {
+    return { objects: this.objects.getCount(), merkleSegments: this.merkle.getCount(), hints: this.hintsDb.getCount() };
+  }
+
+  hintPending(partition: number, key: Uint8Array): boolean {
+    return this.hintedObjects.size > 0 && this.hintedObjects.has(objectKey(partition, key).toString('latin1'));
+  }
+
   async removeIfUnchanged(partition: number, key: Uint8Array, expected: DvvSet): Promise<boolean> {
     const k = objectKey(partition, key);
     const id = k.toString('latin1');
@@ -688,7 +700,12 @@ export class LmdbStore implements Store {
         // batch or an earlier, committed one: the segments written here match the objects written.
         for (const [partition, marked] of batch.segments) {
           const segs = this.trees.of(partition);
-          for (const s of marked) this.merkle.putSync(merkleKey(partition, s), hashBytes(segs[s]!));
+          // An empty segment (hash 0) is no entry at all, as a rebuild writes it: a partition whose
+          // keys were all deleted and reaped leaves nothing behind in the merkle database.
+          for (const s of marked) {
+            if (segs[s] === 0n) this.merkle.removeSync(merkleKey(partition, s));
+            else this.merkle.putSync(merkleKey(partition, s), hashBytes(segs[s]!));
+          }
         }
       }, this.noSync ? txnFlags : txnFlags | TransactionFlags.NO_SYNC_FLUSH);
     } catch (err) {

@@ -74,6 +74,12 @@ export interface SimStoreStats {
   wipes: number;
 }
 
+/** A copy of a SimStore's committed tables (SimStore.backup). */
+export interface SimBackup {
+  takenAt: number;
+  tables: Record<Table, Map<string, Uint8Array>>;
+}
+
 export class SimStore implements Store {
   readonly stats: SimStoreStats = { commits: 0, lostOnCrash: 0, crashes: 0, wipes: 0 };
   private readonly committed: Record<Table, Map<string, Uint8Array>> = { objects: new Map(), meta: new Map(), hints: new Map(), merkle: new Map() };
@@ -93,6 +99,11 @@ export class SimStore implements Store {
   private readonly delayMax: number;
   /** Bumped by every crash; handles of an older generation are fenced off. */
   private generation = 0;
+  /**
+   * Told of every object removeIfUnchanged deletes (ownership transfer's drops, the reaper's), at
+   * the call: the simulator remembers what each reaped tombstone had superseded.
+   */
+  onRemoved?: (partition: number, key: Uint8Array, state: DvvSet) => void;
 
   constructor(
     private readonly clock: SimClock,
@@ -114,12 +125,17 @@ export class SimStore implements Store {
     const current = this.get(partition, key);
     const id = objectId(partition, key);
     if (current === undefined || !equal(current, expected) || this.hasHint(id)) return false;
+    this.onRemoved?.(partition, key, current);
     const segment = this.trees.fold(partition, key, current, undefined);
     await this.transact([
       { table: 'objects', id, bytes: null },
-      { table: 'merkle', id: merkleId(partition, segment), bytes: hashBytes(this.trees.of(partition)[segment]!) },
+      { table: 'merkle', id: merkleId(partition, segment), bytes: segmentBytes(this.trees.of(partition)[segment]!) },
     ]);
     return true;
+  }
+
+  hintPending(partition: number, key: Uint8Array): boolean {
+    return this.hasHint(objectId(partition, key));
   }
 
   /** Whether any hint is pending for the object (a scan: the simulator's hint counts are small). */
@@ -148,7 +164,7 @@ export class SimStore implements Store {
     if (next !== null) {
       ops.push({ table: 'objects', id: objectId(partition, key), bytes: nextEncoded ?? encode(next) });
       const segment = this.trees.fold(partition, key, current, next);
-      ops.push({ table: 'merkle', id: merkleId(partition, segment), bytes: hashBytes(this.trees.of(partition)[segment]!) });
+      ops.push({ table: 'merkle', id: merkleId(partition, segment), bytes: segmentBytes(this.trees.of(partition)[segment]!) });
     }
     for (const target of targets) ops.push(this.putHint(target, partition, key, hints!.now));
     await this.transact(ops);
@@ -227,6 +243,29 @@ export class SimStore implements Store {
     this.crash();
     this.stats.wipes++;
     for (const table of Object.values(this.committed)) table.clear();
+    this.reloadHints();
+    this.trees = this.loadTrees();
+  }
+
+  /**
+   * A backup, as `ringkv backup` takes one of LMDB: a copy of what is committed (objects, meta,
+   * hints, Merkle segments), and the simulated time it was taken.
+   */
+  backup(): SimBackup {
+    const tables = Object.fromEntries(Object.entries(this.committed).map(([name, table]) => [name, new Map(table)])) as Record<Table, Map<string, Uint8Array>>;
+    return { takenAt: this.clock.now(), tables };
+  }
+
+  /**
+   * The disk replaced by a backup, as `ringkv node --restore-from` does: what was there is gone (a
+   * wipe) and the backup's tables come back, its identity marked running, so that the node starts
+   * with a new epoch (src/runtime/identity.ts markRestored).
+   */
+  restore(b: SimBackup): void {
+    this.wipe();
+    for (const [name, table] of Object.entries(b.tables)) for (const [id, bytes] of table) this.committed[name as Table].set(id, bytes);
+    const identity = this.committed.meta.get('identity');
+    if (identity !== undefined) this.committed.meta.set('identity', encode({ ...(decode(identity) as object), running: true }));
     this.reloadHints();
     this.trees = this.loadTrees();
   }
@@ -367,6 +406,10 @@ class SimStoreHandle implements Store {
     return this.store.keys(partition);
   }
 
+  hintPending(partition: number, key: Uint8Array): boolean {
+    return this.store.hintPending(partition, key);
+  }
+
   removeIfUnchanged(partition: number, key: Uint8Array, expected: DvvSet): Promise<boolean> {
     if (this.dead) return new Promise<boolean>(() => {});
     return this.store.removeIfUnchanged(partition, key, expected);
@@ -424,4 +467,9 @@ function partitionOfId(id: string): number {
 
 function userKey(id: string): Uint8Array {
   return new Uint8Array(Buffer.from(id.slice(8), 'latin1'));
+}
+
+/** A segment as stored: its hash, or no entry when it is empty (hash 0), as LmdbStore keeps them. */
+function segmentBytes(hash: bigint): Uint8Array | null {
+  return hash === 0n ? null : hashBytes(hash);
 }
