@@ -732,7 +732,9 @@ export class RingkvClient {
       const where = outcome.gone.includes('') ? 'for its API' : `for nodes ${[...new Set(outcome.gone)].join(', ')}`;
       return new RingkvError('NO_CLUSTER', `no ringkv node is serving cluster "${this.cluster}" (NATS has no responders ${where})`);
     }
-    return new RingkvError('NO_CLUSTER', `the request could not be sent: the connection to NATS is closed`);
+    // Only a closed connection leaves nothing to ask before the deadline; say so only when it is.
+    if (this.nc.isClosed()) return new RingkvError('NO_CLUSTER', `the request could not be sent: the connection to NATS is closed`);
+    return new RingkvError('NO_CLUSTER', `no ringkv node of cluster "${this.cluster}" could be asked (every candidate failed without an answer)`);
   }
 }
 
