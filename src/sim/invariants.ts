@@ -25,7 +25,7 @@ import { partitionOf, preferenceList, type Ring } from '../core/ring.js';
 import { encode } from '../protocol/codec.js';
 import type { CartWorkload } from './workloads.js';
 
-export type InvariantName = 'acked-in-final-read' | 'convergence' | 'never-written' | 'final-read' | 'members-up' | 'hints-drained' | 'anti-entropy' | 'no-node-errors' | 'ring-settled';
+export type InvariantName = 'acked-in-final-read' | 'convergence' | 'never-written' | 'final-read' | 'members-up' | 'hints-drained' | 'anti-entropy' | 'no-node-errors' | 'ring-settled' | 'membership-liveness';
 
 export interface Violation {
   invariant: InvariantName;
