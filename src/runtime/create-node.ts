@@ -764,7 +764,7 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     coordinatorsMax: config.coordinatorsMax ?? coordinatorsMaxDefault,
     writesInFlightMax: config.writesInFlightMax ?? writesInFlightMaxDefault,
     handoff: { nodeId, ...handoffDefaults, ...config.handoff, departed: departedOf(clusterState) },
-    transfer: { ...transferDefaults, ...config.transfer, nodeId, ring, n, now: clock.now() },
+    transfer: { ...transferDefaults, ...config.transfer, nodeId, ring, n, now: clock.now(), seed: ports.seed ?? hashSeed(identity.dotId) },
     antiEntropy: {
       nodeId,
       ring,

@@ -22,6 +22,7 @@ import { SimClock } from '../adapters/sim/sim-clock.js';
 import { SimNetwork } from '../adapters/sim/sim-network.js';
 import { SimStore } from '../adapters/sim/sim-store.js';
 import { SimClient, sleep } from './sim-client.js';
+import { type GossipContext, departureStep, departureWaiting } from '../../actors/gossip.machine.js';
 
 export interface ScaleOptions {
   seed: number;
@@ -254,7 +255,15 @@ function stuckLeaver(s: Slot): string {
   const context = (s.node?.actor.getSnapshot() as { context?: { membership?: { members: Record<string, { status: string }>; ring: { version: number; owners: string[] } } } } | undefined)?.context;
   const m = context?.membership;
   const held = [...new Set([...s.store.hints()].map((h) => h.target))];
-  return `${s.id}: ${m?.members[s.id]?.status ?? '?'}, ring version ${m?.ring.version ?? '?'} (${m?.ring.owners.includes(s.id) ? 'in' : 'out of'} it), ${s.store.hintCount()} hints${held.length > 0 ? ` for ${held.join(',')}` : ''}, ${t ? `${t.running} transfers running, ${t.waiting} waiting` : 'not running'}`;
+  const children = (s.node?.actor.getSnapshot() as { children?: Record<string, { getSnapshot(): { context: unknown } } | undefined> } | undefined)?.children;
+  const gossip = children?.gossip?.getSnapshot().context as GossipContext | undefined;
+  const transfer = children?.transfer?.getSnapshot().context as { scanning: boolean; idleTold: boolean; running: string[]; waiting: unknown[] } | undefined;
+  const departure = gossip
+    ? gossip.transferIdle
+      ? `handed over; waits for ${departureWaiting(gossip).join(',') || 'nobody'} to acknowledge (${departureStep(gossip) ?? 'no step'})`
+      : `transfer not idle (${transfer ? `scanning ${transfer.scanning}, idle told ${transfer.idleTold}, ${transfer.running.length} running, ${transfer.waiting.length} waiting` : 'no transfer actor'})`
+    : 'no gossip actor';
+  return `${s.id}: ${departure}; ${m?.members[s.id]?.status ?? '?'}, ring version ${m?.ring.version ?? '?'} (${m?.ring.owners.includes(s.id) ? 'in' : 'out of'} it), ${s.store.hintCount()} hints${held.length > 0 ? ` for ${held.join(',')}` : ''}, ${t ? `${t.running} transfers running, ${t.waiting} waiting` : 'not running'}`;
 }
 
 interface VersionedRing {
