@@ -88,6 +88,11 @@ export interface GossipContext extends GossipInput, Liveness {
    * leaving node goes only once the members it leaves behind acknowledged each step (src/core/departure.ts).
    */
   peerReports: Record<string, PeerReport>;
+  /**
+   * When (gossip.tick's `now`) this node first saw itself leaving or exiting in this life, or null:
+   * `ringkv status` shows how long a departure has been running.
+   */
+  leavingSince: number | null;
 }
 
 /** A commit waiting for convergence, answered by round `untilRound` at the latest. */
@@ -394,6 +399,7 @@ export const gossipMachine = setup({
     reported: {},
     pendingCommits: [],
     peerReports: {},
+    leavingSince: null,
   }),
   // Announce this life (and this node's cluster state) to every member at once: a restarted node is
   // taken back as up within one message delay instead of after a few gossip rounds.
@@ -412,7 +418,10 @@ export const gossipMachine = setup({
             const members = liveMembers(context.cluster);
             const peers = members.filter((m) => m !== context.nodeId);
             const verdict = judge(context, members, context.nodeId, event.now, context.phiThreshold, context.phi);
-            const next = { ...verdict.liveness, round, rng };
+            const myStatus = context.cluster.members[context.nodeId]?.status;
+            const departing = myStatus === 'leaving' || myStatus === 'exiting';
+            const leavingSince = departing ? (context.leavingSince ?? event.now) : null;
+            const next = { ...verdict.liveness, round, rng, leavingSince };
             enqueue.assign(next);
             notify(enqueue as unknown as Enqueue, verdict.changes);
             // A member just judged down no longer holds a commit back; one whose time is up is refused.
@@ -422,10 +431,10 @@ export const gossipMachine = setup({
             enqueue.assign({ ...settled, ...expired });
             // A departing node: a member just judged down no longer holds it back, and every member
             // that has not acknowledged its step hears its state again this round.
-            const departing = { ...now, ...settled, ...expired };
-            const exit = maybeExit(enqueue as unknown as Enqueue, departing);
+            const current = { ...now, ...settled, ...expired };
+            const exit = maybeExit(enqueue as unknown as Enqueue, current);
             enqueue.assign(exit);
-            const after = { ...departing, ...exit };
+            const after = { ...current, ...exit };
             const waiting = departureWaiting(after).filter((m) => !after.down[m]);
             if (waiting.length > 0) enqueue({ type: 'sendAll', params: digestsTo({ ...after, round }, waiting, after.cluster) });
             if (peers.length === 0) return;

@@ -14,6 +14,7 @@ import { gossipMachine, gossipRoundMsDefault, phiDefaults, phiThresholdDefault }
 import type { PhiOptions } from '../core/phi.js';
 import { type CollectParams, type DropHintsParams, type HandoffInput, handoffDefaults, handoffMachine } from '../../actors/handoff.machine.js';
 import { departedOf, isDeparted } from '../core/departed.js';
+import { departureStatusOf } from './departure-status.js';
 import { fallbackWaitMsDefault } from '../core/targets.js';
 import type { HandoffItem } from '../../actors/handoff.events.js';
 import { antiEntropyDefaults, antiEntropyMachine } from '../../actors/anti-entropy.machine.js';
@@ -363,7 +364,8 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
     // of its first ring and ignores rings of any other (src/client/client.ts).
     if (p.kind === 'api.status.ok') {
       const body = { ...(p.body as ApiStatusOk), clusterId: identity.clusterId };
-      p = { ...p, body: { ...body, ...(ports.memory ? { memory: ports.memory() } : {}), ...(ports.durability ? { durability: ports.durability } : {}) } };
+      const departure = departureStatusOf(root, store.hintCount(), clock.now());
+      p = { ...p, body: { ...body, ...(ports.memory ? { memory: ports.memory() } : {}), ...(ports.durability ? { durability: ports.durability } : {}), ...(departure ? { departure } : {}) } };
     }
     requests?.answered(p.to, p.reqId, p.kind, p.kind === 'error' ? (p.body as { code?: string }).code : undefined);
     transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));
