@@ -26,7 +26,15 @@
  * own heartbeat; a member goes down only on the detector's verdict and up only on a newer heartbeat;
  * only commit makes a new ring; only the claimant writes staged changes and commits (the one
  * exception: staging the removal of a claimant judged down); a leaving node exits only once it is
- * out of the committed ring and ownership transfer has reported transfer.idle for that ring.
+ * out of the committed ring, ownership transfer has reported transfer.idle for that ring, and the
+ * members it leaves behind acknowledged first that ring and then its exiting mark (every member it
+ * does not judge down, and a majority of the ring's owners: src/core/departure.ts). While it waits
+ * it sends its state each round to each member that has not acknowledged.
+ *
+ * Liveness (issue 27; checked by the simulator, src/sim/membership-liveness.ts): once the network
+ * heals and every member is up, within a bounded number of gossip rounds every committed ring is on
+ * every live member, every leaver has handed over and exited, and every exited node is out of every
+ * member's ring.
  */
 import { enqueueActions, setup } from 'xstate';
 import {
