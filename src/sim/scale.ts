@@ -259,7 +259,9 @@ function stuckLeaver(s: Slot): string {
   const gossip = children?.gossip?.getSnapshot().context as GossipContext | undefined;
   const transfer = children?.transfer?.getSnapshot().context as { scanning: boolean; idleTold: boolean; running: string[]; waiting: unknown[] } | undefined;
   const departure = gossip
-    ? gossip.transferIdle
+    ? gossip.exiting
+      ? 'told to exit; stopping'
+      : gossip.transferIdle
       ? `handed over; waits for ${departureWaiting(gossip).join(',') || 'nobody'} to acknowledge (${departureStep(gossip) ?? 'no step'})`
       : `transfer not idle (${transfer ? `scanning ${transfer.scanning}, idle told ${transfer.idleTold}, ${transfer.running.length} running, ${transfer.waiting.length} waiting` : 'no transfer actor'})`
     : 'no gossip actor';
