@@ -142,7 +142,7 @@ const queueAttemptsMax = 8;
 /** A later attempt carries a shorter deadline only when it is shorter by more than this. */
 const reencodeSlackMs = 20;
 /** Errors that the same request would get from any node: report them at once. */
-const definiteCodes = new Set(['BAD_REQUEST', 'TOO_LARGE', 'TOO_MANY_SIBLINGS', 'NO_CHANGES', 'UNKNOWN_NODE', 'TOO_FEW_NODES', 'ALREADY_MEMBER']);
+const definiteCodes = new Set(['BAD_REQUEST', 'TOO_LARGE', 'TOO_MANY_SIBLINGS', 'NO_CHANGES', 'UNKNOWN_NODE', 'TOO_FEW_NODES', 'TOO_MANY_NODES', 'ALREADY_MEMBER']);
 /** When no node could give a good answer, which of their errors says most. */
 const errorRank = ['UNAVAILABLE', 'TIMEOUT', 'OVERLOADED', 'NOT_OWNER', 'INTERNAL', 'NOT_READY'];
 

@@ -329,7 +329,9 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   const ops = opts.ops ?? 100;
   const clientCount = opts.clients ?? 3;
   const keyCount = opts.keys ?? 3;
-  const partitions = opts.partitions ?? 16;
+  // Q = 16, or more for a cluster larger than that (a spare node included): a ring of Q partitions
+  // takes at most Q nodes (TOO_MANY_NODES).
+  const partitions = opts.partitions ?? Math.max(16, 2 ** Math.ceil(Math.log2(nodeCount + 1)));
   const quorum: Quorum = { ...quorumDefault, ...opts.quorum };
   const timeoutMs = opts.requestTimeoutMs ?? 400;
   const simTimeLimitMs = opts.simTimeLimitMs ?? 600_000;
@@ -606,7 +608,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
         continue;
       }
       const staged = await admin.cluster(op, node, at);
-      if (!staged.ok && staged.code === 'TOO_FEW_NODES') {
+      if (!staged.ok && (staged.code === 'TOO_FEW_NODES' || staged.code === 'TOO_MANY_NODES')) {
         event(`${op} ${node} refused at ${at}: ${staged.message}`);
         return false;
       }
