@@ -29,4 +29,6 @@ export function ciSweepRun(seed: number): SimOptions {
 export const ciRegressionRuns: readonly SimOptions[] = [
   // The claimant left with the only copy of the ring without it (issue 27).
   { seed: 521, nodes: 5, ops: 60, faults: 'swarm' },
+  // On Q = 16, the join of a 31st node was committed again and again, each ring leaving it out (issue 27).
+  { seed: 1, nodes: 30, ops: 60, faults: ['drop', 'partition', 'crash', 'join', 'leave', 'force-remove'] },
 ];
