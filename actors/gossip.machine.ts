@@ -26,7 +26,15 @@
  * own heartbeat; a member goes down only on the detector's verdict and up only on a newer heartbeat;
  * only commit makes a new ring; only the claimant writes staged changes and commits (the one
  * exception: staging the removal of a claimant judged down); a leaving node exits only once it is
- * out of the committed ring and ownership transfer has reported transfer.idle for that ring.
+ * out of the committed ring, ownership transfer has reported transfer.idle for that ring, and the
+ * members it leaves behind acknowledged first that ring and then its exiting mark (every member it
+ * does not judge down, and a majority of the ring's owners: src/core/departure.ts). While it waits
+ * it sends its state each round to each member that has not acknowledged.
+ *
+ * Liveness (issue 27; checked by the simulator, src/sim/membership-liveness.ts): once the network
+ * heals and every member is up, within a bounded number of gossip rounds every committed ring is on
+ * every live member, every leaver has handed over and exited, and every exited node is out of every
+ * member's ring.
  */
 import { enqueueActions, setup } from 'xstate';
 import {
@@ -46,6 +54,7 @@ import {
   stagedChanges,
 } from '../src/core/cluster-state.js';
 import { claimantOf, stateFingerprint, unconvergedMembers } from '../src/core/claimant.js';
+import { type PeerReport, departureWaitsFor, reportOf } from '../src/core/departure.js';
 import { type Heartbeats, type Liveness, type LivenessChange, judge, receiveHeartbeats } from '../src/core/membership.js';
 import type { PhiOptions } from '../src/core/phi.js';
 import { splitmix32 } from '../src/core/prng.js';
@@ -82,6 +91,16 @@ export interface GossipContext extends GossipInput, Liveness {
   reported: Record<string, string>;
   /** Commits this node, the claimant, holds until its cluster state converges (at most pendingCommitsMax). */
   pendingCommits: PendingCommit[];
+  /**
+   * What each peer last reported of its cluster state (its ring, and this node's status in it): a
+   * leaving node goes only once the members it leaves behind acknowledged each step (src/core/departure.ts).
+   */
+  peerReports: Record<string, PeerReport>;
+  /**
+   * When (gossip.tick's `now`) this node first saw itself leaving or exiting in this life, or null:
+   * `ringkv status` shows how long a departure has been running.
+   */
+  leavingSince: number | null;
 }
 
 /** A commit waiting for convergence, answered by round `untilRound` at the latest. */
@@ -137,24 +156,53 @@ function adopt(enqueue: Enqueue, context: GossipContext, next: ClusterState): Pa
   return update;
 }
 
-/** A leaving node that is out of the ring and has handed everything over, or a removed one, exits. */
+/**
+ * Where a leaving node is in its departure (src/core/departure.ts): 'ring' while the members it leaves
+ * behind have not all acknowledged the ring without it, 'exiting' once it has marked itself exiting
+ * and waits for them to acknowledge that; undefined when it is not departing (or has exited).
+ */
+export function departureStep(context: Pick<GossipContext, 'cluster' | 'nodeId' | 'transferIdle' | 'exiting'>): 'ring' | 'exiting' | undefined {
+  if (context.exiting) return undefined;
+  const me = context.cluster.members[context.nodeId];
+  if (me?.status === 'exiting') return 'exiting';
+  const outOfRing = hasRing(context.cluster) && !context.cluster.ring.owners.includes(context.nodeId);
+  if (me?.status === 'leaving' && outOfRing && context.transferIdle) return 'ring';
+  return undefined;
+}
+
+/** The members a departing node still waits for (empty: it may take its next step). */
+export function departureWaiting(context: GossipContext): string[] {
+  const step = departureStep(context);
+  return step === undefined ? [] : departureWaitsFor(context.cluster, context.nodeId, step, context.peerReports, context.down);
+}
+
+/**
+ * A removed node exits. A leaving node that is out of the ring and has handed everything over goes
+ * in two acknowledged steps (src/core/departure.ts): once the members it leaves behind hold the
+ * ring without it, it marks itself exiting; once they hold that mark, it exits. Never before: a
+ * leaver that went with the only copy of the ring that took it out (it committed its own leave as
+ * the claimant while cut off) left the others waiting for it for good (issue 27, seed 521).
+ */
 function maybeExit(enqueue: Enqueue, context: GossipContext): Partial<GossipContext> {
   if (context.exiting) return {};
   const me = context.cluster.members[context.nodeId];
-  const outOfRing = !context.cluster.ring.owners.includes(context.nodeId);
   if (me?.status === 'removed') {
     enqueue({ type: 'tellNode', params: { type: 'node.exit', reason: 'removed from the cluster (force-remove)', handOver: false } });
     return { exiting: true };
   }
-  if (me?.status === 'exiting' || (me?.status === 'leaving' && outOfRing && context.transferIdle)) {
+  const step = departureStep(context);
+  if (step === undefined || departureWaiting(context).length > 0) return {};
+  if (step === 'ring') {
     const cluster = markExiting(context.cluster, context.nodeId);
-    const update = { ...adopt(enqueue, context, cluster), exiting: true };
-    // Everyone learns at once that this node is gone, so nobody waits for its detector to say so.
+    const update = adopt(enqueue, context, cluster);
+    // Everyone learns at once that this node is going; their answers are the acknowledgements.
     enqueue({ type: 'sendAll', params: digestsTo(context, liveMembers(context.cluster), cluster) });
-    enqueue({ type: 'tellNode', params: { type: 'node.exit', reason: 'left the cluster: every partition handed over', handOver: true } });
-    return update;
+    // Alone with nobody to wait for (every other member acknowledged already): go on at once.
+    const next = { ...context, ...update };
+    return departureWaiting(next).length === 0 ? { ...update, ...maybeExit(enqueue, next) } : update;
   }
-  return {};
+  enqueue({ type: 'tellNode', params: { type: 'node.exit', reason: 'left the cluster: every partition handed over', handOver: true } });
+  return { exiting: true };
 }
 
 function digestsTo(context: GossipContext, members: readonly string[], cluster: ClusterState): SendParams[] {
@@ -170,11 +218,22 @@ function mergeView({ context, event, enqueue }: Args): GossipContext {
   notify(enqueue, merged.changes);
   let next: GossipContext = { ...context, ...merged.liveness };
   if (e.body.cluster) {
-    next = { ...next, reported: { ...next.reported, [e.from]: stateFingerprint(e.body.cluster) } };
+    next = {
+      ...next,
+      reported: { ...next.reported, [e.from]: stateFingerprint(e.body.cluster) },
+      peerReports: { ...next.peerReports, [e.from]: reportOf(e.body.cluster, next.nodeId) },
+    };
     next = { ...next, ...adopt(enqueue, next, mergeStates(next.cluster, e.body.cluster)) };
     next = { ...next, ...maybeExit(enqueue, next) };
     next = { ...next, ...settlePending(enqueue, next) };
-    enqueue.assign({ cluster: next.cluster, transferIdle: next.transferIdle, exiting: next.exiting, reported: next.reported, pendingCommits: next.pendingCommits });
+    enqueue.assign({
+      cluster: next.cluster,
+      transferIdle: next.transferIdle,
+      exiting: next.exiting,
+      reported: next.reported,
+      peerReports: next.peerReports,
+      pendingCommits: next.pendingCommits,
+    });
   }
   return next;
 }
@@ -347,6 +406,8 @@ export const gossipMachine = setup({
     exiting: false,
     reported: {},
     pendingCommits: [],
+    peerReports: {},
+    leavingSince: null,
   }),
   // Announce this life (and this node's cluster state) to every member at once: a restarted node is
   // taken back as up within one message delay instead of after a few gossip rounds.
@@ -365,7 +426,10 @@ export const gossipMachine = setup({
             const members = liveMembers(context.cluster);
             const peers = members.filter((m) => m !== context.nodeId);
             const verdict = judge(context, members, context.nodeId, event.now, context.phiThreshold, context.phi);
-            const next = { ...verdict.liveness, round, rng };
+            const myStatus = context.cluster.members[context.nodeId]?.status;
+            const departing = myStatus === 'leaving' || myStatus === 'exiting';
+            const leavingSince = departing ? (context.leavingSince ?? event.now) : null;
+            const next = { ...verdict.liveness, round, rng, leavingSince };
             enqueue.assign(next);
             notify(enqueue as unknown as Enqueue, verdict.changes);
             // A member just judged down no longer holds a commit back; one whose time is up is refused.
@@ -373,6 +437,14 @@ export const gossipMachine = setup({
             const settled = settlePending(enqueue as unknown as Enqueue, now);
             const expired = expirePending(enqueue as unknown as Enqueue, { ...now, ...settled });
             enqueue.assign({ ...settled, ...expired });
+            // A departing node: a member just judged down no longer holds it back, and every member
+            // that has not acknowledged its step hears its state again this round.
+            const current = { ...now, ...settled, ...expired };
+            const exit = maybeExit(enqueue as unknown as Enqueue, current);
+            enqueue.assign(exit);
+            const after = { ...current, ...exit };
+            const waiting = departureWaiting(after).filter((m) => !after.down[m]);
+            if (waiting.length > 0) enqueue({ type: 'sendAll', params: digestsTo({ ...after, round }, waiting, after.cluster) });
             if (peers.length === 0) return;
             const peer = peers[splitmix32(rng) % peers.length]!;
             enqueue({

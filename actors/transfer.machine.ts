@@ -44,6 +44,7 @@ import type { HandoffItem } from './handoff.events.js';
 import type { SendParams } from './replica.machine.js';
 import type { FoundPartition, TransferEvent } from './transfer.events.js';
 import { operatorDefaults } from '../src/core/defaults.js';
+import { splitmix32 } from '../src/core/prng.js';
 
 export interface TransferInput {
   nodeId: string;
@@ -65,6 +66,20 @@ export interface TransferInput {
   passesMax: number;
   /** The runtime's clock at start; later times come with transfer.tick. */
   now: number;
+  /** Seeds the jitter of the backoff after a refusal (default 0). */
+  seed?: number;
+}
+
+/**
+ * A partition whose transfer was refused (a target busy) waits this many transfer ticks at most
+ * before it is tried again: a random number from 1 to min(2^refusals, backoffTicksMax).
+ */
+export const backoffTicksMax = 16;
+
+/** When a refused partition may be tried again, and how often it was refused in a row. */
+export interface Backoff {
+  untilTick: number;
+  refusals: number;
 }
 
 export interface TransferContext extends TransferInput {
@@ -85,6 +100,19 @@ export interface TransferContext extends TransferInput {
   inbound: Record<string, number>;
   /** Partition transfers finished (all of the partition confirmed and dropped) since start. */
   completed: number;
+  /** transfer.tick events taken since start: the backoff's clock. */
+  ticks: number;
+  /** Seeded PRNG state for the backoff's jitter. */
+  rng: number;
+  /**
+   * Refused partitions that wait (by partition; at most Q entries). Every transfer reserves a slot
+   * at each of its N targets at once and lets go of all of them on a refusal; when many nodes hand
+   * partitions to the same few (the nodes a join brought in) and all of them try again on the same
+   * tick, they refuse each other round after round and none gets all its slots: found at 30 nodes
+   * (issue 27, `ringkv sim-scale --nodes 30`), where the leave never finished. Random, growing
+   * waits break the lockstep (Ethernet's backoff).
+   */
+  backoff: Record<number, Backoff>;
 }
 
 /** One row of `ringkv transfers`, as this node's machine knows it (the runtime adds rates). */
@@ -165,7 +193,8 @@ function startTransfers(enqueue: Args['enqueue'], context: TransferContext, runn
   let seq = context.seq;
   for (const found of waiting) {
     const targets = preferenceList(context.ring, found.p, context.n);
-    if (r.length >= context.transfersMax || busy.has(found.p) || targets.some((t) => context.down[t])) {
+    const backingOff = (context.backoff[found.p]?.untilTick ?? 0) > context.ticks;
+    if (r.length >= context.transfersMax || busy.has(found.p) || backingOff || targets.some((t) => context.down[t])) {
       left.push(found);
       continue;
     }
@@ -220,8 +249,9 @@ export const transferMachine = setup({
 
     onTick: enqueueActions(({ enqueue, context, event }: Args) => {
       const now = (event as { now: number }).now;
-      enqueue.assign({ now });
-      if (!context.scanning && context.running.length < context.transfersMax) startScan(enqueue, { ...context, now }, context.ring, context.scan + 1);
+      const ticks = context.ticks + 1;
+      enqueue.assign({ now, ticks });
+      if (!context.scanning && context.running.length < context.transfersMax) startScan(enqueue, { ...context, now, ticks }, context.ring, context.scan + 1);
     }) as never,
 
     onFound: enqueueActions(({ enqueue, context, event }: Args) => {
@@ -249,8 +279,16 @@ export const transferMachine = setup({
       // Every running transfer was aimed at the old ring's primaries: stop them all and scan again.
       // What they already confirmed and dropped is at those nodes, which hand it on if they in turn
       // no longer replicate it.
-      for (const id of context.running) enqueue.stopChild(id);
-      enqueue.assign({ ring, running: [], waiting: [], cursors: {}, idleTold: false });
+      // A stopped child does not reach a final state, so it would not free the inbound slot it holds
+      // at each target: free them here. Left held, they refused every other transfer to those
+      // targets for inboundIdleMs (found at 30 nodes, issue 27: a join's transfers stopped by the
+      // leave committed right after held the new nodes' slots, and the leavers waited).
+      for (const id of context.running) {
+        enqueue.stopChild(id);
+        const p = partitionOfChild(id);
+        for (const to of preferenceList(context.ring, p, context.n)) enqueue({ type: 'send', params: { to, kind: 'handoff.transfer.done', reqId: id, body: { p } } });
+      }
+      enqueue.assign({ ring, running: [], waiting: [], cursors: {}, idleTold: false, backoff: {} });
       startScan(enqueue, context, ring, context.scan + 1);
     }) as never,
 
@@ -290,10 +328,26 @@ export const transferMachine = setup({
       }
       const completed = context.completed + (out?.outcome === 'done' ? 1 : 0);
       const waiting = context.waiting.filter((w) => w.p !== out?.p);
-      enqueue.assign({ cursors, completed });
-      startTransfers(enqueue, { ...context, cursors }, running, waiting);
-      // The last transfer ended: scan at once, to start what is left or to report idle.
-      if (running.length === 0 && waiting.length === 0 && !context.scanning) startScan(enqueue, context, context.ring, context.scan + 1);
+      let { backoff, rng } = context;
+      if (out?.outcome === 'busy') {
+        const refusals = (backoff[out.p]?.refusals ?? 0) + 1;
+        rng = (rng + 0x9e3779b9) >>> 0;
+        const wait = 1 + (splitmix32(rng) % Math.min(2 ** refusals, backoffTicksMax));
+        backoff = { ...backoff, [out.p]: { untilTick: context.ticks + wait, refusals } };
+      } else if (out && out.outcome !== 'targetDown' && backoff[out.p] !== undefined) {
+        const { [out.p]: _, ...rest } = backoff;
+        backoff = rest;
+      }
+      enqueue.assign({ cursors, completed, backoff, rng });
+      startTransfers(enqueue, { ...context, cursors, backoff }, running, waiting);
+      // The last transfer ended: scan at once, to start what is left or to report idle. Only after a
+      // transfer that finished: one that was refused (a target busy) or gave up waits for the next
+      // transfer.tick. Scanning at once after a refusal started it again at once, refused again, and
+      // so on: at 30 nodes and more, where the targets' inbound slots are contended, the nodes traded
+      // reservations, refusals and releases without pause (thousands of messages per simulated
+      // second) and the leave never finished (issue 27, `ringkv sim-scale --nodes 30`).
+      const finished = out === undefined || out.outcome === 'done';
+      if (finished && running.length === 0 && waiting.length === 0 && !context.scanning) startScan(enqueue, context, context.ring, context.scan + 1);
     }) as never,
 
     onInboundBatch: enqueueActions(({ enqueue, context, event }: Args) => {
@@ -378,6 +432,9 @@ export const transferMachine = setup({
     seq: 0,
     inbound: {},
     completed: 0,
+    ticks: 0,
+    rng: (input.seed ?? 0) >>> 0,
+    backoff: {},
   }),
   // After a restart too: the first scan finds what an earlier life left to hand over.
   entry: {

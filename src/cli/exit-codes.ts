@@ -102,6 +102,7 @@ export function exitCodeForErrorCode(code: string): ExitCode {
     case 'NO_CHANGES':
     case 'UNKNOWN_NODE':
     case 'TOO_FEW_NODES':
+    case 'TOO_MANY_NODES':
     case 'ALREADY_MEMBER':
     case 'NOT_READY':
     case 'INTERNAL':

@@ -19,6 +19,8 @@
  *   12 not permitted: NATS refused this user the subject (NATS_PERMISSION), or a kind on another role's subject (WRONG_SUBJECT)
  */
 import { defaultLimits } from '../protocol/limits.js';
+import type { DepartureStatus } from '../protocol/messages.js';
+import { formatUnfinished, formatUptime } from './status-format.js';
 import { addNatsAuthFlags } from './nats-auth-flags.js';
 import { addClusterSecretFlag } from './cluster-secret-flag.js';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -439,8 +441,8 @@ function buildProgram(json = false): Command {
         try {
           const live = status.members;
           const answers = await Promise.all(live.map((m) => admin.status({ via: m.nodeId }).catch(() => undefined)));
-          const uptimes = new Map<string, { startedAt?: number; ringVersion?: number; tombstones?: ApiStatusOk['tombstones'] }>();
-          answers.forEach((a, i) => uptimes.set(live[i]!.nodeId, { startedAt: a?.startedAt, ringVersion: a?.ringVersion, tombstones: a?.tombstones }));
+          const uptimes = new Map<string, { startedAt?: number; ringVersion?: number; tombstones?: ApiStatusOk['tombstones']; departure?: DepartureStatus }>();
+          answers.forEach((a, i) => uptimes.set(live[i]!.nodeId, { startedAt: a?.startedAt, ringVersion: a?.ringVersion, tombstones: a?.tombstones, ...(a?.departure ? { departure: a.departure } : {}) }));
           return { status, uptimes };
         } finally {
           await admin.close();
@@ -460,6 +462,7 @@ function buildProgram(json = false): Command {
                 uptimeMs: u?.startedAt === undefined ? null : now - u.startedAt,
                 ringVersion: u?.ringVersion ?? null,
                 tombstones: u?.tombstones ?? null,
+                ...(u?.departure ? { departure: u.departure } : {}),
               };
             }),
           }),
@@ -486,6 +489,8 @@ function buildProgram(json = false): Command {
       write(formatTable(rows, { header: ['MEMBER', 'STATE', 'STATUS', 'SHARE', 'UPTIME', 'RING', 'TOMBSTONES KEPT / REAPED', 'PARTITIONS'], width: terminalWidth() }));
       const departed = status.departed ?? [];
       if (departed.length > 0) write(`\ndeparted: ${departed.map((d) => `${d.nodeId} (${d.status})`).join(', ')}\n`);
+      const unfinished = formatUnfinished(members, (id) => uptimes.get(id)?.departure);
+      if (unfinished) write(`\n${unfinished}`);
     });
 
   registerClusterCommand(program);
@@ -493,21 +498,6 @@ function buildProgram(json = false): Command {
   return program;
 }
 
-/** 3d 4h, 5m 12s, 40s: the two largest units. */
-function formatUptime(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  const units: [number, string][] = [[86_400, 'd'], [3_600, 'h'], [60, 'm'], [1, 's']];
-  const parts: string[] = [];
-  let rest = s;
-  for (const [size, name] of units) {
-    if (rest >= size || (parts.length === 0 && size === 1)) {
-      parts.push(`${Math.floor(rest / size)}${name}`);
-      rest %= size;
-    }
-    if (parts.length === 2) break;
-  }
-  return parts.join(' ');
-}
 
 /** What went wrong, for a person (text) or, with --json, for a program. */
 interface ErrorReport {

@@ -155,7 +155,8 @@ function summaryOf(r: SimReport) {
 
 function sweepLine(r: SimReport): string {
   const faults = r.faults.kinds.length === 0 ? 'none' : r.faults.kinds.join(',');
-  return `seed ${r.seed}  ${r.ok ? 'ok    ' : 'FAILED'}  acked ${r.acked}/${r.ops}  lost ${r.lost}  settle ${r.settleMs} ms  ${r.messagesPerOp} msg/op  ${r.traceHash}  faults ${faults}\n`;
+  const rounds = r.membershipRounds === undefined ? '' : `  ring changes done in ${r.membershipRounds ?? '(not)'} rounds`;
+  return `seed ${r.seed}  ${r.ok ? 'ok    ' : 'FAILED'}  acked ${r.acked}/${r.ops}  lost ${r.lost}  settle ${r.settleMs} ms  ${r.messagesPerOp} msg/op  ${r.traceHash}  faults ${faults}${rounds}\n`;
 }
 
 export function formatReport(r: SimReport): string {
@@ -178,6 +179,9 @@ export function formatReport(r: SimReport): string {
     ],
     ...(f.kinds.includes('join') || f.kinds.includes('leave') || f.kinds.includes('force-remove')
       ? [['membership', r.events.filter((e) => / (start|join|leave|force-remove|exit|machine lost:|restart) n\d/.test(e) && !/^t=\d+ restart n\d$/.test(e)).join('; ') || 'no change happened'] as [string, string]]
+      : []),
+    ...(r.membershipRounds !== undefined
+      ? [['liveness', r.membershipRounds === null ? 'ring changes not finished within the bound' : `ring changes finished ${r.membershipRounds} gossip rounds after the heal or the last commit`] as [string, string]]
       : []),
     ['detector', `${i.judgedDown} times a member was judged down, ${i.judgedUp} times up again (gossip every ${f.gossipRoundMs} ms)`],
     ['repair', `${f.repairBy === 'anti-entropy' ? 'anti-entropy alone, then reads' : 'reads with R = N'} (anti-entropy rounds every ${f.aaeIntervalMs} ms)`],

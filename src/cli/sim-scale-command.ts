@@ -72,6 +72,7 @@ export function registerSimScaleCommand(program: Command): Command {
             `${s.partitionsMoved} partitions moved (least possible ${s.partitionsMovedMin}); ${spread(s.spread)}` +
             (s.step === 'leave' ? `; the leavers exited ${s.exitedAfterMs === null || s.exitedAfterMs === undefined ? 'not within the limit' : `${(s.exitedAfterMs / 1000).toFixed(1)} s`} after the commit` : ''),
         ),
+        ...report.steps.flatMap((s) => (s.stuck ?? []).map((line) => `  not exited: ${line}`)),
         `requests: ${report.requests.ok} ok, ${report.requests.failed} failed`,
         `simulated ${(report.simulatedMs / 1000).toFixed(1)} s in ${(report.wallMs / 1000).toFixed(1)} s`,
       ];

@@ -146,7 +146,7 @@ const queueAttemptsMax = 8;
 /** A later attempt carries a shorter deadline only when it is shorter by more than this. */
 const reencodeSlackMs = 20;
 /** Errors that the same request would get from any node: report them at once. */
-const definiteCodes = new Set(['BAD_REQUEST', 'TOO_LARGE', 'TOO_MANY_SIBLINGS', 'NO_CHANGES', 'UNKNOWN_NODE', 'TOO_FEW_NODES', 'ALREADY_MEMBER']);
+const definiteCodes = new Set(['BAD_REQUEST', 'TOO_LARGE', 'TOO_MANY_SIBLINGS', 'NO_CHANGES', 'UNKNOWN_NODE', 'TOO_FEW_NODES', 'TOO_MANY_NODES', 'ALREADY_MEMBER']);
 /** When no node could give a good answer, which of their errors says most. */
 const errorRank = ['UNAVAILABLE', 'TIMEOUT', 'OVERLOADED', 'NOT_OWNER', 'INTERNAL', 'NOT_READY'];
 
@@ -763,7 +763,9 @@ export class RingkvClient {
       const where = outcome.gone.includes('') ? 'for its API' : `for nodes ${[...new Set(outcome.gone)].join(', ')}`;
       return new RingkvError('NO_CLUSTER', `no ringkv node is serving cluster "${this.cluster}" (NATS has no responders ${where})`);
     }
-    return new RingkvError('NO_CLUSTER', `the request could not be sent: the connection to NATS is closed`);
+    // Only a closed connection leaves nothing to ask before the deadline; say so only when it is.
+    if (this.nc.isClosed()) return new RingkvError('NO_CLUSTER', `the request could not be sent: the connection to NATS is closed`);
+    return new RingkvError('NO_CLUSTER', `no ringkv node of cluster "${this.cluster}" could be asked (every candidate failed without an answer)`);
   }
 }
 

@@ -81,10 +81,10 @@ export function runHedged<T>(spec: HedgedSpec<T>): Promise<HedgedOutcome<T>> {
 
     const stopAt = Math.min(spec.deadlineAt, spec.giveUpAt ?? Infinity);
     const launch = (): boolean => {
-      const node = queue.shift();
-      if (node === undefined) return false;
+      // Out of time: the candidate stays in the queue, so settle() tells the deadline from exhaustion.
       const remaining = spec.deadlineAt - spec.now();
-      if (remaining <= 0) return false;
+      if (queue.length === 0 || remaining <= 0) return false;
+      const node = queue.shift()!;
       inFlight++;
       const sentAt = spec.now();
       if (node !== '') spec.health.sent(node, sentAt);
@@ -149,10 +149,14 @@ export function runHedged<T>(spec: HedgedSpec<T>): Promise<HedgedOutcome<T>> {
       return true;
     };
 
-    // Nothing in flight and nothing more to ask: report what there is.
+    // Nothing in flight and nothing more to ask: report what there is. When the deadline has passed
+    // (the client's own event loop stalled past it, or the time went on earlier attempts), no attempt
+    // can be sent: that is the deadline's outcome (TIMEOUT), not "no node left to ask" (issue 27,
+    // item 5: a get after a 1.2 s stall was reported NO_CLUSTER "the connection to NATS is closed").
     const settle = () => {
       if (done || inFlight > 0) return;
       if (lastWait === undefined && queue.length > 0 && launch()) return;
+      if (queue.length > 0 && spec.now() >= spec.deadlineAt) return fail('deadline');
       fail('exhausted');
     };
 

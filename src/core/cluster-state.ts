@@ -47,7 +47,7 @@ export interface ClusterState {
   ring: CommittedRing;
 }
 
-export type AdminErrorCode = 'NO_CHANGES' | 'UNKNOWN_NODE' | 'TOO_FEW_NODES' | 'ALREADY_MEMBER' | 'NOT_READY';
+export type AdminErrorCode = 'NO_CHANGES' | 'UNKNOWN_NODE' | 'TOO_FEW_NODES' | 'TOO_MANY_NODES' | 'ALREADY_MEMBER' | 'NOT_READY';
 export type AdminResult = { ok: true; state: ClusterState } | { ok: false; code: AdminErrorCode; message: string };
 
 /** The state of a cluster formed from a static member list: the same on every node that computes it. */
@@ -151,6 +151,18 @@ function write(state: ClusterState, id: string, entry: Omit<MemberEntry, 'versio
   return { ...state, members: { ...state.members, [id]: { ...entry, version, by } } };
 }
 
+/**
+ * A plan with more nodes than partitions: some would own none, and a join committed so never takes
+ * the node into the ring (it stays valid outside it, may be staged again, and each commit makes a
+ * new ring that leaves it out again: found by the simulator at 30 nodes on Q = 16, issue 27, where
+ * the join of a 31st node was committed hundreds of times).
+ */
+function tooManyNodes(state: ClusterState): { ok: false; code: 'TOO_MANY_NODES'; message: string } | undefined {
+  const planned = plannedMembers(state).length;
+  if (state.ring.q === 0 || planned <= state.ring.q) return undefined;
+  return { ok: false, code: 'TOO_MANY_NODES', message: `the ring has ${state.ring.q} partitions: at most ${state.ring.q} nodes can own one, and the plan has ${planned}` };
+}
+
 /** Stages the join of a known node that is not a member of the ring yet. */
 export function stageJoin(state: ClusterState, node: string, by: string): AdminResult {
   const e = state.members[node];
@@ -159,7 +171,10 @@ export function stageJoin(state: ClusterState, node: string, by: string): AdminR
   const inRing = state.ring.owners.includes(node);
   if ((e.status === 'valid' && inRing) || e.status === 'leaving') return { ok: false, code: 'ALREADY_MEMBER', message: `node ${node} is already a member (${e.status})` };
   if (e.staged === 'join') return { ok: true, state };
-  return { ok: true, state: write(state, node, { status: e.status === 'valid' ? 'valid' : 'joining', staged: 'join' }, by) };
+  const next = write(state, node, { status: e.status === 'valid' ? 'valid' : 'joining', staged: 'join' }, by);
+  const tooMany = tooManyNodes(next);
+  if (tooMany) return tooMany;
+  return { ok: true, state: next };
 }
 
 /** Stages a leave (with handoff) or a force-remove (without), refusing one that leaves fewer than n nodes. */
@@ -226,6 +241,8 @@ export function planOf(state: ClusterState, n: number): { ok: true; plan: Plan }
   if (changes.length === 0) return { ok: false, code: 'NO_CHANGES', message: 'there are no staged changes' };
   const members = plannedMembers(state);
   if (members.length === 0) return { ok: false, code: 'TOO_FEW_NODES', message: 'the plan would leave no node in the ring' };
+  const tooMany = tooManyNodes(state);
+  if (tooMany) return tooMany;
   const current = ringOf(state);
   const { ring: next, moves } = claim(current, members, n);
   const nodes = Object.keys(state.members);

@@ -14,10 +14,11 @@ export const errorCodes = [
   'INTERNAL',
   // Membership admin (ringkv cluster): nothing staged, a node the cluster does not know, a change
   // that would leave fewer than N nodes, a join of a node that is already a member, a node that has
-  // not learned the ring yet.
+  // not learned the ring yet; a plan with more nodes than partitions (some would own none).
   'NO_CHANGES',
   'UNKNOWN_NODE',
   'TOO_FEW_NODES',
+  'TOO_MANY_NODES',
   'ALREADY_MEMBER',
   'NOT_READY',
   // An admin request that needs the cluster secret came unsealed (or sealed with another secret):

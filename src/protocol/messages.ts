@@ -15,6 +15,7 @@ import type {
   ApiPutBodySchema,
   ApiPutOkSchema,
   ApiStatusOkSchema,
+  DepartureStatusSchema,
   MemberStatusSchema,
   ProcessMemorySchema,
 } from './schemas.js';
@@ -69,6 +70,7 @@ export type MemberStatus = Static<typeof MemberStatusSchema>;
  * a second) or 'fsync' (started with --fsync: on disk); absent where the runtime does not know.
  */
 export type ApiStatusOk = Static<typeof ApiStatusOkSchema>;
+export type DepartureStatus = Static<typeof DepartureStatusSchema>;
 export type DurabilityMode = NonNullable<ApiStatusOk['durability']>;
 export type ProcessMemory = Static<typeof ProcessMemorySchema>;
 

@@ -164,6 +164,28 @@ export const CostCountsSchema = Type.Object({
 });
 
 /** api.status.ok: the answering node's view of the cluster; the ring a client routes by. */
+/**
+ * A leaving node's own account of its departure (issue 27, item 6): what `ringkv status` shows for a
+ * change that is not finishing. step: transfer (handing partitions over), ring (waiting for the
+ * members to acknowledge the ring without it), exiting (waiting for them to acknowledge its exit).
+ */
+export const DepartureStatusSchema = Type.Object({
+  /** How long this node has known its leave is committed (by its own clock, since its start at most), ms. */
+  forMs: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+  step: Type.Union([Type.Literal('transfer'), Type.Literal('ring'), Type.Literal('exiting')]),
+  /** Members that have not acknowledged the current step (ring and exiting). */
+  waitsFor: Type.Array(Type.String(), { maxItems: 1024 }),
+  /** Hints this node still holds (delivered before it may go). */
+  hints: Type.Integer({ minimum: 0 }),
+  /** Partitions still to hand over (at most 64 listed): to whom, the transfer's state, targets judged down. */
+  partitions: Type.Array(
+    Type.Object({ p: Type.Integer({ minimum: 0 }), to: Type.Array(Type.String(), { maxItems: 16 }), state: Type.String(), down: Type.Array(Type.String(), { maxItems: 16 }) }),
+    { maxItems: 64 },
+  ),
+  /** Partitions found but not listed. */
+  partitionsMore: Type.Integer({ minimum: 0 }),
+});
+
 export const ApiStatusOkSchema = Type.Object({
   cluster: Type.String(),
   /** The cluster's id (src/protocol/cluster-id.ts): tells two clusters of one name apart; clients pin it. */
@@ -194,6 +216,8 @@ export const ApiStatusOkSchema = Type.Object({
       waiting: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
     }),
   ),
+  /** Present when the node answering is leaving (or has marked itself exiting): where its departure stands. */
+  departure: Type.Optional(DepartureStatusSchema),
 });
 
 /** The request body schema of each client operation checked here (api.cluster is the admin's). */

@@ -39,6 +39,7 @@ import { createTransferIo } from './transfer-io.js';
 import { countTransitions } from './transition-count.js';
 import { rateLimitedLog } from './log-limiter.js';
 import { createReaper, type Reaper, reapDefaults, reapViewOf } from './reaper-io.js';
+import { departureStatusOf } from './departure-status.js';
 
 // The node's API, as before the split: importers keep importing it from here.
 export type { AntiEntropyConfig, NodeConfig, NodePorts, RequestObserver, RunningNode } from './node-api.js';
@@ -76,7 +77,15 @@ export async function createNode(config: NodeConfig, ports: NodePorts): Promise<
   const inspect = createInspectServer({ nodeId, transport, clock, log });
   // The reaper is made below (it needs the epoch role); status answers ask it through this.
   let reaper: Reaper | undefined;
-  const out = createOutbound({ shared, transport, requests: ports.requests, memory: ports.memory, durability: ports.durability, tombstones: () => reaper?.status() });
+  const out = createOutbound({
+    shared,
+    transport,
+    requests: ports.requests,
+    memory: ports.memory,
+    durability: ports.durability,
+    tombstones: () => reaper?.status(),
+    departure: () => departureStatusOf(shared.root, store.hintCount(), clock.now()),
+  });
   const coordinator = createCoordinatorIo({ shared, clock, tap: inspect.tap, out });
   const epoch = createEpochIo({ shared, store, clock, newEpoch: ports.newEpoch });
   // A turn's sends leave before its group commit: the other replicas store a coordinated write's

@@ -72,7 +72,7 @@ export function nodeInput(config: NodeConfig, settings: NodeSettings, facts: Inp
     coordinatorsMax: config.coordinatorsMax ?? coordinatorsMaxDefault,
     writesInFlightMax: config.writesInFlightMax ?? writesInFlightMaxDefault,
     handoff: { nodeId, ...handoffDefaults, ...config.handoff, departed: departedOf(facts.cluster) },
-    transfer: { ...transferDefaults, ...config.transfer, nodeId, ring, n, now: facts.now },
+    transfer: { ...transferDefaults, ...config.transfer, nodeId, ring, n, now: facts.now, seed: facts.seed ?? hashSeed(facts.dotId) },
     antiEntropy: {
       nodeId,
       ring,

@@ -5,6 +5,7 @@
  * one envelope and hands it to the transport, nothing more.
  */
 import type { ReapStatus } from './reaper-io.js';
+import type { DepartureStatus } from '../protocol/messages.js';
 import type { AnswerParams } from '../../actors/coordinator.machine.js';
 import type { NodeEvent } from '../../actors/node.events.js';
 import type { SendParams } from '../../actors/replica.machine.js';
@@ -42,6 +43,8 @@ export interface OutboundDeps {
   durability?: DurabilityMode | undefined;
   /** Tombstones kept and reaped (reaper-io.ts), added to api.status answers; asked at each answer. */
   tombstones?: () => ReapStatus | undefined;
+  /** Where this node's leave stands (departure-status.ts), added to api.status answers while it leaves. */
+  departure?: () => DepartureStatus | undefined;
 }
 
 export function createOutbound(deps: OutboundDeps): Outbound {
@@ -74,7 +77,11 @@ export function createOutbound(deps: OutboundDeps): Outbound {
     if (p.kind === 'api.status.ok') {
       const body = { ...(p.body as ApiStatusOk), clusterId: shared.identity.clusterId };
       const tombstones = deps.tombstones?.();
-      p = { ...p, body: { ...body, costs: readCosts(), ...(memory ? { memory: memory() } : {}), ...(durability ? { durability } : {}), ...(tombstones ? { tombstones } : {}) } };
+      const departure = deps.departure?.();
+      p = {
+        ...p,
+        body: { ...body, costs: readCosts(), ...(memory ? { memory: memory() } : {}), ...(durability ? { durability } : {}), ...(tombstones ? { tombstones } : {}), ...(departure ? { departure } : {}) },
+      };
     }
     requests?.answered(p.to, p.reqId, p.kind, p.kind === 'error' ? (p.body as { code?: string }).code : undefined);
     transport.reply(p.replyTo, encodeEnvelope({ v: protocolVersion, kind: p.kind, from: nodeId, to: p.to, reqId: p.reqId, body: p.body }));

@@ -40,7 +40,9 @@ export type InvariantName =
   // Deletes and the tombstone reaper (src/sim/delete-workload.ts).
   | 'deleted-stays-deleted'
   | 'written-after-delete'
-  | 'tombstones-reaped';
+  | 'tombstones-reaped'
+  // Ring changes that finish (src/sim/membership-liveness.ts).
+  | 'membership-liveness';
 
 export interface Violation {
   invariant: InvariantName;

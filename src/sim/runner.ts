@@ -47,6 +47,7 @@ import type { DvvSet } from '../core/dvv.js';
 import { describe } from './invariants.js';
 import { CartWorkload } from './workloads.js';
 import { DeleteWorkload, settleDeletes } from './delete-workload.js';
+import { membershipLivenessProblems, membershipRoundsMax } from './membership-liveness.js';
 
 export const faultKinds = ['drop', 'duplicate', 'delay', 'partition', 'crash', 'wipe', 'join', 'leave', 'force-remove'] as const;
 export type FaultKind = (typeof faultKinds)[number];
@@ -202,6 +203,12 @@ export interface SimReport {
   workloadMs: number;
   healAtMs: number;
   settleMs: number;
+  /**
+   * Membership runs: gossip rounds from the later of the heal and the last commit until the
+   * membership liveness property held (src/sim/membership-liveness.ts), or null if it did not
+   * within membershipRoundsMax; undefined without membership changes.
+   */
+  membershipRounds?: number | null;
   traceHash: string;
   traceEvents: number;
   violations: Violation[];
@@ -226,6 +233,8 @@ const ringSettleLimitMs = 120_000;
 /** How long after the cluster settled the reaper has to reap every tombstone of a deleted key, and how long to look on after. */
 const reapSettleLimitMs = 120_000;
 const afterReapMs = 1_000;
+/** Gossip rounds a hint or transfer batch waits for its acknowledgement (production: 10 s at 1 s rounds). */
+const handoffAttemptRounds = 10;
 /** Attempts of each liveness read before the run is declared stuck. */
 const livenessReadAttempts = 5;
 /** Node errors kept for the report (the first ones; the rest only repeat them). */
@@ -340,7 +349,9 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   const ops = opts.ops ?? 100;
   const clientCount = opts.clients ?? 3;
   const keyCount = opts.keys ?? 3;
-  const partitions = opts.partitions ?? 16;
+  // Q = 16, or more for a cluster larger than that (a spare node included): a ring of Q partitions
+  // takes at most Q nodes (TOO_MANY_NODES).
+  const partitions = opts.partitions ?? Math.max(16, 2 ** Math.ceil(Math.log2(nodeCount + 1)));
   const quorum: Quorum = { ...quorumDefault, ...opts.quorum };
   const timeoutMs = opts.requestTimeoutMs ?? 400;
   const simTimeLimitMs = opts.simTimeLimitMs ?? 600_000;
@@ -410,6 +421,12 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     requestTimeoutMs: timeoutMs,
     gossipRoundMs: plan.gossipRoundMs,
     phi: { acceptablePauseMs: plan.gossipRoundMs, minStdDeviationMs: plan.gossipRoundMs / 2 },
+    // Production waits 10 s (10 gossip rounds of 1 s) for a hint batch or transfer batch to be
+    // acknowledged before it sends again; scaled with the round like the detector above, so a batch
+    // lost to a crash is sent again within as many rounds as in production (the liveness bound is
+    // in rounds: src/sim/membership-liveness.ts).
+    handoff: { attemptTimeoutMs: handoffAttemptRounds * plan.gossipRoundMs },
+    transfer: { attemptTimeoutMs: handoffAttemptRounds * plan.gossipRoundMs },
     antiEntropy: { intervalMs: plan.aaeIntervalMs, requestTimeoutMs: timeoutMs, fanout: plan.treeShape.fanout },
     reap: { intervalMs: plan.reapIntervalMs, graceMs: plan.reapGraceMs, answerTimeoutMs: timeoutMs },
   });
@@ -596,6 +613,8 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   /** Stages `op` of `node` at a member and commits it there, until some node's committed state shows it done. */
   /** The member whose leave the cluster's ring shows (it must hand over and exit). */
   let leaverId: string | undefined;
+  /** When a commit last succeeded (the liveness bound counts from it, or from the heal if later). */
+  let lastCommitAt = 0;
   const stageAndCommit = async (op: 'join' | 'leave' | 'force-remove', node: string, done: (c: ClusterStateView) => boolean, via: () => string | undefined): Promise<boolean> => {
     while (!membershipDeadline()) {
       // Done once every node that is not gone is up and its committed state shows the change.
@@ -610,7 +629,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
         continue;
       }
       const staged = await admin.cluster(op, node, at);
-      if (!staged.ok && staged.code === 'TOO_FEW_NODES') {
+      if (!staged.ok && (staged.code === 'TOO_FEW_NODES' || staged.code === 'TOO_MANY_NODES')) {
         event(`${op} ${node} refused at ${at}: ${staged.message}`);
         return false;
       }
@@ -621,7 +640,10 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
       const committed = await admin.cluster('commit', undefined, at);
       // Like a careful operator, look again until the cluster's ring shows the change: a commit
       // made at the same time at another node may win over this one.
-      if (committed.ok) event(`${op} ${node} committed at ${at}: ring version ${committed.body.ringVersion}`);
+      if (committed.ok) {
+        lastCommitAt = clock.now();
+        event(`${op} ${node} committed at ${at}: ring version ${committed.body.ringVersion}`);
+      }
       await sleep(clock, adminRetryMs);
     }
     membershipFailures.push(`the ${op} of ${node} was not committed by t=${simTimeLimitMs}`);
@@ -730,6 +752,24 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
   // Liveness: every node sees every member up again; requests still in flight finish; every key is
   // read with R = N (read repair); the clock runs; every key is read again for the final answer.
   const violations: Violation[] = [];
+  // Membership liveness (src/sim/membership-liveness.ts): every ring change finishes within a bound
+  // in gossip rounds, counted from the heal or the last commit, whichever is later.
+  let membershipRounds: number | null | undefined;
+  if (membershipTasks.length > 0) {
+    const from = Math.max(healAtMs, lastCommitAt);
+    const by = from + membershipRoundsMax * plan.gossipRoundMs;
+    const problems = (): string[] => {
+      const live = [...slots.values()].filter((s) => s.state === 'up' && membershipOf(s.running) !== undefined);
+      const gone = [...slots.values()].filter((s) => s.state === 'gone').map((s) => s.id);
+      return membershipLivenessProblems(live.map((s) => ({ id: s.id, ...membershipOf(s.running)! })), gone);
+    };
+    while (problems().length > 0 && clock.now() < by) await clock.runUntil(clock.now() + membersUpPollMs);
+    const left = problems();
+    membershipRounds = left.length === 0 ? Math.ceil(Math.max(0, clock.now() - from) / plan.gossipRoundMs) : null;
+    if (left.length > 0) {
+      violations.push({ invariant: 'membership-liveness', message: `${membershipRoundsMax} gossip rounds (${membershipRoundsMax * plan.gossipRoundMs} ms) after t=${from}: ${left.join('; ')}` });
+    }
+  }
   // A node that left is no longer expected: neither its own view nor the others' verdict on it counts.
   const judgedDown = () =>
     [...slots.values()]
@@ -883,6 +923,7 @@ export async function runSimulation(opts: SimOptions): Promise<SimReport> {
     workloadMs,
     healAtMs,
     settleMs,
+    ...(membershipRounds !== undefined ? { membershipRounds } : {}),
     traceHash: trace.hex(),
     traceEvents: trace.events,
     violations,

@@ -22,6 +22,7 @@ import { SimClock } from '../adapters/sim/sim-clock.js';
 import { SimNetwork } from '../adapters/sim/sim-network.js';
 import { SimStore } from '../adapters/sim/sim-store.js';
 import { SimClient, sleep } from './sim-client.js';
+import { type GossipContext, departureStep, departureWaiting } from '../../actors/gossip.machine.js';
 
 export interface ScaleOptions {
   seed: number;
@@ -61,6 +62,8 @@ export interface StepReport {
   spread: SpreadReport;
   /** Leave only: simulated ms from the commit until every leaving node had handed over and exited. */
   exitedAfterMs?: number | null;
+  /** Leave only: each leaver that had not exited by the limit, and what it still held. */
+  stuck?: string[];
 }
 
 export interface ScaleReport {
@@ -89,8 +92,16 @@ export async function runScale(options: Partial<ScaleOptions> = {}): Promise<Sca
   const clock = new SimClock();
   const network = new SimNetwork(clock, root.fork('network'));
   let gossipBytes = 0;
+  /** Messages delivered per role since the last progress line (what a slow step is busy with). */
+  const byRole = new Map<string, number>();
   network.onDeliver = (d) => {
     if (d.role === 'gossip') gossipBytes += d.bytes.length;
+    byRole.set(d.role, (byRole.get(d.role) ?? 0) + 1);
+  };
+  const traffic = (): string => {
+    const text = [...byRole].map(([role, count]) => `${role} ${count}`).join(', ');
+    byRole.clear();
+    return text || 'no messages';
   };
   const members = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
   const joiners = Array.from({ length: o.joins }, (_, i) => `n${o.nodes + i + 1}`);
@@ -205,8 +216,17 @@ export async function runScale(options: Partial<ScaleOptions> = {}): Promise<Sca
       const report: StepReport = { step, nodes, ringVersion, convergedAfterMs, roundsToConverge, partitionsMoved: moved, partitionsMovedMin: movedMin, spread: spreadOf(after) };
       if (step === 'leave') {
         const leavers = nodes.map((id) => slots.get(id)!);
-        while (!leavers.every((s) => s.exited) && clock.now() < by) await sleep(clock, o.gossipRoundMs);
+        let reportAt = clock.now() + 10 * o.gossipRoundMs;
+        while (!leavers.every((s) => s.exited) && clock.now() < by) {
+          await sleep(clock, o.gossipRoundMs);
+          if (clock.now() >= reportAt) {
+            reportAt = clock.now() + 10 * o.gossipRoundMs;
+            o.progress?.(`t=${clock.now()} leavers not exited: ${leavers.filter((s) => !s.exited).map(stuckLeaver).join('; ')}; messages since: ${traffic()}`);
+          }
+        }
         report.exitedAfterMs = leavers.every((s) => s.exited) ? clock.now() - committedAt : null;
+        // Why a leaver has not exited: what it still holds, and what its transfers wait for.
+        report.stuck = leavers.filter((s) => !s.exited).map((s) => stuckLeaver(s));
       }
       return report;
     };
@@ -228,6 +248,24 @@ export async function runScale(options: Partial<ScaleOptions> = {}): Promise<Sca
   const simulatedMs = clock.now();
   await clock.runUntilSettled(Promise.all(live().map((s) => s.node!.stop())), o.stepLimitMs);
   return { options: o, initialSpread, gossipBytesPerRoundPerNode, steps, requests, simulatedMs, wallMs: Math.round(performance.now() - wallStart) };
+}
+
+function stuckLeaver(s: Slot): string {
+  const t = s.node?.transfers();
+  const context = (s.node?.actor.getSnapshot() as { context?: { membership?: { members: Record<string, { status: string }>; ring: { version: number; owners: string[] } } } } | undefined)?.context;
+  const m = context?.membership;
+  const held = [...new Set([...s.store.hints()].map((h) => h.target))];
+  const children = (s.node?.actor.getSnapshot() as { children?: Record<string, { getSnapshot(): { context: unknown } } | undefined> } | undefined)?.children;
+  const gossip = children?.gossip?.getSnapshot().context as GossipContext | undefined;
+  const transfer = children?.transfer?.getSnapshot().context as { scanning: boolean; idleTold: boolean; running: string[]; waiting: unknown[] } | undefined;
+  const departure = gossip
+    ? gossip.exiting
+      ? 'told to exit; stopping'
+      : gossip.transferIdle
+      ? `handed over; waits for ${departureWaiting(gossip).join(',') || 'nobody'} to acknowledge (${departureStep(gossip) ?? 'no step'})`
+      : `transfer not idle (${transfer ? `scanning ${transfer.scanning}, idle told ${transfer.idleTold}, ${transfer.running.length} running, ${transfer.waiting.length} waiting` : 'no transfer actor'})`
+    : 'no gossip actor';
+  return `${s.id}: ${departure}; ${m?.members[s.id]?.status ?? '?'}, ring version ${m?.ring.version ?? '?'} (${m?.ring.owners.includes(s.id) ? 'in' : 'out of'} it), ${s.store.hintCount()} hints${held.length > 0 ? ` for ${held.join(',')}` : ''}, ${t ? `${t.running} transfers running, ${t.waiting} waiting` : 'not running'}`;
 }
 
 interface VersionedRing {

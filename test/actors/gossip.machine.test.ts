@@ -182,11 +182,30 @@ describe('gossip machine: membership', () => {
     // the node has not handed over under the ring that leaves it out.
     [s, fx] = step(s, { type: 'transfer.idle', ring: oldRing });
     expect(tells(fx)).toEqual([]);
+    // Handed over, but only n2 holds the ring without n1: it waits (issue 27, seed 521: a leaver
+    // that went with the only copy of that ring left the others waiting for it for good).
     [s, fx] = step(s, { type: 'transfer.idle', ring: ringOf(committed.state) });
-    expect(tells(fx)).toEqual(['cluster.changed', 'node.exit']);
+    expect(tells(fx)).toEqual([]);
+    expect(s.context.cluster.members.n1!.status).toBe('leaving');
+    // Each round it sends its state to the members that have not acknowledged the ring.
+    [s, fx] = step(s, { type: 'gossip.tick', now: 10 });
+    expect((fx.find((e) => e.type === 'sendAll')!.params as { to: string }[]).map((d) => d.to)).toEqual(['n3', 'n4']);
+    [s, fx] = step(s, { type: 'gossip.digest.ok', from: 'n3', reqId: '2', body: { heartbeats: {}, cluster: committed.state }, now: 11 });
+    expect(tells(fx)).toEqual([]);
+    // Every member it does not judge down holds the ring: it marks itself exiting and tells everyone.
+    [s, fx] = step(s, { type: 'gossip.digest.ok', from: 'n4', reqId: '2', body: { heartbeats: {}, cluster: committed.state }, now: 12 });
+    expect(tells(fx)).toEqual(['cluster.changed']);
     expect(s.context.cluster.members.n1!.status).toBe('exiting');
-    // Everyone hears that it is gone.
     expect((fx.find((e) => e.type === 'sendAll')!.params as { to: string }[]).map((d) => d.to)).toEqual(['n2', 'n3', 'n4']);
+    // It exits once they acknowledge that too.
+    const marked = s.context.cluster;
+    for (const from of ['n2', 'n3']) {
+      [s, fx] = step(s, { type: 'gossip.digest.ok', from, reqId: '3', body: { heartbeats: {}, cluster: marked }, now: 13 });
+      expect(tells(fx)).toEqual([]);
+    }
+    [s, fx] = step(s, { type: 'gossip.digest.ok', from: 'n4', reqId: '3', body: { heartbeats: {}, cluster: marked }, now: 14 });
+    expect(tells(fx)).toEqual(['node.exit']);
+    expect(s.context.exiting).toBe(true);
   });
 
   it('a force-removed node that still runs learns it and exits without handoff', () => {

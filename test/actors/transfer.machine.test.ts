@@ -10,7 +10,7 @@ import { createActor, initialTransition, transition, type SnapshotFrom } from 'x
 import type { HandoffItem } from '../../actors/handoff.events.js';
 import { type PartitionTransferInput, partitionTransferMachine } from '../../actors/partition-transfer.machine.js';
 import type { PartitionTransferEvent, TransferEvent } from '../../actors/transfer.events.js';
-import { type AnswerTransfersParams, type TransferInput, partitionsNotReplicated, transferMachine } from '../../actors/transfer.machine.js';
+import { type AnswerTransfersParams, backoffTicksMax, type TransferInput, partitionsNotReplicated, transferMachine } from '../../actors/transfer.machine.js';
 import { claimInitial, preferenceList } from '../../src/core/ring.js';
 
 interface Effect {
@@ -239,9 +239,12 @@ describe('transfer machine', () => {
     expect(s.context.running).toEqual(['transfer-5-2']);
     expect(s.context.completed).toBe(1);
     [s, fx] = step(s, { type: 'xstate.done.actor.transfer-5-2', actorId: 'transfer-5-2', output: { id: 'transfer-5-2', p: 5, outcome: 'busy', cursor: te.encode('k'), objectsSent: 0, bytesSent: 0 } } as never);
-    // The last one ended: scan at once; the busy partition keeps its cursor for next time.
-    expect(find(fx, 'findWork')).toMatchObject({ partitions: [1, 5] });
+    // The last one ended, refused: no scan at once (that traded reservations and refusals without
+    // pause at 30 nodes, issue 27); the next tick scans. The busy partition keeps its cursor.
+    expect(types(fx)).not.toContain('findWork');
     expect(s.context.cursors[5]).toEqual(te.encode('k'));
+    [s, fx] = step(s, { type: 'transfer.tick', now: 400 });
+    expect(find(fx, 'findWork')).toMatchObject({ partitions: [1, 5] });
     const scan = s.context.scan;
     [s, fx] = step(s, { type: 'transfer.found', scan, partitions: [{ p: 5, objects: 1 }] });
     const restarted = s.children[s.context.running[0]!] as unknown as { getSnapshot(): { context: { cursor: Uint8Array | null } } };
@@ -282,6 +285,10 @@ describe('transfer machine', () => {
     [s, fx] = step(s, { type: 'ring.changed', ring: ring2 });
     expect(s.context.running).toEqual([]);
     expect(Object.keys(s.children)).toEqual([]);
+    // The stopped transfer frees the inbound slot it held at each of its targets (issue 27: held,
+    // they refused every other transfer to those nodes for inboundIdleMs).
+    const released = fx.filter((e) => e.type === 'send').map((e) => e.params as { to: string; kind: string; reqId: string; body: { p: number } });
+    expect(released).toEqual(preferenceList(ring, 1, 3).map((to) => ({ to, kind: 'handoff.transfer.done', reqId: 'transfer-1-1', body: { p: 1 } })));
     // n1 left the ring: every partition is to be handed over.
     expect(find(fx, 'findWork')).toEqual({ scan: 2, partitions: [0, 1, 2, 3, 4, 5, 6, 7] });
     [s, fx] = step(s, { type: 'transfer.found', scan: 1, partitions: [] });
@@ -291,6 +298,37 @@ describe('transfer machine', () => {
     // An answer for the stopped transfer is dropped.
     [s, fx] = step(s, { type: 'handoff.transfer.ok', from: 'n2', reqId: 'transfer-1-1.1', body: {} });
     expect(types(fx)).toEqual([]);
+  });
+
+  it('waits a random, growing number of ticks before it tries a refused partition again (no lockstep of refusals)', () => {
+    let [s, fx] = start();
+    const waits: number[] = [];
+    for (let refusal = 1; refusal <= 6; refusal++) {
+      [s, fx] = step(s, { type: 'transfer.found', scan: s.context.scan, partitions: [{ p: 1, objects: 4 }] });
+      const id = s.context.running[0]!;
+      expect(id).toBeDefined();
+      [s, fx] = step(s, { type: `xstate.done.actor.${id}`, actorId: id, output: { id, p: 1, outcome: 'busy', cursor: null, objectsSent: 0, bytesSent: 0 } } as never);
+      const { untilTick, refusals } = s.context.backoff[1]!;
+      expect(refusals).toBe(refusal);
+      const wait = untilTick - s.context.ticks;
+      expect(wait).toBeGreaterThanOrEqual(1);
+      expect(wait).toBeLessThanOrEqual(Math.min(2 ** refusal, backoffTicksMax));
+      waits.push(wait);
+      // Found again before its wait is over: it waits.
+      for (let t = 0; t < wait; t++) {
+        [s, fx] = step(s, { type: 'transfer.found', scan: s.context.scan, partitions: [{ p: 1, objects: 4 }] });
+        expect(s.context.running).toEqual([]);
+        expect(types(fx)).not.toContain('tellNode');
+        [s, fx] = step(s, { type: 'transfer.tick', now: 1000 + s.context.ticks });
+      }
+    }
+    // Random: not every wait is the same.
+    expect(new Set(waits).size).toBeGreaterThan(1);
+    // Once it is done, it is forgotten.
+    [s, fx] = step(s, { type: 'transfer.found', scan: s.context.scan, partitions: [{ p: 1, objects: 4 }] });
+    const id = s.context.running[0]!;
+    [s, fx] = step(s, { type: `xstate.done.actor.${id}`, actorId: id, output: { id, p: 1, outcome: 'done', cursor: null, objectsSent: 4, bytesSent: 40 } } as never);
+    expect(s.context.backoff).toEqual({});
   });
 
   it('takes at most inboundMax inbound transfers, answers busy beyond, and frees a slot on done or when idle', () => {

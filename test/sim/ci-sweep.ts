@@ -13,9 +13,22 @@ export const ciSweepSeeds = Array.from({ length: 40 }, (_, i) => i + 1);
  * drop,partition,crash,join,leave` before the fix). Every change now goes through one claimant
  * (src/core/claimant.ts). 2,000 seeds of this shape (1..2000, issue 18, about 67 CPU-minutes on a
  * loaded machine): four failed on the simulator's own force-remove check (a member lost after it had
- * left, fixed), and one, seed 521, fails on the code before the claimant too: a leave under heavy
- * crashes is never committed (open).
+ * left, fixed), and one, seed 521, failed on the code before the claimant too: the claimant, cut
+ * off, committed its own leave, handed over and exited with the only copy of the new ring (fixed in
+ * issue 27: a leaver goes only once the members it leaves behind acknowledged the ring and its
+ * exiting mark, src/core/departure.ts). Every seed that ever failed stays in ciRegressionRuns.
  */
 export function ciSweepRun(seed: number): SimOptions {
   return { seed, nodes: 3 + (seed % 3), ops: 60, faults: 'swarm' };
 }
+
+/**
+ * Every run a sweep ever found failing, replayed by CI whatever the budget (test/sim/sweep.test.ts):
+ * the shape it failed in, so a fix that only moves the failure to another seed does not pass.
+ */
+export const ciRegressionRuns: readonly SimOptions[] = [
+  // The claimant left with the only copy of the ring without it (issue 27).
+  { seed: 521, nodes: 5, ops: 60, faults: 'swarm' },
+  // On Q = 16, the join of a 31st node was committed again and again, each ring leaving it out (issue 27).
+  { seed: 1, nodes: 30, ops: 60, faults: ['drop', 'partition', 'crash', 'join', 'leave', 'force-remove'] },
+];

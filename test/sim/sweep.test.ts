@@ -2,7 +2,7 @@
 // must replay exactly (same trace hash), while different seeds give different runs.
 import { describe, expect, it } from 'vitest';
 import { runSimulation, type SimReport } from '../../src/sim/runner.js';
-import { ciSweepRun, ciSweepSeeds } from './ci-sweep.js';
+import { ciRegressionRuns, ciSweepRun, ciSweepSeeds } from './ci-sweep.js';
 
 function failureText(r: SimReport): string {
   return `seed ${r.seed} broke ${r.violations.length} invariant(s); replay with: ${r.replay}\n` + r.violations.map((v) => `  ${v.invariant}: ${v.message}`).join('\n');
@@ -27,6 +27,17 @@ describe('simulation sweep', () => {
     // The sweep does real work: most adds are acknowledged, and faults were injected.
     expect(acked).toBeGreaterThan(ciSweepSeeds.length * 20);
     expect(faults).toBeGreaterThan(ciSweepSeeds.length);
+  });
+
+  it('keeps every invariant, membership liveness included, on every run a sweep ever found failing', { timeout: 240_000 }, async () => {
+    const failures: string[] = [];
+    for (const run of ciRegressionRuns) {
+      const r = await runSimulation(run);
+      if (!r.ok) failures.push(failureText(r));
+      // A run with membership changes reports how long they took to finish, within the bound.
+      if (r.faults.kinds.some((k) => k === 'join' || k === 'leave' || k === 'force-remove')) expect(r.membershipRounds, `seed ${run.seed}`).not.toBeNull();
+    }
+    expect(failures, failures.join('\n')).toEqual([]);
   });
 
   it('replays a seed exactly: the same trace hash and the same report', async () => {

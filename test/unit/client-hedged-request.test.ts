@@ -52,6 +52,14 @@ function spec(nodes: Record<string, Behaviour | Behaviour[]>, over: Partial<Hedg
 }
 
 describe('runHedged', () => {
+  it('ends at the deadline (not "exhausted") when the deadline has passed before any attempt could go (a client stall)', async () => {
+    // issue 27, item 5: the caller's event loop stalled past the deadline before this operation began.
+    const { s, asked } = spec({ n1: { after: 5, answer: 'a1' } }, { deadlineAt: performance.now() - 1 });
+    const out = await runHedged(s);
+    expect(out).toMatchObject({ ok: false, why: 'deadline' });
+    expect(asked).toEqual([]);
+  });
+
   it('asks only the first node when it answers in time', async () => {
     const { s, asked } = spec({ n1: { after: 5, answer: 'a1' }, n2: { after: 5, answer: 'a2' } });
     const out = await runHedged(s);

@@ -173,3 +173,24 @@ describe('staged changes', () => {
     expect(fixed.state.ring.owners).toContain('n5');
   });
 });
+
+describe('more nodes than partitions', () => {
+  it('refuses to stage or commit a join that would leave a node owning nothing (TOO_MANY_NODES)', () => {
+    // Issue 27: on Q = 16 the join of a 17th node was committed, took it nowhere, and was committed
+    // again and again.
+    const members = Array.from({ length: 16 }, (_, i) => `n${String(i + 1).padStart(2, '0')}`);
+    const state = { ...initialState(members, 16) };
+    const withJoiner = { ...state, members: { ...state.members, n99: { status: 'joining' as const, staged: null, version: 1, by: 'n99' } } };
+    const staged = stageJoin(withJoiner, 'n99', 'n01');
+    expect(staged).toMatchObject({ ok: false, code: 'TOO_MANY_NODES' });
+    // A join staged elsewhere (gossip brought it) is refused at commit too.
+    const sneaked = { ...withJoiner, members: { ...withJoiner.members, n99: { status: 'joining' as const, staged: 'join' as const, version: 2, by: 'n01' } } };
+    expect(commitPlan(sneaked, 'n01', 3)).toMatchObject({ ok: false, code: 'TOO_MANY_NODES' });
+    // A leave in the same plan makes room.
+    const leaving = stageLeave(sneaked, 'n16', 'leave', 'n01', 3);
+    if (!leaving.ok) throw new Error(leaving.message);
+    const committed = commitPlan(leaving.state, 'n01', 3);
+    if (!committed.ok) throw new Error(committed.message);
+    expect(committed.state.ring.owners).toContain('n99');
+  });
+});
