@@ -8,6 +8,7 @@
  * key, and every node coordinates a share of the client's requests, so n1 is no less "the node the
  * client uses" than any other; naming it keeps runs comparable. --fault-node picks another.
  */
+import { ClusterAdmin, type AdminOptions } from '../client/admin.js';
 import type { RingkvClient } from '../client/client.js';
 import type { LocalCluster } from '../server/local-cluster.js';
 import type { FaultControl, SettleResult } from './fault.js';
@@ -18,7 +19,11 @@ export const settlePollMs = 250;
 /** Looks in a row that must find nothing pending before the store counts as settled. */
 export const settleQuietPolls = 2;
 
-export function ringkvFaultControl(cluster: LocalCluster, client: RingkvClient, quorum: { n: number; r: number }): FaultControl {
+/**
+ * `admin` says where the hints are asked for when settling: an admin client is opened for that
+ * (hints are an admin operation) and closed again, so the run itself carries no admin connection.
+ */
+export function ringkvFaultControl(cluster: LocalCluster, client: RingkvClient, admin: AdminOptions, quorum: { n: number; r: number }): FaultControl {
   const paused = new Set<string>();
   const killed = new Set<string>();
   return {
@@ -43,7 +48,12 @@ export function ringkvFaultControl(cluster: LocalCluster, client: RingkvClient, 
       paused.delete(node);
     },
     async settle(timeoutMs) {
-      return settleHints(client, cluster.nodeIds, timeoutMs);
+      const hints = await ClusterAdmin.connect(admin);
+      try {
+        return await settleHints(hints, cluster.nodeIds, timeoutMs);
+      } finally {
+        await hints.close().catch(() => undefined);
+      }
     },
     async readBack(key) {
       return (await client.get(key, { n: quorum.n, r: quorum.r })).values;
@@ -58,7 +68,7 @@ export function ringkvFaultControl(cluster: LocalCluster, client: RingkvClient, 
 }
 
 /** Waits until every node answers and none holds a hint: what the fault left has been handed off. */
-export async function settleHints(client: RingkvClient, nodeIds: readonly string[], timeoutMs: number): Promise<SettleResult> {
+export async function settleHints(admin: Pick<ClusterAdmin, 'hints'>, nodeIds: readonly string[], timeoutMs: number): Promise<SettleResult> {
   const t0 = performance.now();
   let quiet = 0;
   let detail = 'no look at the hints finished';
@@ -66,7 +76,7 @@ export async function settleHints(client: RingkvClient, nodeIds: readonly string
     const looks = await Promise.all(
       nodeIds.map(async (via) => {
         try {
-          const h = await client.hints({ via });
+          const h = await admin.hints({ via });
           return { via, pending: h.targets.reduce((sum, t) => sum + t.count, 0) };
         } catch (err) {
           return { via, error: (err as Error).message };

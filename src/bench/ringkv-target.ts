@@ -126,7 +126,7 @@ export async function openRingkvTarget(opts: RingkvTargetOptions): Promise<Bench
       : `cluster "${clusterName}" on ${servers ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222'}`,
     durability,
     settings: { N: opts.n, R: opts.r, W: opts.w, ...(cluster ? { nodes } : {}) },
-    ...(cluster ? { faults: ringkvFaultControl(cluster, client, quorum) } : {}),
+    ...(cluster ? { faults: ringkvFaultControl(cluster, client, { ...(servers ? { servers } : {}), cluster: clusterName }, quorum) } : {}),
     ...(cluster ? { processes: () => cluster!.processes().map((p) => ({ role: p.isNode ? `node ${p.label}` : 'nats-server', pid: p.pid })) } : {}),
     async load(key, value) {
       if (fresh) {

@@ -49,15 +49,15 @@ export function registerAaeCommand(program: Command): void {
 }
 
 async function askNodes(g: Globals, op: AaeOp, only: string | undefined): Promise<NodeAnswer[]> {
-  const { RingkvClient } = await import('../client/client.js');
+  const { ClusterAdmin } = await import('../client/admin.js');
   const { resolveServerUrl } = await import('../server/local-cluster.js');
-  const client = await RingkvClient.connect({ servers: resolveServerUrl(g.server), cluster: g.cluster, timeoutMs: nodeAnswerTimeoutMs });
+  const admin = await ClusterAdmin.connect({ servers: resolveServerUrl(g.server), cluster: g.cluster, timeoutMs: nodeAnswerTimeoutMs });
   try {
-    const nodes = only !== undefined ? [only] : (await client.status()).members.map((m) => m.nodeId);
+    const nodes = only !== undefined ? [only] : (await admin.status()).members.map((m) => m.nodeId);
     return await Promise.all(
       nodes.map(async (nodeId): Promise<NodeAnswer> => {
         try {
-          return await client.aae(op, { via: nodeId });
+          return await admin.aae(op, { via: nodeId });
         } catch (err) {
           // One node named: its failure is the command's (UNKNOWN_NODE, NO_CLUSTER, TIMEOUT exit codes).
           if (only !== undefined) throw err;
@@ -68,7 +68,7 @@ async function askNodes(g: Globals, op: AaeOp, only: string | undefined): Promis
       }),
     );
   } finally {
-    await client.close().catch(() => undefined);
+    await admin.close().catch(() => undefined);
   }
 }
 

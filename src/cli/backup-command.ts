@@ -9,12 +9,12 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { ApiBackupOk } from '../protocol/messages.js';
 import { formatJson, formatTable } from './output.js';
 
-type WithClient = <T>(globals: { server?: string; cluster: string }, fn: (client: import('../client/client.js').RingkvClient) => Promise<T>) => Promise<T>;
+type WithAdmin = <T>(globals: { server?: string; cluster: string }, fn: (admin: import('../client/admin.js').ClusterAdmin) => Promise<T>) => Promise<T>;
 
 /** A compacted copy runs at disk speed; a large store takes minutes. */
 const backupTimeoutMsDefault = 600_000;
 
-export function registerBackupCommand(program: Command, withClient: WithClient): void {
+export function registerBackupCommand(program: Command, withAdmin: WithAdmin): void {
   program
     .command('backup')
     .description("copy one node's store (consistent and compacted, taken while it serves) into DIR inside the node's backup directory")
@@ -27,7 +27,7 @@ export function registerBackupCommand(program: Command, withClient: WithClient):
     })
     .action(async (dir: string, o: { node: string; timeoutMs?: number }, cmd: Command) => {
       const g = cmd.optsWithGlobals<{ server?: string; cluster: string; json?: boolean }>();
-      const ok: ApiBackupOk = await withClient(g, (client) => client.backup(dir, { via: o.node, timeoutMs: o.timeoutMs ?? backupTimeoutMsDefault }));
+      const ok: ApiBackupOk = await withAdmin(g, (admin) => admin.backup(dir, { via: o.node, timeoutMs: o.timeoutMs ?? backupTimeoutMsDefault }));
       if (g.json) {
         process.stdout.write(formatJson(ok));
         return;

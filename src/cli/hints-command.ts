@@ -7,20 +7,20 @@ import type { Command } from 'commander';
 import type { ApiHintsOk } from '../protocol/messages.js';
 import { formatJson, formatTable } from './output.js';
 
-type WithClient = <T>(globals: { server?: string; cluster: string }, fn: (client: import('../client/client.js').RingkvClient) => Promise<T>) => Promise<T>;
+type WithAdmin = <T>(globals: { server?: string; cluster: string }, fn: (admin: import('../client/admin.js').ClusterAdmin) => Promise<T>) => Promise<T>;
 
-export function registerHintsCommand(program: Command, withClient: WithClient): void {
+export function registerHintsCommand(program: Command, withAdmin: WithAdmin): void {
   program
     .command('hints')
     .description('show the hints each node keeps for replicas that were down, and their delivery')
     .action(async (_o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<{ server?: string; cluster: string; json?: boolean }>();
-      const nodes = await withClient(g, async (client) => {
-        const status = await client.status();
+      const nodes = await withAdmin(g, async (admin) => {
+        const status = await admin.status();
         return Promise.all(
           status.members.map(async (m) => {
             try {
-              return await client.hints({ via: m.nodeId });
+              return await admin.hints({ via: m.nodeId });
             } catch (err) {
               // A user without the admin permissions is refused by every node alike: say so, exit 12.
               if ((err as { code?: string }).code === 'NATS_PERMISSION') throw err;

@@ -190,10 +190,21 @@ async function readStdin(): Promise<Uint8Array> {
 async function withClient<T>(globals: GlobalOptions, fn: (client: import('../client/client.js').RingkvClient) => Promise<T>): Promise<T> {
   // Loaded on demand so that `up`, `node` and `--help` do not pay for the NATS client.
   const { RingkvClient } = await import('../client/client.js');
+  return withConnected(globals, (servers) => RingkvClient.connect({ servers, cluster: globals.cluster }), fn);
+}
+
+/** As withClient, for the admin operations (hints, transfers, backup): a ClusterAdmin. */
+async function withAdmin<T>(globals: GlobalOptions, fn: (admin: import('../client/admin.js').ClusterAdmin) => Promise<T>): Promise<T> {
+  const { ClusterAdmin } = await import('../client/admin.js');
+  return withConnected(globals, (servers) => ClusterAdmin.connect({ servers, cluster: globals.cluster, timeoutMs: operatorDefaults.requestTimeoutMs }), fn);
+}
+
+/** Connects (NATS out of reach is NO_CLUSTER with a hint), runs `fn`, and closes again. */
+async function withConnected<C extends { close(): Promise<void> }, T>(globals: GlobalOptions, open: (servers: string) => Promise<C>, fn: (c: C) => Promise<T>): Promise<T> {
   const servers = resolveServerUrl(globals.server);
-  let client: import('../client/client.js').RingkvClient;
+  let client: C;
   try {
-    client = await RingkvClient.connect({ servers, cluster: globals.cluster });
+    client = await open(servers);
   } catch (err) {
     if (ringkvErrorCode(err) === undefined && isNatsUnreachable(err)) {
       const reason = err instanceof Error ? err.message : String(err);
@@ -372,9 +383,9 @@ function buildProgram(json = false): Command {
   registerInspectCommands(program);
   registerBenchCommand(program);
   registerDemoCommand(program);
-  registerHintsCommand(program, withClient);
-  registerTransfersCommand(program, withClient);
-  registerBackupCommand(program, withClient);
+  registerHintsCommand(program, withAdmin);
+  registerTransfersCommand(program, withAdmin);
+  registerBackupCommand(program, withAdmin);
   registerSimCommand(program);
   registerSimScaleCommand(program);
   registerRingCommand(program, withClient);

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { ApiTransfersOk, TransferRow } from '../protocol/messages.js';
 import { formatJson, formatTable } from './output.js';
 
-type WithClient = <T>(globals: { server?: string; cluster: string }, fn: (client: import('../client/client.js').RingkvClient) => Promise<T>) => Promise<T>;
+type WithAdmin = <T>(globals: { server?: string; cluster: string }, fn: (admin: import('../client/admin.js').ClusterAdmin) => Promise<T>) => Promise<T>;
 
 const barWidth = 20;
 
@@ -32,18 +32,18 @@ function rateText(t: TransferRow): string {
   return `${t.objectsPerSec.toFixed(1)} obj/s, ${(t.bytesPerSec / 1024).toFixed(1)} KiB/s`;
 }
 
-export function registerTransfersCommand(program: Command, withClient: WithClient): void {
+export function registerTransfersCommand(program: Command, withAdmin: WithAdmin): void {
   program
     .command('transfers')
     .description('show each ownership transfer in progress: partition, from, to, progress, rate and ETA')
     .action(async (_o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<{ server?: string; cluster: string; json?: boolean }>();
-      const nodes = await withClient(g, async (client) => {
-        const status = await client.status();
+      const nodes = await withAdmin(g, async (admin) => {
+        const status = await admin.status();
         return Promise.all(
           status.members.map(async (m): Promise<ApiTransfersOk | { nodeId: string; error: string }> => {
             try {
-              return await client.transfers({ via: m.nodeId });
+              return await admin.transfers({ via: m.nodeId });
             } catch (err) {
               // A user without the admin permissions is refused by every node alike: say so, exit 12.
               if ((err as { code?: string }).code === 'NATS_PERMISSION') throw err;

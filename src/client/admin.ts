@@ -8,85 +8,104 @@
  *   await admin.join('n4');                 // n4 was started with --seeds and is known as joining
  *   const { plan } = await admin.plan();
  *   await admin.commit();
+ *   const { targets } = await admin.hints({ via: 'n2' });   // one node's pending hints
+ *
+ * Besides the staged changes: one node's hints, transfers, anti-entropy counters (or a pause and
+ * resume of its exchanges), and a backup of its store.
  *
  * Requests go to any node (the state is the same everywhere once gossip has spread it), hedged as
  * the client's reads are, or to one node with `via` (UNKNOWN_NODE when the cluster has no such
- * member), on the admin subjects (src/protocol/subjects.ts); status is a client operation and goes
+ * member), through the same request machinery as the client (request-session.ts), on the admin subjects (src/protocol/subjects.ts); status is a client operation and goes
  * on the client subjects. Refusals come back as RingkvError with a code: NO_CHANGES, UNKNOWN_NODE,
  * TOO_FEW_NODES, ALREADY_MEMBER, NOT_READY, BAD_REQUEST, and NATS_PERMISSION when the NATS user may
  * not publish on the admin subjects.
  */
-import type { ApiClusterOk, ApiStatusOk, ClusterOp } from '../protocol/messages.js';
-import { RingkvClient } from './client.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { NatsAuthSettings } from '../adapters/nats/connection-options.js';
+import type { AaeOp, ApiAaeOk } from '../protocol/aae-messages.js';
+import type { ApiBackupOk, ApiClusterOk, ApiHintsOk, ApiStatusOk, ApiTransfersOk } from '../protocol/messages.js';
+import { aaeOperation, backupOperation, clusterOperation, hintsOperation, transfersOperation, type NodeOperationOptions } from './node-operations.js';
+import { RequestSession } from './request-session.js';
+
+export type { NodeOperationOptions } from './node-operations.js';
 
 /** The authentication settings default to the nats CLI's environment variables, as for the client. */
 export interface AdminOptions extends NatsAuthSettings {
   servers?: string;
   cluster?: string;
+  /** The cluster id to accept answers from (default: RINGKV_CLUSTER_ID, else the first answer's). */
+  clusterId?: string;
   /** How long a node has to answer (default 5000 ms). */
   timeoutMs?: number;
   /** Reuse an existing NATS connection; close() then leaves it open. */
   connection?: NatsConnection;
 }
 
-/** Changes that are not safe to send twice: they go to one node that has just answered. */
-const changingOps = new Set<ClusterOp>(['join', 'leave', 'force-remove', 'commit', 'clear']);
-
 export class ClusterAdmin {
-  private constructor(private readonly client: RingkvClient) {}
+  private constructor(private readonly session: RequestSession) {}
 
   static async connect(opts: AdminOptions = {}): Promise<ClusterAdmin> {
     // The client's connection (its errors: NO_CLUSTER, NATS_AUTH, no secret shown) and its hedged
     // requests: a paused node costs a hedge delay, not the deadline.
-    return new ClusterAdmin(await RingkvClient.connect({ ...opts, timeoutMs: opts.timeoutMs ?? 5_000 }));
+    return new ClusterAdmin(await RequestSession.open({ ...opts, timeoutMs: opts.timeoutMs ?? 5_000 }));
   }
 
   /** Stages the join of `node` (a node started with --seeds that the cluster knows as joining). */
   join(node: string, opts: { via?: string } = {}): Promise<ApiClusterOk> {
-    return this.op('join', node, opts.via);
+    return clusterOperation(this.session, 'join', node, opts.via);
   }
 
   /** Stages the leave of `node` (with ownership transfer); without a node, of the node that answers. */
   leave(node?: string, opts: { via?: string } = {}): Promise<ApiClusterOk> {
-    return this.op('leave', node, opts.via ?? node);
+    return clusterOperation(this.session, 'leave', node, opts.via ?? node);
   }
 
   /** Stages the removal of `node` without handoff (for a node that is gone for good). */
   forceRemove(node: string, opts: { via?: string } = {}): Promise<ApiClusterOk> {
-    return this.op('force-remove', node, opts.via);
+    return clusterOperation(this.session, 'force-remove', node, opts.via);
   }
 
   plan(opts: { via?: string } = {}): Promise<ApiClusterOk> {
-    return this.op('plan', undefined, opts.via);
+    return clusterOperation(this.session, 'plan', undefined, opts.via);
   }
 
   commit(opts: { via?: string } = {}): Promise<ApiClusterOk> {
-    return this.op('commit', undefined, opts.via);
+    return clusterOperation(this.session, 'commit', undefined, opts.via);
   }
 
   clear(opts: { via?: string } = {}): Promise<ApiClusterOk> {
-    return this.op('clear', undefined, opts.via);
+    return clusterOperation(this.session, 'clear', undefined, opts.via);
   }
 
   /** One node's status (its view of the members, the ring version, when it started). */
-  async status(opts: { via?: string } = {}): Promise<ApiStatusOk> {
-    return this.client.status(opts);
+  status(opts: { via?: string; timeoutMs?: number } = {}): Promise<ApiStatusOk> {
+    return this.session.status(opts);
   }
 
-  async close(): Promise<void> {
-    await this.client.close();
+  /** One node's pending hints by target and its delivery rate (`via` names the node). */
+  hints(opts: NodeOperationOptions): Promise<ApiHintsOk> {
+    return hintsOperation(this.session, opts);
+  }
+
+  /** The partitions one node is handing over (ownership transfer), with progress (`via` names the node). */
+  transfers(opts: NodeOperationOptions): Promise<ApiTransfersOk> {
+    return transfersOperation(this.session, opts);
+  }
+
+  /** One node's anti-entropy counters per partition; pause or resume its exchanges (`via` names the node). */
+  aae(op: AaeOp, opts: NodeOperationOptions): Promise<ApiAaeOk> {
+    return aaeOperation(this.session, op, opts);
   }
 
   /**
-   * A change (join, leave, force-remove, commit, clear) goes to one node and is never hedged: a
-   * commit sent twice could make two rings. Without `via` it goes to the node that first answers a
-   * hedged status, so a paused node is not chosen. A plan is a read: hedged like status.
+   * A consistent, compacted copy of one node's store, written by that node (`via`) into `dir` inside
+   * its backup directory (src/server/backup.ts). Answers once the copy is complete.
    */
-  private async op(op: ClusterOp, node: string | undefined, via: string | undefined): Promise<ApiClusterOk> {
-    const body = node === undefined ? { op } : { op, node };
-    if (via === undefined && changingOps.has(op)) via = (await this.status()).nodeId;
-    return (await this.client.operation('cluster', body, { via })) as ApiClusterOk;
+  backup(dir: string, opts: NodeOperationOptions): Promise<ApiBackupOk> {
+    return backupOperation(this.session, dir, opts);
+  }
+
+  async close(): Promise<void> {
+    await this.session.close();
   }
 }

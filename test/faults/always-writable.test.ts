@@ -19,6 +19,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PhaseRecorder, type PhaseReport } from '../../src/bench/phases.js';
 import { settleHints } from '../../src/bench/ringkv-faults.js';
 import { sleep } from '../../src/bench/free-port.js';
+import { ClusterAdmin } from '../../src/client/admin.js';
 import { RingkvClient } from '../../src/client/client.js';
 import { claimInitial, partitionCountDefault, partitionOf, preferenceList } from '../../src/core/ring.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
@@ -156,7 +157,8 @@ function expectFailover(run: RunResult): void {
 
 /** Once hints are drained, every acknowledged write reads back (R=2) with its value. */
 async function expectNothingLost(c: RingkvClient, cl: Cluster, acked: Map<string, string>): Promise<void> {
-  const settled = await settleHints(c, cl.ids, 120_000);
+  const admin = await ClusterAdmin.connect({ servers: cl.natsUrl, cluster: cl.cluster, timeoutMs: clientTimeoutMs });
+  const settled = await settleHints(admin, cl.ids, 120_000).finally(() => admin.close());
   expect(settled.settled, settled.detail).toBe(true);
   const lost: string[] = [];
   const keys = [...acked.keys()];

@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterAdmin } from '../../src/client/admin.js';
 import { RingkvClient } from '../../src/client/client.js';
 import type { ApiBackupOk } from '../../src/protocol/messages.js';
 import { type Cluster, printNodeOutputOnFailure, repoRoot, ringkvBin, startCluster } from '../support/cluster.js';
@@ -24,6 +25,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let nats: NatsServerHandle | undefined;
 let cluster: Cluster | undefined;
 let client: RingkvClient;
+let admin: ClusterAdmin;
 let dataRoot: string;
 let backupRoot: string;
 
@@ -33,10 +35,12 @@ beforeAll(async () => {
   backupRoot = path.join(dataRoot, 'backups');
   cluster = await startCluster({ nodes: 3, natsUrl: nats.url, dataRoot, cluster: clusterName, args: ['--aae-interval-ms', '1000'] });
   client = await RingkvClient.connect({ servers: nats.url, cluster: clusterName, timeoutMs: 5000 });
+  admin = await ClusterAdmin.connect({ servers: nats.url, cluster: clusterName, timeoutMs: 5000 });
 }, 120_000);
 
 afterAll(async () => {
   await client?.close().catch(() => undefined);
+  await admin?.close().catch(() => undefined);
   await cluster?.stopAll();
   await nats?.stop();
   if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
@@ -149,7 +153,7 @@ describe('backup and restore', () => {
     // one per partition with each of the two other replicas (an acknowledged write may be on only one).
     const until = Date.now() + 120_000;
     for (;;) {
-      const aae = await client.aae('status', { via: 'n2' });
+      const aae = await admin.aae('status', { via: 'n2' });
       const behind = aae.partitions.filter((p) => p.exchanges < 2).length;
       if (behind === 0) break;
       if (Date.now() > until) throw new Error(`anti-entropy did not finish a round on n2: ${behind} partitions behind`);

@@ -37,7 +37,7 @@ it('a force-removed member\'s hints are dropped, a leaving holder of them exits 
     }
   }
   expect(acked.size).toBeGreaterThan(60);
-  const hintsFor5 = async (id: string) => (await client.hints({ via: id })).targets.find((t) => t.target === 'n5')?.count ?? 0;
+  const hintsFor5 = async (id: string) => (await admin.hints({ via: id })).targets.find((t) => t.target === 'n5')?.count ?? 0;
   const held = await Promise.all(live.map(async (id) => ({ id, count: await hintsFor5(id) })));
   held.sort((a, b) => b.count - a.count);
   expect(held[0]!.count).toBeGreaterThan(0);
@@ -48,7 +48,7 @@ it('a force-removed member\'s hints are dropped, a leaving holder of them exits 
   await admin.commit({ via: 'n1' });
   await waitFor('every node dropped its hints for n5', async () => ((await Promise.all(live.map(hintsFor5))).every((count) => count === 0) ? true : undefined), 30_000, 250);
   // Each node counts what it dropped (n5 was down throughout: none of them was delivered).
-  for (const { id, count } of held) expect((await client.hints({ via: id })).dropped, id).toBe(count);
+  for (const { id, count } of held) expect((await admin.hints({ via: id })).dropped, id).toBe(count);
 
   const via = live.find((id) => id !== holder)!;
   await admin.leave(holder, { via });
@@ -60,7 +60,7 @@ it('a force-removed member\'s hints are dropped, a leaving holder of them exits 
   expect(c.lastExit(holder)).toEqual({ code: 11, signal: null });
 
   const rest = live.filter((id) => id !== holder);
-  for (const id of rest) expect((await client.hints({ via: id })).targets).toEqual([]);
+  for (const id of rest) expect((await admin.hints({ via: id })).targets).toEqual([]);
   const missing: string[] = [];
   for (const [key, value] of acked) {
     const got = await client.get(key, { r: 2 });

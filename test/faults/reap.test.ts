@@ -14,6 +14,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LmdbStore } from '../../src/adapters/lmdb/lmdb-store.js';
 import { RingkvClient } from '../../src/client/client.js';
+import { ClusterAdmin } from '../../src/client/admin.js';
 import type { ApiBackupOk, ApiStatusOk } from '../../src/protocol/messages.js';
 import { partitionOf } from '../../src/core/ring.js';
 import { type Cluster, printNodeOutputOnFailure, repoRoot, ringkvBin, startCluster } from '../support/cluster.js';
@@ -29,6 +30,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let nats: NatsServerHandle | undefined;
 let cluster: Cluster | undefined;
 let client: RingkvClient;
+let admin: ClusterAdmin;
 let dataRoot: string;
 
 const reapArgs = ['--partitions', String(partitions), '--aae-interval-ms', '500', '--reap-interval-ms', '500', '--reap-grace-ms', String(graceMs)];
@@ -38,10 +40,12 @@ beforeAll(async () => {
   dataRoot = tempDir('ringkv-reap-');
   cluster = await startCluster({ nodes: 3, natsUrl: nats.url, dataRoot, cluster: clusterName, args: reapArgs });
   client = await RingkvClient.connect({ servers: nats.url, cluster: clusterName, timeoutMs: 5000 });
+  admin = await ClusterAdmin.connect({ servers: nats.url, cluster: clusterName, timeoutMs: 5000 });
 }, 120_000);
 
 afterAll(async () => {
   await client?.close().catch(() => undefined);
+  await admin?.close().catch(() => undefined);
   await cluster?.stopAll();
   await nats?.stop();
   if (dataRoot) rmSync(dataRoot, { recursive: true, force: true });
@@ -121,7 +125,7 @@ describe('tombstone reaping on real processes', () => {
     // anti-entropy finish rebuilding n3 first (its segments must match for every kept key).
     const until = Date.now() + 60_000;
     for (;;) {
-      const aae = await client.aae('status', { via: 'n3' });
+      const aae = await admin.aae('status', { via: 'n3' });
       if (aae.partitions.every((p) => p.exchanges >= 2) || Date.now() > until) break;
       await sleep(500);
     }

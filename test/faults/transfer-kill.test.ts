@@ -35,7 +35,7 @@ const env = useAdminCluster({
 });
 
 async function transfersOf(ids: string[]): Promise<ApiTransfersOk[]> {
-  return Promise.all(ids.map((id) => env.client.transfers({ via: id })));
+  return Promise.all(ids.map((id) => env.admin.transfers({ via: id })));
 }
 
 describe('ownership transfer under kill -9 of the receiver', () => {

@@ -14,6 +14,7 @@
  */
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterAdmin } from '../../src/client/admin.js';
 import { RingkvClient } from '../../src/client/client.js';
 import { type Cluster, startCluster } from '../support/cluster.js';
 import { createHosts, type Hosts, hostsUnavailable } from '../support/hosts.js';
@@ -117,18 +118,23 @@ describe.skipIf(unavailable !== undefined)('sets across five hosts under partiti
 
     // Settle: every fault is healed; wait until no node holds a hint, then read every set with R=3.
     hosts.heal();
-    const admin = clients.get('h3')!;
+    const reader = clients.get('h3')!;
+    const admin = await ClusterAdmin.connect({ servers: hosts.host('h3').natsUrl, cluster: 'jepsen', timeoutMs: 2000 });
     const settleBy = Date.now() + 60_000;
-    for (;;) {
-      const pending = await Promise.all(cluster.ids.map((id) => admin.hints({ via: id, timeoutMs: 2000 }).then((h) => h.targets.reduce((n, t) => n + t.count, 0), () => 1)));
-      if (pending.every((p) => p === 0) || Date.now() > settleBy) break;
-      await sleep(500);
+    try {
+      for (;;) {
+        const pending = await Promise.all(cluster.ids.map((id) => admin.hints({ via: id, timeoutMs: 2000 }).then((h) => h.targets.reduce((n, t) => n + t.count, 0), () => 1)));
+        if (pending.every((p) => p === 0) || Date.now() > settleBy) break;
+        await sleep(500);
+      }
+    } finally {
+      await admin.close().catch(() => undefined);
     }
 
     const lost: string[] = [];
     const invented: string[] = [];
     for (const key of keys) {
-      const read = await admin.get(key, { r: 3, timeoutMs: 5000 });
+      const read = await reader.get(key, { r: 3, timeoutMs: 5000 });
       const final = setOf(read.values);
       for (const e of wl.acked.get(key)!) if (!final.has(e)) lost.push(`${key}:${e}`);
       for (const e of final) if (!wl.attempted.get(key)!.has(e)) invented.push(`${key}:${e}`);

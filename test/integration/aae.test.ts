@@ -67,10 +67,10 @@ describe('anti-entropy', () => {
 
     const paused = await cli(['aae', 'pause', '--node', 'n3']);
     expect(paused.stdout).toBe('n3: paused\n');
-    expect((await env.client.aae('status', { via: 'n3' })).paused).toBe(true);
+    expect((await env.admin.aae('status', { via: 'n3' })).paused).toBe(true);
     const resumed = await cli(['aae', 'resume']);
     expect(resumed.stdout.split('\n').filter(Boolean).sort()).toEqual(['n1: resumed', 'n2: resumed', 'n3: resumed']);
-    expect((await env.client.aae('status', { via: 'n3' })).paused).toBe(false);
+    expect((await env.admin.aae('status', { via: 'n3' })).paused).toBe(false);
   });
 
   it('restores every key of a node whose data directory was deleted, without any read', { timeout: 150_000 }, async () => {
@@ -82,24 +82,24 @@ describe('anti-entropy', () => {
     const writeMs = performance.now() - writeStarted;
 
     // Stop n2, delete its data, start it: a new epoch and an empty store.
-    const before = await env.client.aae('status', { via: 'n2' });
+    const before = await env.admin.aae('status', { via: 'n2' });
     await c.kill('n2', 'SIGTERM');
     rmSync(c.dataDir('n2'), { recursive: true, force: true });
     await c.restart('n2');
     const restartedAt = performance.now();
     expect(c.servingLines('n2').at(-1)).toMatchObject({ newEpoch: true });
-    expect(repairedOn(await env.client.aae('status', { via: 'n2' }))).toBe(0);
+    expect(repairedOn(await env.admin.aae('status', { via: 'n2' }))).toBe(0);
 
     // Only anti-entropy counters are watched: no key is read until every one was repaired.
     let repaired = 0;
     while (repaired < keyCount) {
       if (performance.now() - restartedAt > 100_000) throw new Error(`anti-entropy restored only ${repaired} of ${keyCount} keys in 100 s`);
       await sleep(200);
-      repaired = repairedOn(await env.client.aae('status', { via: 'n2' }));
+      repaired = repairedOn(await env.admin.aae('status', { via: 'n2' }));
     }
     const restoreMs = performance.now() - restartedAt;
-    const n2 = await env.client.aae('status', { via: 'n2' });
-    const others = await Promise.all(['n1', 'n3'].map((via) => env.client.aae('status', { via })));
+    const n2 = await env.admin.aae('status', { via: 'n2' });
+    const others = await Promise.all(['n1', 'n3'].map((via) => env.admin.aae('status', { via })));
     const sentToN2 = others.reduce((n, a) => n + a.partitions.reduce((m, s) => m + s.bytesSent, 0), 0);
     console.log(
       `aae restore: ${keyCount} keys written (w=3, ${writeConcurrency} in flight) in ${(writeMs / 1000).toFixed(1)} s; ` +

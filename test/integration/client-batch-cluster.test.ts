@@ -37,8 +37,10 @@ afterAll(async () => {
   await nats?.stop();
 });
 
+/** The client's request session (src/client/request-session.ts): its connection and multiplexer. */
+const sessionOf = (c: RingkvClient) => (c as unknown as { session: { nc: NatsConnection; mux: { sentMessages: number; sentRequests: number } } }).session;
 /** The client's own connection, to count what it published and received. */
-const statsOf = (c: RingkvClient) => (c as unknown as { nc: NatsConnection }).nc.stats();
+const statsOf = (c: RingkvClient) => sessionOf(c).nc.stats();
 
 describe('client batches on a real cluster', () => {
   it('sends and receives far fewer NATS messages than requests, and every answer reaches its caller', async () => {
@@ -46,7 +48,7 @@ describe('client batches on a real cluster', () => {
     await client.put('warm', text.encode('w'));
     const before = statsOf(client);
     await Promise.all(Array.from({ length: count }, (_, i) => client.put(`k${i}`, text.encode(`v${i}`))));
-    const mux = (client as unknown as { mux: { sentMessages: number; sentRequests: number } }).mux;
+    const mux = sessionOf(client).mux;
     const afterPuts = { requests: mux.sentRequests, messages: mux.sentMessages };
     const got = await Promise.all(Array.from({ length: count }, (_, i) => client.get(`k${i}`)));
     const after = statsOf(client);

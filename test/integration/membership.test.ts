@@ -176,7 +176,7 @@ describe('membership: join and leave under load', () => {
     await waitFor(
       'every ownership transfer done',
       async () => {
-        const all = await Promise.all(c.ids.map((id) => client.transfers({ via: id })));
+        const all = await Promise.all(c.ids.map((id) => admin.transfers({ via: id })));
         quiet = all.every((t) => t.transfers.length === 0 && t.inbound === 0) ? quiet + 1 : 0;
         return quiet >= 2 ? all : undefined;
       },

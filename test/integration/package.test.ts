@@ -34,7 +34,7 @@ let cluster: Cluster | undefined;
 /** The program a user would write: every line of it goes through the installed package. */
 const program = `
 import { RingkvClient, RingkvError, errorCodes, type ClientOptions, type ErrorCode, type GetResult } from 'ringkv';
-import { ClusterAdmin, type ApiClusterOk } from 'ringkv/admin';
+import { ClusterAdmin, type ApiClusterOk, type ApiHintsOk } from 'ringkv/admin';
 
 const options: ClientOptions = { servers: process.env.NATS_URL!, cluster: process.env.RINGKV_CLUSTER!, timeoutMs: 5000 };
 const client = await RingkvClient.connect(options);
@@ -59,6 +59,9 @@ try {
 }
 out.knowsCodes = errorCodes.includes('UNAVAILABLE');
 out.members = (await admin.status()).members.map((m) => m.nodeId).sort();
+// What one node is doing is the admin's to ask ('ringkv' has no hints, transfers, aae or backup).
+const hints: ApiHintsOk = await admin.hints({ via: (out.members as string[])[0]! });
+out.hintsFrom = hints.nodeId;
 const plan: ApiClusterOk | string = await admin.plan().catch((err: unknown) => (err instanceof RingkvError ? err.code : String(err)));
 out.plan = typeof plan === 'string' ? plan : plan.changes.length;
 await admin.close();
@@ -71,6 +74,7 @@ const wrongProgram = `
 import { RingkvClient } from 'ringkv';
 const client = await RingkvClient.connect({});
 await client.put('k', 'a string is not bytes');
+await client.hints({ via: 'n1' });
 `;
 
 /** Must not resolve: the package's exports fence off its internals. */
@@ -183,6 +187,8 @@ describe('the packed tarball', () => {
     const bad = await typeCheck(path.join(project, 'bad'), { 'wrong.ts': wrongProgram, 'internal.ts': internalProgram }, { skipLibCheck: true });
     expect(bad.code).not.toBe(0);
     expect(bad.output).toMatch(/wrong\.ts.*TS2345: Argument of type 'string' is not assignable to parameter of type 'Uint8Array/);
+    // The admin operations are ClusterAdmin's ('ringkv/admin'), not the client's.
+    expect(bad.output).toMatch(/wrong\.ts.*TS2339: Property 'hints' does not exist on type 'RingkvClient'/);
     expect(bad.output).toMatch(/internal\.ts.*TS2307: Cannot find module 'ringkv\/dist\/src\/runtime\/create-node\.js'/);
   }, slowMs);
 });
@@ -194,7 +200,7 @@ describe('the installed package against a real cluster', () => {
     nats = await startNatsServer();
     cluster = await startCluster({ nodes: 3, natsUrl: nats.url, dataRoot: path.join(work, 'data'), cluster: 'pkgtest', bin: installedBin() });
     const out = await runProgram(nats.url, 'pkgtest');
-    expect(out).toEqual({ first: ['apple'], second: ['pear'], deleted: false, emptyKey: 'BAD_REQUEST', knowsCodes: true, members: ['n1', 'n2', 'n3'], plan: 'NO_CHANGES' });
+    expect(out).toEqual({ first: ['apple'], second: ['pear'], deleted: false, emptyKey: 'BAD_REQUEST', knowsCodes: true, members: ['n1', 'n2', 'n3'], hintsFrom: 'n1', plan: 'NO_CHANGES' });
     await cluster.stopAll();
     cluster = undefined;
     await nats.stop();

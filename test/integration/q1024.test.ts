@@ -49,7 +49,7 @@ describe('a ring of 1024 partitions', () => {
     await waitFor(
       'every ownership transfer done',
       async () => {
-        const all = await Promise.all(cluster.ids.map((id) => client.transfers({ via: id })));
+        const all = await Promise.all(cluster.ids.map((id) => admin.transfers({ via: id })));
         return all.every((t) => t.transfers.length === 0 && t.inbound === 0) && (await admin.status({ via: 'n4' })).members.find((m) => m.nodeId === 'n4')!.partitions.length > 0 ? true : undefined;
       },
       120_000,

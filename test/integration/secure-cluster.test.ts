@@ -18,6 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterAdmin } from '../../src/client/admin.js';
 import { RingkvClient } from '../../src/client/client.js';
 import { RingkvError } from '../../src/client/errors.js';
+import { hintsOperation } from '../../src/client/node-operations.js';
+import { RequestSession } from '../../src/client/request-session.js';
 import { exitCodes } from '../../src/cli/exit-codes.js';
 import { freePort, sleep } from '../../src/bench/free-port.js';
 import { decodeEnvelope, encodeEnvelope, protocolVersion } from '../../src/protocol/envelope.js';
@@ -85,16 +87,14 @@ describe('ringkv up --secure', () => {
 
   it('a client user cannot run admin operations: NATS_PERMISSION', async () => {
     const admin = await ClusterAdmin.connect(opts('client'));
-    const client = await RingkvClient.connect(opts('client'));
     try {
       const refused = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
-      for (const err of [await refused(admin.plan()), await refused(admin.commit({ via: 'n1' })), await refused(client.hints({ via: 'n1' })), await refused(client.aae('pause', { via: 'n2' }))]) {
+      for (const err of [await refused(admin.plan()), await refused(admin.commit({ via: 'n1' })), await refused(admin.hints({ via: 'n1' })), await refused(admin.aae('pause', { via: 'n2' }))]) {
         expect(err).toBeInstanceOf(RingkvError);
         expect((err as RingkvError).code).toBe('NATS_PERMISSION');
       }
     } finally {
       await admin.close();
-      await client.close();
     }
     const cli = cliAs('client', 'cluster', 'plan');
     expect(cli.status, cli.stderr).toBe(exitCodes.forbidden);
@@ -161,7 +161,6 @@ describe('ringkv up --secure', () => {
 
   it('an admin can: plan, hints and inspection answer', async () => {
     const admin = await ClusterAdmin.connect(opts('admin'));
-    const client = await RingkvClient.connect(opts('admin'));
     try {
       const plan = await admin.plan().then(
         (ok) => ok.op,
@@ -169,10 +168,9 @@ describe('ringkv up --secure', () => {
       );
       // Nothing is staged: the node answers, and says so.
       expect(plan).toBe('NO_CHANGES');
-      expect((await client.hints({ via: 'n1' })).nodeId).toBe('n1');
+      expect((await admin.hints({ via: 'n1' })).nodeId).toBe('n1');
     } finally {
       await admin.close();
-      await client.close();
     }
     const inspect = cliAs('admin', '--cluster-secret-file', path.join(dataDir, 'cluster.secret'), 'inspect', 'n1');
     expect(inspect.status, inspect.stderr).toBe(0);
@@ -272,9 +270,9 @@ describe('ringkv up --secure', () => {
       const answering = await nodesAnswering(nc, cluster);
       expect(answering.map((a) => a.node).sort()).toEqual(['n1', 'n2', 'n3']);
       // What the dashboard asks every member, over the node's connection.
-      const client = await RingkvClient.connect({ connection: nc, cluster, coordination: 'cluster', timeoutMs: 3000 });
-      expect((await client.hints({ via: 'n2' })).nodeId).toBe('n2');
-      await client.close();
+      const session = await RequestSession.open({ connection: nc, cluster, coordination: 'cluster', timeoutMs: 3000 });
+      expect((await hintsOperation(session, { via: 'n2' })).nodeId).toBe('n2');
+      await session.close();
     } finally {
       await nc.close();
     }

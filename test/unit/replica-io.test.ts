@@ -53,7 +53,7 @@ async function setup(opts: { store?: (store: Store) => Store; watching?: boolean
     answerClient: out.answerClient,
     renewEpoch: (why) => void renewals.push(why),
     requests,
-    tap: { watching: opts.watching ?? false, replicaItems: (items) => void shown.push([...items]) },
+    tap: { watching: opts.watching ?? false, replicaItems: (items) => void shown.push([...items]), replicaAnswers: () => undefined },
     stats: t.shared.stats,
   });
   return { t, io, actor, local, renewals, answered, shown, setDotId: (d: string) => (dotId = d) };

@@ -18,7 +18,8 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type NodeContext, statusOf } from '../../../actors/node.machine.js';
-import { RingkvClient } from '../../client/client.js';
+import { aaeOperation, hintsOperation, transfersOperation } from '../../client/node-operations.js';
+import { RequestSession } from '../../client/request-session.js';
 import { chooseTargets } from '../../core/targets.js';
 import type { Log } from '../../ports/log.js';
 import type { ApiAaeOk } from '../../protocol/aae-messages.js';
@@ -105,7 +106,7 @@ interface StatsAnswer {
 
 export class ClusterView {
   private readonly now: () => number;
-  private client: RingkvClient | undefined;
+  private session: RequestSession | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private lastAskedAt = 0;
   private latest: ClusterSnapshot | undefined;
@@ -136,8 +137,8 @@ export class ClusterView {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.first?.catch(() => undefined);
-    await this.client?.close().catch(() => undefined);
-    this.client = undefined;
+    await this.session?.close().catch(() => undefined);
+    this.session = undefined;
   }
 
   private schedule(): void {
@@ -158,9 +159,9 @@ export class ClusterView {
     const status = statusOf(context);
     const down = context.down ?? {};
     const ids = status.members.map((m) => m.nodeId);
-    this.client ??= await RingkvClient.connect({ connection: this.deps.nc, cluster: this.deps.cluster, coordination: 'cluster', timeoutMs: askTimeoutMs });
-    const client = this.client;
-    const [nodes, stats] = await Promise.all([Promise.all(ids.map((id) => this.askNode(client, id))), this.readStats(ids)]);
+    this.session ??= await RequestSession.open({ connection: this.deps.nc, cluster: this.deps.cluster, coordination: 'cluster', timeoutMs: askTimeoutMs });
+    const session = this.session;
+    const [nodes, stats] = await Promise.all([Promise.all(ids.map((id) => this.askNode(session, id))), this.readStats(ids)]);
     const t = this.now();
     this.addPoint(t, stats);
     const owners = context.ring.owners;
@@ -183,9 +184,9 @@ export class ClusterView {
     };
   }
 
-  private async askNode(client: RingkvClient, nodeId: string): Promise<NodeFigures> {
+  private async askNode(session: RequestSession, nodeId: string): Promise<NodeFigures> {
     const opts = { via: nodeId, timeoutMs: askTimeoutMs };
-    const [hints, transfers, aae] = await Promise.allSettled([client.hints(opts), client.transfers(opts), client.aae('status', opts)]);
+    const [hints, transfers, aae] = await Promise.allSettled([hintsOperation(session, opts), transfersOperation(session, opts), aaeOperation(session, 'status', opts)]);
     const failed = [hints, transfers, aae].find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
     return {
       nodeId,
