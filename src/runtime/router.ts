@@ -304,7 +304,8 @@ export function createRouter(deps: RouterDeps): (msg: Inbound) => void {
  * bytes are no DVV set; the message is dropped.
  */
 function takeEncodedState(body: Record<string, unknown>): boolean {
-  delete body.encoded;
+  // Only what a peer put there itself: a delete on every body would cost every replica.put.
+  if ('encoded' in body) delete body.encoded;
   if (!(body.state instanceof Uint8Array)) return true;
   const bytes = body.state;
   let state: unknown;
